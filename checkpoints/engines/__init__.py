@@ -1,0 +1,1 @@
+"""Engines: one interface (`base.Engine`), two implementations (`local`, `neon`)."""

