@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         children.append(subprocess.Popen(manage + ["db_worker", "-v", "1"], env=env, cwd=BASE_DIR))
+        _wait_for_port(port, children)
         say(f"\n  Checkpoints is running: http://127.0.0.1:{port}/\n  Press Ctrl-C to stop.\n")
         return _wait(children)
     except KeyboardInterrupt:
@@ -125,6 +126,17 @@ def _free_port(preferred: int) -> int:
                 continue
             return port
     raise SystemExit(f"no free port from {preferred}")
+
+
+def _wait_for_port(port: int, children: list[subprocess.Popen[bytes]]) -> None:
+    """Print the URL only once the web server answers."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and all(child.poll() is None for child in children):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
 
 
 def _wait(children: list[subprocess.Popen[bytes]]) -> int:

@@ -144,7 +144,8 @@ class EmbeddedPostgres:
             )
         finally:
             pwfile.unlink(missing_ok=True)
-        port = free_port()
+        # Throwaway clusters start at a random port so parallel test runs don't collide.
+        port = free_port(FIRST_PORT + secrets.randbelow(5000) if self.fast else FIRST_PORT)
         (self.data_dir / CONFIG_FILE).write_text(
             json.dumps({"port": port, "password": password}, indent=2)
         )
