@@ -1,1 +1,65 @@
-"""Engines: one interface (`base.Engine`), two implementations (`local`, `neon`)."""
+"""Engines: one interface (`base.Engine`), two implementations (`local`, `neon`).
+
+`get_engine()` returns the configured engine, one per name per process (engines open a
+connection or request per call, so one instance serves every thread).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .base import Engine
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def get_engine(name: str | None = None) -> Engine:
+    """The engine called `name` (default: settings.CHECKPOINTS_ENGINE, else "local")."""
+    from django.conf import settings
+
+    name = name or getattr(settings, "CHECKPOINTS_ENGINE", "") or "local"
+    with _lock:
+        engine = _engines.get(name)
+        if engine is None:
+            engine = _engines[name] = _build(name, settings)
+        return engine
+
+
+def reset_engines() -> None:
+    """Forget cached engines (tests, or after settings change)."""
+    with _lock:
+        engines = list(_engines.values())
+        _engines.clear()
+    for engine in engines:
+        engine.close()
+
+
+def _build(name: str, settings) -> Engine:
+    if name == "local":
+        from .local import LocalEngine
+
+        return LocalEngine(local_server_url(settings))
+    if name == "neon":
+        from .neon import NeonEngine  # written separately; imported only when chosen
+
+        return NeonEngine.from_settings()
+    raise ValueError(f"unknown engine {name!r}: use 'local' or 'neon'")
+
+
+def local_server_url(settings) -> str:
+    """settings.CHECKPOINTS_LOCAL_SERVER_URL, else the embedded server's superuser URL."""
+    url = getattr(settings, "CHECKPOINTS_LOCAL_SERVER_URL", "")
+    if url:
+        return url
+    from checkpoints.pgserver import read_config
+
+    config = read_config(settings.DATA_DIR / "postgres")
+    if config is None:
+        raise RuntimeError(
+            "the local engine has no PostgreSQL server: set CHECKPOINTS_LOCAL_SERVER_URL "
+            "or start the embedded one"
+        )
+    return config.url("postgres")

@@ -1,0 +1,1036 @@
+"""The local engine: Neon's snapshot semantics on one PostgreSQL server.
+
+- branch = a database; snapshot = a database copied with `CREATE DATABASE … TEMPLATE`,
+  not connectable (`ALLOW_CONNECTIONS false`) and owned by the engine's role, so nobody
+  can connect to it or change it; endpoint = the stable database name a connection string
+  carries, held by the branch it serves.
+- each project has its own login role (random password) that owns its branch databases;
+  PUBLIC may not connect to them, so a project's connection string opens nothing else.
+- the catalog (projects, roles, branches, snapshots, endpoints, operations) lives in the
+  control database on the same server: a rollback renames the active database away, the
+  new one onto the endpoint's name and moves the catalog rows in ONE transaction.
+- one mutation per project at a time: a session-level advisory lock, held on the control
+  connection that also runs the CREATE/DROP DATABASE statements (so a crashed caller's
+  server-side work ends before anyone else may touch the project); a second caller gets
+  `EngineLocked`, Neon's 423.
+- intent first: rows in state `init`/`deleting` and operations `running` are committed
+  before any database is created or dropped; `recover()` undoes or finishes what a crash
+  left (see its docstring).
+
+The work is synchronous: operations are returned already `finished`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from . import local_catalog as cat
+from . import local_names as ids
+from . import local_sql as db
+from .base import (
+    BUSY_STATUSES,
+    FAILED,
+    FINISHED,
+    ROOT_BRANCH_NAME,
+    RUNNING,
+    Branch,
+    Endpoint,
+    EndpointCreated,
+    Engine,
+    Operation,
+    Project,
+    ProjectCreated,
+    RestoreResult,
+    Snapshot,
+    SnapshotCreated,
+    mask_password,
+)
+from .errors import (
+    EngineError,
+    EngineInvalidRequest,
+    EngineLocked,
+    EngineNotFound,
+    EngineNotSupported,
+    EngineTransientError,
+)
+
+log = logging.getLogger(__name__)
+
+LOCKED_MESSAGE = (
+    "project already has running conflicting operations, scheduling of new ones is prohibited"
+)
+INTERRUPTED = "interrupted: the engine stopped during this operation"
+
+#: Steps of a rollback at which `fault_hook(step)` is called (tests kill the process there).
+ROLLBACK_STEPS = (
+    "after_branch_created",
+    "before_swap",
+    "before_orphan_recorded",
+    "after_swap",
+)
+
+OpSpec = tuple[str, str | None, str | None]  # (action, branch_id, endpoint_id)
+
+
+class LocalEngine(Engine):
+    """Projects, branches, snapshots and endpoints as databases on one PostgreSQL server."""
+
+    name = "local"
+    supports_point_in_time = False
+
+    def __init__(
+        self,
+        server_url: str,
+        *,
+        control_db: str = "checkpoints_engine",
+        fault_hook: Callable[[str], None] | None = None,
+        recover: bool = True,
+    ) -> None:
+        self.control_db = ids.check_control_db(control_db)
+        self.names = ids.Names(control_db)
+        self.fault_hook = fault_hook
+        params = conninfo_to_dict(server_url)
+        self.host = str(params.get("host") or "localhost")
+        self.port = int(params.get("port") or 5432)
+        app = f"checkpoints-engine:{os.getpid()}"
+        self._server_conninfo = make_conninfo(server_url, application_name=app)
+        self._control_conninfo = make_conninfo(server_url, dbname=control_db, application_name=app)
+        self._bootstrap()
+        if recover:
+            self.recover()
+
+    def __repr__(self) -> str:
+        return f"LocalEngine({self.host}:{self.port}, control_db={self.control_db!r})"
+
+    # ------------------------------------------------------------------ connections
+
+    def _connect(self, conninfo: str | None = None) -> db.Conn:
+        try:
+            return psycopg.connect(conninfo or self._control_conninfo, autocommit=True)
+        except psycopg.OperationalError as error:
+            raise EngineTransientError(
+                "cannot reach the local engine's PostgreSQL server: "
+                + mask_password(str(error)).strip()
+            ) from None
+
+    @contextmanager
+    def _reading(self) -> Iterator[db.Conn]:
+        conn = self._connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _mutation(self, project_id: str, *, existing: bool = True) -> Iterator[db.Conn]:
+        """A control connection holding the project's lock for the whole mutation."""
+        conn = self._connect()
+        try:
+            if not self._try_lock(conn, project_id):
+                raise EngineLocked(LOCKED_MESSAGE, status=423)
+            if existing:
+                self._project_row(conn, project_id)
+            yield conn
+        finally:
+            conn.close()  # ends the session: releases the advisory lock
+
+    def _try_lock(self, conn: db.Conn, project_id: str) -> bool:
+        row = conn.execute(
+            "SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))",
+            (self.control_db, project_id),
+        ).fetchone()
+        return bool(row and row[0])
+
+    def _unlock(self, conn: db.Conn, project_id: str) -> None:
+        conn.execute(
+            "SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))", (self.control_db, project_id)
+        )
+
+    def _fault(self, step: str) -> None:
+        if self.fault_hook is not None:
+            self.fault_hook(step)
+
+    def _bootstrap(self) -> None:
+        with self._connect(self._server_conninfo) as conn:
+            if not db.database_exists(conn, self.control_db):
+                try:
+                    conn.execute(
+                        sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.control_db))
+                    )
+                except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                    pass  # another process made it first
+            db.restrict_access(conn, self.control_db, None)
+        with self._reading() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('checkpoints-engine-schema'))")
+            conn.execute(cat.SCHEMA)
+            conn.execute(
+                "INSERT INTO engine_meta VALUES ('schema_version', %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(cat.SCHEMA_VERSION),),
+            )
+
+    # ------------------------------------------------------------------ catalog reads
+
+    def _project_row(self, conn: db.Conn, project_id: str) -> tuple[Any, ...]:
+        row = conn.execute(
+            f"SELECT {cat.PROJECT_COLUMNS} FROM projects WHERE id = %s AND state = 'ready'",
+            (project_id,),
+        ).fetchone()
+        if row is None:
+            raise EngineNotFound(f"project {project_id} not found", status=404)
+        return row
+
+    def _branch_row(self, conn: db.Conn, project_id: str, branch_id: str) -> tuple[Any, ...]:
+        row = conn.execute(
+            f"SELECT {cat.BRANCH_COLUMNS} FROM branches b "
+            "WHERE b.project_id = %s AND b.id = %s AND b.state = 'ready'",
+            (project_id, branch_id),
+        ).fetchone()
+        if row is None:
+            raise EngineNotFound(
+                f"branch {branch_id} not found in project {project_id}", status=404
+            )
+        return row
+
+    def _default_branch_row(self, conn: db.Conn, project_id: str) -> tuple[Any, ...]:
+        row = conn.execute(
+            f"SELECT {cat.BRANCH_COLUMNS} FROM branches b "
+            "WHERE b.project_id = %s AND b.is_default AND b.state = 'ready'",
+            (project_id,),
+        ).fetchone()
+        if row is None:
+            raise EngineNotFound(f"project {project_id} has no default branch", status=404)
+        return row
+
+    def _snapshot_row(self, conn: db.Conn, project_id: str, snapshot_id: str) -> tuple[Any, ...]:
+        row = conn.execute(
+            f"SELECT {cat.SNAPSHOT_COLUMNS} FROM snapshots s "
+            "WHERE s.project_id = %s AND s.id = %s AND s.state = 'ready'",
+            (project_id, snapshot_id),
+        ).fetchone()
+        if row is None:
+            raise EngineNotFound(
+                f"snapshot {snapshot_id} not found in project {project_id}", status=404
+            )
+        return row
+
+    def _endpoint_of(self, conn: db.Conn, branch_id: str) -> tuple[str, str] | None:
+        row = conn.execute(
+            "SELECT id, dbname FROM endpoints WHERE branch_id = %s", (branch_id,)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def _role(self, conn: db.Conn, project_id: str) -> tuple[str, str]:
+        row = conn.execute(
+            "SELECT name, password FROM roles WHERE project_id = %s", (project_id,)
+        ).fetchone()
+        if row is None:
+            raise EngineNotFound(f"project {project_id} has no role", status=404)
+        return row[0], row[1]
+
+    def _branch(self, conn: db.Conn, project_id: str, branch_id: str) -> Branch:
+        row = self._branch_row(conn, project_id, branch_id)
+        return cat.branch_from(row, self._size(conn, row[-1]))
+
+    def _size(self, conn: db.Conn, dbname: str) -> int | None:
+        try:
+            return db.database_size(conn, dbname)
+        except psycopg.Error:  # dropped or being created meanwhile
+            return None
+
+    # ------------------------------------------------------------------ operations
+
+    def _ops_start(
+        self,
+        conn: db.Conn,
+        project_id: str,
+        specs: list[OpSpec],
+        *,
+        on_crash: str = "undo",
+        status: str = RUNNING,
+    ) -> list[str]:
+        op_ids = []
+        for action, branch_id, endpoint_id in specs:
+            op_id = str(uuid.uuid4())
+            conn.execute(
+                "INSERT INTO operations (id, project_id, branch_id, endpoint_id, action, "
+                "status, on_crash) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (op_id, project_id, branch_id, endpoint_id, action, status, on_crash),
+            )
+            op_ids.append(op_id)
+        return op_ids
+
+    def _ops_end(
+        self, conn: db.Conn, op_ids: list[str], status: str = FINISHED, error: str | None = None
+    ) -> None:
+        conn.execute(
+            "UPDATE operations SET status = %s, error = %s, updated_at = clock_timestamp(), "
+            "failures_count = failures_count + %s, total_duration_ms = "
+            "(extract(epoch FROM clock_timestamp() - created_at) * 1000)::int "
+            "WHERE id = ANY(%s::uuid[])",
+            (status, error, 1 if status == FAILED else 0, op_ids),
+        )
+
+    def _ops(self, conn: db.Conn, op_ids: list[str]) -> list[Operation]:
+        rows = conn.execute(
+            f"SELECT {cat.OPERATION_COLUMNS} FROM operations WHERE id = ANY(%s::uuid[])",
+            (op_ids,),
+        ).fetchall()
+        by_id = {row[0]: cat.operation_from(row) for row in rows}
+        return [by_id[op_id] for op_id in op_ids if op_id in by_id]
+
+    def _fail(self, conn: db.Conn, op_ids: list[str], error: BaseException) -> None:
+        """Record a failure after the work was undone (best effort: the connection may be
+        the reason we failed; recover() then marks the operations)."""
+        try:
+            with conn.transaction():
+                self._ops_end(conn, op_ids, FAILED, mask_password(str(error))[:500] or "failed")
+        except psycopg.Error:
+            pass
+
+    # ------------------------------------------------------------------ projects
+
+    def project_create(self, *, name: str) -> ProjectCreated:
+        project_id = ids.project_id()
+        branch_id = ids.branch_id()
+        endpoint_id = ids.endpoint_id()
+        role = self.names.role(project_id)
+        dbname = self.names.endpoint_db(endpoint_id)
+        with self._mutation(project_id, existing=False) as conn:
+            with conn.transaction():
+                conn.execute(
+                    "INSERT INTO projects (id, name, state) VALUES (%s, %s, 'init')",
+                    (project_id, name or project_id),
+                )
+                password = ids.password()
+                conn.execute(
+                    "INSERT INTO roles (project_id, name, password) VALUES (%s, %s, %s)",
+                    (project_id, role, password),
+                )
+                db.create_role(conn, role, password)
+                conn.execute(
+                    "INSERT INTO branches (id, project_id, name, is_default, state, dbname) "
+                    "VALUES (%s, %s, %s, true, 'init', %s)",
+                    (branch_id, project_id, ROOT_BRANCH_NAME, dbname),
+                )
+                conn.execute(
+                    "INSERT INTO endpoints (id, project_id, branch_id, dbname) "
+                    "VALUES (%s, %s, %s, %s)",
+                    (endpoint_id, project_id, branch_id, dbname),
+                )
+                op_ids = self._ops_start(
+                    conn,
+                    project_id,
+                    [
+                        ("create_timeline", branch_id, None),
+                        ("start_compute", branch_id, endpoint_id),
+                    ],
+                )
+            try:
+                db.create_empty_database(conn, dbname, owner=role)
+                db.restrict_access(conn, dbname, role)
+                with conn.transaction():
+                    conn.execute("UPDATE projects SET state = 'ready' WHERE id = %s", (project_id,))
+                    conn.execute("UPDATE branches SET state = 'ready' WHERE id = %s", (branch_id,))
+                    self._ops_end(conn, op_ids)
+            except BaseException:
+                self._remove_project(conn, project_id)
+                raise
+            project = cat.project_from(self._project_row(conn, project_id))
+            return ProjectCreated(
+                project=project,
+                branch=self._branch(conn, project_id, branch_id),
+                endpoint=Endpoint(
+                    id=endpoint_id, project_id=project_id, branch_id=branch_id, host=self.host
+                ),
+                operations=self._ops(conn, op_ids),
+            )
+
+    def project_get(self, project_id: str) -> Project:
+        with self._reading() as conn:
+            return cat.project_from(self._project_row(conn, project_id))
+
+    def project_list(self) -> list[Project]:
+        """Every ready project (local only: for cleanup tools and tests)."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                f"SELECT {cat.PROJECT_COLUMNS} FROM projects WHERE state = 'ready' "
+                "ORDER BY created_at"
+            ).fetchall()
+        return [cat.project_from(row) for row in rows]
+
+    def project_delete(self, project_id: str) -> None:
+        with self._mutation(project_id) as conn:
+            with conn.transaction():
+                conn.execute(
+                    "UPDATE projects SET state = 'deleting', updated_at = now() WHERE id = %s",
+                    (project_id,),
+                )
+            self._remove_project(conn, project_id)
+
+    def _remove_project(self, conn: db.Conn, project_id: str) -> None:
+        """Drop every database and the role of a project, then its catalog rows."""
+        rows = conn.execute(
+            "SELECT dbname FROM branches WHERE project_id = %s "
+            "UNION ALL SELECT dbname FROM snapshots WHERE project_id = %s",
+            (project_id, project_id),
+        ).fetchall()
+        for (dbname,) in rows:
+            db.drop_database(conn, dbname)
+        role = conn.execute(
+            "SELECT name FROM roles WHERE project_id = %s", (project_id,)
+        ).fetchone()
+        with conn.transaction():
+            if role:
+                db.drop_role(conn, role[0])
+            conn.execute("DELETE FROM projects WHERE id = %s", (project_id,))
+
+    # ------------------------------------------------------------------ branches
+
+    def branch_list(self, project_id: str) -> list[Branch]:
+        with self._reading() as conn:
+            self._project_row(conn, project_id)
+            rows = conn.execute(
+                f"SELECT {cat.BRANCH_COLUMNS}, {cat.SIZE_OF.format(col='b.dbname')} "
+                "FROM branches b WHERE b.project_id = %s AND b.state <> 'deleting' "
+                "ORDER BY b.created_at, b.id",
+                (project_id,),
+            ).fetchall()
+        return [cat.branch_from(row[:-1], row[-1]) for row in rows]
+
+    def branch_get(self, project_id: str, branch_id: str) -> Branch:
+        with self._reading() as conn:
+            self._project_row(conn, project_id)
+            return self._branch(conn, project_id, branch_id)
+
+    def branch_rename(self, project_id: str, branch_id: str, name: str) -> Branch:
+        name = _check_name(name, "branch")
+        with self._mutation(project_id) as conn:
+            self._branch_row(conn, project_id, branch_id)
+            conn.execute(
+                "UPDATE branches SET name = %s, updated_at = now() WHERE id = %s",
+                (name, branch_id),
+            )
+            return self._branch(conn, project_id, branch_id)
+
+    def branch_create(
+        self, project_id: str, *, parent_id: str | None = None, name: str | None = None
+    ) -> Branch:
+        """A child branch copying its parent's data now (local only; no endpoint)."""
+        with self._mutation(project_id) as conn:
+            parent = (
+                self._branch_row(conn, project_id, parent_id)
+                if parent_id
+                else self._default_branch_row(conn, project_id)
+            )
+            role, _ = self._role(conn, project_id)
+            branch_id = ids.branch_id()
+            dbname = self.names.branch_db()
+            with conn.transaction():
+                conn.execute(
+                    "INSERT INTO branches (id, project_id, name, parent_id, state, dbname) "
+                    "VALUES (%s, %s, %s, %s, 'init', %s)",
+                    (branch_id, project_id, name or branch_id, parent[0], dbname),
+                )
+                op_ids = self._ops_start(conn, project_id, [("create_branch", branch_id, None)])
+            try:
+                self._copy_live(conn, parent[0], parent[-1], dbname, owner=role)
+                db.restrict_access(conn, dbname, role)
+                with conn.transaction():
+                    conn.execute("UPDATE branches SET state = 'ready' WHERE id = %s", (branch_id,))
+                    self._ops_end(conn, op_ids)
+            except BaseException as error:
+                self._undo_branch(conn, branch_id, dbname)
+                self._fail(conn, op_ids, error)
+                raise
+            return self._branch(conn, project_id, branch_id)
+
+    def branch_delete(self, project_id: str, branch_id: str) -> list[Operation]:
+        with self._mutation(project_id) as conn:
+            row = self._branch_row(conn, project_id, branch_id)
+            if row[5]:
+                raise EngineInvalidRequest(
+                    f"branch {branch_id} is the project's default branch and cannot be deleted",
+                    status=400,
+                )
+            child = conn.execute(
+                "SELECT id FROM branches WHERE parent_id = %s LIMIT 1", (branch_id,)
+            ).fetchone()
+            if child:
+                raise EngineInvalidRequest(
+                    f"branch {branch_id} has child branches (e.g. {child[0]}); delete them first",
+                    status=400,
+                )
+            endpoint = self._endpoint_of(conn, branch_id)
+            specs: list[OpSpec] = []
+            if endpoint:
+                specs.append(("suspend_compute", branch_id, endpoint[0]))
+            specs.append(("delete_timeline", branch_id, None))
+            with conn.transaction():
+                conn.execute(
+                    "UPDATE branches SET state = 'deleting', updated_at = now() WHERE id = %s",
+                    (branch_id,),
+                )
+                op_ids = self._ops_start(conn, project_id, specs, on_crash="complete")
+            self._finish_branch_delete(conn, branch_id, row[-1])
+            with conn.transaction():
+                self._ops_end(conn, op_ids)
+            return self._ops(conn, op_ids)
+
+    def _finish_branch_delete(self, conn: db.Conn, branch_id: str, dbname: str) -> None:
+        db.drop_database(conn, dbname)
+        with conn.transaction():
+            conn.execute("DELETE FROM endpoints WHERE branch_id = %s", (branch_id,))
+            conn.execute("DELETE FROM branches WHERE id = %s", (branch_id,))
+
+    def _undo_branch(self, conn: db.Conn, branch_id: str, dbname: str) -> None:
+        try:
+            db.drop_database(conn, dbname)
+            with conn.transaction():
+                conn.execute("DELETE FROM branches WHERE id = %s AND state = 'init'", (branch_id,))
+        except psycopg.Error:
+            log.warning("could not undo branch %s; recover() will", branch_id)
+
+    def _copy_live(
+        self, conn: db.Conn, branch_id: str, source_db: str, target_db: str, **kw: Any
+    ) -> None:
+        """Copy a branch's database, ending its sessions for the copy when it has an
+        endpoint (PostgreSQL refuses to copy a database others are connected to)."""
+        served = self._endpoint_of(conn, branch_id) is not None
+        try:
+            if served:
+                db.allow_connections(conn, source_db, False)
+                db.end_sessions(conn, source_db)
+            db.copy_database(conn, target_db, template=source_db, **kw)
+        finally:
+            if served:
+                db.allow_connections(conn, source_db, True)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def snapshot_create(
+        self,
+        project_id: str,
+        branch_id: str,
+        *,
+        name: str | None = None,
+        expires_at: datetime | None = None,
+        lsn: str | None = None,
+        timestamp: datetime | None = None,
+    ) -> SnapshotCreated:
+        if lsn is not None or timestamp is not None:
+            raise EngineNotSupported(
+                "point-in-time snapshots (lsn/timestamp) are not supported by the local engine"
+            )
+        with self._mutation(project_id) as conn:
+            branch = self._branch_row(conn, project_id, branch_id)
+            if branch[4] is not None:
+                raise EngineInvalidRequest(
+                    f"snapshots can only be taken of root branches; branch {branch_id} has "
+                    f"parent {branch[4]}",
+                    status=400,
+                )
+            snapshot_id = ids.snapshot_id()
+            dbname = self.names.snapshot_db()
+            default_name = f"{branch[2]} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
+            with conn.transaction():
+                conn.execute(
+                    "INSERT INTO snapshots (id, project_id, name, source_branch_id, state, "
+                    "dbname, expires_at) VALUES (%s, %s, %s, %s, 'init', %s, %s)",
+                    (snapshot_id, project_id, name or default_name, branch_id, dbname, expires_at),
+                )
+                op_ids = self._ops_start(conn, project_id, [("create_timeline", branch_id, None)])
+            try:
+                # Owned by the engine's role, not connectable: immutable for the project.
+                self._copy_live(conn, branch_id, branch[-1], dbname)
+                db.restrict_access(conn, dbname, None)
+                with conn.transaction():
+                    conn.execute(
+                        "UPDATE snapshots SET state = 'ready' WHERE id = %s", (snapshot_id,)
+                    )
+                    self._ops_end(conn, op_ids)
+            except BaseException as error:
+                self._undo_snapshot(conn, snapshot_id, dbname)
+                self._fail(conn, op_ids, error)
+                raise
+            return SnapshotCreated(
+                snapshot=cat.snapshot_from(
+                    self._snapshot_row(conn, project_id, snapshot_id), self._size(conn, dbname)
+                ),
+                operations=self._ops(conn, op_ids),
+            )
+
+    def _undo_snapshot(self, conn: db.Conn, snapshot_id: str, dbname: str) -> None:
+        try:
+            db.drop_database(conn, dbname)
+            with conn.transaction():
+                conn.execute("DELETE FROM snapshots WHERE id = %s", (snapshot_id,))
+        except psycopg.Error:
+            log.warning("could not undo snapshot %s; recover() will", snapshot_id)
+
+    def snapshot_list(self, project_id: str) -> list[Snapshot]:
+        with self._reading() as conn:
+            self._project_row(conn, project_id)
+            rows = conn.execute(
+                f"SELECT {cat.SNAPSHOT_COLUMNS}, {cat.SIZE_OF.format(col='s.dbname')} "
+                "FROM snapshots s WHERE s.project_id = %s AND s.state = 'ready' "
+                "ORDER BY s.created_at, s.id",
+                (project_id,),
+            ).fetchall()
+        return [cat.snapshot_from(row[:-1], row[-1]) for row in rows]
+
+    def snapshot_rename(self, project_id: str, snapshot_id: str, name: str) -> Snapshot:
+        name = _check_name(name, "snapshot")
+        with self._mutation(project_id) as conn:
+            row = self._snapshot_row(conn, project_id, snapshot_id)
+            conn.execute(
+                "UPDATE snapshots SET name = %s, updated_at = now() WHERE id = %s",
+                (name, snapshot_id),
+            )
+            return cat.snapshot_from(
+                self._snapshot_row(conn, project_id, snapshot_id), self._size(conn, row[-1])
+            )
+
+    def snapshot_delete(self, project_id: str, snapshot_id: str) -> list[Operation]:
+        with self._mutation(project_id) as conn:
+            row = self._snapshot_row(conn, project_id, snapshot_id)
+            return self._delete_snapshot(conn, project_id, row)
+
+    def _delete_snapshot(
+        self, conn: db.Conn, project_id: str, row: tuple[Any, ...]
+    ) -> list[Operation]:
+        snapshot_id, dbname = row[0], row[-1]
+        with conn.transaction():
+            conn.execute(
+                "UPDATE snapshots SET state = 'deleting', updated_at = now() WHERE id = %s",
+                (snapshot_id,),
+            )
+            op_ids = self._ops_start(
+                conn, project_id, [("delete_timeline", row[3], None)], on_crash="complete"
+            )
+        db.drop_database(conn, dbname)
+        with conn.transaction():
+            conn.execute("DELETE FROM snapshots WHERE id = %s", (snapshot_id,))
+            self._ops_end(conn, op_ids)
+        return self._ops(conn, op_ids)
+
+    def snapshots_delete_expired(self, project_id: str) -> list[str]:
+        with self._mutation(project_id) as conn:
+            rows = conn.execute(
+                f"SELECT {cat.SNAPSHOT_COLUMNS} FROM snapshots s WHERE s.project_id = %s "
+                "AND s.state = 'ready' AND s.expires_at <= now() ORDER BY s.created_at",
+                (project_id,),
+            ).fetchall()
+            for row in rows:
+                self._delete_snapshot(conn, project_id, row)
+            return [row[0] for row in rows]
+
+    def snapshot_restore(
+        self,
+        project_id: str,
+        snapshot_id: str,
+        *,
+        target_branch_id: str | None = None,
+        finalize_restore: bool = False,
+        name: str | None = None,
+    ) -> RestoreResult:
+        with self._mutation(project_id) as conn:
+            snap = self._snapshot_row(conn, project_id, snapshot_id)
+            target_id = target_branch_id or snap[3]
+            if target_id is None:
+                raise EngineInvalidRequest(
+                    "cannot determine the target branch: pass target_branch_id", status=400
+                )
+            try:
+                target = self._branch_row(conn, project_id, target_id)
+            except EngineNotFound:
+                if target_branch_id is None:
+                    raise EngineInvalidRequest(
+                        f"the snapshot's source branch {target_id} no longer exists: "
+                        "pass target_branch_id",
+                        status=400,
+                    ) from None
+                raise
+            role, _ = self._role(conn, project_id)
+            endpoint = self._endpoint_of(conn, target_id) if finalize_restore else None
+            branch_id = ids.branch_id()
+            temp_db = self.names.branch_db()
+            specs: list[OpSpec] = [
+                ("timeline_unarchive", target_id, None),
+                ("create_branch", branch_id, None),
+            ]
+            if endpoint:
+                specs += [
+                    ("start_compute", branch_id, endpoint[0]),
+                    ("suspend_compute", target_id, endpoint[0]),
+                ]
+            with conn.transaction():
+                conn.execute(
+                    "INSERT INTO branches (id, project_id, name, state, dbname, restore_status, "
+                    "restored_from, restored_as) VALUES (%s, %s, %s, 'init', %s, 'restored', "
+                    "%s, %s)",
+                    (
+                        branch_id,
+                        project_id,
+                        name or f"{snap[1]} (restored)",
+                        temp_db,
+                        snapshot_id,
+                        target_id,
+                    ),
+                )
+                op_ids = self._ops_start(conn, project_id, specs)
+            swapped = False
+            try:
+                db.copy_database(conn, temp_db, template=snap[-1], owner=role)
+                db.restrict_access(conn, temp_db, role)
+                self._fault("after_branch_created")
+                if not finalize_restore:
+                    with conn.transaction():
+                        conn.execute(
+                            "UPDATE branches SET state = 'ready' WHERE id = %s", (branch_id,)
+                        )
+                        self._ops_end(conn, op_ids)
+                else:
+                    swapped = self._finalize(
+                        conn, project_id, target, branch_id, temp_db, endpoint, op_ids
+                    )
+                    self._fault("after_swap")
+            except BaseException as error:
+                if swapped:
+                    raise  # the rollback is done and recorded; nothing to undo
+                if endpoint:
+                    _quietly(db.allow_connections, conn, endpoint[1], True)
+                self._undo_branch(conn, branch_id, temp_db)
+                self._fail(conn, op_ids, error)
+                raise
+            return RestoreResult(
+                branch=self._branch(conn, project_id, branch_id),
+                operations=self._ops(conn, op_ids),
+                orphan_branch_id=target_id if finalize_restore else None,
+            )
+
+    def _finalize(
+        self,
+        conn: db.Conn,
+        project_id: str,
+        target: tuple[Any, ...],
+        branch_id: str,
+        temp_db: str,
+        endpoint: tuple[str, str] | None,
+        op_ids: list[str],
+    ) -> bool:
+        """Move the target's endpoint (its database name) onto the new branch, the new
+        branch into the target's name and settings, the target away as `<name> (old)`.
+
+        The renames and the catalog rows commit in one transaction: at every instant the
+        endpoint's name belongs to one complete database, the old one or the new one."""
+        target_id, target_name, is_default, target_db = target[0], target[2], target[5], target[-1]
+        orphan_name = self._orphan_name(conn, project_id, target_name)
+        orphan_db = self.names.branch_db() if endpoint else target_db
+        new_db = endpoint[1] if endpoint else temp_db
+        if endpoint:
+            db.allow_connections(conn, endpoint[1], False)
+            db.end_sessions(conn, endpoint[1])
+        self._fault("before_swap")
+        for attempt in range(3):
+            try:
+                with conn.transaction():
+                    if endpoint:
+                        # Catch a straggler that slipped in before connections were blocked.
+                        db.terminate_sessions(conn, endpoint[1])
+                        db.rename_database(conn, endpoint[1], orphan_db)
+                        db.rename_database(conn, temp_db, endpoint[1])
+                        db.allow_connections(conn, endpoint[1], True)
+                    self._fault("before_orphan_recorded")
+                    conn.execute(
+                        "UPDATE branches SET name = %s, is_default = false, dbname = %s, "
+                        "updated_at = now() WHERE id = %s",
+                        (orphan_name, orphan_db, target_id),
+                    )
+                    conn.execute(
+                        "UPDATE branches SET name = %s, is_default = %s, dbname = %s, "
+                        "state = 'ready', restore_status = 'finalized', updated_at = now() "
+                        "WHERE id = %s",
+                        (target_name, is_default, new_db, branch_id),
+                    )
+                    conn.execute(
+                        "UPDATE endpoints SET branch_id = %s, updated_at = now() "
+                        "WHERE branch_id = %s",
+                        (branch_id, target_id),
+                    )
+                    self._ops_end(conn, op_ids)
+                return True
+            except psycopg.errors.ObjectInUse:
+                if attempt == 2 or not endpoint:
+                    raise
+                db.end_sessions(conn, endpoint[1])
+        return False  # pragma: no cover
+
+    def _orphan_name(self, conn: db.Conn, project_id: str, name: str) -> str:
+        taken = {
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM branches WHERE project_id = %s", (project_id,)
+            ).fetchall()
+        }
+        candidate, n = f"{name} (old)", 2
+        while candidate in taken:
+            candidate, n = f"{name} (old {n})", n + 1
+        return candidate
+
+    # ------------------------------------------------------------------ endpoints
+
+    def endpoint_create(self, project_id: str, branch_id: str) -> EndpointCreated:
+        with self._mutation(project_id) as conn:
+            branch = self._branch_row(conn, project_id, branch_id)
+            if self._endpoint_of(conn, branch_id):
+                raise EngineInvalidRequest(
+                    f"branch {branch_id} already has a read-write endpoint", status=409
+                )
+            endpoint_id = ids.endpoint_id()
+            dbname = self.names.endpoint_db(endpoint_id)
+            with conn.transaction():
+                # A branch without endpoint is not connectable, so nobody is on it.
+                db.rename_database(conn, branch[-1], dbname)
+                db.allow_connections(conn, dbname, True)
+                conn.execute(
+                    "UPDATE branches SET dbname = %s, updated_at = now() WHERE id = %s",
+                    (dbname, branch_id),
+                )
+                conn.execute(
+                    "INSERT INTO endpoints (id, project_id, branch_id, dbname) "
+                    "VALUES (%s, %s, %s, %s)",
+                    (endpoint_id, project_id, branch_id, dbname),
+                )
+                op_ids = self._ops_start(
+                    conn, project_id, [("start_compute", branch_id, endpoint_id)]
+                )
+                self._ops_end(conn, op_ids)
+            return EndpointCreated(
+                endpoint=Endpoint(
+                    id=endpoint_id, project_id=project_id, branch_id=branch_id, host=self.host
+                ),
+                operations=self._ops(conn, op_ids),
+            )
+
+    def endpoint_list(self, project_id: str) -> list[Endpoint]:
+        with self._reading() as conn:
+            self._project_row(conn, project_id)
+            rows = conn.execute(
+                f"SELECT {cat.ENDPOINT_COLUMNS} FROM endpoints WHERE project_id = %s "
+                "ORDER BY created_at",
+                (project_id,),
+            ).fetchall()
+        return [cat.endpoint_from(row, self.host) for row in rows]
+
+    def connection_uri(self, project_id: str, *, branch_id: str | None = None) -> str:
+        with self._reading() as conn:
+            self._project_row(conn, project_id)
+            if branch_id is None:
+                branch_id = self._default_branch_row(conn, project_id)[0]
+            else:
+                self._branch_row(conn, project_id, branch_id)
+            endpoint = self._endpoint_of(conn, branch_id)
+            if endpoint is None:
+                raise EngineInvalidRequest(
+                    f"branch {branch_id} has no endpoint: create one with endpoint_create "
+                    "before connecting",
+                    status=400,
+                )
+            role, password = self._role(conn, project_id)
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return (
+            f"postgresql://{quote(role, safe='')}:{quote(password, safe='')}@{host}:{self.port}/"
+            f"{quote(endpoint[1], safe='')}"
+        )
+
+    # ------------------------------------------------------------------ operations
+
+    def operation_get(self, project_id: str, operation_id: str) -> Operation:
+        ops = self.operations_get(project_id, [operation_id])
+        if not ops:
+            raise EngineNotFound(f"operation {operation_id} not found", status=404)
+        return ops[0]
+
+    def operations_get(self, project_id: str, operation_ids: list[str]) -> list[Operation]:
+        valid = [op_id for op_id in operation_ids if _is_uuid(op_id)]
+        with self._reading() as conn:
+            rows = conn.execute(
+                f"SELECT {cat.OPERATION_COLUMNS} FROM operations "
+                "WHERE project_id = %s AND id = ANY(%s::uuid[])",
+                (project_id, valid),
+            ).fetchall()
+        by_id = {row[0]: cat.operation_from(row) for row in rows}
+        missing = [op_id for op_id in operation_ids if op_id not in by_id]
+        if missing:
+            raise EngineNotFound(f"operation {missing[0]} not found", status=404)
+        return [by_id[op_id] for op_id in operation_ids]
+
+    def operation_list(self, project_id: str) -> list[Operation]:
+        """A project's operations, newest first (local only)."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                f"SELECT {cat.OPERATION_COLUMNS} FROM operations WHERE project_id = %s "
+                "ORDER BY created_at DESC",
+                (project_id,),
+            ).fetchall()
+        return [cat.operation_from(row) for row in rows]
+
+    # ------------------------------------------------------------------ recovery
+
+    def recover(self) -> dict[str, int]:
+        """Repair what crashed engines left; safe while other processes work.
+
+        Only projects whose lock this process can take are touched (a project someone is
+        working on is theirs). For each: a project left `init` (creation interrupted) or
+        `deleting` is removed completely; branches/snapshots left `deleting` are deleted
+        (their operations `finished`); those left `init` (a copy the caller never got) are
+        dropped (their operations `failed`); endpoints' databases accept connections again
+        (a crash while they were blocked for a swap or a copy). Then databases and roles
+        with this engine's prefix that the catalog does not know are dropped: the catalog
+        records intent before anything is created and renames commit with their rows, so
+        those are leftovers, found in one consistent snapshot of catalog and pg_database.
+        """
+        summary = {"projects": 0, "skipped_locked": 0, "dropped_databases": 0}
+        with self._reading() as conn:
+            candidates = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT p.id FROM projects p WHERE p.state <> 'ready' "
+                    "OR EXISTS (SELECT 1 FROM branches b WHERE b.project_id = p.id "
+                    "           AND b.state <> 'ready') "
+                    "OR EXISTS (SELECT 1 FROM snapshots s WHERE s.project_id = p.id "
+                    "           AND s.state <> 'ready') "
+                    "OR EXISTS (SELECT 1 FROM operations o WHERE o.project_id = p.id "
+                    "           AND o.status = ANY(%s)) "
+                    "OR EXISTS (SELECT 1 FROM endpoints e JOIN pg_database d "
+                    "           ON d.datname = e.dbname WHERE e.project_id = p.id "
+                    "           AND NOT d.datallowconn)",
+                    (list(BUSY_STATUSES),),
+                ).fetchall()
+            ]
+            for project_id in candidates:
+                if not self._try_lock(conn, project_id):
+                    summary["skipped_locked"] += 1
+                    continue
+                try:
+                    self._repair(conn, project_id)
+                    summary["projects"] += 1
+                finally:
+                    self._unlock(conn, project_id)
+            summary["dropped_databases"] = self._drop_unknown(conn)
+        if summary["projects"] or summary["dropped_databases"]:
+            log.info("local engine recovered: %s", summary)
+        return summary
+
+    def _repair(self, conn: db.Conn, project_id: str) -> None:
+        state = conn.execute("SELECT state FROM projects WHERE id = %s", (project_id,)).fetchone()
+        if state is None:
+            return
+        if state[0] in ("init", "deleting"):
+            self._remove_project(conn, project_id)
+            return
+        for branch_id, dbname, bstate in conn.execute(
+            "SELECT id, dbname, state FROM branches WHERE project_id = %s AND state <> 'ready'",
+            (project_id,),
+        ).fetchall():
+            if bstate == "deleting":
+                self._finish_branch_delete(conn, branch_id, dbname)
+            else:
+                self._undo_branch(conn, branch_id, dbname)
+        for snapshot_id, dbname in conn.execute(
+            "SELECT id, dbname FROM snapshots WHERE project_id = %s AND state <> 'ready'",
+            (project_id,),
+        ).fetchall():
+            db.drop_database(conn, dbname)
+            with conn.transaction():
+                conn.execute("DELETE FROM snapshots WHERE id = %s", (snapshot_id,))
+        for (dbname,) in conn.execute(
+            "SELECT e.dbname FROM endpoints e JOIN pg_database d ON d.datname = e.dbname "
+            "WHERE e.project_id = %s AND NOT d.datallowconn",
+            (project_id,),
+        ).fetchall():
+            db.allow_connections(conn, dbname, True)
+        conn.execute(
+            "UPDATE operations SET "
+            "status = CASE on_crash WHEN 'complete' THEN 'finished' ELSE 'failed' END, "
+            "error = CASE on_crash WHEN 'complete' THEN NULL ELSE %s END, "
+            "failures_count = failures_count + CASE on_crash WHEN 'complete' THEN 0 ELSE 1 END, "
+            "updated_at = clock_timestamp() WHERE project_id = %s AND status = ANY(%s)",
+            (INTERRUPTED + "; undone on restart", project_id, list(BUSY_STATUSES)),
+        )
+
+    def _drop_unknown(self, conn: db.Conn) -> int:
+        prefix = self.names.prefix
+        unknown = conn.execute(
+            "SELECT datname FROM pg_database WHERE left(datname, %s) = %s "
+            "AND datname NOT IN (SELECT dbname FROM branches UNION ALL "
+            "SELECT dbname FROM snapshots)",
+            (len(prefix), prefix),
+        ).fetchall()
+        for (dbname,) in unknown:
+            log.warning("dropping database %s unknown to the local engine's catalog", dbname)
+            _quietly(db.drop_database, conn, dbname)
+        roles = conn.execute(
+            "SELECT rolname FROM pg_roles WHERE left(rolname, %s) = %s "
+            "AND rolname NOT IN (SELECT name FROM roles)",
+            (len(prefix), prefix),
+        ).fetchall()
+        for (role,) in roles:
+            _quietly(db.drop_role, conn, role)
+        return len(unknown)
+
+    def destroy(self) -> None:
+        """Drop every project, database and role of this engine, and its control database
+        (tests and `reset` tools only)."""
+        for project in self.project_list():
+            try:
+                self.project_delete(project.id)
+            except EngineError:
+                pass
+        with self._connect(self._server_conninfo) as conn:
+            prefix = self.names.prefix
+            for (dbname,) in conn.execute(
+                "SELECT datname FROM pg_database WHERE left(datname, %s) = %s",
+                (len(prefix), prefix),
+            ).fetchall():
+                db.drop_database(conn, dbname)
+            for (role,) in conn.execute(
+                "SELECT rolname FROM pg_roles WHERE left(rolname, %s) = %s",
+                (len(prefix), prefix),
+            ).fetchall():
+                _quietly(db.drop_role, conn, role)
+            db.drop_database(conn, self.control_db)
+
+
+def _check_name(name: str, what: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 256:
+        raise EngineInvalidRequest(f"{what} name must be 1 to 256 characters", status=400)
+    return name
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True
+
+
+def _quietly(fn: Callable[..., Any], *args: Any) -> None:
+    try:
+        fn(*args)
+    except psycopg.Error as error:
+        log.warning("ignored: %s", mask_password(str(error)).strip())
