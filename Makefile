@@ -22,7 +22,6 @@ run: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python manage.py makemigrations --check --dry-run --settings=checkpoints.settings >/dev/null
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
