@@ -1,0 +1,34 @@
+"""URLs of the versioning app (included from checkpoints/urls.py)."""
+
+from django.urls import include, path
+
+from checkpoints import views
+
+urlpatterns = [
+    path("projects/start", views.project_start_demo, name="project-start-demo"),
+    path("projects/<int:pk>/", views.project_detail, name="project-detail"),
+    path("projects/<int:pk>/start-over", views.project_start_over, name="project-start-over"),
+    path("projects/<int:pk>/versions/next", views.version_create_next, name="version-create-next"),
+    path(
+        "projects/<int:pk>/versions/<int:number>/rollback",
+        views.version_rollback,
+        name="version-rollback",
+    ),
+    path(
+        "projects/<int:pk>/versions/<int:number>/preview",
+        views.version_preview,
+        name="version-preview",
+    ),
+    path(
+        "projects/<int:pk>/previews/<int:preview_pk>/",
+        views.preview_detail,
+        name="preview-detail",
+    ),
+    path(
+        "projects/<int:pk>/previews/<int:preview_pk>/discard",
+        views.preview_discard,
+        name="preview-discard",
+    ),
+    path("projects/<int:pk>/jobs/<int:job_pk>/status", views.job_status, name="job-status"),
+    path("projects/<int:pk>/contacts/", include("contacts.urls")),
+]

@@ -1,0 +1,263 @@
+"""Metadata models: who owns which agent project, its versions, previews, jobs and activity.
+
+They live in the metadata database, never in a versioned database, so the audit trail
+survives every restore. Connection passwords are never stored: ask the engine for a URI
+when one is needed (`services.project_connection_uri`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from django.utils import timezone
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=200)
+    personal_for = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="personal_team",
+        help_text="Set on the team created for a user at sign-up.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        VIEWER = "viewer", "Viewer"
+        OPERATOR = "operator", "Operator"
+        OWNER = "owner", "Owner"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.OWNER)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="membership_unique_team_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+
+class AgentProject(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="projects")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    name = models.CharField(max_length=200)
+    engine_name = models.CharField(max_length=20)
+    engine_project_id = models.CharField(max_length=100, blank=True)
+    active_branch_id = models.CharField(max_length=100, blank=True)
+    endpoint_id = models.CharField(max_length=100, blank=True)
+    current_version = models.ForeignKey(
+        "Version", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Version(models.Model):
+    project = models.ForeignKey(AgentProject, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    name = models.CharField(max_length=200)
+    prompt = models.TextField(blank=True)
+    snapshot_id = models.CharField(max_length=100)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            # Deleted versions stay for the audit trail; "Start over" numbers from v0 again.
+            models.UniqueConstraint(
+                fields=["project", "number"],
+                condition=Q(deleted_at__isnull=True),
+                name="version_unique_live_number",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def label(self) -> str:
+        return f"v{self.number}"
+
+
+class Preview(models.Model):
+    project = models.ForeignKey(AgentProject, on_delete=models.CASCADE, related_name="previews")
+    version = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="previews")
+    branch_id = models.CharField(max_length=100)
+    endpoint_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    discarded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"preview of {self.version.label}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.discarded_at is None and self.expires_at > timezone.now()
+
+
+class Job(models.Model):
+    """One piece of long work on a project, run by the worker; the UI polls this row."""
+
+    class Kind(models.TextChoices):
+        CREATE_VERSION = "create_version", "Create version"
+        ROLLBACK = "rollback", "Roll back"
+        PREVIEW_OPEN = "preview_open", "Open preview"
+        PREVIEW_DISCARD = "preview_discard", "Discard preview"
+        START_DEMO = "start_demo", "Start demo"
+        START_OVER = "start_over", "Start over"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    UNFINISHED = (State.QUEUED, State.RUNNING)
+
+    project = models.ForeignKey(AgentProject, on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
+    steps = models.JSONField(default=list, blank=True)
+    result = models.JSONField(
+        default=dict, blank=True, help_text="Ids the job learnt (new branch, orphan…)."
+    )
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    target_version = models.ForeignKey(
+        Version, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    preview = models.ForeignKey(
+        Preview, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    task_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # The authoritative "busy" guard: one queued or running job per project.
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=Q(state__in=["queued", "running"]),
+                name="job_one_unfinished_per_project",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.state})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in (self.State.SUCCEEDED, self.State.FAILED)
+
+    @property
+    def step_rows(self) -> list[dict]:
+        """Steps with their duration in ms, for display."""
+        rows = []
+        for step in self.steps:
+            row = dict(step)
+            start, end = step.get("started_at"), step.get("finished_at")
+            if start and end:
+                delta = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+                row["duration_ms"] = int(delta.total_seconds() * 1000)
+            rows.append(row)
+        return rows
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at and self.finished_at:
+            return int((self.finished_at - self.started_at).total_seconds() * 1000)
+        return None
+
+
+class Activity(models.Model):
+    class Kind(models.TextChoices):
+        START = "start", "Start"
+        CREATE = "create", "Create version"
+        ROLLBACK = "rollback", "Roll back"
+        PREVIEW = "preview", "Preview"
+        DISCARD = "discard", "Discard preview"
+        EXPIRE = "expire", "Preview expired"
+        DELETE = "delete", "Delete"
+        START_OVER = "start_over", "Start over"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(AgentProject, on_delete=models.CASCADE, related_name="activities")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    from_version = models.ForeignKey(
+        Version, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_version = models.ForeignKey(
+        Version, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    operation_ids = models.JSONField(default=list, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "activities"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL)
+def _user_created_personal_team(sender, instance, created: bool, **kwargs) -> None:
+    """Every new user owns a personal team from the start."""
+    if created:
+        from checkpoints.services import team_personal_for
+
+        team_personal_for(user=instance)

@@ -1,0 +1,55 @@
+"""Reads scoped to the user: every view fetches through these, so others' ids answer 404."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from checkpoints.models import Activity, AgentProject, Job, Preview, Version
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+
+def projects_for(user: AbstractBaseUser) -> QuerySet[AgentProject]:
+    """Projects of the teams the user belongs to."""
+    return AgentProject.objects.filter(team__memberships__user=user).select_related(
+        "current_version", "team"
+    )
+
+
+def project_get(*, user: AbstractBaseUser, pk: int) -> AgentProject:
+    return get_object_or_404(projects_for(user), pk=pk)
+
+
+def versions_live(*, project: AgentProject) -> QuerySet[Version]:
+    return project.versions.filter(deleted_at__isnull=True).order_by("number")
+
+
+def version_get(*, project: AgentProject, number: int) -> Version:
+    return get_object_or_404(versions_live(project=project), number=number)
+
+
+def previews_live(*, project: AgentProject) -> QuerySet[Preview]:
+    return project.previews.filter(
+        discarded_at__isnull=True, expires_at__gt=timezone.now()
+    ).select_related("version")
+
+
+def preview_get(*, project: AgentProject, pk: int) -> Preview:
+    return get_object_or_404(project.previews.select_related("version", "project"), pk=pk)
+
+
+def job_get(*, project: AgentProject, pk: int) -> Job:
+    return get_object_or_404(project.jobs.select_related("target_version"), pk=pk)
+
+
+def job_latest(*, project: AgentProject) -> Job | None:
+    return project.jobs.select_related("target_version").first()
+
+
+def activities_for(*, project: AgentProject, limit: int = 50) -> QuerySet[Activity]:
+    return project.activities.select_related("actor", "from_version", "to_version")[:limit]

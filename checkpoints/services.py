@@ -1,0 +1,293 @@
+"""Use cases. Views call these; these record metadata and enqueue the long work as jobs.
+
+Every action that talks to an engine runs in the background (`checkpoints.tasks`) as a
+`Job`. The partial unique index on `Job` allows one unfinished job per project, which is
+what makes a second click, a second tab or a second user answer "busy" (`ProjectBusy`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import partial
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from checkpoints.models import Activity, AgentProject, Job, Membership, Preview, Team, Version
+from contacts.demo import LAST_STEP, demo_step
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from checkpoints.engines.base import Engine
+
+PROJECT_BUSY = (
+    "This project is busy: “{job}” is still running. Wait for it to finish, then try again."
+)
+NO_NEXT_VERSION = "v{last} is the last step of the demo script: there is no next version."
+NOT_ALLOWED = "Your role in this team does not allow this."
+PREVIEW_GONE = "This preview has already been discarded or has expired."
+VERSION_DELETED = "This version was deleted."
+NOT_STARTED = "The demo has not been started yet."
+JOB_STALE = (
+    "The worker running this job stopped responding (it was probably restarted). "
+    "Nothing more will run for this job; the project shows what the engine holds."
+)
+JOB_NEVER_STARTED = "This job was never picked up by a worker."
+#: A running job whose heartbeat is older than this is considered dead.
+STALE_AFTER = timedelta(seconds=60)
+#: A queued job no worker took within this long is considered lost.
+QUEUED_TIMEOUT = timedelta(minutes=10)
+
+
+class ServiceError(Exception):
+    """A use case refused: the message is safe to show to the user."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ProjectBusy(ServiceError):
+    status = 409
+
+    def __init__(self, message: str, *, job: Job | None = None) -> None:
+        super().__init__(message)
+        self.job = job
+
+
+class NotAllowed(ServiceError):
+    status = 403
+
+
+# Teams ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def team_personal_for(*, user: AbstractBaseUser) -> Team:
+    """The user's personal team, created (with the user as owner) on first use."""
+    team, _ = Team.objects.get_or_create(
+        personal_for=user, defaults={"name": f"{user.get_username()}’s team"}
+    )
+    Membership.objects.get_or_create(team=team, user=user, defaults={"role": Membership.Role.OWNER})
+    return team
+
+
+def _require_operator(*, project: AgentProject, user: AbstractBaseUser) -> None:
+    allowed = Membership.objects.filter(
+        team_id=project.team_id,
+        user=user,
+        role__in=[Membership.Role.OPERATOR, Membership.Role.OWNER],
+    ).exists()
+    if not allowed:
+        raise NotAllowed(NOT_ALLOWED)
+
+
+# Engines and connection strings ---------------------------------------------------------
+
+
+def engine_for(*, project: AgentProject) -> Engine:
+    """The engine serving `project`, shared per process: do not close it.
+
+    Tests replace this function to inject a failing engine."""
+    from checkpoints.engines import get_engine
+
+    return get_engine(project.engine_name or None)
+
+
+def engine_default_name() -> str:
+    return getattr(settings, "CHECKPOINTS_ENGINE", "local")
+
+
+def project_connection_uri(*, project: AgentProject) -> str:
+    """The stable connection string of the active branch. Contains a password: never render."""
+    if not project.engine_project_id:
+        raise ServiceError(NOT_STARTED)
+    return engine_for(project=project).connection_uri(project.engine_project_id)
+
+
+def preview_connection_uri(*, preview: Preview) -> str:
+    """The preview branch's own connection string. Contains a password: never render."""
+    if not preview.is_live:
+        raise ServiceError(PREVIEW_GONE)
+    engine = engine_for(project=preview.project)
+    return engine.connection_uri(preview.project.engine_project_id, branch_id=preview.branch_id)
+
+
+# Jobs ------------------------------------------------------------------------------------
+
+
+def _job_send(job_id: int) -> None:
+    from checkpoints.tasks import job_run
+
+    result = job_run.enqueue(job_id)
+    Job.objects.filter(pk=job_id).update(task_id=str(result.id))
+
+
+def _job_enqueue(
+    *,
+    project: AgentProject,
+    kind: str,
+    user: AbstractBaseUser | None,
+    target_version: Version | None = None,
+    preview: Preview | None = None,
+) -> Job:
+    jobs_fail_stale(project=project)
+    try:
+        with transaction.atomic():
+            job = Job.objects.create(
+                project=project,
+                kind=kind,
+                created_by=user,
+                target_version=target_version,
+                preview=preview,
+            )
+    except IntegrityError as exc:
+        running = project.jobs.filter(state__in=Job.UNFINISHED).first()
+        label = running.get_kind_display() if running else "another job"
+        raise ProjectBusy(PROJECT_BUSY.format(job=label), job=running) from exc
+    transaction.on_commit(partial(_job_send, job.pk))
+    return job
+
+
+def job_active(*, project: AgentProject) -> Job | None:
+    return project.jobs.filter(state__in=Job.UNFINISHED).first()
+
+
+def jobs_fail_stale(*, project: AgentProject | None = None) -> int:
+    """Mark jobs left unfinished by a dead worker as failed; return how many.
+
+    A running job's task beats every few seconds (`Job.heartbeat_at`); one that stopped
+    beating, or a queued job no worker took, is failed with a clear message. The task
+    never runs again (django_tasks_db does not retry), so no work is repeated; the next
+    job reconciles the project's active branch with what the engine reports.
+    """
+    now = timezone.now()
+    jobs = Job.objects.filter(state__in=Job.UNFINISHED)
+    if project is not None:
+        jobs = jobs.filter(project=project)
+    count = 0
+    for job in jobs:
+        beat = job.heartbeat_at or job.started_at
+        if job.state == Job.State.RUNNING and beat and now - beat > STALE_AFTER:
+            message = JOB_STALE
+        elif job.state == Job.State.QUEUED and now - job.created_at > QUEUED_TIMEOUT:
+            message = JOB_NEVER_STARTED
+        else:
+            continue
+        count += Job.objects.filter(pk=job.pk, state=job.state).update(
+            state=Job.State.FAILED, error=message, finished_at=now
+        )
+    return count
+
+
+# Use cases -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def project_start_demo(*, user: AbstractBaseUser) -> Job:
+    """Create an agent project for the demo; its job makes the engine project and v0."""
+    team = team_personal_for(user=user)
+    number = AgentProject.objects.filter(team=team).count() + 1
+    project = AgentProject.objects.create(
+        team=team,
+        created_by=user,
+        name=f"Contact book {number}" if number > 1 else "Contact book",
+        engine_name=engine_default_name(),
+    )
+    return _job_enqueue(project=project, kind=Job.Kind.START_DEMO, user=user)
+
+
+def version_next_number(*, project: AgentProject) -> int | None:
+    """The number the next version of the demo would get, or None at the end."""
+    last = project.versions.filter(deleted_at__isnull=True).order_by("-number").first()
+    number = 0 if last is None else last.number + 1
+    return number if demo_step(number) is not None else None
+
+
+def version_create_next(*, project: AgentProject, user: AbstractBaseUser) -> Job:
+    """Apply the next demo step to the active branch, snapshot it, record the version."""
+    _require_operator(project=project, user=user)
+    if not project.engine_project_id:
+        raise ServiceError(NOT_STARTED)
+    if version_next_number(project=project) is None:
+        raise ServiceError(NO_NEXT_VERSION.format(last=LAST_STEP))
+    return _job_enqueue(project=project, kind=Job.Kind.CREATE_VERSION, user=user)
+
+
+def version_rollback(*, project: AgentProject, version: Version, user: AbstractBaseUser) -> Job:
+    """Restore `version` into the active branch; the connection string stays the same."""
+    _require_operator(project=project, user=user)
+    if version.deleted_at is not None:
+        raise ServiceError(VERSION_DELETED)
+    return _job_enqueue(project=project, kind=Job.Kind.ROLLBACK, user=user, target_version=version)
+
+
+def preview_open(*, project: AgentProject, version: Version, user: AbstractBaseUser) -> Job:
+    """Restore `version` to a temporary branch with its own connection string."""
+    _require_operator(project=project, user=user)
+    if version.deleted_at is not None:
+        raise ServiceError(VERSION_DELETED)
+    return _job_enqueue(
+        project=project, kind=Job.Kind.PREVIEW_OPEN, user=user, target_version=version
+    )
+
+
+def preview_discard(*, preview: Preview, user: AbstractBaseUser | None) -> Job:
+    """Delete the preview's branch."""
+    if user is not None:
+        _require_operator(project=preview.project, user=user)
+    if preview.discarded_at is not None:
+        raise ServiceError(PREVIEW_GONE)
+    return _job_enqueue(
+        project=preview.project,
+        kind=Job.Kind.PREVIEW_DISCARD,
+        user=user,
+        target_version=preview.version,
+        preview=preview,
+    )
+
+
+def project_start_over(*, project: AgentProject, user: AbstractBaseUser) -> Job:
+    """Delete the engine project and every version, then begin again at v0."""
+    _require_operator(project=project, user=user)
+    return _job_enqueue(project=project, kind=Job.Kind.START_OVER, user=user)
+
+
+def previews_expired(*, project: AgentProject | None = None):
+    """Previews past their expiry whose branch still exists."""
+    previews = Preview.objects.filter(discarded_at__isnull=True, expires_at__lte=timezone.now())
+    if project is not None:
+        previews = previews.filter(project=project)
+    return previews
+
+
+def preview_ttl() -> timedelta:
+    return timedelta(minutes=getattr(settings, "CHECKPOINTS_PREVIEW_TTL_MINUTES", 60))
+
+
+def activity_record(
+    *,
+    project: AgentProject,
+    actor: AbstractBaseUser | None,
+    kind: str,
+    from_version: Version | None = None,
+    to_version: Version | None = None,
+    operation_ids: list[str] | None = None,
+    duration_ms: int | None = None,
+    detail: str = "",
+) -> Activity:
+    return Activity.objects.create(
+        project=project,
+        actor=actor,
+        kind=kind,
+        from_version=from_version,
+        to_version=to_version,
+        operation_ids=operation_ids or [],
+        duration_ms=duration_ms,
+        detail=detail,
+    )

@@ -1,0 +1,577 @@
+"""Background work: each `Job` runs here, in the worker, step by step.
+
+Every step is persisted to the job row as it starts and ends (name, state, timings,
+detail such as "2/3" operations finished), so the page's status fragment only reads that
+row. A job runs at most once: `job_execute` claims it with a conditional UPDATE, and a job
+left running by a dead worker is failed by `services.jobs_fail_stale` (heartbeat), never
+re-run. Metadata follows what the engine reports, read back after each risky step.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from django.db import close_old_connections, connection
+from django.tasks import task
+from django.utils import timezone
+
+from checkpoints import services
+from checkpoints.engines.base import SUCCEEDED_STATUSES, Engine, Operation, mask_password
+from checkpoints.engines.errors import EngineNotFound
+from checkpoints.engines.operations import wait_for_operations
+from checkpoints.models import Activity, AgentProject, Job, Preview, Version
+from contacts import repository
+from contacts.db import connect
+from contacts.demo import DEMO_STEPS, demo_step
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 5.0
+#: How long to wait for a branch's endpoint to accept connections.
+ENDPOINT_WAIT_SECONDS = 30.0
+PREVIEW_RETRY_WHEN_BUSY = timedelta(seconds=30)
+
+VERIFY_FAILED = "Verification failed: the database serves {found}, expected {expected}."
+ENDPOINT_NOT_MOVED = "The endpoint still serves the previous branch: the rollback did not happen."
+
+
+class JobFailed(Exception):
+    """A step found something wrong; the message is shown to the user."""
+
+
+def _now_iso() -> str:
+    return timezone.now().isoformat()
+
+
+class JobRun:
+    """The job being executed: persists steps, result ids and operation ids as it goes."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.project: AgentProject = job.project
+        self.steps: list[dict[str, Any]] = list(job.steps)
+        self.result: dict[str, Any] = dict(job.result)
+        self.operation_ids: list[str] = []
+
+    def _save(self) -> None:
+        Job.objects.filter(pk=self.job.pk).update(
+            steps=self.steps, result=self.result, heartbeat_at=timezone.now()
+        )
+
+    @contextmanager
+    def step(self, name: str, detail: str = "") -> Iterator[dict[str, Any]]:
+        entry: dict[str, Any] = {
+            "name": name,
+            "state": "running",
+            "started_at": _now_iso(),
+            "finished_at": None,
+            "detail": detail,
+        }
+        self.steps.append(entry)
+        self._save()
+        try:
+            yield entry
+        except BaseException as exc:
+            entry.update(state="failed", finished_at=_now_iso(), detail=_error_text(exc))
+            self._save()
+            raise
+        entry.update(state="succeeded", finished_at=_now_iso())
+        self._save()
+
+    def detail(self, text: str) -> None:
+        self.steps[-1]["detail"] = text
+        self._save()
+
+    def remember(self, **values: Any) -> None:
+        self.result.update(values)
+        self._save()
+
+    def wait(self, engine: Engine, operations: list[Operation], name: str = "operations") -> None:
+        """Wait for `operations`, showing "operations 2/3" as they finish."""
+        total = len(operations)
+        self.operation_ids.extend(op.id for op in operations)
+        self.remember(operation_ids=self.operation_ids)
+        statuses = {op.id: op.status for op in operations}
+
+        def on_change(op: Operation) -> None:
+            statuses[op.id] = op.status
+            done = sum(1 for status in statuses.values() if status in SUCCEEDED_STATUSES)
+            self.detail(f"{done}/{total}")
+
+        with self.step(name, f"0/{total}" if total else "none needed"):
+            if total:
+                final = wait_for_operations(
+                    engine, self.project.engine_project_id, operations, on_change=on_change
+                )
+                self.detail(f"{sum(op.succeeded for op in final)}/{total}")
+
+    @property
+    def duration_ms(self) -> int:
+        started = self.job.started_at or timezone.now()
+        return int((timezone.now() - started).total_seconds() * 1000)
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return mask_password(text)[:2000]
+
+
+class Heartbeat:
+    """Touches `Job.heartbeat_at` every few seconds from a thread while the job runs."""
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"job-{job_id}-beat")
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(HEARTBEAT_SECONDS):
+                Job.objects.filter(pk=self.job_id, state=Job.State.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+        except Exception:  # pragma: no cover - a missed beat only risks a stale mark
+            logger.exception("heartbeat of job %s failed", self.job_id)
+        finally:
+            connection.close()
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=HEARTBEAT_SECONDS + 1)
+
+
+# Entry points ----------------------------------------------------------------------------
+
+
+@task()
+def job_run(job_id: int) -> None:
+    """Run one job (enqueued by the services, on commit)."""
+    close_old_connections()
+    job_execute(job_id)
+
+
+@task()
+def preview_expire(preview_id: int) -> None:
+    """Discard a preview when its time is up (enqueued to run at `expires_at`)."""
+    preview = Preview.objects.select_related("project").filter(pk=preview_id).first()
+    if preview is None or preview.discarded_at is not None:
+        return
+    try:
+        services.preview_discard(preview=preview, user=None)
+    except services.ProjectBusy:
+        preview_expire.using(run_after=timezone.now() + PREVIEW_RETRY_WHEN_BUSY).enqueue(preview_id)
+
+
+def job_execute(job_id: int) -> None:
+    """Claim the job (once), run its steps, record how it ended, then clean up previews."""
+    now = timezone.now()
+    claimed = Job.objects.filter(pk=job_id, state=Job.State.QUEUED).update(
+        state=Job.State.RUNNING, started_at=now, heartbeat_at=now
+    )
+    if not claimed:
+        logger.warning("job %s is not queued any more: not running it again", job_id)
+        return
+    job = Job.objects.select_related("project", "target_version", "preview", "created_by").get(
+        pk=job_id
+    )
+    run = JobRun(job)
+    with Heartbeat(job_id):
+        try:
+            RUNNERS[job.kind](run)
+        except Exception as exc:
+            logger.warning("job %s (%s) failed: %s", job_id, job.kind, _error_text(exc))
+            _job_finish(run, state=Job.State.FAILED, error=_error_text(exc))
+        else:
+            _job_finish(run, state=Job.State.SUCCEEDED)
+    previews_cleanup_expired()
+
+
+def _job_finish(run: JobRun, *, state: str, error: str = "") -> None:
+    Job.objects.filter(pk=run.job.pk).update(
+        state=state,
+        error=error,
+        steps=run.steps,
+        result=run.result,
+        finished_at=timezone.now(),
+        preview=run.job.preview,
+    )
+    if state == Job.State.FAILED:
+        services.activity_record(
+            project=run.project,
+            actor=run.job.created_by,
+            kind=Activity.Kind.FAILED,
+            to_version=run.job.target_version,
+            operation_ids=run.operation_ids,
+            duration_ms=run.duration_ms,
+            detail=f"{run.job.get_kind_display()} failed: {error}",
+        )
+
+
+def previews_cleanup_expired() -> int:
+    """Enqueue a discard for every expired preview whose project is idle."""
+    count = 0
+    recently_failed = Job.objects.filter(
+        kind=Job.Kind.PREVIEW_DISCARD,
+        state=Job.State.FAILED,
+        finished_at__gte=timezone.now() - timedelta(minutes=10),
+    ).values("preview_id")
+    expired = services.previews_expired().exclude(pk__in=recently_failed)
+    for preview in expired.select_related("project"):
+        try:
+            services.preview_discard(preview=preview, user=None)
+            count += 1
+        except services.ServiceError:
+            continue
+    return count
+
+
+# Runners ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def _engine(run: JobRun) -> Iterator[Engine]:
+    """The project's engine. Engines are shared per process: never close them here."""
+    yield services.engine_for(project=run.project)
+
+
+def _wait_connectable(uri: str, *, deadline: float = ENDPOINT_WAIT_SECONDS) -> None:
+    started = time.monotonic()
+    while True:
+        try:
+            with connect(uri) as conn:
+                conn.execute("select 1")
+            return
+        except Exception:
+            if time.monotonic() - started > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _verify_variant(uri: str, expected: int) -> None:
+    found = repository.schema_read(uri).variant
+    if found != expected:
+        raise JobFailed(VERIFY_FAILED.format(found=f"v{found}", expected=f"v{expected}"))
+
+
+def _endpoint_branch_id(engine: Engine, project: AgentProject) -> str | None:
+    """Which branch the project's endpoint serves now, as the engine reports it."""
+    endpoints = engine.endpoint_list(project.engine_project_id)
+    for endpoint in endpoints:
+        if endpoint.id == project.endpoint_id:
+            return endpoint.branch_id
+    return None
+
+
+def _reconcile_active_branch(run: JobRun, engine: Engine) -> None:
+    """If a dead worker left a finished swap unrecorded, adopt what the engine reports."""
+    project = run.project
+    serving = _endpoint_branch_id(engine, project)
+    if serving is None or serving == project.active_branch_id:
+        return
+    with run.step("reconciling the active branch", f"endpoint serves {serving}"):
+        earlier = (
+            Job.objects.filter(
+                project=project, kind=Job.Kind.ROLLBACK, result__new_branch_id=serving
+            )
+            .select_related("target_version")
+            .first()
+        )
+        project.active_branch_id = serving
+        if earlier is not None and earlier.target_version is not None:
+            project.current_version = earlier.target_version
+        project.save(update_fields=["active_branch_id", "current_version"])
+
+
+def _snapshot_and_record(run: JobRun, engine: Engine, *, number: int) -> Version:
+    project = run.project
+    script = demo_step(number)
+    assert script is not None
+    with run.step("taking the snapshot", f"v{number}"):
+        created = engine.snapshot_create(
+            project.engine_project_id, project.active_branch_id, name=f"v{number}"
+        )
+        run.remember(snapshot_id=created.snapshot.id)
+    run.wait(engine, created.operations)
+    with run.step("recording the version", f"v{number}"):
+        version = Version.objects.create(
+            project=project,
+            number=number,
+            name=script.name,
+            prompt=script.prompt,
+            snapshot_id=created.snapshot.id,
+            parent=project.current_version,
+            created_by=run.job.created_by,
+            expires_at=created.snapshot.expires_at,
+        )
+        project.current_version = version
+        project.save(update_fields=["current_version"])
+    return version
+
+
+def _start(run: JobRun, engine: Engine) -> Version:
+    project = run.project
+    with run.step("creating the engine project"):
+        created = engine.project_create(name=f"checkpoints-{project.pk}-{project.name}")
+        project.engine_project_id = created.project.id
+        project.active_branch_id = created.branch.id
+        project.endpoint_id = created.endpoint.id
+        project.save(update_fields=["engine_project_id", "active_branch_id", "endpoint_id"])
+        run.remember(engine_project_id=created.project.id)
+    run.wait(engine, created.operations)
+    return _snapshot_and_record(run, engine, number=0)
+
+
+def run_start_demo(run: JobRun) -> None:
+    with _engine(run) as engine:
+        version = _start(run, engine)
+    services.activity_record(
+        project=run.project,
+        actor=run.job.created_by,
+        kind=Activity.Kind.START,
+        to_version=version,
+        operation_ids=run.operation_ids,
+        duration_ms=run.duration_ms,
+        detail=f"Engine project {run.project.engine_project_id} created; v0 saved.",
+    )
+
+
+def run_start_over(run: JobRun) -> None:
+    project = run.project
+    now = timezone.now()
+    with _engine(run) as engine:
+        old_engine_project = project.engine_project_id
+        with run.step("deleting the engine project", old_engine_project):
+            if old_engine_project:
+                try:
+                    engine.project_delete(old_engine_project)
+                except EngineNotFound:
+                    pass
+            project.versions.filter(deleted_at__isnull=True).update(
+                deleted_at=now, deleted_by=run.job.created_by
+            )
+            project.previews.filter(discarded_at__isnull=True).update(discarded_at=now)
+            project.engine_project_id = project.active_branch_id = project.endpoint_id = ""
+            project.current_version = None
+            project.save(
+                update_fields=[
+                    "engine_project_id",
+                    "active_branch_id",
+                    "endpoint_id",
+                    "current_version",
+                ]
+            )
+        version = _start(run, engine)
+    services.activity_record(
+        project=project,
+        actor=run.job.created_by,
+        kind=Activity.Kind.START_OVER,
+        to_version=version,
+        operation_ids=run.operation_ids,
+        duration_ms=run.duration_ms,
+        detail=f"Deleted engine project {old_engine_project or '(none)'} and its versions; "
+        f"started again as {project.engine_project_id}.",
+    )
+
+
+def run_create_version(run: JobRun) -> None:
+    project = run.project
+    number = services.version_next_number(project=project)
+    if number is None:
+        raise JobFailed(services.NO_NEXT_VERSION.format(last=DEMO_STEPS[-1].number))
+    script = demo_step(number)
+    assert script is not None
+    from_version = project.current_version
+    with _engine(run) as engine:
+        _reconcile_active_branch(run, engine)
+        with run.step("applying the prompt", script.prompt):
+            uri = engine.connection_uri(project.engine_project_id)
+            with connect(uri) as conn:
+                holds = repository.schema_from_connection(conn).variant
+                # Bring the schema from what the database holds up to this step; the
+                # statements are idempotent, so a retried step is harmless.
+                for earlier in DEMO_STEPS[holds + 1 : number + 1]:
+                    for statement in earlier.sql:
+                        conn.execute(statement)
+        version = _snapshot_and_record(run, engine, number=number)
+    services.activity_record(
+        project=project,
+        actor=run.job.created_by,
+        kind=Activity.Kind.CREATE,
+        from_version=from_version,
+        to_version=version,
+        operation_ids=run.operation_ids,
+        duration_ms=run.duration_ms,
+        detail=f"{version.label}: {script.prompt}",
+    )
+
+
+def run_rollback(run: JobRun) -> None:
+    project = run.project
+    target = run.job.target_version
+    assert target is not None
+    from_version = project.current_version
+    with _engine(run) as engine:
+        _reconcile_active_branch(run, engine)
+        old_branch = project.active_branch_id
+        with run.step("restore requested", f"{target.label} into the active branch"):
+            restore = engine.snapshot_restore(
+                project.engine_project_id,
+                target.snapshot_id,
+                target_branch_id=old_branch,
+                finalize_restore=True,
+            )
+            orphan = restore.orphan_branch_id or old_branch
+            run.remember(new_branch_id=restore.branch.id, orphan_branch_id=orphan)
+        try:
+            run.wait(engine, restore.operations)
+            with run.step("waiting for the endpoint"):
+                if _endpoint_branch_id(engine, project) != restore.branch.id:
+                    raise JobFailed(ENDPOINT_NOT_MOVED)
+                _adopt_branch(project, restore.branch.id, target)
+                uri = engine.connection_uri(project.engine_project_id)
+                _wait_connectable(uri)
+        except Exception:
+            # Record the swap only if it really happened: read it back from the engine.
+            try:
+                if _endpoint_branch_id(engine, project) == restore.branch.id:
+                    _adopt_branch(project, restore.branch.id, target)
+            except Exception:
+                logger.exception("could not read back the endpoint of %s", project.pk)
+            raise
+        with run.step("verifying", f"the connection string serves {target.label}"):
+            _verify_variant(uri, target.number)
+        with run.step("cleaning up the old branch", orphan):
+            try:
+                delete_ops = engine.branch_delete(project.engine_project_id, orphan)
+            except EngineNotFound:
+                delete_ops = []
+        run.wait(engine, delete_ops)
+    services.activity_record(
+        project=project,
+        actor=run.job.created_by,
+        kind=Activity.Kind.ROLLBACK,
+        from_version=from_version,
+        to_version=target,
+        operation_ids=run.operation_ids,
+        duration_ms=run.duration_ms,
+        detail=f"Active branch {old_branch} → {restore.branch.id}; deleted orphan {orphan}. "
+        "Connection string unchanged.",
+    )
+
+
+def _adopt_branch(project: AgentProject, branch_id: str, version: Version) -> None:
+    project.active_branch_id = branch_id
+    project.current_version = version
+    project.save(update_fields=["active_branch_id", "current_version"])
+
+
+def run_preview_open(run: JobRun) -> None:
+    project = run.project
+    target = run.job.target_version
+    assert target is not None
+    with _engine(run) as engine:
+        with run.step("restore requested", f"{target.label} into a preview branch"):
+            restore = engine.snapshot_restore(
+                project.engine_project_id,
+                target.snapshot_id,
+                finalize_restore=False,
+                name=f"preview-{target.label}-{run.job.pk}",
+            )
+            branch_id = restore.branch.id
+            preview = Preview.objects.create(
+                project=project,
+                version=target,
+                branch_id=branch_id,
+                expires_at=timezone.now() + services.preview_ttl(),
+            )
+            run.job.preview = preview
+            Job.objects.filter(pk=run.job.pk).update(preview=preview)
+            run.remember(preview_branch_id=branch_id)
+        try:
+            run.wait(engine, restore.operations)
+            with run.step("creating the endpoint"):
+                existing = [
+                    e
+                    for e in engine.endpoint_list(project.engine_project_id)
+                    if e.branch_id == branch_id
+                ]
+                if existing:
+                    endpoint_id, ops = existing[0].id, []
+                else:
+                    created = engine.endpoint_create(project.engine_project_id, branch_id)
+                    endpoint_id, ops = created.endpoint.id, created.operations
+                preview.endpoint_id = endpoint_id
+                preview.save(update_fields=["endpoint_id"])
+            run.wait(engine, ops)
+            with run.step("waiting for the endpoint"):
+                uri = engine.connection_uri(project.engine_project_id, branch_id=branch_id)
+                _wait_connectable(uri)
+            with run.step("verifying", f"the preview serves {target.label}"):
+                _verify_variant(uri, target.number)
+        except Exception:
+            _preview_drop(engine, preview)
+            raise
+    preview_expire.using(run_after=preview.expires_at).enqueue(preview.pk)
+    services.activity_record(
+        project=project,
+        actor=run.job.created_by,
+        kind=Activity.Kind.PREVIEW,
+        to_version=target,
+        operation_ids=run.operation_ids,
+        duration_ms=run.duration_ms,
+        detail=f"Preview branch {branch_id} until {preview.expires_at:%H:%M} UTC.",
+    )
+
+
+def _preview_drop(engine: Engine, preview: Preview) -> None:
+    """Best effort after a failed preview: delete its branch, mark it discarded."""
+    try:
+        engine.branch_delete(preview.project.engine_project_id, preview.branch_id)
+    except Exception:
+        logger.exception("could not delete preview branch %s", preview.branch_id)
+    preview.discarded_at = timezone.now()
+    preview.save(update_fields=["discarded_at"])
+
+
+def run_preview_discard(run: JobRun) -> None:
+    preview = run.job.preview
+    assert preview is not None
+    expired = run.job.created_by is None
+    with _engine(run) as engine:
+        with run.step("deleting the preview branch", preview.branch_id):
+            try:
+                ops = engine.branch_delete(run.project.engine_project_id, preview.branch_id)
+            except EngineNotFound:
+                ops = []
+        run.wait(engine, ops)
+    preview.discarded_at = timezone.now()
+    preview.save(update_fields=["discarded_at"])
+    services.activity_record(
+        project=run.project,
+        actor=run.job.created_by,
+        kind=Activity.Kind.EXPIRE if expired else Activity.Kind.DISCARD,
+        to_version=preview.version,
+        operation_ids=run.operation_ids,
+        duration_ms=run.duration_ms,
+        detail=f"Preview branch {preview.branch_id} deleted" + (" (expired)." if expired else "."),
+    )
+
+
+RUNNERS: dict[str, Callable[[JobRun], None]] = {
+    Job.Kind.START_DEMO: run_start_demo,
+    Job.Kind.START_OVER: run_start_over,
+    Job.Kind.CREATE_VERSION: run_create_version,
+    Job.Kind.ROLLBACK: run_rollback,
+    Job.Kind.PREVIEW_OPEN: run_preview_open,
+    Job.Kind.PREVIEW_DISCARD: run_preview_discard,
+}

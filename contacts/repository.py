@@ -1,0 +1,175 @@
+"""The contacts repository: reads the schema the app database holds and adapts to it.
+
+The "agent" changes the schema from version to version, so the app never assumes one:
+`schema_read` looks at information_schema and picks the matching variant
+(0 empty app, 1 name+email, 2 + role/company, 3 + tags). Every call opens a short-lived
+connection, so a rollback never waits on idle sessions of ours.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import errors, sql
+
+from contacts.db import connect
+
+TABLE = "contacts"
+VARIANT_COLUMNS: dict[int, tuple[str, ...]] = {
+    1: ("name", "email"),
+    2: ("name", "email", "role", "company"),
+    3: ("name", "email", "role", "company", "tags"),
+}
+
+
+class EmailTaken(Exception):
+    """Another contact already has this email (the unique constraint said so)."""
+
+
+class ContactNotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    data_type: str
+    nullable: bool
+    default: str | None
+
+
+@dataclass(frozen=True)
+class Schema:
+    variant: int
+    columns: tuple[Column, ...] = ()
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The editable fields of this variant."""
+        return VARIANT_COLUMNS.get(self.variant, ())
+
+    @property
+    def has_table(self) -> bool:
+        return bool(self.columns)
+
+
+@dataclass(frozen=True)
+class Contact:
+    id: uuid.UUID
+    name: str
+    email: str
+    role: str | None = None
+    company: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+def _variant(names: set[str]) -> int:
+    best = 0
+    for variant, needed in VARIANT_COLUMNS.items():
+        if set(needed) <= names:
+            best = variant
+    return best
+
+
+def schema_from_connection(conn: psycopg.Connection) -> Schema:
+    rows = conn.execute(
+        """
+        select column_name, data_type, is_nullable = 'YES', column_default
+        from information_schema.columns
+        where table_schema = 'public' and table_name = %s
+        order by ordinal_position
+        """,
+        (TABLE,),
+    ).fetchall()
+    columns = tuple(
+        Column(name, data_type, nullable, default) for name, data_type, nullable, default in rows
+    )
+    return Schema(variant=_variant({c.name for c in columns}), columns=columns)
+
+
+def schema_read(uri: str) -> Schema:
+    """The schema the database holds now."""
+    with connect(uri) as conn:
+        return schema_from_connection(conn)
+
+
+def _select_columns(schema: Schema) -> sql.Composed:
+    return sql.SQL(", ").join(sql.Identifier(name) for name in ("id", *schema.fields))
+
+
+def _row_to_contact(schema: Schema, row: tuple) -> Contact:
+    values = dict(zip(("id", *schema.fields), row, strict=True))
+    values["tags"] = list(values.get("tags") or [])
+    return Contact(**values)
+
+
+def contacts_list(uri: str) -> tuple[Schema, list[Contact]]:
+    """The schema and every contact, by name."""
+    with connect(uri) as conn:
+        schema = schema_from_connection(conn)
+        if schema.variant == 0:
+            return schema, []
+        query = sql.SQL("select {} from contacts order by name, email").format(
+            _select_columns(schema)
+        )
+        return schema, [_row_to_contact(schema, row) for row in conn.execute(query)]
+
+
+def contact_get(uri: str, contact_id: uuid.UUID) -> tuple[Schema, Contact]:
+    with connect(uri) as conn:
+        schema = schema_from_connection(conn)
+        if schema.variant == 0:
+            raise ContactNotFound(contact_id)
+        query = sql.SQL("select {} from contacts where id = %s").format(_select_columns(schema))
+        row = conn.execute(query, (contact_id,)).fetchone()
+        if row is None:
+            raise ContactNotFound(contact_id)
+        return schema, _row_to_contact(schema, row)
+
+
+def _values(schema: Schema, data: dict) -> dict:
+    return {name: data.get(name) or ([] if name == "tags" else None) for name in schema.fields} | {
+        "name": data["name"],
+        "email": data["email"],
+    }
+
+
+def contact_create(uri: str, *, schema: Schema, data: dict) -> uuid.UUID:
+    """Insert a contact with the fields of `schema`; EmailTaken on a duplicate email."""
+    values = _values(schema, data)
+    query = sql.SQL("insert into contacts ({}) values ({}) returning id").format(
+        sql.SQL(", ").join(sql.Identifier(k) for k in values),
+        sql.SQL(", ").join(sql.Placeholder(k) for k in values),
+    )
+    try:
+        with connect(uri) as conn:
+            return conn.execute(query, values).fetchone()[0]
+    except errors.UniqueViolation as exc:
+        raise EmailTaken(data["email"]) from exc
+
+
+def contact_update(uri: str, *, schema: Schema, contact_id: uuid.UUID, data: dict) -> None:
+    values = _values(schema, data)
+    query = sql.SQL("update contacts set {} where id = {}").format(
+        sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in values
+        ),
+        sql.Placeholder("id"),
+    )
+    try:
+        with connect(uri) as conn:
+            if conn.execute(query, values | {"id": contact_id}).rowcount == 0:
+                raise ContactNotFound(contact_id)
+    except errors.UniqueViolation as exc:
+        raise EmailTaken(data["email"]) from exc
+
+
+def contact_delete(uri: str, *, contact_id: uuid.UUID) -> None:
+    with connect(uri) as conn:
+        conn.execute("delete from contacts where id = %s", (contact_id,))

@@ -1,0 +1,132 @@
+"""The contact book: the app the "agent" builds, served from the active branch.
+
+It talks to the app database through its connection string (psycopg, not the ORM) and
+adapts to the schema the database holds. The same fragment renders a preview's data,
+read-only, from the preview branch's own connection string.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from checkpoints import selectors, services
+from checkpoints.engines.base import mask_password
+from checkpoints.models import AgentProject, Preview
+from contacts import repository
+from contacts.forms import ContactForm
+
+logger = logging.getLogger(__name__)
+
+APP_UNAVAILABLE = "The app database is not reachable right now: {error}"
+APP_TEMPLATE = "contacts/_contacts_app.html"
+
+
+def contacts_app_context(
+    *,
+    project: AgentProject,
+    preview: Preview | None = None,
+    schema_only: bool = False,
+    form: ContactForm | None = None,
+    editing: repository.Contact | None = None,
+) -> dict:
+    """What the contacts fragment needs: schema, contacts, the add (or edit) form."""
+    app: dict = {"read_only": preview is not None, "preview": preview, "editing": editing}
+    try:
+        if preview is not None:
+            uri = services.preview_connection_uri(preview=preview)
+        else:
+            uri = services.project_connection_uri(project=project)
+        if schema_only:
+            app["schema"] = repository.schema_read(uri)
+        else:
+            app["schema"], app["contacts"] = repository.contacts_list(uri)
+    except Exception as exc:
+        logger.warning("contacts of project %s: %s", project.pk, exc)
+        app["error"] = APP_UNAVAILABLE.format(error=mask_password(str(exc)))
+        return {"app": app}
+    if not schema_only and app["schema"].variant and not app["read_only"]:
+        app["form"] = form or ContactForm(schema=app["schema"])
+    return {"app": app}
+
+
+def _render_app(
+    request: HttpRequest,
+    project: AgentProject,
+    *,
+    form: ContactForm | None = None,
+    editing: repository.Contact | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    context = {
+        "project": project,
+        **contacts_app_context(project=project, form=form, editing=editing),
+    }
+    template = APP_TEMPLATE if request.htmx else "contacts/contacts_page.html"
+    return render(request, template, context, status=status)
+
+
+def _done(request: HttpRequest, project: AgentProject) -> HttpResponse:
+    if request.htmx:
+        return _render_app(request, project)
+    return redirect("project-detail", pk=project.pk)
+
+
+def _save(request: HttpRequest, project: AgentProject, contact_id: uuid.UUID | None):
+    uri = services.project_connection_uri(project=project)
+    schema = repository.schema_read(uri)
+    if not schema.variant:
+        raise Http404("This version of the app has no contacts yet.")
+    form = ContactForm(request.POST, schema=schema)
+    editing = None
+    if contact_id is not None:
+        try:
+            _, editing = repository.contact_get(uri, contact_id)
+        except repository.ContactNotFound as exc:
+            raise Http404("No such contact.") from exc
+    if form.is_valid():
+        try:
+            if editing is None:
+                repository.contact_create(uri, schema=schema, data=form.cleaned_data)
+            else:
+                repository.contact_update(
+                    uri, schema=schema, contact_id=editing.id, data=form.cleaned_data
+                )
+        except repository.EmailTaken:
+            form.add_email_taken()
+        else:
+            return _done(request, project)
+    # Invalid: the form comes back with what was typed and the messages inline.
+    return _render_app(request, project, form=form, editing=editing, status=422)
+
+
+@require_POST
+def contact_create(request: HttpRequest, pk: int) -> HttpResponse:
+    project = selectors.project_get(user=request.user, pk=pk)
+    return _save(request, project, None)
+
+
+@require_http_methods(["GET", "POST"])
+def contact_update(request: HttpRequest, pk: int, contact_id: uuid.UUID) -> HttpResponse:
+    project = selectors.project_get(user=request.user, pk=pk)
+    if request.method == "POST":
+        return _save(request, project, contact_id)
+    uri = services.project_connection_uri(project=project)
+    try:
+        schema, contact = repository.contact_get(uri, contact_id)
+    except repository.ContactNotFound as exc:
+        raise Http404("No such contact.") from exc
+    form = ContactForm.for_contact(contact, schema=schema)
+    return _render_app(request, project, form=form, editing=contact)
+
+
+@require_POST
+def contact_delete(request: HttpRequest, pk: int, contact_id: uuid.UUID) -> HttpResponse:
+    project = selectors.project_get(user=request.user, pk=pk)
+    uri = services.project_connection_uri(project=project)
+    repository.contact_delete(uri, contact_id=contact_id)
+    return _done(request, project)

@@ -1,0 +1,57 @@
+"""Helpers shared by the web, service and contacts tests (plain functions, not fixtures).
+
+Each test module wraps what it needs in small fixtures of its own.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+
+from checkpoints import services
+from checkpoints.engines import get_engine
+from checkpoints.models import AgentProject, Job
+from checkpoints.tasks import job_execute
+
+#: Static files without a manifest (the manifest storage needs `collectstatic` first).
+PLAIN_STATIC_STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+
+def user_make(username: str = "ada", password: str = "correct-horse-battery-staple"):
+    return get_user_model().objects.create_user(username=username, password=password)
+
+
+def jobs_run_queued() -> list[Job]:
+    """Run every queued job synchronously, as the worker would (including follow-ups)."""
+    ran = []
+    while True:
+        job = Job.objects.filter(state=Job.State.QUEUED).order_by("pk").first()
+        if job is None:
+            return ran
+        job_execute(job.pk)
+        job.refresh_from_db()
+        ran.append(job)
+
+
+def project_demo(user, *, versions: int = 0) -> AgentProject:
+    """A started demo project at v0, then `versions` more versions."""
+    job = services.project_start_demo(user=user)
+    jobs_run_queued()
+    project = AgentProject.objects.get(pk=job.project_id)
+    for _ in range(versions):
+        services.version_create_next(project=project, user=user)
+        jobs_run_queued()
+        project.refresh_from_db()
+    return project
+
+
+def engine_project_drop(project: AgentProject) -> None:
+    """Delete the engine side of a test project (the local engine's databases)."""
+    project.refresh_from_db()
+    if project.engine_project_id:
+        try:
+            get_engine(project.engine_name).project_delete(project.engine_project_id)
+        except Exception:
+            pass
