@@ -1,0 +1,21 @@
+"""A local emulator of the Neon API v2 subset the neon engine uses (tests and offline use).
+
+    with NeonEmulator(FakeBackend(), checker=OpenAPIChecker()) as emulator:
+        engine = NeonEngine("any-key", api_url=emulator.url)
+
+Run it standalone over the local engine: `python -m tests.emulator --server-url postgresql://…`.
+"""
+
+from .fake_backend import FakeBackend
+from .server import ERROR, HANG, LOCKED_MESSAGE, NORMAL, RETRY, STAY_FAILED, NeonEmulator
+
+__all__ = [
+    "ERROR",
+    "HANG",
+    "LOCKED_MESSAGE",
+    "NORMAL",
+    "RETRY",
+    "STAY_FAILED",
+    "FakeBackend",
+    "NeonEmulator",
+]
