@@ -79,6 +79,13 @@ ROLLBACK_STEPS = (
     "before_orphan_recorded",
     "after_swap",
 )
+#: Steps of other mutations with a fault hook: a crash there must be repaired as well.
+OTHER_STEPS = (
+    "project_intent_recorded",  # project_create: rows and role committed, no database yet
+    "copy_sessions_ended",  # snapshot_create: active database blocked, copy not started
+    "snapshot_copied",  # snapshot_create: copy made, not yet recorded ready
+    "delete_intent_recorded",  # branch_delete: branch marked deleting, database still there
+)
 
 OpSpec = tuple[str, str | None, str | None]  # (action, branch_id, endpoint_id)
 
@@ -338,6 +345,7 @@ class LocalEngine(Engine):
                     ],
                 )
             try:
+                self._fault("project_intent_recorded")
                 db.create_empty_database(conn, dbname, owner=role)
                 db.restrict_access(conn, dbname, role)
                 with conn.transaction():
@@ -483,6 +491,7 @@ class LocalEngine(Engine):
                     (branch_id,),
                 )
                 op_ids = self._ops_start(conn, project_id, specs, on_crash="complete")
+            self._fault("delete_intent_recorded")
             self._finish_branch_delete(conn, branch_id, row[-1])
             with conn.transaction():
                 self._ops_end(conn, op_ids)
@@ -512,6 +521,7 @@ class LocalEngine(Engine):
             if served:
                 db.allow_connections(conn, source_db, False)
                 db.end_sessions(conn, source_db)
+                self._fault("copy_sessions_ended")
             db.copy_database(conn, target_db, template=source_db, **kw)
         finally:
             if served:
@@ -555,6 +565,7 @@ class LocalEngine(Engine):
                 # Owned by the engine's role, not connectable: immutable for the project.
                 self._copy_live(conn, branch_id, branch[-1], dbname)
                 db.restrict_access(conn, dbname, None)
+                self._fault("snapshot_copied")
                 with conn.transaction():
                     conn.execute(
                         "UPDATE snapshots SET state = 'ready' WHERE id = %s", (snapshot_id,)
