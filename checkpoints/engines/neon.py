@@ -434,16 +434,33 @@ class NeonEngine(Engine):
     def connection_uri(self, project_id: str, *, branch_id: str | None = None) -> str:
         """The branch's read-write endpoint URI (default: the project's default branch).
 
-        It carries a password: never log it. More info:
+        Database and role names come from project creation, or are the ones this engine
+        gives every project it creates; only if Neon does not know them are they looked up
+        (once per project). It carries a password: never log it. More info:
         https://api-docs.neon.tech/reference/getconnectionuri"""
-        database, role = self._connection_names(project_id, branch_id)
-        params = {"database_name": database, "role_name": role}
+        cached = self._conn_params.get(project_id)
+        names = cached or (self.database_name, self.role_name)
+        try:
+            return self._connection_uri(project_id, branch_id, names)
+        except (EngineNotFound, EngineInvalidRequest):
+            if cached:
+                raise
+            looked_up = self._lookup_connection_names(project_id, branch_id)
+            if looked_up == names:
+                raise
+            return self._connection_uri(project_id, branch_id, looked_up)
+
+    def _connection_uri(
+        self, project_id: str, branch_id: str | None, names: tuple[str, str]
+    ) -> str:
+        params = {"database_name": names[0], "role_name": names[1]}
         if branch_id is not None:
             params["branch_id"] = branch_id
         body = self._json("GET", f"/projects/{_seg(project_id)}/connection_uri", params=params)
         uri = body.get("uri")
         if not isinstance(uri, str) or not uri:
             raise EngineError("Neon API returned no connection URI")
+        self._conn_params.setdefault(project_id, names)
         return uri
 
     # -------------------------------------------------------------- operations
@@ -495,10 +512,7 @@ class NeonEngine(Engine):
         else:
             self._conn_params[project_id] = (self.database_name, self.role_name)
 
-    def _connection_names(self, project_id: str, branch_id: str | None) -> tuple[str, str]:
-        cached = self._conn_params.get(project_id)
-        if cached:
-            return cached
+    def _lookup_connection_names(self, project_id: str, branch_id: str | None) -> tuple[str, str]:
         if branch_id is None:
             default = [b for b in self.branch_list(project_id) if b.default]
             if not default:

@@ -280,6 +280,23 @@ class NeonEmulator:
         op = self._operations.get(operation_id)
         return op.finished_at if op else None
 
+    def project_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._projects)
+
+    def drop_project(self, project_id: str) -> None:
+        """Delete a project behind the API's back (test cleanup); gone already is fine."""
+        with self._lock:
+            meta = self._projects.pop(project_id, None)
+            if meta is None:
+                return
+            for op_id in meta.operations:
+                self._operations.pop(op_id, None)
+            try:
+                self.backend.project_delete(project_id)
+            except EngineNotFound:
+                pass
+
     def project_operations(self, project_id: str) -> list[EmulatedOperation]:
         meta = self._projects.get(project_id)
         return [self._operations[i] for i in meta.operations] if meta else []
@@ -771,6 +788,8 @@ class NeonEmulator:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "neon-emulator"
+    # Headers and body go out in two writes: without this, Nagle + delayed ACK add ~40 ms.
+    disable_nagle_algorithm = True
 
     def _any(self) -> None:
         self.server.emulator.handle(self)  # type: ignore[attr-defined]
@@ -942,7 +961,8 @@ def _snapshot_json(s: Snapshot) -> dict[str, Any]:
     if s.source_branch_id:
         body["source_branch_id"] = s.source_branch_id
     if s.expires_at:
-        body["expires_at"] = _ts(s.expires_at)
+        # Kept to the microsecond: an expiry rounded either way would fire early or late.
+        body["expires_at"] = s.expires_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if s.lsn:
         body["lsn"] = s.lsn
     if s.timestamp:

@@ -191,32 +191,32 @@ def test_headers_auth_and_parsing(make_engine) -> None:
     assert engine.request_count == 2
 
 
-def test_connection_uri_looks_up_names_once(make_engine) -> None:
+def test_connection_uri_cold_uses_the_names_it_creates_projects_with(make_engine) -> None:
     script = Script(
-        (
-            "GET /api/v2/projects/p-1/branches/br-x/databases",
-            ok(
-                {
-                    "databases": [
-                        {
-                            "id": 1,
-                            "branch_id": "br-x",
-                            "name": "neondb",
-                            "owner_name": "neondb_owner",
-                            "created_at": NOW,
-                            "updated_at": NOW,
-                        }
-                    ]
-                }
-            ),
-        ),  # fmt: skip
-        ("GET /api/v2/projects/p-1/connection_uri", ok({"uri": "postgresql://a:b@h/neondb"})),
-        ("GET /api/v2/projects/p-1/connection_uri", ok({"uri": "postgresql://a:b@h/neondb"})),
+        ("GET /api/v2/projects/p-1/connection_uri", ok({"uri": "postgresql://a:b@h/d"}))
+    )
+    engine = make_engine(script)
+    engine.connection_uri("p-1")
+    params = script.requests[0].url.params
+    assert (params["database_name"], params["role_name"]) == ("neondb", "neondb_owner")
+    assert "branch_id" not in params
+    assert engine.request_count == 1
+
+
+def test_connection_uri_looks_up_unknown_names_once(make_engine) -> None:
+    databases = {"databases": [{"id": 1, "branch_id": "br-x", "name": "app",
+                                "owner_name": "app_owner", "created_at": NOW, "updated_at": NOW}]}  # fmt: skip
+    script = Script(
+        ("GET /api/v2/projects/p-1/connection_uri", lambda r: error(404, "database not found")),
+        ("GET /api/v2/projects/p-1/branches/br-x/databases", ok(databases)),
+        ("GET /api/v2/projects/p-1/connection_uri", ok({"uri": "postgresql://a:b@h/app"})),
+        ("GET /api/v2/projects/p-1/connection_uri", ok({"uri": "postgresql://a:b@h/app"})),
     )
     engine = make_engine(script)
     engine.connection_uri("p-1", branch_id="br-x")
     engine.connection_uri("p-1", branch_id="br-x")
-    assert engine.request_count == 3
+    assert engine.request_count == 4
+    assert script.requests[-1].url.params["database_name"] == "app"
 
 
 def test_429_honours_retry_after(make_engine, sleeps) -> None:
