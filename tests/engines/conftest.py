@@ -17,6 +17,7 @@ import pytest
 from checkpoints.engines.base import Engine
 from checkpoints.engines.connect import run_sql
 from checkpoints.engines.local import LocalEngine
+from tests.emulator.contract import neon_engine
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,7 @@ def local_engine(request: pytest.FixtureRequest) -> Iterator[LocalEngine]:
 
 ENGINE_FACTORIES: dict[str, Callable[..., AbstractContextManager[Engine]]] = {
     "local": local_engine,
+    "neon": neon_engine,
 }
 
 
