@@ -1,0 +1,1 @@
+"""`manage.py benchmark`: how fast versions are, next to what users would do instead."""

@@ -1,0 +1,125 @@
+"""Benchmark output: a readable table for people, JSON for tools, targets beside figures."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from checkpoints.benchmark.engine_bench import SizeResult
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    seconds: float | None
+    target: str = ""
+    met: bool | None = None
+    ratio: float | None = None
+
+
+def size_rows(result: SizeResult) -> list[Row]:
+    f = result.figures
+    template, dump, swap = f.get("template_copy"), f.get("dump_restore"), f.get("swap", 0.0)
+    rows = [
+        Row(
+            "snapshot (version create)",
+            f.get("snapshot"),
+            "≤ 1.5 × template copy",
+            _within(f.get("snapshot"), template, 1.5),
+            _ratio(f.get("snapshot"), template),
+        ),
+        Row(
+            "rollback, cold (copy + swap)",
+            f.get("rollback"),
+            "≤ 1.5 × (template copy + swap)",
+            _within(f.get("rollback"), (template or 0) + swap, 1.5),
+            _ratio(f.get("rollback"), dump),
+        ),
+    ]
+    if "rollback_warm" in f:
+        rows.append(
+            Row(
+                "rollback, warm (swap only)",
+                f["rollback_warm"],
+                "< 50 ms and ≥ 50 × faster than dump/restore",
+                f["rollback_warm"] < 0.05 and (dump or 0) / f["rollback_warm"] >= 50,
+                _ratio(f["rollback_warm"], dump),
+            )
+        )
+    rows += [
+        Row("swap (renames + catalog, one transaction)", f.get("swap"), "≈ 1 ms idle"),
+        Row("preview (until its URI answers)", f.get("preview")),
+        Row("baseline: CREATE DATABASE … TEMPLATE", template),
+        Row("baseline: pg_dump -Fc | pg_restore", dump),
+    ]
+    return rows
+
+
+def render_table(header: dict[str, str], results: list[SizeResult], extra: list[Row]) -> str:
+    lines = [f"{key}: {value}" for key, value in header.items()]
+    for result in results:
+        lines += [
+            "",
+            f"== app database {result.size_mb:g} MB "
+            f"(actual {result.actual_bytes / 1048576:.1f} MB, median of {result.runs}) ==",
+        ]
+        lines += _table(size_rows(result), ratio_label="× of dump/restore")
+    if extra:
+        lines += ["", "== web and API =="]
+        lines += _table(extra, ratio_label="")
+    return "\n".join(lines)
+
+
+def render_json(header: dict[str, str], results: list[SizeResult], extra: list[Row]) -> str:
+    payload = {
+        "machine": header,
+        "sizes": [
+            {
+                "size_mb": r.size_mb,
+                "actual_bytes": r.actual_bytes,
+                "runs": r.runs,
+                "median_seconds": r.figures,
+                "samples_seconds": r.samples,
+                "ratios": {
+                    "rollback_over_dump_restore": _ratio(
+                        r.figures.get("rollback"), r.figures.get("dump_restore")
+                    ),
+                    "snapshot_over_template_copy": _ratio(
+                        r.figures.get("snapshot"), r.figures.get("template_copy")
+                    ),
+                },
+                "targets": [row.__dict__ for row in size_rows(r) if row.target],
+            }
+            for r in results
+        ],
+        "web_and_api": [row.__dict__ for row in extra],
+    }
+    return json.dumps(payload, indent=2)
+
+
+def _table(rows: list[Row], *, ratio_label: str) -> list[str]:
+    out = [f"{'measurement':44} {'median':>10}  {'ratio':>8}  target"]
+    for row in rows:
+        value = "-" if row.seconds is None else _fmt(row.seconds)
+        ratio = "" if row.ratio is None else f"{row.ratio:.2f}"
+        verdict = "" if row.met is None else ("  met" if row.met else "  MISSED")
+        out.append(f"{row.name:44} {value:>10}  {ratio:>8}  {row.target}{verdict}")
+    if ratio_label:
+        out.append(f"(ratio: {ratio_label})")
+    return out
+
+
+def _fmt(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _ratio(value: float | None, base: float | None) -> float | None:
+    if not value or not base:
+        return None
+    return value / base
+
+
+def _within(value: float | None, base: float | None, factor: float) -> bool | None:
+    if value is None or not base:
+        return None
+    return value <= factor * base

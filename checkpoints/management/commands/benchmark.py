@@ -1,0 +1,82 @@
+"""python manage.py benchmark [--sizes 10,100] [--runs 3] [--json] [--data-dir PATH]"""
+
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import subprocess
+from pathlib import Path
+
+import psycopg
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from checkpoints.benchmark.engine_bench import bench_size
+from checkpoints.benchmark.report import render_json, render_table
+from checkpoints.engines import local_server_url
+from checkpoints.engines.local import LocalEngine
+from checkpoints.pgserver import EmbeddedPostgres
+
+BENCH_CONTROL_DB = "checkpoints_benchmark"
+
+
+class Command(BaseCommand):
+    help = "Measure snapshot, rollback and preview next to dump/restore and template copies."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--sizes", default="10,100", help="app database sizes in MB")
+        parser.add_argument("--runs", type=int, default=3, help="runs per figure (median)")
+        parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        parser.add_argument(
+            "--data-dir",
+            type=Path,
+            help="run on a fresh embedded PostgreSQL in this folder (e.g. on XFS/btrfs)",
+        )
+
+    def handle(self, *args, sizes: str, runs: int, json: bool, data_dir: Path | None, **opts):
+        try:
+            size_list = [float(item) for item in sizes.split(",") if item.strip()]
+        except ValueError as error:
+            raise CommandError(f"--sizes takes numbers in MB, e.g. 10,100 ({error})") from None
+        if not size_list or min(size_list) <= 0 or runs < 1:
+            raise CommandError("--sizes must be positive numbers and --runs at least 1")
+        signal.signal(signal.SIGTERM, _interrupt)
+        server = EmbeddedPostgres(data_dir) if data_dir else None
+        admin_url = server.start().url() if server else local_server_url(settings)
+        engine = LocalEngine(admin_url, control_db=BENCH_CONTROL_DB)
+        try:
+            results = []
+            for size in size_list:
+                if not json:
+                    self.stderr.write(f"measuring {size:g} MB ({runs} runs) …")
+                results.append(bench_size(engine, admin_url, size, runs))
+            header = machine(admin_url)
+            render = render_json if json else render_table
+            self.stdout.write(render(header, results, []))
+        finally:
+            engine.destroy()  # every database and role the benchmark made
+            if server:
+                server.stop()
+
+
+def machine(admin_url: str) -> dict[str, str]:
+    with psycopg.connect(admin_url) as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0]
+        data_directory = conn.execute("SHOW data_directory").fetchone()[0]
+    return {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} "
+        f"{platform.release()}",
+        "postgresql": version,
+        "filesystem": filesystem_of(data_directory),
+        "engine": "local",
+    }
+
+
+def filesystem_of(path: str) -> str:
+    result = subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True, text=True)
+    return result.stdout.strip() or "unknown"
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

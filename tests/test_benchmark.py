@@ -1,0 +1,39 @@
+"""Smoke test of `manage.py benchmark` at a tiny size: every figure present and positive."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import psycopg
+from django.core.management import call_command
+
+from checkpoints.management.commands.benchmark import BENCH_CONTROL_DB
+
+
+def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
+    out = io.StringIO()
+    call_command("benchmark", sizes="1", runs=1, json=True, stdout=out, stderr=io.StringIO())
+    report = json.loads(out.getvalue())
+    (size,) = report["sizes"]
+    figures = size["median_seconds"]
+    for name in ("snapshot", "rollback", "swap", "preview", "template_copy", "dump_restore"):
+        assert figures[name] > 0, name
+    assert size["actual_bytes"] >= 1024 * 1024
+    assert size["ratios"]["rollback_over_dump_restore"] > 0
+    assert report["machine"]["filesystem"]
+    with psycopg.connect(pg_server.url()) as conn:
+        left = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'bench%%' OR datname = %s",
+            [BENCH_CONTROL_DB],
+        ).fetchall()
+    assert left == []
+
+
+def test_benchmark_table_shows_targets_beside_figures(pg_server):
+    out = io.StringIO()
+    call_command("benchmark", sizes="1", runs=1, stdout=out, stderr=io.StringIO())
+    table = out.getvalue()
+    assert "snapshot (version create)" in table
+    assert "≤ 1.5 × template copy" in table
+    assert "baseline: pg_dump -Fc | pg_restore" in table
