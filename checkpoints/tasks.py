@@ -484,6 +484,9 @@ def run_preview_open(run: JobRun) -> None:
             restore = engine.snapshot_restore(
                 project.engine_project_id,
                 target.snapshot_id,
+                # The snapshot's source branch may be gone (a rollback's orphan): restore
+                # next to the active branch, without touching it (no finalize).
+                target_branch_id=project.active_branch_id,
                 finalize_restore=False,
                 name=f"preview-{target.label}-{run.job.pk}",
             )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import errors, sql
 
-from contacts.db import connect
+from contacts.db import connect, read_with_retry
 
 TABLE = "contacts"
 VARIANT_COLUMNS: dict[int, tuple[str, ...]] = {
@@ -95,8 +95,12 @@ def schema_from_connection(conn: psycopg.Connection) -> Schema:
 
 def schema_read(uri: str) -> Schema:
     """The schema the database holds now."""
-    with connect(uri) as conn:
-        return schema_from_connection(conn)
+
+    def read() -> Schema:
+        with connect(uri) as conn:
+            return schema_from_connection(conn)
+
+    return read_with_retry(read)
 
 
 def _select_columns(schema: Schema) -> sql.Composed:
@@ -111,6 +115,10 @@ def _row_to_contact(schema: Schema, row: tuple) -> Contact:
 
 def contacts_list(uri: str) -> tuple[Schema, list[Contact]]:
     """The schema and every contact, by name."""
+    return read_with_retry(lambda: _contacts_list(uri))
+
+
+def _contacts_list(uri: str) -> tuple[Schema, list[Contact]]:
     with connect(uri) as conn:
         schema = schema_from_connection(conn)
         if schema.variant == 0:
@@ -122,6 +130,10 @@ def contacts_list(uri: str) -> tuple[Schema, list[Contact]]:
 
 
 def contact_get(uri: str, contact_id: uuid.UUID) -> tuple[Schema, Contact]:
+    return read_with_retry(lambda: _contact_get(uri, contact_id))
+
+
+def _contact_get(uri: str, contact_id: uuid.UUID) -> tuple[Schema, Contact]:
     with connect(uri) as conn:
         schema = schema_from_connection(conn)
         if schema.variant == 0:

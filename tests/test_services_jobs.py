@@ -101,9 +101,13 @@ def test_rollback_keeps_connection_string_and_deletes_orphan(user, project):
 
 
 def test_preview_leaves_live_database_alone(user, project):
-    for _ in range(2):
+    for _ in range(3):
         services.version_create_next(project=project, user=user)
         jobs_run_queued()
+    project.refresh_from_db()
+    # After a rollback the snapshots' source branch is gone: previews still work.
+    services.version_rollback(project=project, version=project.versions.get(number=2), user=user)
+    jobs_run_queued()
     project.refresh_from_db()
     v1 = project.versions.get(number=1)
     services.preview_open(project=project, version=v1, user=user)

@@ -1,0 +1,108 @@
+"""Browser tests: Chromium through Playwright, a live server and a real task worker.
+
+Chromium comes from the system (`apt-get install -y chromium`); Playwright cannot
+download browsers here. Without it the browser tests skip locally, and fail in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+# between browser steps are still plain synchronous calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("CHECKPOINTS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+MISSING = "Chromium not found: install it with `apt-get install -y chromium`"
+
+
+def _chromium_available() -> bool:
+    return Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is not None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _chromium_available() or os.environ.get("CI") == "true":
+        return
+    skip = pytest.mark.skip(reason=MISSING)
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    if not _chromium_available():
+        pytest.fail(MISSING)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def task_worker(transactional_db) -> Iterator[None]:
+    """django_tasks_db's worker loop in a thread of the test process (0.1 s polling)."""
+    from django.db import connection
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    worker = Worker(
+        queue_names=["default"],
+        interval=0.1,
+        batch=False,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="e2e-worker",
+        excluded_queue_names=[],
+    )
+
+    def run() -> None:
+        try:
+            worker.run()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, name="e2e-task-worker", daemon=True)
+    thread.start()
+    yield
+    worker.running = False
+    thread.join(timeout=30)
+
+
+@pytest.fixture
+def engine_cleanup(transactional_db) -> Iterator[None]:
+    """Drop the engine projects the test made (the local engine's databases)."""
+    yield
+    from checkpoints.models import AgentProject
+    from tests.web_fixtures import engine_project_drop
+
+    for project in AgentProject.objects.all():
+        engine_project_drop(project)

@@ -1,0 +1,154 @@
+"""The demo clicked through in Chromium as a new user, on the real local engine.
+
+v0 -> v1 -> v2 -> v3, add a contact, roll back to v1, preview v3 while v1 is live,
+discard the preview, roll back to v3. A screenshot of each step goes to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from django.contrib.auth import get_user_model
+from playwright.sync_api import Page, expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "a-long-demo-password-42"
+JOB_TIMEOUT = 60_000
+
+
+def current_chip(page: Page):
+    return page.locator('.timeline [aria-current="true"]')
+
+
+def contacts_headers(page: Page) -> list[str]:
+    return [t.strip() for t in page.locator("#contacts-app table thead th").all_text_contents()]
+
+
+def test_demo_click_through(
+    live_server, engine_cleanup, task_worker, page: Page, artifacts_dir, capsys
+):
+    shots = artifacts_dir / "demo"
+    shots.mkdir(exist_ok=True)
+
+    def shot(name: str) -> None:
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+    get_user_model().objects.create_user("newcomer", password=PASSWORD)
+
+    # Log in as a new user.
+    page.goto(live_server.url + "/")
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    shot("01-login")
+    page.get_by_label("Username").fill("newcomer")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="No projects yet")).to_be_visible()
+    shot("02-home-empty")
+
+    # Start demo: the engine project and v0.
+    page.get_by_role("button", name="Start demo").click()
+    expect(current_chip(page)).to_have_text("v0", timeout=JOB_TIMEOUT)
+    expect(page.get_by_role("heading", name="Empty app")).to_be_visible()
+    shot("03-v0")
+
+    # Create next version, three times.
+    for number in (1, 2, 3):
+        page.get_by_role("button", name="Create next version").click()
+        expect(page.locator("#job-status")).to_be_visible()
+        if number == 1:
+            shot("04-creating-v1-progress")
+        expect(current_chip(page)).to_have_text(f"v{number}", timeout=JOB_TIMEOUT)
+        expect(page.locator("#contacts-app")).to_contain_text("Grace Hopper")
+        shot(f"05-v{number}")
+    assert contacts_headers(page)[:5] == ["Name", "Email", "Role", "Company", "Tags"]
+    expect(page.get_by_role("button", name="Create next version")).to_have_count(0)
+
+    # Add a contact at v3.
+    page.get_by_label("Name").fill("Katherine Johnson")
+    page.get_by_label("Email").fill("katherine@example.com")
+    page.get_by_label("Role").fill("Mathematician")
+    page.get_by_label("Company").fill("NASA")
+    page.get_by_label("Tags").fill("orbits, nasa, Orbits")
+    page.get_by_role("button", name="Add contact").click()
+    row = page.locator('tr[data-contact="katherine@example.com"]')
+    expect(row).to_be_visible()
+    expect(row.locator(".tag")).to_have_text(["orbits", "nasa"])
+    shot("06-v3-contact-added")
+    connection = page.locator("#connection-string").inner_text()
+    assert "********" in connection
+
+    # Roll back to v1, with the confirmation step; time it.
+    page.locator("#version-1").get_by_role("button", name="Roll back").click()
+    confirm = page.locator("#confirm")
+    expect(confirm).to_contain_text("Changes made after v1")
+    expect(confirm.get_by_role("button", name="Roll back to v1")).to_be_focused()
+    shot("07-rollback-confirm")
+    started = time.monotonic()
+    confirm.get_by_role("button", name="Roll back to v1").click()
+    expect(current_chip(page)).to_have_text("v1", timeout=JOB_TIMEOUT)
+    rollback_seconds = time.monotonic() - started
+    expect(page.locator("#job-result")).to_contain_text("Changes made after v1 are gone")
+    expect(page.locator("#contacts-app")).to_contain_text("Ada Lovelace")
+    expect(row).to_have_count(0)
+    assert contacts_headers(page)[:2] == ["Name", "Email"]
+    assert "Role" not in contacts_headers(page) and "Tags" not in contacts_headers(page)
+    assert page.locator("#connection-string").inner_text() == connection
+    expect(page.locator("#job-result")).to_contain_text(connection)
+    shot("08-rolled-back-to-v1")
+
+    # Preview v3 while v1 is live.
+    page.locator("#version-3").get_by_role("button", name="Preview").click()
+    page.wait_for_url(re.compile(r"/previews/\d+/$"), timeout=JOB_TIMEOUT)
+    expect(page.locator(".banner-preview")).to_contain_text("Preview of v3")
+    expect(page.locator(".banner-preview")).to_contain_text("The live database is untouched")
+    assert "Tags" in contacts_headers(page) and "Role" in contacts_headers(page)
+    expect(page.locator('tr[data-contact="katherine@example.com"]')).to_have_count(0)
+    shot("09-preview-v3")
+    preview_url = page.url
+
+    page.get_by_role("link", name=re.compile("Contact book")).click()
+    expect(current_chip(page)).to_have_text("v1")
+    assert "Tags" not in contacts_headers(page)
+    shot("10-live-still-v1")
+
+    # Discard the preview (from its page).
+    page.goto(preview_url)
+    page.get_by_role("button", name="Discard preview").click()
+    expect(page.locator("#job-result")).to_contain_text("Preview discarded", timeout=JOB_TIMEOUT)
+    expect(page.get_by_text("Open previews")).to_have_count(0)
+    shot("11-preview-discarded")
+
+    # Roll back to v3.
+    page.locator("#version-3").get_by_role("button", name="Roll back").click()
+    page.locator("#confirm").get_by_role("button", name="Roll back to v3").click()
+    expect(current_chip(page)).to_have_text("v3", timeout=JOB_TIMEOUT)
+    assert "Tags" in contacts_headers(page)
+    assert page.locator("#connection-string").inner_text() == connection
+    shot("12-rolled-back-to-v3")
+
+    # The other tabs.
+    for tab, name in (
+        ("App DB schema", "13-tab-schema"),
+        ("Meta DB", "14-tab-meta"),
+        ("Activity", "15-tab-activity"),
+    ):
+        page.get_by_role("tab", name=tab).click()
+        expect(page.get_by_role("tab", name=tab)).to_have_attribute("aria-selected", "true")
+        shot(name)
+    expect(page.locator("#tab-panel")).to_contain_text("operations:")
+
+    # Phone width and dark mode.
+    page.get_by_role("tab", name="App", exact=True).click()
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot("16-phone")
+    page.locator("#theme-toggle").click()
+    shot("17-phone-dark")
+    page.reload()
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+
+    with capsys.disabled():
+        print(f"\nrollback click-to-done on the local engine: {rollback_seconds:.2f} s")
+    (artifacts_dir / "rollback-timing.txt").write_text(f"{rollback_seconds:.3f}\n")
