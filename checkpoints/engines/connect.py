@@ -2,9 +2,9 @@
 
 While the local engine swaps a rollback in (or copies the active branch for a snapshot),
 the endpoint's database briefly refuses connections, is renamed under a connecting
-client, or ends the sessions connected to it. Those errors last milliseconds (a snapshot:
-as long as the copy), so `connect` retries them for a short while instead of letting app
-code show them. Anything else is raised at once. Error messages never carry the password.
+client, or ends the sessions connected to it. Those errors last milliseconds (a snapshot
+blocks new connections for as long as its copy), so `connect` retries them for a short
+while instead of letting app code show them. Anything else is raised at once. Error messages never carry the password.
 """
 
 from __future__ import annotations
@@ -38,33 +38,44 @@ def is_transient(error: BaseException) -> bool:
     return 'database "' in text and "does not exist" in text
 
 
+def is_blocked(error: BaseException) -> bool:
+    """The database refuses connections for now: a snapshot is copying it."""
+    return "is not currently accepting connections" in str(error).lower()
+
+
 def connect(
     uri: str,
     *,
-    retry_for: float = 1.0,
+    retry_for: float = 0.5,
+    blocked_for: float = 5.0,
     interval: float = 0.005,
     max_interval: float = 0.05,
     **kwargs: Any,
 ) -> psycopg.Connection[Any]:
-    """`psycopg.connect(uri, **kwargs)`, retrying swap errors for up to `retry_for` seconds.
+    """`psycopg.connect(uri, **kwargs)`, retrying the short-lived errors of a swap.
 
-    The default budget covers a swap (milliseconds) and a snapshot of a database of a few
-    hundred MB (its copy blocks new connections). Raises `psycopg.OperationalError` with the
-    password masked.
+    Swap errors (renamed database, session ended, refused) are retried for up to
+    `retry_for` seconds: a swap takes milliseconds. A database that is "not currently
+    accepting connections" is retried for up to `blocked_for`: a snapshot blocks new
+    connections for as long as its copy takes (about 0.5-2 s at 100 MB). Raises
+    `psycopg.OperationalError` with the password masked.
     """
-    deadline = time.monotonic() + retry_for
+    started = time.monotonic()
     while True:
         try:
             return psycopg.connect(uri, **kwargs)
         except psycopg.OperationalError as error:
-            if not is_transient(error) or time.monotonic() >= deadline:
+            budget = blocked_for if is_blocked(error) else retry_for
+            if not is_transient(error) or time.monotonic() - started >= budget:
                 raise psycopg.OperationalError(mask_password(str(error))) from None
         time.sleep(interval)
         interval = min(interval * 2, max_interval)
 
 
-def run_sql(uri: str, query: str, params: Any = None, *, retry_for: float = 1.0) -> list[tuple]:
+def run_sql(
+    uri: str, query: str, params: Any = None, *, retry_for: float = 0.5, blocked_for: float = 5.0
+) -> list[tuple]:
     """Run one statement on a fresh connection (autocommit) and return its rows, if any."""
-    with connect(uri, retry_for=retry_for, autocommit=True) as conn:
+    with connect(uri, retry_for=retry_for, blocked_for=blocked_for, autocommit=True) as conn:
         cur = conn.execute(query, params)
         return cur.fetchall() if cur.description else []

@@ -7,6 +7,10 @@ cannot run in a transaction block); renames and grants may also run inside one.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import secrets
 import time
 from typing import Any
 
@@ -114,12 +118,30 @@ def drop_database(conn: Conn, name: str) -> None:
     )
 
 
+def scram_verifier(password: str, *, iterations: int = 4096) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802/7677).
+
+    Roles are created with the verifier, never the clear password, so the password cannot
+    reach the server log even if the statement fails and is logged."""
+    salt = secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
 def create_role(conn: Conn, name: str, password: str) -> None:
+    """A login role for one project (`password`: ASCII, as `local_names.password` makes)."""
     conn.execute(
         sql.SQL(
             "CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
             "PASSWORD {password}"
-        ).format(name=sql.Identifier(name), password=sql.Literal(password))
+        ).format(name=sql.Identifier(name), password=sql.Literal(scram_verifier(password)))
     )
 
 

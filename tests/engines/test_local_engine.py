@@ -376,3 +376,16 @@ def test_local_server_url_falls_back_to_the_embedded_server(settings, tmp_path: 
     (tmp_path / "postgres").mkdir()
     (tmp_path / "postgres" / "server.json").write_text('{"port": 5999, "password": "pw"}')
     assert local_server_url(settings) == "postgresql://postgres:pw@127.0.0.1:5999/postgres"
+
+
+def test_role_passwords_are_sent_as_scram_verifiers(local):
+    created = local.project_create(name="scram")
+    uri = local.connection_uri(created.project.id)
+    password = urlsplit(uri).password
+    ((stored,),) = catalog(
+        local,
+        "SELECT rolpassword FROM pg_authid WHERE rolname = %s",
+        (local.names.role(created.project.id),),
+    )
+    assert stored.startswith("SCRAM-SHA-256$4096:") and password not in stored
+    assert run_sql(uri, "SELECT 1") == [(1,)]
