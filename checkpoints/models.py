@@ -148,6 +148,8 @@ class Job(models.Model):
         PREVIEW_DISCARD = "preview_discard", "Discard preview"
         START_DEMO = "start_demo", "Start demo"
         START_OVER = "start_over", "Start over"
+        CREATE_PROJECT = "create_project", "Create project"
+        VERSION_DELETE = "version_delete", "Delete version"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"

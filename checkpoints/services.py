@@ -7,10 +7,12 @@ what makes a second click, a second tab or a second user answer "busy" (`Project
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
+import sqlparse
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -30,6 +32,16 @@ NO_NEXT_VERSION = "v{last} is the last step of the demo script: there is no next
 NOT_ALLOWED = "Your role in this team does not allow this."
 PREVIEW_GONE = "This preview has already been discarded or has expired."
 VERSION_DELETED = "This version was deleted."
+VERSION_EXPIRED = "This version has expired: its snapshot is gone."
+NAME_REQUIRED = "Give a name (1 to 200 characters)."
+PROMPT_REQUIRED = "Give the prompt that made this version (1 to 10000 characters)."
+SQL_TRANSACTION_CONTROL = (
+    "Statement {number} controls the transaction ({keyword}): the SQL already runs in one "
+    "transaction, committed only if every statement succeeds. Remove it."
+)
+_TRANSACTION_CONTROL = re.compile(
+    r"^\s*(begin|commit|rollback|abort|end|start\s+transaction|savepoint|release)\b", re.I
+)
 NOT_STARTED = "The demo has not been started yet."
 JOB_STALE = (
     "The worker running this job stopped responding (it was probably restarted). "
@@ -135,6 +147,7 @@ def _job_enqueue(
     user: AbstractBaseUser | None,
     target_version: Version | None = None,
     preview: Preview | None = None,
+    request: dict | None = None,
 ) -> Job:
     jobs_fail_stale(project=project)
     try:
@@ -145,6 +158,8 @@ def _job_enqueue(
                 created_by=user,
                 target_version=target_version,
                 preview=preview,
+                # What the job was asked to do (e.g. a version's prompt and SQL).
+                result={"request": request} if request else {},
             )
     except IntegrityError as exc:
         running = project.jobs.filter(state__in=Job.UNFINISHED).first()
@@ -202,6 +217,129 @@ def project_start_demo(*, user: AbstractBaseUser) -> Job:
     return _job_enqueue(project=project, kind=Job.Kind.START_DEMO, user=user)
 
 
+@transaction.atomic
+def project_create(*, user: AbstractBaseUser, name: str, team: Team | None = None) -> Job:
+    """Create an agent project; its job makes the engine project and saves the empty v0."""
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise ServiceError(NAME_REQUIRED)
+    team = team or team_personal_for(user=user)
+    if not Membership.objects.filter(
+        team=team, user=user, role__in=[Membership.Role.OPERATOR, Membership.Role.OWNER]
+    ).exists():
+        raise NotAllowed(NOT_ALLOWED)
+    project = AgentProject.objects.create(
+        team=team, created_by=user, name=name, engine_name=engine_default_name()
+    )
+    return _job_enqueue(project=project, kind=Job.Kind.CREATE_PROJECT, user=user)
+
+
+def project_delete(*, project: AgentProject, user: AbstractBaseUser) -> None:
+    """Delete the engine project (every branch and snapshot) and the project's records.
+
+    Only a team owner may; refused while a job runs on the project."""
+    if not Membership.objects.filter(
+        team_id=project.team_id, user=user, role=Membership.Role.OWNER
+    ).exists():
+        raise NotAllowed(NOT_ALLOWED)
+    running = job_active(project=project)
+    if running is not None:
+        raise ProjectBusy(PROJECT_BUSY.format(job=running.get_kind_display()), job=running)
+    if project.engine_project_id:
+        from checkpoints.engines.errors import EngineNotFound
+
+        try:
+            engine_for(project=project).project_delete(project.engine_project_id)
+        except EngineNotFound:
+            pass
+    project.delete()
+
+
+def version_create(
+    *,
+    project: AgentProject,
+    user: AbstractBaseUser,
+    prompt: str,
+    sql: str | None = None,
+    name: str | None = None,
+) -> Job:
+    """Apply `sql` (if any) to the active branch in one transaction, snapshot, record.
+
+    If a statement fails nothing is applied and no version is created; the job's error
+    names the statement (number and text)."""
+    _require_operator(project=project, user=user)
+    if not project.engine_project_id:
+        raise ServiceError(NOT_STARTED)
+    prompt = (prompt or "").strip()
+    if not prompt or len(prompt) > 10000:
+        raise ServiceError(PROMPT_REQUIRED)
+    if name is not None and not (0 < len(name.strip()) <= 200):
+        raise ServiceError(NAME_REQUIRED)
+    for number, statement in enumerate(sql_split(sql or ""), 1):
+        control = _TRANSACTION_CONTROL.match(statement)
+        if control:
+            keyword = control.group(1).upper()
+            raise ServiceError(SQL_TRANSACTION_CONTROL.format(number=number, keyword=keyword))
+    request = {"prompt": prompt, "sql": sql or "", "name": (name or "").strip()}
+    return _job_enqueue(project=project, kind=Job.Kind.CREATE_VERSION, user=user, request=request)
+
+
+def sql_split(sql: str) -> list[str]:
+    """The statements of `sql`, without empty or comment-only ones (sqlparse.split)."""
+    return [
+        statement.strip()
+        for statement in sqlparse.split(sql or "")
+        if sqlparse.format(statement, strip_comments=True).strip().strip(";").strip()
+    ]
+
+
+def version_default_name(*, prompt: str, number: int) -> str:
+    first_line = prompt.strip().splitlines()[0] if prompt.strip() else ""
+    return first_line[:80] or f"Version {number}"
+
+
+def version_number_after(*, project: AgentProject) -> int:
+    """The number a new version gets: one more than any since the project (re)started."""
+    first_live = project.versions.filter(deleted_at__isnull=True).order_by("pk").first()
+    if first_live is None:
+        return 0
+    since = project.versions.filter(pk__gte=first_live.pk)
+    return max(since.values_list("number", flat=True)) + 1
+
+
+def version_rename(*, version: Version, user: AbstractBaseUser, name: str) -> Version:
+    """Rename a version and its engine snapshot."""
+    _require_operator(project=version.project, user=user)
+    _require_live(version)
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise ServiceError(NAME_REQUIRED)
+    project = version.project
+    engine_for(project=project).snapshot_rename(
+        project.engine_project_id, version.snapshot_id, name
+    )
+    version.name = name
+    version.save(update_fields=["name"])
+    return version
+
+
+def version_delete(*, version: Version, user: AbstractBaseUser) -> Job:
+    """Delete the version's engine snapshot; its row stays, marked deleted (who, when)."""
+    _require_operator(project=version.project, user=user)
+    if version.deleted_at is not None:
+        raise ServiceError(VERSION_DELETED)
+    return _job_enqueue(
+        project=version.project, kind=Job.Kind.VERSION_DELETE, user=user, target_version=version
+    )
+
+
+def _require_live(version: Version) -> None:
+    if version.deleted_at is not None:
+        raise ServiceError(VERSION_DELETED)
+    if version.expires_at is not None and version.expires_at <= timezone.now():
+        raise ServiceError(VERSION_EXPIRED)
+
+
 def version_next_number(*, project: AgentProject) -> int | None:
     """The number the next version of the demo would get, or None at the end."""
     last = project.versions.filter(deleted_at__isnull=True).order_by("-number").first()
@@ -222,16 +360,14 @@ def version_create_next(*, project: AgentProject, user: AbstractBaseUser) -> Job
 def version_rollback(*, project: AgentProject, version: Version, user: AbstractBaseUser) -> Job:
     """Restore `version` into the active branch; the connection string stays the same."""
     _require_operator(project=project, user=user)
-    if version.deleted_at is not None:
-        raise ServiceError(VERSION_DELETED)
+    _require_live(version)
     return _job_enqueue(project=project, kind=Job.Kind.ROLLBACK, user=user, target_version=version)
 
 
 def preview_open(*, project: AgentProject, version: Version, user: AbstractBaseUser) -> Job:
     """Restore `version` to a temporary branch with its own connection string."""
     _require_operator(project=project, user=user)
-    if version.deleted_at is not None:
-        raise ServiceError(VERSION_DELETED)
+    _require_live(version)
     return _job_enqueue(
         project=project, kind=Job.Kind.PREVIEW_OPEN, user=user, target_version=version
     )

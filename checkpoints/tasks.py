@@ -9,21 +9,23 @@ re-run. Metadata follows what the engine reports, read back after each risky ste
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 from django.db import close_old_connections, connection
 from django.tasks import task
 from django.utils import timezone
 
 from checkpoints import services
 from checkpoints.engines.base import SUCCEEDED_STATUSES, Engine, Operation, mask_password
-from checkpoints.engines.errors import EngineNotFound
+from checkpoints.engines.errors import EngineError, EngineNotFound, OperationTimeout
 from checkpoints.engines.operations import wait_for_operations
 from checkpoints.models import Activity, AgentProject, Job, Preview, Version
 from contacts import repository
@@ -39,10 +41,31 @@ PREVIEW_RETRY_WHEN_BUSY = timedelta(seconds=30)
 
 VERIFY_FAILED = "Verification failed: the database serves {found}, expected {expected}."
 ENDPOINT_NOT_MOVED = "The endpoint still serves the previous branch: the rollback did not happen."
+SQL_FAILED = (
+    "Statement {number} of {total} failed, nothing was applied and no version was saved: "
+    "{error}\nStatement {number}: {statement}"
+)
 
 
 class JobFailed(Exception):
     """A step found something wrong; the message is shown to the user."""
+
+    code = "job_failed"
+
+
+class SqlFailed(JobFailed):
+    """A statement of a version's SQL failed; the transaction was rolled back."""
+
+    code = "sql_failed"
+
+
+def _error_code(exc: BaseException) -> str:
+    """A stable code for how a job failed (kept in `Job.result["error_code"]` for the API)."""
+    if isinstance(exc, JobFailed):
+        return exc.code
+    if isinstance(exc, OperationTimeout):
+        return "engine_timeout"
+    return "engine_error" if isinstance(exc, EngineError) else "job_failed"
 
 
 def _now_iso() -> str:
@@ -190,6 +213,7 @@ def job_execute(job_id: int) -> None:
             RUNNERS[job.kind](run)
         except Exception as exc:
             logger.warning("job %s (%s) failed: %s", job_id, job.kind, _error_text(exc))
+            run.result["error_code"] = _error_code(exc)
             _job_finish(run, state=Job.State.FAILED, error=_error_text(exc))
         else:
             _job_finish(run, state=Job.State.SUCCEEDED)
@@ -292,11 +316,46 @@ def _reconcile_active_branch(run: JobRun, engine: Engine) -> None:
         project.save(update_fields=["active_branch_id", "current_version"])
 
 
-def _snapshot_and_record(run: JobRun, engine: Engine, *, number: int) -> Version:
+def _schema_fingerprint(uri: str) -> str:
+    """A short hash of every table and column: what a restored version must serve again."""
+    with connect(uri) as conn:
+        rows = conn.execute(
+            "SELECT table_schema, table_name, column_name, data_type"
+            " FROM information_schema.columns"
+            " WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
+            " ORDER BY 1, 2, 3"
+        ).fetchall()
+    return hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
+
+
+def _verify_version(uri: str, version: Version) -> None:
+    """Check the database serves `version`: its schema fingerprint, else the demo variant."""
+    made = (
+        Job.objects.filter(project_id=version.project_id, result__version_id=version.pk)
+        .filter(result__has_key="fingerprint")
+        .first()
+    )
+    if made is None:  # saved before fingerprints were recorded: a demo version
+        _verify_variant(uri, version.number)
+    elif _schema_fingerprint(uri) != made.result["fingerprint"]:
+        raise JobFailed(VERIFY_FAILED.format(found="another schema", expected=version.label))
+
+
+def _snapshot_and_record(
+    run: JobRun,
+    engine: Engine,
+    *,
+    number: int,
+    name: str | None = None,
+    prompt: str | None = None,
+) -> Version:
     project = run.project
-    script = demo_step(number)
-    assert script is not None
+    if name is None or prompt is None:
+        script = demo_step(number)
+        assert script is not None
+        name, prompt = script.name, script.prompt
     with run.step("taking the snapshot", f"v{number}"):
+        fingerprint = _schema_fingerprint(engine.connection_uri(project.engine_project_id))
         created = engine.snapshot_create(
             project.engine_project_id, project.active_branch_id, name=f"v{number}"
         )
@@ -306,8 +365,8 @@ def _snapshot_and_record(run: JobRun, engine: Engine, *, number: int) -> Version
         version = Version.objects.create(
             project=project,
             number=number,
-            name=script.name,
-            prompt=script.prompt,
+            name=name,
+            prompt=prompt,
             snapshot_id=created.snapshot.id,
             parent=project.current_version,
             created_by=run.job.created_by,
@@ -315,6 +374,7 @@ def _snapshot_and_record(run: JobRun, engine: Engine, *, number: int) -> Version
         )
         project.current_version = version
         project.save(update_fields=["current_version"])
+        run.remember(version_id=version.pk, fingerprint=fingerprint)
     return version
 
 
@@ -332,6 +392,7 @@ def _start(run: JobRun, engine: Engine) -> Version:
 
 
 def run_start_demo(run: JobRun) -> None:
+    """Also runs `Job.Kind.CREATE_PROJECT`: an engine project and the empty v0."""
     with _engine(run) as engine:
         version = _start(run, engine)
     services.activity_record(
@@ -384,25 +445,67 @@ def run_start_over(run: JobRun) -> None:
 
 
 def run_create_version(run: JobRun) -> None:
+    """A version from the request's prompt and SQL (API), or the demo script's next step."""
     project = run.project
-    number = services.version_next_number(project=project)
-    if number is None:
-        raise JobFailed(services.NO_NEXT_VERSION.format(last=DEMO_STEPS[-1].number))
-    script = demo_step(number)
-    assert script is not None
+    request = run.result.get("request")
+    if request:
+        statements: Sequence[str] | Callable[[Any], Sequence[str]] = services.sql_split(
+            request["sql"]
+        )
+        number = services.version_number_after(project=project)
+        prompt = request["prompt"]
+        name = request["name"] or services.version_default_name(prompt=prompt, number=number)
+    else:
+        demo_number = services.version_next_number(project=project)
+        if demo_number is None:
+            raise JobFailed(services.NO_NEXT_VERSION.format(last=DEMO_STEPS[-1].number))
+        script = demo_step(demo_number)
+        assert script is not None
+        number, name, prompt = demo_number, script.name, script.prompt
+
+        def statements(conn: Any) -> list[str]:
+            # Bring the schema from what the database holds up to this step; the
+            # statements are idempotent, so a retried step is harmless.
+            holds = repository.schema_from_connection(conn).variant
+            return [sql for step in DEMO_STEPS[holds + 1 : demo_number + 1] for sql in step.sql]
+
+    _version_save(run, number=number, name=name, prompt=prompt, statements=statements)
+
+
+def _version_save(
+    run: JobRun,
+    *,
+    number: int,
+    name: str,
+    prompt: str,
+    statements: Sequence[str] | Callable[[Any], Sequence[str]],
+) -> Version:
+    """Apply `statements` to the active branch in one transaction, snapshot, record.
+
+    A failing statement rolls the transaction back and fails the job with its number and
+    text (`SqlFailed`): no snapshot is taken, no version recorded."""
+    project = run.project
     from_version = project.current_version
     with _engine(run) as engine:
         _reconcile_active_branch(run, engine)
-        with run.step("applying the prompt", script.prompt):
+        with run.step("applying the prompt", prompt):
             uri = engine.connection_uri(project.engine_project_id)
-            with connect(uri) as conn:
-                holds = repository.schema_from_connection(conn).variant
-                # Bring the schema from what the database holds up to this step; the
-                # statements are idempotent, so a retried step is harmless.
-                for earlier in DEMO_STEPS[holds + 1 : number + 1]:
-                    for statement in earlier.sql:
+            with connect(uri) as conn:  # one transaction: committed only if all succeed
+                todo = list(statements(conn) if callable(statements) else statements)
+                for index, statement in enumerate(todo, 1):
+                    try:
                         conn.execute(statement)
-        version = _snapshot_and_record(run, engine, number=number)
+                    except psycopg.Error as exc:
+                        error = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                        raise SqlFailed(
+                            SQL_FAILED.format(
+                                number=index,
+                                total=len(todo),
+                                error=error,
+                                statement=statement.strip()[:500],
+                            )
+                        ) from None
+        version = _snapshot_and_record(run, engine, number=number, name=name, prompt=prompt)
     services.activity_record(
         project=project,
         actor=run.job.created_by,
@@ -411,7 +514,33 @@ def run_create_version(run: JobRun) -> None:
         to_version=version,
         operation_ids=run.operation_ids,
         duration_ms=run.duration_ms,
-        detail=f"{version.label}: {script.prompt}",
+        detail=f"{version.label}: {prompt}",
+    )
+    return version
+
+
+def run_version_delete(run: JobRun) -> None:
+    """Delete the version's engine snapshot; keep its row, marked deleted (who, when)."""
+    version = run.job.target_version
+    assert version is not None
+    with _engine(run) as engine:
+        with run.step("deleting the snapshot", version.snapshot_id):
+            try:
+                ops = engine.snapshot_delete(run.project.engine_project_id, version.snapshot_id)
+            except EngineNotFound:
+                ops = []
+        run.wait(engine, ops)
+    version.deleted_at = timezone.now()
+    version.deleted_by = run.job.created_by
+    version.save(update_fields=["deleted_at", "deleted_by"])
+    services.activity_record(
+        project=run.project,
+        actor=run.job.created_by,
+        kind=Activity.Kind.DELETE,
+        to_version=version,
+        operation_ids=run.operation_ids,
+        duration_ms=run.duration_ms,
+        detail=f"{version.label} deleted; its snapshot {version.snapshot_id} is gone.",
     )
 
 
@@ -449,7 +578,7 @@ def run_rollback(run: JobRun) -> None:
                 logger.exception("could not read back the endpoint of %s", project.pk)
             raise
         with run.step("verifying", f"the connection string serves {target.label}"):
-            _verify_variant(uri, target.number)
+            _verify_version(uri, target)
         with run.step("cleaning up the old branch", orphan):
             try:
                 delete_ops = engine.branch_delete(project.engine_project_id, orphan)
@@ -520,7 +649,7 @@ def run_preview_open(run: JobRun) -> None:
                 uri = engine.connection_uri(project.engine_project_id, branch_id=branch_id)
                 _wait_connectable(uri)
             with run.step("verifying", f"the preview serves {target.label}"):
-                _verify_variant(uri, target.number)
+                _verify_version(uri, target)
         except Exception:
             _preview_drop(engine, preview)
             raise
@@ -577,4 +706,6 @@ RUNNERS: dict[str, Callable[[JobRun], None]] = {
     Job.Kind.ROLLBACK: run_rollback,
     Job.Kind.PREVIEW_OPEN: run_preview_open,
     Job.Kind.PREVIEW_DISCARD: run_preview_discard,
+    Job.Kind.CREATE_PROJECT: run_start_demo,
+    Job.Kind.VERSION_DELETE: run_version_delete,
 }
