@@ -25,14 +25,18 @@ def wait_for_operations(
     *,
     deadline: float = 300.0,
     on_change: OnChange | None = None,
-    initial_interval: float = 0.05,
-    max_interval: float = 1.0,
+    initial_interval: float = 0.2,
+    max_interval: float = 0.4,
     growth: float = 1.5,
     failed_grace: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[Operation]:
     """Poll until every operation is terminal; return their final states in input order.
+
+    The interval grows from 0.2 s to a 0.4 s cap: a finished operation is noticed within
+    half a second, and a rollback whose operations take about 2 s on Neon costs about
+    8 API calls in all (measured against the emulator, see the benchmark).
 
     Raises OperationFailed for `error`, and for `failed` with no retry pending after
     `failed_grace` seconds; OperationTimeout past `deadline`. A `cancelled` operation ends
