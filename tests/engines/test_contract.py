@@ -22,7 +22,6 @@ from checkpoints.engines.errors import (
     EngineError,
     EngineInvalidRequest,
     EngineNotFound,
-    EngineNotSupported,
 )
 from checkpoints.engines.operations import wait_for_operations
 
@@ -189,16 +188,6 @@ def test_snapshots_list_rename_delete_and_restored_snapshot_can_be_deleted(engin
     assert [s.id for s in engine.snapshot_list(pid)] == [s2.id]
     assert version(sql, uri) == "v1"
     assert engine.branch_get(pid, result.branch.id).restored_from == s1.id
-
-
-def test_point_in_time_snapshots_need_support(engine):
-    if engine.supports_point_in_time:
-        pytest.skip("this engine supports lsn/timestamp snapshots")
-    created = make_project(engine, "pitr")
-    with pytest.raises(EngineNotSupported, match="not supported"):
-        engine.snapshot_create(created.project.id, created.branch.id, timestamp=datetime.now(UTC))
-    with pytest.raises(EngineNotSupported):
-        engine.snapshot_create(created.project.id, created.branch.id, lsn="0/1000000")
 
 
 def test_default_branch_cannot_be_deleted_but_orphan_can(engine, sql):
