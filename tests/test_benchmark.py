@@ -13,7 +13,15 @@ from checkpoints.management.commands.benchmark import BENCH_CONTROL_DB
 
 def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
     out = io.StringIO()
-    call_command("benchmark", sizes="1", runs=1, json=True, stdout=out, stderr=io.StringIO())
+    call_command(
+        "benchmark",
+        sizes="1",
+        runs=1,
+        json=True,
+        neon_op_seconds=0.2,
+        stdout=out,
+        stderr=io.StringIO(),
+    )
     report = json.loads(out.getvalue())
     (size,) = report["sizes"]
     figures = size["median_seconds"]
@@ -22,6 +30,10 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
     assert size["actual_bytes"] >= 1024 * 1024
     assert size["ratios"]["rollback_over_dump_restore"] > 0
     assert report["machine"]["filesystem"]
+    neon = {row["name"].split(": ")[1]: row for row in report["web_and_neon"]}
+    assert neon["API calls per rollback"]["seconds"] >= 3  # restore, polls, URI
+    assert neon["API calls per preview"]["seconds"] >= 5
+    assert neon["notice delay, rollback"]["seconds"] >= 0
     with psycopg.connect(pg_server.url()) as conn:
         left = conn.execute(
             "SELECT datname FROM pg_database WHERE datname LIKE 'bench%%' OR datname = %s",
@@ -32,7 +44,9 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
 
 def test_benchmark_table_shows_targets_beside_figures(pg_server):
     out = io.StringIO()
-    call_command("benchmark", sizes="1", runs=1, stdout=out, stderr=io.StringIO())
+    call_command(
+        "benchmark", sizes="1", runs=1, neon_op_seconds=0, stdout=out, stderr=io.StringIO()
+    )
     table = out.getvalue()
     assert "snapshot (version create)" in table
     assert "≤ 1.5 × template copy" in table

@@ -11,10 +11,27 @@ from checkpoints.benchmark.engine_bench import SizeResult
 @dataclass(frozen=True)
 class Row:
     name: str
-    seconds: float | None
+    seconds: float | None  # or a count, when `unit` says so
     target: str = ""
     met: bool | None = None
     ratio: float | None = None
+    unit: str = "s"
+
+
+def neon_rows(figures: dict[str, float]) -> list[Row]:
+    calls, notice = figures["rollback_api_calls"], figures["rollback_notice_s"]
+    label = f"neon (emulator, operations {figures['op_duration_s']:g} s)"
+    return [
+        Row(f"{label}: API calls per rollback", calls, "≤ 8", calls <= 8, unit="calls"),
+        Row(f"{label}: notice delay, rollback", notice, "< 0.5 s", notice < 0.5),
+        Row(f"{label}: API calls per preview", figures["preview_api_calls"], unit="calls"),
+        Row(
+            f"{label}: notice delay, preview",
+            figures["preview_notice_s"],
+            "< 0.5 s",
+            figures["preview_notice_s"] < 0.5,
+        ),
+    ]
 
 
 def size_rows(result: SizeResult) -> list[Row]:
@@ -65,7 +82,7 @@ def render_table(header: dict[str, str], results: list[SizeResult], extra: list[
         ]
         lines += _table(size_rows(result), ratio_label="× of dump/restore")
     if extra:
-        lines += ["", "== web and API =="]
+        lines += ["", "== web and Neon API =="]
         lines += _table(extra, ratio_label="")
     return "\n".join(lines)
 
@@ -92,15 +109,20 @@ def render_json(header: dict[str, str], results: list[SizeResult], extra: list[R
             }
             for r in results
         ],
-        "web_and_api": [row.__dict__ for row in extra],
+        "web_and_neon": [row.__dict__ for row in extra],
     }
     return json.dumps(payload, indent=2)
 
 
 def _table(rows: list[Row], *, ratio_label: str) -> list[str]:
-    out = [f"{'measurement':44} {'median':>10}  {'ratio':>8}  target"]
+    out = [f"{'measurement':44} {'value':>10}  {'ratio':>8}  target"]
     for row in rows:
-        value = "-" if row.seconds is None else _fmt(row.seconds)
+        if row.seconds is None:
+            value = "-"
+        elif row.unit == "s":
+            value = _fmt(row.seconds)
+        else:
+            value = f"{row.seconds:g} {row.unit}"
         ratio = "" if row.ratio is None else f"{row.ratio:.2f}"
         verdict = "" if row.met is None else ("  met" if row.met else "  MISSED")
         out.append(f"{row.name:44} {value:>10}  {ratio:>8}  {row.target}{verdict}")

@@ -13,7 +13,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from checkpoints.benchmark.engine_bench import bench_size
-from checkpoints.benchmark.report import render_json, render_table
+from checkpoints.benchmark.neon_bench import bench_neon, emulator_available
+from checkpoints.benchmark.report import neon_rows, render_json, render_table
 from checkpoints.engines import local_server_url
 from checkpoints.engines.local import LocalEngine
 from checkpoints.pgserver import EmbeddedPostgres
@@ -29,12 +30,27 @@ class Command(BaseCommand):
         parser.add_argument("--runs", type=int, default=3, help="runs per figure (median)")
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
         parser.add_argument(
+            "--neon-op-seconds",
+            type=float,
+            default=2.0,
+            help="how long the emulated Neon operations take (0 skips the Neon figures)",
+        )
+        parser.add_argument(
             "--data-dir",
             type=Path,
             help="run on a fresh embedded PostgreSQL in this folder (e.g. on XFS/btrfs)",
         )
 
-    def handle(self, *args, sizes: str, runs: int, json: bool, data_dir: Path | None, **opts):
+    def handle(
+        self,
+        *args,
+        sizes: str,
+        runs: int,
+        json: bool,
+        data_dir: Path | None,
+        neon_op_seconds: float,
+        **opts,
+    ):
         try:
             size_list = [float(item) for item in sizes.split(",") if item.strip()]
         except ValueError as error:
@@ -51,9 +67,14 @@ class Command(BaseCommand):
                 if not json:
                     self.stderr.write(f"measuring {size:g} MB ({runs} runs) …")
                 results.append(bench_size(engine, admin_url, size, runs))
+            extra = []
+            if neon_op_seconds > 0 and emulator_available():
+                if not json:
+                    self.stderr.write("measuring the neon engine against the emulator …")
+                extra += neon_rows(bench_neon(neon_op_seconds))
             header = machine(admin_url)
             render = render_json if json else render_table
-            self.stdout.write(render(header, results, []))
+            self.stdout.write(render(header, results, extra))
         finally:
             engine.destroy()  # every database and role the benchmark made
             if server:

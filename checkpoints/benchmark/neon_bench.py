@@ -1,0 +1,69 @@
+"""Neon engine figures against the Neon-API emulator (tests/emulator, over real HTTP).
+
+API calls are counted by the engine (`request_count`, every HTTP attempt); the notice
+delay is the time from the emulator's last operation of a step turning `finished` to
+`wait_for_operations` returning. Engines start cold, as in a background job.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from checkpoints.engines.neon import NeonEngine
+from checkpoints.engines.operations import wait_for_operations
+
+KEY = "napi_benchmark_key_000000000000000"
+
+
+def emulator_available() -> bool:
+    try:
+        import tests.emulator  # noqa: F401  (a test tool: present in a source checkout)
+    except ImportError:
+        return False
+    return True
+
+
+def bench_neon(op_duration: float) -> dict[str, float]:
+    """One rollback and one preview on the emulator whose operations take `op_duration`."""
+    from tests.emulator import FakeBackend, NeonEmulator
+
+    with NeonEmulator(FakeBackend(), api_key=KEY, op_duration=op_duration) as emu:
+        with NeonEngine(KEY, api_url=emu.url) as setup:
+            created = setup.project_create(name="benchmark")
+            pid, main = created.project.id, created.branch.id
+            wait_for_operations(setup, pid, created.operations)
+            snap = setup.snapshot_create(pid, main, name="v1")
+            wait_for_operations(setup, pid, snap.operations)
+
+        with NeonEngine(KEY, api_url=emu.url) as engine:
+            restore = engine.snapshot_restore(
+                pid, snap.snapshot.id, target_branch_id=main, finalize_restore=True
+            )
+            rollback_notice = _wait(engine, emu, pid, restore.operations)
+            engine.connection_uri(pid)
+            rollback_calls = engine.request_count
+
+        with NeonEngine(KEY, api_url=emu.url) as engine:
+            preview = engine.snapshot_restore(
+                pid, snap.snapshot.id, target_branch_id=restore.branch.id
+            )
+            preview_notice = _wait(engine, emu, pid, preview.operations)
+            endpoint = engine.endpoint_create(pid, preview.branch.id)
+            preview_notice = max(preview_notice, _wait(engine, emu, pid, endpoint.operations))
+            engine.connection_uri(pid, branch_id=preview.branch.id)
+            preview_calls = engine.request_count
+    return {
+        "op_duration_s": op_duration,
+        "rollback_api_calls": rollback_calls,
+        "rollback_notice_s": rollback_notice,
+        "preview_api_calls": preview_calls,
+        "preview_notice_s": preview_notice,
+    }
+
+
+def _wait(engine: NeonEngine, emu: Any, pid: str, ops: list) -> float:
+    wait_for_operations(engine, pid, ops)
+    noticed = time.time()
+    finished = max(emu.operation_finished_at(op.id) or noticed for op in ops)
+    return max(0.0, noticed - finished)
