@@ -74,11 +74,13 @@ INTERRUPTED = "interrupted: the engine stopped during this operation"
 
 #: Steps of a rollback at which `fault_hook(step)` is called (tests kill the process there).
 ROLLBACK_STEPS = (
-    "after_branch_created",
-    "before_swap",
-    "before_orphan_recorded",
-    "after_swap",
+    "after_branch_created",  # the snapshot copied into the new branch's database (`init`)
+    "before_swap",  # the active database blocked and its sessions ended
+    "before_orphan_recorded",  # inside the swap transaction: renames done, rows not yet
+    "after_swap",  # renames and rows committed together; operations finished
 )
+# The orphan is recorded in the swap's own transaction, so "the swap happened but the
+# orphan was not recorded" cannot be observed: a crash before the commit undoes both.
 #: Steps of other mutations with a fault hook: a crash there must be repaired as well.
 OTHER_STEPS = (
     "project_intent_recorded",  # project_create: rows and role committed, no database yet
