@@ -9,7 +9,6 @@ from checkpoints import services
 from contacts import repository
 from contacts.forms import EMAIL_TAKEN, tags_parse
 from tests.web_fixtures import (
-    PLAIN_STATIC_STORAGES,
     engine_project_drop,
     jobs_run_queued,
     project_demo,
@@ -18,11 +17,6 @@ from tests.web_fixtures import (
 
 pytestmark = pytest.mark.django_db
 HX = {"HX-Request": "true"}
-
-
-@pytest.fixture(autouse=True)
-def _plain_static(settings):
-    settings.STORAGES = PLAIN_STATIC_STORAGES
 
 
 @pytest.fixture

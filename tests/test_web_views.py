@@ -14,7 +14,6 @@ from checkpoints.engines.errors import EngineError
 from checkpoints.models import AgentProject, Job
 from contacts import repository
 from tests.web_fixtures import (
-    PLAIN_STATIC_STORAGES,
     engine_project_drop,
     jobs_run_queued,
     project_demo,
@@ -23,11 +22,6 @@ from tests.web_fixtures import (
 
 pytestmark = pytest.mark.django_db
 HX = {"HX-Request": "true"}
-
-
-@pytest.fixture(autouse=True)
-def _plain_static(settings):
-    settings.STORAGES = PLAIN_STATIC_STORAGES
 
 
 @pytest.fixture

@@ -12,12 +12,6 @@ from checkpoints.engines import get_engine
 from checkpoints.models import AgentProject, Job
 from checkpoints.tasks import job_execute
 
-#: Static files without a manifest (the manifest storage needs `collectstatic` first).
-PLAIN_STATIC_STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-}
-
 
 def user_make(username: str = "ada", password: str = "correct-horse-battery-staple"):
     return get_user_model().objects.create_user(username=username, password=password)

@@ -144,6 +144,13 @@ def test_demo_click_through(
     page.get_by_role("tab", name="App", exact=True).click()
     page.set_viewport_size({"width": 390, "height": 844})
     shot("16-phone")
+    too_wide = page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > 391)
+            .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))
+            .slice(0, 10)"""
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, too_wide
     page.locator("#theme-toggle").click()
     shot("17-phone-dark")
     page.reload()
