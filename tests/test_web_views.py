@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
+from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from checkpoints import services
 from checkpoints.engines.errors import EngineError
-from checkpoints.models import AgentProject, Job
+from checkpoints.models import AgentProject, Job, Preview
 from contacts import repository
 from tests.web_fixtures import (
     engine_project_drop,
@@ -209,7 +212,16 @@ def test_other_users_get_404_everywhere(project):
     eve = Client()
     eve.force_login(user_make("eve"))
     job = project.jobs.first()
+    preview = Preview.objects.create(
+        project=project,
+        version=project.current_version,
+        branch_id="br-not-used",
+        expires_at=timezone.now() + timedelta(minutes=5),
+    )
+    contact_id = uuid.uuid4()
     gets = [
+        url("preview-detail", project.pk, preview.pk),
+        url("contact-update", project.pk, contact_id),
         url("project-detail", project.pk),
         url("version-rollback", project.pk, 0),
         url("project-start-over", project.pk),
@@ -224,6 +236,9 @@ def test_other_users_get_404_everywhere(project):
         url("version-preview", project.pk, 0),
         url("project-start-over", project.pk),
         url("contact-create", project.pk),
+        url("contact-update", project.pk, contact_id),
+        url("contact-delete", project.pk, contact_id),
+        url("preview-discard", project.pk, preview.pk),
     ]
     for path in posts:
         assert eve.post(path, headers=HX).status_code == 404, path
