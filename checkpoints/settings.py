@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_tasks_db",
     "checkpoints",
+    "checkpoints.api",
     "contacts",
 ]
 

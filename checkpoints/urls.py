@@ -17,4 +17,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("checkpoints.app_urls")),
+    path("", include("checkpoints.api.urls")),
 ]

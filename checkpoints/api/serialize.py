@@ -1,0 +1,121 @@
+"""Models as the API's JSON (plain dicts; the shapes are described in `openapi.py`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.urls import reverse
+
+from checkpoints.models import AgentProject, Job, Preview, Version
+
+#: How a failed job's `result["error_code"]` is answered when the caller waited for it.
+JOB_ERROR_STATUS = {
+    "sql_failed": 422,
+    "engine_error": 502,
+    "engine_timeout": 504,
+    "job_failed": 502,
+}
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _username(user: Any) -> str | None:
+    return user.get_username() if user is not None else None
+
+
+def project_json(project: AgentProject, *, role: str | None) -> dict[str, Any]:
+    current = project.current_version
+    return {
+        "id": project.pk,
+        "name": project.name,
+        "team": {"id": project.team_id, "name": project.team.name},
+        "role": role,
+        "engine": project.engine_name,
+        "ready": bool(project.engine_project_id),
+        "current_version": current.number if current is not None else None,
+        "created_at": _time(project.created_at),
+        "url": reverse("api-project", args=[project.pk]),
+    }
+
+
+def version_json(version: Version, *, current_id: int | None = None) -> dict[str, Any]:
+    return {
+        "number": version.number,
+        "name": version.name,
+        "prompt": version.prompt,
+        "parent": version.parent.number if version.parent_id and version.parent else None,
+        "current": current_id is not None and version.pk == current_id,
+        "created_at": _time(version.created_at),
+        "created_by": _username(version.created_by),
+        "expires_at": _time(version.expires_at),
+        "deleted_at": _time(version.deleted_at),
+        "deleted_by": _username(version.deleted_by),
+        "snapshot_id": version.snapshot_id,
+    }
+
+
+def preview_json(preview: Preview, *, connection_uri: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": preview.pk,
+        "version": preview.version.number,
+        "live": preview.is_live,
+        "created_at": _time(preview.created_at),
+        "expires_at": _time(preview.expires_at),
+        "discarded_at": _time(preview.discarded_at),
+        "url": reverse("api-preview", args=[preview.project_id, preview.pk]),
+    }
+    if connection_uri is not None:
+        body["connection_uri"] = connection_uri
+    return body
+
+
+def job_url(job: Job) -> str:
+    return reverse("api-job", args=[job.project_id, job.pk])
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    """The job's state and steps, plus the version or preview it made or targeted."""
+    version = None
+    version_id = job.result.get("version_id") or job.target_version_id
+    if version_id:
+        made = Version.objects.select_related("parent", "created_by", "deleted_by").filter(
+            pk=version_id
+        )
+        found = made.first()
+        if found is not None:
+            version = version_json(found, current_id=job.project.current_version_id)
+    preview = None
+    if job.preview_id:
+        preview = preview_json(Preview.objects.select_related("version").get(pk=job.preview_id))
+    error = None
+    if job.state == Job.State.FAILED:
+        error = {"code": job.result.get("error_code", "job_failed"), "message": job.error}
+    return {
+        "id": job.pk,
+        "project": job.project_id,
+        "kind": job.kind,
+        "state": job.state,
+        "finished": job.is_finished,
+        "steps": [
+            {
+                "name": step.get("name", ""),
+                "state": step.get("state", ""),
+                "detail": step.get("detail", ""),
+                "started_at": step.get("started_at"),
+                "finished_at": step.get("finished_at"),
+                "duration_ms": step.get("duration_ms"),
+            }
+            for step in job.step_rows
+        ],
+        "error": error,
+        "version": version,
+        "preview": preview,
+        "created_at": _time(job.created_at),
+        "started_at": _time(job.started_at),
+        "finished_at": _time(job.finished_at),
+        "duration_ms": job.duration_ms,
+        "url": job_url(job),
+    }

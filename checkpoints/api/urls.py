@@ -1,0 +1,26 @@
+"""The API under /api/v1/ and the token settings page (included from checkpoints/urls.py)."""
+
+from __future__ import annotations
+
+from django.urls import path, re_path
+
+from checkpoints.api import pages, views
+
+P = "api/v1/projects/<int:pk>"
+
+urlpatterns = [
+    path("settings/tokens/", pages.token_list, name="token-list"),
+    path("settings/tokens/<int:token_pk>/revoke", pages.token_revoke, name="token-revoke"),
+    path("api/v1/openapi.json", views.openapi, name="api-openapi"),
+    path("api/v1/projects", views.projects, name="api-projects"),
+    path(f"{P}", views.project_detail, name="api-project"),
+    path(f"{P}/connection", views.project_connection, name="api-project-connection"),
+    path(f"{P}/versions", views.versions, name="api-versions"),
+    path(f"{P}/versions/<int:number>", views.version_detail, name="api-version"),
+    path(f"{P}/versions/<int:number>/rollback", views.version_rollback, name="api-rollback"),
+    path(f"{P}/diff", views.version_diff, name="api-diff"),
+    path(f"{P}/previews", views.previews, name="api-previews"),
+    path(f"{P}/previews/<int:preview_pk>", views.preview_detail, name="api-preview"),
+    path(f"{P}/jobs/<int:job_pk>", views.job_detail, name="api-job"),
+    re_path(r"^api/(?P<rest>.*)$", views.unknown, name="api-unknown"),
+]
