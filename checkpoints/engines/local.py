@@ -112,9 +112,8 @@ class LocalEngine(Engine):
         params = conninfo_to_dict(server_url)
         self.host = str(params.get("host") or "localhost")
         self.port = int(params.get("port") or 5432)
-        app = f"checkpoints-engine:{os.getpid()}"
-        self._server_conninfo = make_conninfo(server_url, application_name=app)
-        self._control_conninfo = make_conninfo(server_url, dbname=control_db, application_name=app)
+        self._server_conninfo = make_conninfo(server_url)
+        self._control_conninfo = make_conninfo(server_url, dbname=control_db)
         self._bootstrap()
         if recover:
             self.recover()
@@ -126,7 +125,12 @@ class LocalEngine(Engine):
 
     def _connect(self, conninfo: str | None = None) -> db.Conn:
         try:
-            return psycopg.connect(conninfo or self._control_conninfo, autocommit=True)
+            # The pid in application_name tells whose sessions these are (after a fork too).
+            return psycopg.connect(
+                conninfo or self._control_conninfo,
+                autocommit=True,
+                application_name=f"checkpoints-engine:{os.getpid()}",
+            )
         except psycopg.OperationalError as error:
             raise EngineTransientError(
                 "cannot reach the local engine's PostgreSQL server: "
