@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -118,6 +119,10 @@ def test_point_in_time_message(local):
     created = local.project_create(name="pitr")
     with pytest.raises(EngineNotSupported, match="not supported by the local engine"):
         local.snapshot_create(created.project.id, created.branch.id, lsn="0/1")
+    with pytest.raises(EngineNotSupported, match="not supported by the local engine"):
+        local.snapshot_create(created.project.id, created.branch.id, timestamp=datetime.now(UTC))
+    assert local.supports_point_in_time is False
+    assert local.snapshot_list(created.project.id) == []
 
 
 def test_sizes_are_database_sizes(local):
