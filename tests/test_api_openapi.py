@@ -1,0 +1,139 @@
+"""The OpenAPI description: valid OpenAPI 3.1, and true of real responses of every endpoint."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from jsonschema import Draft202012Validator
+from schemathesis.specs.openapi.definitions import OPENAPI_31
+
+from checkpoints.api.openapi import openapi_document
+from checkpoints.models import Membership
+from tests.api_helpers import Api, member_add, project_via_api, token_for, version_via_api
+from tests.web_fixtures import engine_project_drop, jobs_run_queued, user_make
+
+DOC = openapi_document()
+
+
+def test_document_is_valid_openapi_31():
+    Draft202012Validator(OPENAPI_31).validate(DOC)
+    for schema in DOC["components"]["schemas"].values():
+        Draft202012Validator.check_schema(schema)
+
+
+def test_document_is_served(client):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200 and response.json() == DOC
+
+
+def _template_regex(template: str) -> re.Pattern:
+    return re.compile("^" + re.sub(r"\{[a-z_]+\}", r"[0-9]+", template) + "$")
+
+
+TEMPLATES = [(template, _template_regex(template)) for template in DOC["paths"]]
+
+
+class RecordingApi(Api):
+    """Checks every response against the document and notes which operations were seen."""
+
+    def __init__(self, token: str | None, seen: set[tuple[str, str]]) -> None:
+        super().__init__(token)
+        self.seen = seen
+
+    def __call__(self, method, path, body=None, **kwargs):
+        response = super().__call__(method, path, body, **kwargs)
+        url = path if path.startswith("/") else f"/api/v1/{path}"
+        url = url.split("?")[0]
+        matches = [template for template, regex in TEMPLATES if regex.match(url)]
+        assert matches, f"{url} is not described"
+        template = matches[0]
+        operation = DOC["paths"][template].get(method.lower())
+        if operation is None and response.status_code == 405:  # any method not listed
+            operation = {
+                "responses": {
+                    "405": {
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        }
+                    }
+                }
+            }
+        assert operation is not None, f"{method} {template} is not described"
+        described = operation["responses"].get(str(response.status_code))
+        assert described is not None, f"{method} {template} {response.status_code} not described"
+        if response.status_code == 204:
+            assert response.content == b""
+        else:
+            schema = described["content"]["application/json"]["schema"]
+            validator = Draft202012Validator({**schema, "components": DOC["components"]})
+            errors = list(validator.iter_errors(response.json()))
+            assert not errors, (method, template, response.status_code, errors[0].message)
+        if response.status_code == 202:
+            assert response["Location"]
+        self.seen.add((method.lower(), template))
+        return response
+
+
+@pytest.mark.django_db
+def test_real_responses_of_every_endpoint_match_the_document():
+    ada = user_make("ada")
+    api = RecordingApi(token_for(ada), set())
+    project = project_via_api(api)
+    try:
+        _exercise(api, project)
+    finally:
+        engine_project_drop(project)
+    described = {
+        (method, template)
+        for template, item in DOC["paths"].items()
+        for method in item
+        if method != "parameters"
+    }
+    assert described - api.seen == set()
+
+
+def _exercise(api: RecordingApi, project) -> None:
+    base = f"projects/{project.pk}"
+    api.get("projects")
+    api.get(base)
+    api.get(f"{base}/connection")
+    api.post(f"{base}/versions", {"prompt": ""})  # 400
+    job = version_via_api(api, project, "Add items", "create table items (id int)")
+    api.get(job["url"])
+    failed = version_via_api(api, project, "Broken", "nope")
+    assert failed["error"]["code"] == "sql_failed"
+    api.get(f"{base}/versions")
+    api.get(f"{base}/versions/1")
+    api("PATCH", f"{base}/versions/1", {"name": "Items"})
+    api.get(f"{base}/diff", **{"from": 0, "to": 1})  # 422
+    api.get(f"{base}/diff")  # 400
+
+    first = api.post(f"{base}/versions/0/rollback")
+    api.post(f"{base}/versions/1/rollback")  # 409
+    jobs_run_queued()
+    api.get(first["Location"])
+
+    opened = api.post(f"{base}/previews", {"version": 1})
+    jobs_run_queued()
+    preview_url = api.get(opened["Location"]).json()["preview"]["url"]
+    assert "connection_uri" in api.get(preview_url).json()
+    api.get(f"{base}/previews")
+    api("DELETE", preview_url)
+    jobs_run_queued()
+    api("DELETE", preview_url)  # 422 preview_gone
+
+    api("DELETE", f"{base}/versions/1")
+    jobs_run_queued()
+    api.get(f"{base}/versions/1")
+    api.post(f"{base}/versions/1/rollback")  # 422 version_deleted
+
+    viewer = user_make("carol")
+    member_add(project, viewer, Membership.Role.VIEWER)
+    RecordingApi(token_for(viewer), api.seen)("DELETE", base)  # 403
+    RecordingApi("ckp_bad_token", api.seen).get("projects")  # 401
+    api.get(f"{base}/jobs/999999")  # 404
+    api("PUT", "projects")  # 405
+
+    other = project_via_api(api, "Second")
+    assert api("DELETE", f"projects/{other.pk}").status_code == 204  # drops the engine project
