@@ -148,6 +148,8 @@ X_FRAME_OPTIONS = "DENY"
 CHECKPOINTS_ENGINE = os.environ.get("CHECKPOINTS_ENGINE", "local")
 # The local engine's PostgreSQL server (a role that may CREATEDB); default: the embedded one.
 CHECKPOINTS_LOCAL_SERVER_URL = os.environ.get("CHECKPOINTS_LOCAL_SERVER_URL", "")
+# Local engine: ready copies of the most recent versions, so rolling back to them is a swap.
+CHECKPOINTS_WARM_COPIES = int(os.environ.get("CHECKPOINTS_WARM_COPIES", "2"))
 NEON_API_KEY = os.environ.get("NEON_API_KEY", "")
 NEON_API_URL = os.environ.get("NEON_API_URL", "https://console.neon.tech/api/v2")
 NEON_ORG_ID = os.environ.get("NEON_ORG_ID", "")

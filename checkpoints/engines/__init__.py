@@ -41,7 +41,8 @@ def _build(name: str, settings) -> Engine:
     if name == "local":
         from .local import LocalEngine
 
-        return LocalEngine(local_server_url(settings))
+        warm = int(getattr(settings, "CHECKPOINTS_WARM_COPIES", 2))
+        return LocalEngine(local_server_url(settings), warm_copies=warm)
     if name == "neon":
         from .neon import NeonEngine  # written separately; imported only when chosen
 

@@ -16,6 +16,11 @@
 - intent first: rows in state `init`/`deleting` and operations `running` are committed
   before any database is created or dropped; `recover()` undoes or finishes what a crash
   left (see its docstring).
+- warm copies: after a snapshot, `warm_up()` (the app calls it in the background) keeps a
+  ready, non-connectable copy of the project's `warm_copies` most recent snapshots, so a
+  rollback to one of them is only the rename swap. A warm-up holds its own per-project
+  lock while copying and the project's lock only for brief catalog steps; a mutation that
+  finds the project's lock held by a warm-up waits those milliseconds instead of `423`.
 
 The work is synchronous: operations are returned already `finished`.
 """
@@ -24,6 +29,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -89,6 +96,16 @@ OTHER_STEPS = (
     "delete_intent_recorded",  # branch_delete: branch marked deleting, database still there
 )
 
+#: Steps of a warm-up (a copy of a recent snapshot made ready for rollbacks).
+WARM_STEPS = (
+    "warm_intent_recorded",  # warm copy recorded `init`, copy not started
+    "warm_copied",  # copy made, not yet recorded ready
+)
+#: How long a mutation waits for a warm-up's brief catalog step (it holds the project's
+#: lock for milliseconds); and how long a warm-up waits for a mutation or another warm-up.
+WARM_STEP_WAIT = 10.0
+WARM_LOCK_WAIT = 120.0
+
 OpSpec = tuple[str, str | None, str | None]  # (action, branch_id, endpoint_id)
 
 
@@ -105,8 +122,12 @@ class LocalEngine(Engine):
         control_db: str = "checkpoints_engine",
         fault_hook: Callable[[str], None] | None = None,
         recover: bool = True,
+        warm_copies: int = 2,
     ) -> None:
         self.control_db = ids.check_control_db(control_db)
+        self.warm_copies = max(0, int(warm_copies))
+        self._warmers: list[threading.Thread] = []
+        self._warmers_lock = threading.Lock()
         self.names = ids.Names(control_db)
         self.fault_hook = fault_hook
         params = conninfo_to_dict(server_url)
@@ -150,7 +171,9 @@ class LocalEngine(Engine):
         """A control connection holding the project's lock for the whole mutation."""
         conn = self._connect()
         try:
-            if not self._try_lock(conn, project_id):
+            if not self._try_lock(conn, project_id) and not self._lock_after_warm_up(
+                conn, project_id
+            ):
                 raise EngineLocked(LOCKED_MESSAGE, status=423)
             if existing:
                 self._project_row(conn, project_id)
@@ -164,6 +187,29 @@ class LocalEngine(Engine):
             (self.control_db, project_id),
         ).fetchone()
         return bool(row and row[0])
+
+    def _lock_after_warm_up(self, conn: db.Conn, project_id: str) -> bool:
+        """Take the project's lock if only a warm-up holds it (for a brief catalog step):
+        poll until it is free. False as soon as anyone else holds it."""
+        deadline = time.monotonic() + WARM_STEP_WAIT
+        interval = 0.001
+        while time.monotonic() < deadline:
+            holder = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks w WHERE w.pid = m.pid "
+                "  AND w.locktype = 'advisory' AND w.granted AND w.objsubid = 2 "
+                "  AND w.classid = hashtext(%s)::oid AND w.objid = hashtext(%s)::oid) "
+                "FROM pg_locks m WHERE m.locktype = 'advisory' AND m.granted "
+                "AND m.objsubid = 2 AND m.classid = hashtext(%s)::oid "
+                "AND m.objid = hashtext(%s)::oid",
+                (self.control_db, _warm_key(project_id), self.control_db, project_id),
+            ).fetchone()
+            if holder is not None and not holder[0]:
+                return False  # held by a mutation, not a warm-up
+            if self._try_lock(conn, project_id):
+                return True
+            time.sleep(interval)
+            interval = min(interval * 2, 0.01)
+        return False
 
     def _unlock(self, conn: db.Conn, project_id: str) -> None:
         conn.execute(
@@ -402,6 +448,11 @@ class LocalEngine(Engine):
         ).fetchall()
         for (dbname,) in rows:
             db.drop_database(conn, dbname)
+        # Warm copies last: dropping a snapshot waited for a warm-up copying from it.
+        for (dbname,) in conn.execute(
+            "SELECT dbname FROM warm_copies WHERE project_id = %s", (project_id,)
+        ).fetchall():
+            db.drop_database(conn, dbname)
         role = conn.execute(
             "SELECT name FROM roles WHERE project_id = %s", (project_id,)
         ).fetchone()
@@ -636,7 +687,13 @@ class LocalEngine(Engine):
             op_ids = self._ops_start(
                 conn, project_id, [("delete_timeline", row[3], None)], on_crash="complete"
             )
-        db.drop_database(conn, dbname)
+            # Its warm copy goes too (unknown to the catalog from here: recover() drops it).
+            warm = conn.execute(
+                "DELETE FROM warm_copies WHERE snapshot_id = %s RETURNING dbname", (snapshot_id,)
+            ).fetchall()
+        db.drop_database(conn, dbname)  # waits for a warm-up copying from it
+        for (warm_db,) in warm:
+            db.drop_database(conn, warm_db)
         with conn.transaction():
             conn.execute("DELETE FROM snapshots WHERE id = %s", (snapshot_id,))
             self._ops_end(conn, op_ids)
@@ -693,6 +750,16 @@ class LocalEngine(Engine):
                     ("suspend_compute", target_id, endpoint[0]),
                 ]
             with conn.transaction():
+                warm = None
+                if endpoint:
+                    # A ready warm copy becomes the new branch: no copy, only the swap.
+                    warm = conn.execute(
+                        "DELETE FROM warm_copies WHERE snapshot_id = %s AND state = 'ready' "
+                        "RETURNING dbname",
+                        (snapshot_id,),
+                    ).fetchone()
+                    if warm:
+                        temp_db = warm[0]
                 conn.execute(
                     "INSERT INTO branches (id, project_id, name, state, dbname, restore_status, "
                     "restored_from, restored_as) VALUES (%s, %s, %s, 'init', %s, 'restored', "
@@ -709,8 +776,9 @@ class LocalEngine(Engine):
                 op_ids = self._ops_start(conn, project_id, specs)
             swapped = False
             try:
-                db.copy_database(conn, temp_db, template=snap[-1], owner=role)
-                db.restrict_access(conn, temp_db, role)
+                if not warm:
+                    db.copy_database(conn, temp_db, template=snap[-1], owner=role)
+                    db.restrict_access(conn, temp_db, role)
                 self._fault("after_branch_created")
                 if not finalize_restore:
                     with conn.transaction():
@@ -731,11 +799,14 @@ class LocalEngine(Engine):
                 self._undo_branch(conn, branch_id, temp_db)
                 self._fail(conn, op_ids, error)
                 raise
-            return RestoreResult(
+            result = RestoreResult(
                 branch=self._branch(conn, project_id, branch_id),
                 operations=self._ops(conn, op_ids),
                 orphan_branch_id=target_id if finalize_restore else None,
             )
+        if warm and self.warm_copies:
+            self.warm_up(project_id, background=True)  # a fresh warm copy for next time
+        return result
 
     def _finalize(
         self,
@@ -904,6 +975,178 @@ class LocalEngine(Engine):
             ).fetchall()
         return [cat.operation_from(row) for row in rows]
 
+    # ------------------------------------------------------------------ warm copies
+
+    def warm_up(self, project_id: str, *, background: bool = False) -> list[str]:
+        """Make warm copies of the project's `warm_copies` most recent snapshots (and drop
+        those of older ones); return the snapshot ids warmed now (local only).
+
+        `background=True` runs it in a daemon thread and returns at once (the app calls it
+        after recording a version; the engine after a rollback consumed a warm copy).
+        Intent first: a warm copy is recorded `init` before its copy starts and `ready`
+        after; a crash in between leaves a row `recover()` drops with its database. Warm
+        copies are owned by the project's role but not connectable, and are no branches."""
+        if background:
+            thread = threading.Thread(
+                target=self._warm_up_logged, args=(project_id,), name="warm-up", daemon=True
+            )
+            with self._warmers_lock:
+                self._warmers = [t for t in self._warmers if t.is_alive()] + [thread]
+            thread.start()
+            return []
+        warmed: list[str] = []
+        conn = self._connect()
+        try:
+            # One warm-up per project at a time: wait for one already running.
+            if not self._lock_waiting(conn, _warm_key(project_id), WARM_LOCK_WAIT):
+                return warmed
+            self._drop_warm_leftovers(conn, project_id)  # init rows: a crashed warm-up's
+            while True:
+                with self._held(conn, project_id):
+                    todo, stale = self._warm_plan(conn, project_id)
+                for dbname in stale:
+                    db.drop_database(conn, dbname)
+                if todo is None:
+                    return warmed
+                snapshot_id, snapshot_db, warm_db, role = todo
+                try:
+                    self._fault("warm_intent_recorded")
+                    db.copy_database(conn, warm_db, template=snapshot_db, owner=role)
+                    db.restrict_access(conn, warm_db, role)
+                    self._fault("warm_copied")
+                except BaseException:
+                    _quietly(db.drop_database, conn, warm_db)
+                    _quietly(conn.execute, "DELETE FROM warm_copies WHERE dbname = %s", (warm_db,))
+                    raise
+                with self._held(conn, project_id):
+                    ready = conn.execute(
+                        "UPDATE warm_copies SET state = 'ready' WHERE dbname = %s "
+                        "AND state = 'init' RETURNING snapshot_id",
+                        (warm_db,),
+                    ).fetchone()
+                if ready is None:  # its snapshot was deleted meanwhile
+                    db.drop_database(conn, warm_db)
+                    continue
+                warmed.append(snapshot_id)
+        finally:
+            conn.close()  # releases the warm-up lock
+
+    def _warm_up_logged(self, project_id: str) -> None:
+        try:
+            self.warm_up(project_id)
+        except EngineNotFound:
+            pass
+        except Exception as error:  # a background thread: nobody else would see it
+            log.warning("warm-up of project %s failed: %s", project_id, mask_password(str(error)))
+
+    def warm_wait(self, timeout: float | None = None) -> bool:
+        """Wait for this engine's background warm-ups; False if some still run."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._warmers_lock:
+            threads = list(self._warmers)
+        for thread in threads:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in threads)
+
+    def warm_storage(self, project_id: str) -> list[tuple[str, int]]:
+        """(snapshot id, bytes) of the project's ready warm copies, newest snapshot first."""
+        with self._reading() as conn:
+            self._project_row(conn, project_id)
+            rows = conn.execute(
+                f"SELECT w.snapshot_id, {cat.SIZE_OF.format(col='w.dbname')} "
+                "FROM warm_copies w JOIN snapshots s ON s.id = w.snapshot_id "
+                "WHERE w.project_id = %s AND w.state = 'ready' "
+                "ORDER BY s.created_at DESC, s.id DESC",
+                (project_id,),
+            ).fetchall()
+        return [(row[0], int(row[1] or 0)) for row in rows]
+
+    def _warm_plan(
+        self, conn: db.Conn, project_id: str
+    ) -> tuple[tuple[str, str, str, str] | None, list[str]]:
+        """Under the project's lock: claim the warm copies no longer wanted (returned to
+        be dropped) and record the intent for the next one to make, if any."""
+        if (
+            conn.execute(
+                "SELECT 1 FROM projects WHERE id = %s AND state = 'ready'", (project_id,)
+            ).fetchone()
+            is None
+        ):
+            return None, []
+        wanted = conn.execute(
+            "SELECT id, dbname FROM snapshots WHERE project_id = %s AND state = 'ready' "
+            "ORDER BY created_at DESC, id DESC LIMIT %s",
+            (project_id, self.warm_copies),
+        ).fetchall()
+        with conn.transaction():
+            stale = conn.execute(
+                "DELETE FROM warm_copies WHERE project_id = %s AND state = 'ready' "
+                "AND NOT (snapshot_id = ANY(%s)) RETURNING dbname",
+                (project_id, [row[0] for row in wanted]),
+            ).fetchall()
+            have = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT snapshot_id FROM warm_copies WHERE project_id = %s", (project_id,)
+                ).fetchall()
+            }
+            todo = next(((sid, sdb) for sid, sdb in wanted if sid not in have), None)
+            if todo is None:
+                return None, [row[0] for row in stale]
+            warm_db = self.names.warm_db()
+            role, _ = self._role(conn, project_id)
+            conn.execute(
+                "INSERT INTO warm_copies (snapshot_id, project_id, state, dbname) "
+                "VALUES (%s, %s, 'init', %s)",
+                (todo[0], project_id, warm_db),
+            )
+        return (todo[0], todo[1], warm_db, role), [row[0] for row in stale]
+
+    def _drop_warm_leftovers(self, conn: db.Conn, project_id: str) -> None:
+        """With the warm-up lock held: `init` warm copies are a crashed warm-up's."""
+        for (dbname,) in conn.execute(
+            "SELECT dbname FROM warm_copies WHERE project_id = %s AND state = 'init'",
+            (project_id,),
+        ).fetchall():
+            db.drop_database(conn, dbname)
+            conn.execute("DELETE FROM warm_copies WHERE dbname = %s", (dbname,))
+
+    def _repair_warm(self, conn: db.Conn, project_id: str) -> None:
+        if not self._try_lock(conn, _warm_key(project_id)):
+            return  # a live warm-up is copying: its `init` row is not a leftover
+        try:
+            self._drop_warm_leftovers(conn, project_id)
+        finally:
+            self._unlock(conn, _warm_key(project_id))
+
+    def _lock_waiting(self, conn: db.Conn, key: str, timeout: float) -> bool:
+        """Take an advisory lock of this engine, waiting up to `timeout`."""
+        conn.execute(
+            sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{int(timeout * 1000)}ms"))
+        )
+        try:
+            conn.execute(
+                "SELECT pg_advisory_lock(hashtext(%s), hashtext(%s))", (self.control_db, key)
+            )
+        except psycopg.errors.LockNotAvailable:
+            return False
+        finally:
+            conn.execute("RESET lock_timeout")
+        return True
+
+    @contextmanager
+    def _held(self, conn: db.Conn, project_id: str) -> Iterator[None]:
+        """The project's lock for a warm-up's brief catalog step (waits for a mutation)."""
+        if not self._lock_waiting(conn, project_id, WARM_LOCK_WAIT):
+            raise EngineLocked(LOCKED_MESSAGE, status=423)
+        try:
+            yield
+        finally:
+            self._unlock(conn, project_id)
+
+    def close(self) -> None:
+        self.warm_wait(timeout=WARM_STEP_WAIT)
+
     # ------------------------------------------------------------------ recovery
 
     def recover(self) -> dict[str, int]:
@@ -918,6 +1161,8 @@ class LocalEngine(Engine):
         with this engine's prefix that the catalog does not know are dropped: the catalog
         records intent before anything is created and renames commit with their rows, so
         those are leftovers, found in one consistent snapshot of catalog and pg_database.
+        Warm copies left `init` are dropped unless a live warm-up holds the project's
+        warm-up lock.
         """
         summary = {"projects": 0, "skipped_locked": 0, "dropped_databases": 0}
         with self._reading() as conn:
@@ -929,6 +1174,8 @@ class LocalEngine(Engine):
                     "           AND b.state <> 'ready') "
                     "OR EXISTS (SELECT 1 FROM snapshots s WHERE s.project_id = p.id "
                     "           AND s.state <> 'ready') "
+                    "OR EXISTS (SELECT 1 FROM warm_copies w WHERE w.project_id = p.id "
+                    "           AND w.state <> 'ready') "
                     "OR EXISTS (SELECT 1 FROM operations o WHERE o.project_id = p.id "
                     "           AND o.status = ANY(%s)) "
                     "OR EXISTS (SELECT 1 FROM endpoints e JOIN pg_database d "
@@ -973,6 +1220,7 @@ class LocalEngine(Engine):
             db.drop_database(conn, dbname)
             with conn.transaction():
                 conn.execute("DELETE FROM snapshots WHERE id = %s", (snapshot_id,))
+        self._repair_warm(conn, project_id)
         for (dbname,) in conn.execute(
             "SELECT e.dbname FROM endpoints e JOIN pg_database d ON d.datname = e.dbname "
             "WHERE e.project_id = %s AND NOT d.datallowconn",
@@ -993,7 +1241,7 @@ class LocalEngine(Engine):
         unknown = conn.execute(
             "SELECT datname FROM pg_database WHERE left(datname, %s) = %s "
             "AND datname NOT IN (SELECT dbname FROM branches UNION ALL "
-            "SELECT dbname FROM snapshots)",
+            "SELECT dbname FROM snapshots UNION ALL SELECT dbname FROM warm_copies)",
             (len(prefix), prefix),
         ).fetchall()
         for (dbname,) in unknown:
@@ -1029,6 +1277,11 @@ class LocalEngine(Engine):
             ).fetchall():
                 _quietly(db.drop_role, conn, role)
             db.drop_database(conn, self.control_db)
+
+
+def _warm_key(project_id: str) -> str:
+    """The second advisory lock of a project, held by its warm-up while it copies."""
+    return f"warm:{project_id}"
 
 
 def _check_name(name: str, what: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from .base import Branch, Endpoint, Operation, Project, Snapshot
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS engine_meta (
@@ -85,6 +85,17 @@ CREATE TABLE IF NOT EXISTS operations (
     total_duration_ms integer NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS operations_project ON operations (project_id, created_at DESC);
+-- A ready copy of a recent snapshot ("warm copy"): a rollback to that snapshot renames it
+-- onto the endpoint instead of copying. Never connectable, not a branch. `init`: a warm-up
+-- is copying it (or crashed doing so: recover() drops it).
+CREATE TABLE IF NOT EXISTS warm_copies (
+    snapshot_id text PRIMARY KEY REFERENCES snapshots ON DELETE CASCADE,
+    project_id text NOT NULL REFERENCES projects ON DELETE CASCADE,
+    state text NOT NULL CHECK (state IN ('init', 'ready')),
+    dbname text NOT NULL UNIQUE,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS warm_copies_project ON warm_copies (project_id);
 """
 
 PROJECT_COLUMNS = "id, name, created_at"

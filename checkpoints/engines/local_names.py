@@ -87,6 +87,9 @@ class Names:
     def snapshot_db(self) -> str:
         return f"{self.prefix}snap_{_suffix(12)}"
 
+    def warm_db(self) -> str:
+        return f"{self.prefix}warm_{_suffix(12)}"
+
     def endpoint_db(self, endpoint: str) -> str:
         # The stable database name a connection string carries: the endpoint's id.
         return self.prefix + endpoint.replace("-", "_")
