@@ -375,6 +375,9 @@ def _snapshot_and_record(
         project.current_version = version
         project.save(update_fields=["current_version"])
         run.remember(version_id=version.pk, fingerprint=fingerprint)
+    warm_up = getattr(engine, "warm_up", None)  # local engine: ready copies for rollbacks
+    if warm_up is not None:
+        warm_up(project.engine_project_id, background=True)
     return version
 
 
