@@ -25,9 +25,21 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
     report = json.loads(out.getvalue())
     (size,) = report["sizes"]
     figures = size["median_seconds"]
-    for name in ("snapshot", "rollback", "swap", "preview", "template_copy", "dump_restore"):
+    for name in (
+        "snapshot",
+        "rollback",
+        "rollback_warm",
+        "swap",
+        "preview",
+        "end_sessions",
+        "end_sessions_builtin",
+        "template_copy",
+        "dump_restore",
+    ):
         assert figures[name] > 0, name
     assert size["actual_bytes"] >= 1024 * 1024
+    assert size["warm_copies_bytes"] > 0
+    assert size["ratios"]["rollback_warm_over_dump_restore"] > 0
     assert size["ratios"]["rollback_over_dump_restore"] > 0
     assert report["machine"]["filesystem"]
     neon = {row["name"].split(": ")[1]: row for row in report["web_and_neon"]}
@@ -51,3 +63,5 @@ def test_benchmark_table_shows_targets_beside_figures(pg_server):
     assert "snapshot (version create)" in table
     assert "≤ 1.5 × template copy" in table
     assert "baseline: pg_dump -Fc | pg_restore" in table
+    assert "rollback, warm (swap only)" in table
+    assert "end sessions (5 idle clients)" in table

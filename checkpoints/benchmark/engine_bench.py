@@ -5,6 +5,12 @@ until its operations are terminal, a rollback until the stable connection string
 the restored data, a preview until its own connection string answers. The baselines run on
 the same database in the same run: `pg_dump -Fc | pg_restore` into a fresh database, and
 `CREATE DATABASE … TEMPLATE … STRATEGY FILE_COPY` alone (the floor for a full copy).
+
+A warm rollback (the local engine keeps ready copies of the most recent snapshots) is
+measured after the cold ones, each run with its warm copy made again in between, as a
+user would find it. Ending the sessions on a database is measured with a few idle
+clients connected, next to `pg_terminate_backend(pid, timeout)`, which waits in 100 ms
+steps.
 """
 
 from __future__ import annotations
@@ -15,15 +21,20 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from statistics import median
+from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
 
 from checkpoints.benchmark.dataset import build_app_database, read_marker, set_marker
+from checkpoints.engines import local_sql
 from checkpoints.engines.base import Engine
 from checkpoints.engines.operations import wait_for_operations
 from checkpoints.pgserver import pg_bin
+
+#: Idle clients connected while sessions are ended (the "end sessions" figure).
+IDLE_CLIENTS = 5
 
 
 @dataclass
@@ -35,6 +46,7 @@ class SizeResult:
     runs: int
     figures: dict[str, float] = field(default_factory=dict)
     samples: dict[str, list[float]] = field(default_factory=dict)
+    warm_bytes: int = 0  # storage of the warm copies kept for this database
 
     def record(self, name: str, values: list[float]) -> None:
         self.samples[name] = values
@@ -67,8 +79,13 @@ def bench_size(engine: Engine, admin_url: str, size_mb: float, runs: int) -> Siz
         active_id = next(branch.id for branch in active if branch.default)
         snapshots = _bench_snapshots(engine, project.id, active_id, uri, runs, result)
         active_id = _bench_rollbacks(engine, project.id, active_id, uri, snapshots, result)
+        if hasattr(engine, "warm_up"):
+            active_id = _bench_warm_rollbacks(
+                engine, project.id, active_id, uri, snapshots, runs, result
+            )
         _bench_previews(engine, project.id, active_id, snapshots, result)
         active_db = urlsplit(uri).path.lstrip("/")
+        _bench_end_sessions(admin_url, uri, active_db, runs, result)
         result.record(
             "template_copy", [_template_copy(admin_url, active_db, scratch) for _ in range(runs)]
         )
@@ -128,6 +145,70 @@ def _bench_rollbacks(
     if swaps:
         result.record("swap", swaps)
     return active_id
+
+
+def _bench_warm_rollbacks(
+    engine: Any,
+    project_id: str,
+    active_id: str,
+    uri: str,
+    snapshots: list[tuple[str, int]],
+    runs: int,
+    result: SizeResult,
+) -> str:
+    """Rollbacks to snapshots that have a warm copy: only the swap remains."""
+    markers = dict(snapshots)
+    engine.warm_up(project_id)
+    warm = [snapshot_id for snapshot_id, _ in engine.warm_storage(project_id)]
+    result.warm_bytes = sum(size for _, size in engine.warm_storage(project_id))
+    times = []
+    for run in range(runs):
+        snapshot_id = warm[run % len(warm)]
+        set_marker(uri, 20_000 + run)
+        started = time.perf_counter()
+        restored = engine.snapshot_restore(
+            project_id, snapshot_id, target_branch_id=active_id, finalize_restore=True
+        )
+        wait_for_operations(engine, project_id, restored.operations)
+        _until(lambda m=markers[snapshot_id]: read_marker(uri) == m)
+        times.append(time.perf_counter() - started)
+        active_id = restored.branch.id
+        engine.warm_wait()  # the consumed copy is made again in the background
+        if restored.orphan_branch_id:
+            engine.branch_delete(project_id, restored.orphan_branch_id)
+    result.record("rollback_warm", times)
+    return active_id
+
+
+def _bench_end_sessions(
+    admin_url: str, uri: str, dbname: str, runs: int, result: SizeResult
+) -> None:
+    """End IDLE_CLIENTS idle sessions: the engine's way, and with a timeout per session."""
+    ours, builtin = [], []
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        for way, times in (("ours", ours), ("builtin", builtin)):
+            for _ in range(runs):
+                clients = [psycopg.connect(uri, autocommit=True) for _ in range(IDLE_CLIENTS)]
+                for client in clients:
+                    client.execute("SELECT 1")
+                local_sql.allow_connections(admin, dbname, False)
+                try:
+                    started = time.perf_counter()
+                    if way == "ours":
+                        local_sql.end_sessions(admin, dbname)
+                    else:
+                        admin.execute(
+                            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                            "WHERE datname = %s AND pid <> pg_backend_pid()",
+                            (dbname,),
+                        )
+                    times.append(time.perf_counter() - started)
+                finally:
+                    local_sql.allow_connections(admin, dbname, True)
+                    for client in clients:
+                        client.close()
+    result.record("end_sessions", ours)
+    result.record("end_sessions_builtin", builtin)
 
 
 def _bench_previews(

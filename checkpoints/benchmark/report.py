@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from checkpoints.benchmark.engine_bench import SizeResult
+from checkpoints.benchmark.engine_bench import IDLE_CLIENTS, SizeResult
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,17 @@ def size_rows(result: SizeResult) -> list[Row]:
                 _ratio(f["rollback_warm"], dump),
             )
         )
+    if "end_sessions" in f:
+        rows.append(
+            Row(
+                f"end sessions ({IDLE_CLIENTS} idle clients)",
+                f["end_sessions"],
+                "milliseconds (< 50 ms)",
+                f["end_sessions"] < 0.05,
+            )
+        )
+    if "end_sessions_builtin" in f:
+        rows.append(Row("  vs pg_terminate_backend(pid, timeout) each", f["end_sessions_builtin"]))
     rows += [
         Row("swap (renames + catalog, one transaction)", f.get("swap"), "≈ 1 ms idle"),
         Row("preview (until its URI answers)", f.get("preview")),
@@ -80,6 +91,8 @@ def render_table(header: dict[str, str], results: list[SizeResult], extra: list[
             f"== app database {result.size_mb:g} MB "
             f"(actual {result.actual_bytes / 1048576:.1f} MB, median of {result.runs}) ==",
         ]
+        if result.warm_bytes:
+            lines.append(f"warm copies kept: {result.warm_bytes / 1048576:.1f} MB")
         lines += _table(size_rows(result), ratio_label="× of dump/restore")
     if extra:
         lines += ["", "== web and Neon API =="]
@@ -94,12 +107,16 @@ def render_json(header: dict[str, str], results: list[SizeResult], extra: list[R
             {
                 "size_mb": r.size_mb,
                 "actual_bytes": r.actual_bytes,
+                "warm_copies_bytes": r.warm_bytes,
                 "runs": r.runs,
                 "median_seconds": r.figures,
                 "samples_seconds": r.samples,
                 "ratios": {
                     "rollback_over_dump_restore": _ratio(
                         r.figures.get("rollback"), r.figures.get("dump_restore")
+                    ),
+                    "rollback_warm_over_dump_restore": _ratio(
+                        r.figures.get("rollback_warm"), r.figures.get("dump_restore")
                     ),
                     "snapshot_over_template_copy": _ratio(
                         r.figures.get("snapshot"), r.figures.get("template_copy")
