@@ -132,7 +132,7 @@ def test_static_files_are_served_with_debug_off(tmp_path):
         assert response.status_code == 200
         assert "body" in response.text
         assert "max-age" in response.headers["cache-control"]
-        login = httpx.get(f"http://127.0.0.1:{port}/accounts/login/")
+        login = httpx.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=60)
         assert f"/static/{hashed_css}" in login.text
     finally:
         server.terminate()
@@ -158,7 +158,8 @@ def test_launcher_serves_the_app_and_stops_everything_on_ctrl_c(tmp_path):
         username = re.search(r"username: (\S+)", output).group(1)
         password = re.search(r"password: (\S+)", output).group(1)
         url = re.search(r"(http://127\.0\.0\.1:\d+/)", output).group(1)
-        with httpx.Client(base_url=url, follow_redirects=True) as browser:
+        # Generous timeouts: a gunicorn worker imports Django on its first request.
+        with httpx.Client(base_url=url, follow_redirects=True, timeout=60) as browser:
             page = browser.get("/")
             assert "Log in" in page.text
             token = browser.cookies["csrftoken"]
@@ -188,7 +189,7 @@ def _get_when_up(url: str, timeout: float = 30) -> httpx.Response:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return httpx.get(url)
+            return httpx.get(url, timeout=60)
         except httpx.TransportError:
             if time.monotonic() > deadline:
                 raise
