@@ -66,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
                 cwd=BASE_DIR,
             )
         )
-        children.append(subprocess.Popen(manage + ["db_worker", "-v", "1"], env=env, cwd=BASE_DIR))
+        # A short idle interval: a clicked rollback starts within 0.2 s, not 1 s.
+        worker = manage + ["db_worker", "--interval", "0.2", "--no-startup-delay", "-v", "1"]
+        children.append(subprocess.Popen(worker, env=env, cwd=BASE_DIR))
         _wait_for_port(port, children)
         say(f"\n  Checkpoints is running: http://127.0.0.1:{port}/\n  Press Ctrl-C to stop.\n")
         return _wait(children)
