@@ -19,6 +19,8 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
         runs=1,
         json=True,
         neon_op_seconds=0.2,
+        web_contacts=20,
+        worker_interval=0.1,
         stdout=out,
         stderr=io.StringIO(),
     )
@@ -46,6 +48,13 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
     assert neon["API calls per rollback"]["seconds"] >= 3  # restore, polls, URI
     assert neon["API calls per preview"]["seconds"] >= 5
     assert neon["notice delay, rollback"]["seconds"] >= 0
+    web = {row["name"]: row for row in report["web_and_neon"] if row["name"].startswith("web:")}
+    assert len(web) == 4
+    for name, row in web.items():
+        assert row["seconds"] > 0, name
+    assert any(
+        "Roll back click-to-done, warm" in name and row["target"] for name, row in web.items()
+    )
     with psycopg.connect(pg_server.url()) as conn:
         left = conn.execute(
             "SELECT datname FROM pg_database WHERE datname LIKE 'bench%%' OR datname = %s",
@@ -57,7 +66,13 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
 def test_benchmark_table_shows_targets_beside_figures(pg_server):
     out = io.StringIO()
     call_command(
-        "benchmark", sizes="1", runs=1, neon_op_seconds=0, stdout=out, stderr=io.StringIO()
+        "benchmark",
+        sizes="1",
+        runs=1,
+        neon_op_seconds=0,
+        web_contacts=0,
+        stdout=out,
+        stderr=io.StringIO(),
     )
     table = out.getvalue()
     assert "snapshot (version create)" in table

@@ -34,6 +34,18 @@ def neon_rows(figures: dict[str, float]) -> list[Row]:
     ]
 
 
+def web_rows(figures: dict[str, float]) -> list[Row]:
+    worker = f"worker polls every {figures['worker_interval_s']:g} s"
+    warm = figures["click_to_done_warm"]
+    contacts = f"contacts page, {figures['contacts']:g} contacts"
+    return [
+        Row(f"web: Roll back click-to-done, warm ({worker})", warm, "< 1 s", warm < 1),
+        Row(f"web: Roll back click-to-done, cold ({worker})", figures["click_to_done_cold"]),
+        Row(f"web: {contacts}: p50", figures["contacts_p50"]),
+        Row(f"web: {contacts}: p95", figures["contacts_p95"]),
+    ]
+
+
 def size_rows(result: SizeResult) -> list[Row]:
     f = result.figures
     template, dump, swap = f.get("template_copy"), f.get("dump_restore"), f.get("swap", 0.0)

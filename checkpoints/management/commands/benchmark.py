@@ -14,7 +14,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from checkpoints.benchmark.engine_bench import bench_size
 from checkpoints.benchmark.neon_bench import bench_neon, emulator_available
-from checkpoints.benchmark.report import neon_rows, render_json, render_table
+from checkpoints.benchmark.report import neon_rows, render_json, render_table, web_rows
+from checkpoints.benchmark.web_bench import WORKER_INTERVAL, bench_web
 from checkpoints.engines import local_server_url
 from checkpoints.engines.local import LocalEngine
 from checkpoints.pgserver import EmbeddedPostgres
@@ -36,6 +37,18 @@ class Command(BaseCommand):
             help="how long the emulated Neon operations take (0 skips the Neon figures)",
         )
         parser.add_argument(
+            "--web-contacts",
+            type=int,
+            default=1000,
+            help="contacts in the web figures' demo project (0 skips the web figures)",
+        )
+        parser.add_argument(
+            "--worker-interval",
+            type=float,
+            default=WORKER_INTERVAL,
+            help="the web figures' db_worker polling interval in seconds (as `make run`)",
+        )
+        parser.add_argument(
             "--data-dir",
             type=Path,
             help="run on a fresh embedded PostgreSQL in this folder (e.g. on XFS/btrfs)",
@@ -49,6 +62,8 @@ class Command(BaseCommand):
         json: bool,
         data_dir: Path | None,
         neon_op_seconds: float,
+        web_contacts: int = 1000,
+        worker_interval: float = WORKER_INTERVAL,
         **opts,
     ):
         try:
@@ -68,6 +83,17 @@ class Command(BaseCommand):
                     self.stderr.write(f"measuring {size:g} MB ({runs} runs) …")
                 results.append(bench_size(engine, admin_url, size, runs))
             extra = []
+            if web_contacts > 0:
+                if not json:
+                    self.stderr.write("measuring the web app (gunicorn + db_worker) …")
+                figures = bench_web(
+                    admin_url,
+                    runs=runs,
+                    contacts=web_contacts,
+                    renders=max(20, 10 * runs),
+                    worker_interval=worker_interval,
+                )
+                extra += web_rows(figures)
             if neon_op_seconds > 0 and emulator_available():
                 if not json:
                     self.stderr.write("measuring the neon engine against the emulator …")
