@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_in
 from django.db import models
 from django.db.models import Q
 from django.db.models.signals import post_save
@@ -69,6 +70,18 @@ class AgentProject(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
 
+    class RestoreWindow(models.TextChoices):
+        FOREVER = "forever", "Keep every version"
+        DAYS = "days", "Keep versions for N days"
+        VERSIONS = "versions", "Keep the last N versions"
+
+    # What cleanup may remove (see checkpoints/lifecycle.py): the default expiry of new
+    # versions, recomputed for live versions when it changes.
+    restore_window = models.CharField(
+        max_length=20, choices=RestoreWindow.choices, default=RestoreWindow.FOREVER
+    )
+    restore_window_count = models.PositiveIntegerField(default=7)
+
     class Meta:
         ordering = ["-created_at"]
 
@@ -98,6 +111,10 @@ class Version(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    #: Why it was deleted when not by hand, e.g. "cleanup: expired" (deleted_by is then empty).
+    deleted_reason = models.CharField(max_length=200, blank=True)
+    #: Tables, columns, row counts and checksums at this version (checkpoints/manifest.py).
+    manifest = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["number"]
@@ -150,6 +167,7 @@ class Job(models.Model):
         START_OVER = "start_over", "Start over"
         CREATE_PROJECT = "create_project", "Create project"
         VERSION_DELETE = "version_delete", "Delete version"
+        CLEANUP = "cleanup", "Clean up"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -231,6 +249,7 @@ class Activity(models.Model):
         DELETE = "delete", "Delete"
         START_OVER = "start_over", "Start over"
         FAILED = "failed", "Failed"
+        CLEANUP = "cleanup", "Clean up"
 
     project = models.ForeignKey(AgentProject, on_delete=models.CASCADE, related_name="activities")
     actor = models.ForeignKey(
@@ -263,3 +282,11 @@ def _user_created_personal_team(sender, instance, created: bool, **kwargs) -> No
         from checkpoints.services import team_personal_for
 
         team_personal_for(user=instance)
+
+
+@receiver(user_logged_in)
+def _user_logged_in_personal_team(sender, request, user, **kwargs) -> None:
+    """A first login gets a personal team too (idempotent: users made before teams)."""
+    from checkpoints.services import team_personal_for
+
+    team_personal_for(user=user)

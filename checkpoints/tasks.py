@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -23,7 +23,7 @@ from django.db import close_old_connections, connection
 from django.tasks import task
 from django.utils import timezone
 
-from checkpoints import services
+from checkpoints import lifecycle, services
 from checkpoints.engines.base import SUCCEEDED_STATUSES, Engine, Operation, mask_password
 from checkpoints.engines.errors import EngineError, EngineNotFound, OperationTimeout
 from checkpoints.engines.operations import wait_for_operations
@@ -218,6 +218,7 @@ def job_execute(job_id: int) -> None:
         else:
             _job_finish(run, state=Job.State.SUCCEEDED)
     previews_cleanup_expired()
+    lifecycle.cleanup_schedule_ensure()  # the periodic cleanup starts with the first job
 
 
 def _job_finish(run: JobRun, *, state: str, error: str = "") -> None:
@@ -337,7 +338,7 @@ def _verify_version(uri: str, version: Version) -> None:
     )
     if made is None:  # saved before fingerprints were recorded: a demo version
         _verify_variant(uri, version.number)
-    elif _schema_fingerprint(uri) != made.result["fingerprint"]:
+    elif made.result["fingerprint"] and _schema_fingerprint(uri) != made.result["fingerprint"]:
         raise JobFailed(VERIFY_FAILED.format(found="another schema", expected=version.label))
 
 
@@ -348,16 +349,28 @@ def _snapshot_and_record(
     number: int,
     name: str | None = None,
     prompt: str | None = None,
+    as_of: datetime | None = None,
 ) -> Version:
     project = run.project
     if name is None or prompt is None:
         script = demo_step(number)
         assert script is not None
         name, prompt = script.name, script.prompt
+    manifest = None
+    if as_of is None:  # the active branch holds this version now: read what it holds
+        with run.step("reading the manifest", "tables, columns, row counts, checksums"):
+            manifest = lifecycle.manifest_of_uri(engine.connection_uri(project.engine_project_id))
+            if manifest is not None:
+                run.detail(f"{len(manifest['tables'])} tables in {manifest['took_ms']} ms")
     with run.step("taking the snapshot", f"v{number}"):
-        fingerprint = _schema_fingerprint(engine.connection_uri(project.engine_project_id))
+        uri = engine.connection_uri(project.engine_project_id)
+        fingerprint = None if as_of else _schema_fingerprint(uri)
         created = engine.snapshot_create(
-            project.engine_project_id, project.active_branch_id, name=f"v{number}"
+            project.engine_project_id,
+            project.active_branch_id,
+            name=f"v{number}",
+            expires_at=lifecycle.version_expiry_default(project=project, created_at=timezone.now()),
+            timestamp=as_of,
         )
         run.remember(snapshot_id=created.snapshot.id)
     run.wait(engine, created.operations)
@@ -371,9 +384,13 @@ def _snapshot_and_record(
             parent=project.current_version,
             created_by=run.job.created_by,
             expires_at=created.snapshot.expires_at,
+            manifest=manifest,
         )
         project.current_version = version
         project.save(update_fields=["current_version"])
+        if project.restore_window == AgentProject.RestoreWindow.VERSIONS:
+            lifecycle.versions_expiry_apply(project=project)  # older ones fall out
+        # A version saved as of a past time has no known schema: nothing to verify against.
         run.remember(version_id=version.pk, fingerprint=fingerprint)
     warm_up = getattr(engine, "warm_up", None)  # local engine: ready copies for rollbacks
     if warm_up is not None:
@@ -472,6 +489,10 @@ def run_create_version(run: JobRun) -> None:
             holds = repository.schema_from_connection(conn).variant
             return [sql for step in DEMO_STEPS[holds + 1 : demo_number + 1] for sql in step.sql]
 
+    if request and request.get("timestamp"):
+        as_of = datetime.fromisoformat(request["timestamp"])
+        _version_save_as_of(run, number=number, name=name, prompt=prompt, as_of=as_of)
+        return
     _version_save(run, number=number, name=name, prompt=prompt, statements=statements)
 
 
@@ -509,6 +530,32 @@ def _version_save(
                             )
                         ) from None
         version = _snapshot_and_record(run, engine, number=number, name=name, prompt=prompt)
+    services.activity_record(
+        project=project,
+        actor=run.job.created_by,
+        kind=Activity.Kind.CREATE,
+        from_version=from_version,
+        to_version=version,
+        operation_ids=run.operation_ids,
+        duration_ms=run.duration_ms,
+        detail=f"{version.label}: {prompt}",
+    )
+    return version
+
+
+def _version_save_as_of(
+    run: JobRun, *, number: int, name: str, prompt: str, as_of: datetime
+) -> Version:
+    """A version of the active branch as it was at `as_of` (engines with point in time).
+
+    Nothing is applied and no manifest is read: the branch holds today's state, not then."""
+    project = run.project
+    from_version = project.current_version
+    with _engine(run) as engine:
+        _reconcile_active_branch(run, engine)
+        version = _snapshot_and_record(
+            run, engine, number=number, name=name, prompt=prompt, as_of=as_of
+        )
     services.activity_record(
         project=project,
         actor=run.job.created_by,
@@ -582,9 +629,15 @@ def run_rollback(run: JobRun) -> None:
             raise
         with run.step("verifying", f"the connection string serves {target.label}"):
             _verify_version(uri, target)
-        with run.step("cleaning up the old branch", orphan):
+        keep_orphan = lifecycle.rollback_keeps_old_branch()
+        with run.step(
+            "keeping the old branch for cleanup" if keep_orphan else "cleaning up the old branch",
+            orphan,
+        ):
             try:
-                delete_ops = engine.branch_delete(project.engine_project_id, orphan)
+                delete_ops = (
+                    [] if keep_orphan else engine.branch_delete(project.engine_project_id, orphan)
+                )
             except EngineNotFound:
                 delete_ops = []
         run.wait(engine, delete_ops)
@@ -596,8 +649,8 @@ def run_rollback(run: JobRun) -> None:
         to_version=target,
         operation_ids=run.operation_ids,
         duration_ms=run.duration_ms,
-        detail=f"Active branch {old_branch} → {restore.branch.id}; deleted orphan {orphan}. "
-        "Connection string unchanged.",
+        detail=f"Active branch {old_branch} → {restore.branch.id}; "
+        f"{'kept' if keep_orphan else 'deleted'} orphan {orphan}. Connection string unchanged.",
     )
 
 
@@ -711,4 +764,5 @@ RUNNERS: dict[str, Callable[[JobRun], None]] = {
     Job.Kind.PREVIEW_DISCARD: run_preview_discard,
     Job.Kind.CREATE_PROJECT: run_start_demo,
     Job.Kind.VERSION_DELETE: run_version_delete,
+    Job.Kind.CLEANUP: lifecycle.run_cleanup,
 }
