@@ -2,9 +2,22 @@
 
 from django.urls import include, path
 
-from checkpoints import views
+from checkpoints import team_views, views
 
 urlpatterns = [
+    path("teams/", team_views.team_list, name="team-list"),
+    path("teams/switch", team_views.team_switch, name="team-switch"),
+    path("teams/<int:pk>/", team_views.team_detail, name="team-detail"),
+    path("teams/<int:pk>/members", team_views.member_add, name="member-add"),
+    path(
+        "teams/<int:pk>/members/<int:member_pk>/role", team_views.member_role, name="member-role"
+    ),
+    path(
+        "teams/<int:pk>/members/<int:member_pk>/remove",
+        team_views.member_remove,
+        name="member-remove",
+    ),
+    path("projects/<int:pk>/activity", views.project_activity, name="project-activity"),
     path("projects/start", views.project_start_demo, name="project-start-demo"),
     path("projects/<int:pk>/", views.project_detail, name="project-detail"),
     path("projects/<int:pk>/start-over", views.project_start_over, name="project-start-over"),

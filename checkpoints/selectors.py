@@ -51,5 +51,16 @@ def job_latest(*, project: AgentProject) -> Job | None:
     return project.jobs.select_related("target_version").first()
 
 
-def activities_for(*, project: AgentProject, limit: int = 50) -> QuerySet[Activity]:
-    return project.activities.select_related("actor", "from_version", "to_version")[:limit]
+def activities_for(
+    *,
+    project: AgentProject,
+    limit: int = 50,
+    actor_id: int | None = None,
+    kind: str | None = None,
+) -> QuerySet[Activity]:
+    activities = project.activities.select_related("actor", "from_version", "to_version")
+    if actor_id is not None:
+        activities = activities.filter(actor_id=actor_id)
+    if kind:
+        activities = activities.filter(kind=kind)
+    return activities[:limit]

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING
 
 import sqlparse
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from checkpoints import permissions
 from checkpoints.models import Activity, AgentProject, Job, Membership, Preview, Team, Version
 from contacts.demo import LAST_STEP, demo_step
 
@@ -72,7 +74,10 @@ class ProjectBusy(ServiceError):
         self.job = job
 
 
-class NotAllowed(ServiceError):
+class NotAllowed(ServiceError, PermissionDenied):
+    """The user's role does not allow the action (403). Also a PermissionDenied, so a view
+    that does not catch it still answers 403 (through `handler403`)."""
+
     status = 403
 
 
@@ -89,14 +94,9 @@ def team_personal_for(*, user: AbstractBaseUser) -> Team:
     return team
 
 
-def _require_operator(*, project: AgentProject, user: AbstractBaseUser) -> None:
-    allowed = Membership.objects.filter(
-        team_id=project.team_id,
-        user=user,
-        role__in=[Membership.Role.OPERATOR, Membership.Role.OWNER],
-    ).exists()
-    if not allowed:
-        raise NotAllowed(NOT_ALLOWED)
+def _require(*, project: AgentProject, user: AbstractBaseUser, action: str) -> None:
+    """The role rules live in `checkpoints.permissions.ACTIONS`."""
+    permissions.require(user, project, action)
 
 
 # Engines and connection strings ---------------------------------------------------------
@@ -204,9 +204,10 @@ def jobs_fail_stale(*, project: AgentProject | None = None) -> int:
 
 
 @transaction.atomic
-def project_start_demo(*, user: AbstractBaseUser) -> Job:
+def project_start_demo(*, user: AbstractBaseUser, team: Team | None = None) -> Job:
     """Create an agent project for the demo; its job makes the engine project and v0."""
-    team = team_personal_for(user=user)
+    team = team or team_personal_for(user=user)
+    permissions.require(user, team, "project_create")
     number = AgentProject.objects.filter(team=team).count() + 1
     project = AgentProject.objects.create(
         team=team,
@@ -224,10 +225,7 @@ def project_create(*, user: AbstractBaseUser, name: str, team: Team | None = Non
     if not name or len(name) > 200:
         raise ServiceError(NAME_REQUIRED)
     team = team or team_personal_for(user=user)
-    if not Membership.objects.filter(
-        team=team, user=user, role__in=[Membership.Role.OPERATOR, Membership.Role.OWNER]
-    ).exists():
-        raise NotAllowed(NOT_ALLOWED)
+    permissions.require(user, team, "project_create")
     project = AgentProject.objects.create(
         team=team, created_by=user, name=name, engine_name=engine_default_name()
     )
@@ -238,10 +236,7 @@ def project_delete(*, project: AgentProject, user: AbstractBaseUser) -> None:
     """Delete the engine project (every branch and snapshot) and the project's records.
 
     Only a team owner may; refused while a job runs on the project."""
-    if not Membership.objects.filter(
-        team_id=project.team_id, user=user, role=Membership.Role.OWNER
-    ).exists():
-        raise NotAllowed(NOT_ALLOWED)
+    _require(project=project, user=user, action="project_delete")
     running = job_active(project=project)
     if running is not None:
         raise ProjectBusy(PROJECT_BUSY.format(job=running.get_kind_display()), job=running)
@@ -267,7 +262,7 @@ def version_create(
 
     If a statement fails nothing is applied and no version is created; the job's error
     names the statement (number and text)."""
-    _require_operator(project=project, user=user)
+    _require(project=project, user=user, action="version_create")
     if not project.engine_project_id:
         raise ServiceError(NOT_STARTED)
     prompt = (prompt or "").strip()
@@ -309,7 +304,7 @@ def version_number_after(*, project: AgentProject) -> int:
 
 def version_rename(*, version: Version, user: AbstractBaseUser, name: str) -> Version:
     """Rename a version and its engine snapshot."""
-    _require_operator(project=version.project, user=user)
+    _require(project=version.project, user=user, action="version_rename")
     _require_live(version)
     name = (name or "").strip()
     if not name or len(name) > 200:
@@ -325,7 +320,7 @@ def version_rename(*, version: Version, user: AbstractBaseUser, name: str) -> Ve
 
 def version_delete(*, version: Version, user: AbstractBaseUser) -> Job:
     """Delete the version's engine snapshot; its row stays, marked deleted (who, when)."""
-    _require_operator(project=version.project, user=user)
+    _require(project=version.project, user=user, action="version_delete")
     if version.deleted_at is not None:
         raise ServiceError(VERSION_DELETED)
     return _job_enqueue(
@@ -349,7 +344,7 @@ def version_next_number(*, project: AgentProject) -> int | None:
 
 def version_create_next(*, project: AgentProject, user: AbstractBaseUser) -> Job:
     """Apply the next demo step to the active branch, snapshot it, record the version."""
-    _require_operator(project=project, user=user)
+    _require(project=project, user=user, action="version_create")
     if not project.engine_project_id:
         raise ServiceError(NOT_STARTED)
     if version_next_number(project=project) is None:
@@ -359,14 +354,14 @@ def version_create_next(*, project: AgentProject, user: AbstractBaseUser) -> Job
 
 def version_rollback(*, project: AgentProject, version: Version, user: AbstractBaseUser) -> Job:
     """Restore `version` into the active branch; the connection string stays the same."""
-    _require_operator(project=project, user=user)
+    _require(project=project, user=user, action="rollback")
     _require_live(version)
     return _job_enqueue(project=project, kind=Job.Kind.ROLLBACK, user=user, target_version=version)
 
 
 def preview_open(*, project: AgentProject, version: Version, user: AbstractBaseUser) -> Job:
     """Restore `version` to a temporary branch with its own connection string."""
-    _require_operator(project=project, user=user)
+    _require(project=project, user=user, action="preview_open")
     _require_live(version)
     return _job_enqueue(
         project=project, kind=Job.Kind.PREVIEW_OPEN, user=user, target_version=version
@@ -376,7 +371,7 @@ def preview_open(*, project: AgentProject, version: Version, user: AbstractBaseU
 def preview_discard(*, preview: Preview, user: AbstractBaseUser | None) -> Job:
     """Delete the preview's branch."""
     if user is not None:
-        _require_operator(project=preview.project, user=user)
+        _require(project=preview.project, user=user, action="preview_discard")
     if preview.discarded_at is not None:
         raise ServiceError(PREVIEW_GONE)
     return _job_enqueue(
@@ -390,7 +385,7 @@ def preview_discard(*, preview: Preview, user: AbstractBaseUser | None) -> Job:
 
 def project_start_over(*, project: AgentProject, user: AbstractBaseUser) -> Job:
     """Delete the engine project and every version, then begin again at v0."""
-    _require_operator(project=project, user=user)
+    _require(project=project, user=user, action="start_over")
     return _job_enqueue(project=project, kind=Job.Kind.START_OVER, user=user)
 
 

@@ -11,6 +11,9 @@ def healthz(request):
     return HttpResponse("ok", content_type="text/plain")
 
 
+# Refused actions (permissions.require -> NotAllowed) answer a readable 403.
+handler403 = "checkpoints.team_views.forbidden"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", healthz, name="healthz"),

@@ -18,9 +18,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
-from checkpoints import selectors, services
+from checkpoints import permissions, selectors, services, teams
 from checkpoints.engines.base import mask_password
-from checkpoints.models import AgentProject, Job
+from checkpoints.models import Activity, AgentProject, Job
 from contacts.demo import DEMO_STEPS, demo_step
 from contacts.views import contacts_app_context
 
@@ -34,14 +34,17 @@ RESULT_SHOWN_FOR = timedelta(minutes=15)
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    services.team_personal_for(user=request.user)
-    projects = selectors.projects_for(request.user)
-    return render(request, "checkpoints/home.html", {"projects": projects})
+    """The current team's projects (the team switcher in the header changes team)."""
+    team = teams.team_current(request)
+    projects = selectors.projects_for(request.user).filter(team=team)
+    context = {"projects": projects, "team": team, "can": permissions.can_for(request.user, team)}
+    return render(request, "checkpoints/home.html", context)
 
 
 @require_POST
 def project_start_demo(request: HttpRequest) -> HttpResponse:
-    job = services.project_start_demo(user=request.user)
+    """A demo project in the current team (operators and owners)."""
+    job = services.project_start_demo(user=request.user, team=teams.team_current(request))
     return redirect("project-detail", pk=job.project_id)
 
 
@@ -71,8 +74,10 @@ def _project_context(request: HttpRequest, project: AgentProject, tab: str) -> d
         result_job = latest
     next_number = services.version_next_number(project=project)
     connection, connection_error = _connection_string(project)
+    can = permissions.can_for(request.user, project)
     context = {
         "project": project,
+        "can": can,
         "versions": versions,
         "current": project.current_version,
         "job": active_job,
@@ -88,14 +93,44 @@ def _project_context(request: HttpRequest, project: AgentProject, tab: str) -> d
     }
     ready = bool(project.engine_project_id and project.current_version)
     if tab == "app" and ready:
-        context.update(contacts_app_context(project=project))
+        context.update(contacts_app_context(project=project, can_edit=can.contacts_edit))
     elif tab == "schema" and ready:
         context.update(contacts_app_context(project=project, schema_only=True))
     elif tab == "meta":
         context["all_versions"] = project.versions.select_related("parent", "created_by")
     elif tab == "activity":
-        context["activities"] = selectors.activities_for(project=project)
+        context.update(_activity_context(request, project))
     return context
+
+
+def _activity_context(request: HttpRequest, project: AgentProject) -> dict:
+    """The activity list, filtered by person (`person`, a user id) and by `kind`."""
+    kinds = dict(Activity.Kind.choices)
+    kind = request.GET.get("kind", "")
+    kind = kind if kind in kinds else ""
+    person = request.GET.get("person", "")
+    person = person if person.isdigit() else ""
+    activities = selectors.activities_for(
+        project=project, actor_id=int(person) if person else None, kind=kind or None
+    )
+    return {
+        "activities": activities,
+        "activity_filter": {"person": person, "kind": kind},
+        "activity_kinds": kinds,
+        "activity_people": teams.people_for(project),
+    }
+
+
+@require_GET
+def project_activity(request: HttpRequest, pk: int) -> HttpResponse:
+    """The filtered activity list: a fragment for htmx, else the page's Activity tab."""
+    project = selectors.project_get(user=request.user, pk=pk)
+    if not request.htmx:
+        query = request.GET.copy()
+        query["tab"] = "activity"
+        return redirect(reverse("project-detail", args=[project.pk]) + "?" + query.urlencode())
+    context = {"project": project, **_activity_context(request, project)}
+    return render(request, "checkpoints/_activity.html#activity-list", context)
 
 
 def project_render(
@@ -126,6 +161,8 @@ def _action_done(request: HttpRequest, project: AgentProject) -> HttpResponse:
 
 def _refused(request: HttpRequest, project: AgentProject, error: services.ServiceError):
     """A refused action: a 409 "busy" (or other) fragment into #flash, or a message."""
+    if isinstance(error, services.NotAllowed) and not request.htmx:
+        raise error  # a readable 403 page (handler403), not a redirect
     if request.htmx:
         response = render(
             request,
@@ -159,6 +196,10 @@ def version_rollback(request: HttpRequest, pk: int, number: int) -> HttpResponse
     project = selectors.project_get(user=request.user, pk=pk)
     version = selectors.version_get(project=project, number=number)
     if request.method == "GET":
+        try:
+            permissions.require(request.user, project, "rollback")
+        except services.NotAllowed as error:
+            return _refused(request, project, error)
         return _confirm(
             request,
             project,
@@ -183,6 +224,10 @@ def version_rollback(request: HttpRequest, pk: int, number: int) -> HttpResponse
 def project_start_over(request: HttpRequest, pk: int) -> HttpResponse:
     project = selectors.project_get(user=request.user, pk=pk)
     if request.method == "GET":
+        try:
+            permissions.require(request.user, project, "start_over")
+        except services.NotAllowed as error:
+            return _refused(request, project, error)
         return _confirm(
             request,
             project,
@@ -225,7 +270,12 @@ def version_preview(request: HttpRequest, pk: int, number: int) -> HttpResponse:
 def preview_detail(request: HttpRequest, pk: int, preview_pk: int) -> HttpResponse:
     project = selectors.project_get(user=request.user, pk=pk)
     preview = selectors.preview_get(project=project, pk=preview_pk)
-    context = {"project": project, "preview": preview, "busy": services.job_active(project=project)}
+    context = {
+        "project": project,
+        "preview": preview,
+        "busy": services.job_active(project=project),
+        "can": permissions.can_for(request.user, project),
+    }
     if preview.is_live:
         context.update(contacts_app_context(project=project, preview=preview))
     return render(request, "checkpoints/preview_detail.html", context)

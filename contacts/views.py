@@ -14,7 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from checkpoints import selectors, services
+from checkpoints import permissions, selectors, services
 from checkpoints.engines.base import mask_password
 from checkpoints.models import AgentProject, Preview
 from contacts import repository
@@ -33,9 +33,13 @@ def contacts_app_context(
     schema_only: bool = False,
     form: ContactForm | None = None,
     editing: repository.Contact | None = None,
+    can_edit: bool = True,
 ) -> dict:
-    """What the contacts fragment needs: schema, contacts, the add (or edit) form."""
-    app: dict = {"read_only": preview is not None, "preview": preview, "editing": editing}
+    """What the contacts fragment needs: schema, contacts, the add (or edit) form.
+
+    Read-only for a preview, and for a role that may not edit contacts (`can_edit`)."""
+    read_only = preview is not None or not can_edit
+    app: dict = {"read_only": read_only, "preview": preview, "editing": editing}
     try:
         if preview is not None:
             uri = services.preview_connection_uri(preview=preview)
@@ -104,15 +108,22 @@ def _save(request: HttpRequest, project: AgentProject, contact_id: uuid.UUID | N
     return _render_app(request, project, form=form, editing=editing, status=422)
 
 
+def _project_editable(request: HttpRequest, pk: int) -> AgentProject:
+    """The project, if the user's role may edit its contacts (else 403, through handler403)."""
+    project = selectors.project_get(user=request.user, pk=pk)
+    permissions.require(request.user, project, "contacts_edit")
+    return project
+
+
 @require_POST
 def contact_create(request: HttpRequest, pk: int) -> HttpResponse:
-    project = selectors.project_get(user=request.user, pk=pk)
+    project = _project_editable(request, pk)
     return _save(request, project, None)
 
 
 @require_http_methods(["GET", "POST"])
 def contact_update(request: HttpRequest, pk: int, contact_id: uuid.UUID) -> HttpResponse:
-    project = selectors.project_get(user=request.user, pk=pk)
+    project = _project_editable(request, pk)
     if request.method == "POST":
         return _save(request, project, contact_id)
     uri = services.project_connection_uri(project=project)
@@ -126,7 +137,7 @@ def contact_update(request: HttpRequest, pk: int, contact_id: uuid.UUID) -> Http
 
 @require_POST
 def contact_delete(request: HttpRequest, pk: int, contact_id: uuid.UUID) -> HttpResponse:
-    project = selectors.project_get(user=request.user, pk=pk)
+    project = _project_editable(request, pk)
     uri = services.project_connection_uri(project=project)
     repository.contact_delete(uri, contact_id=contact_id)
     return _done(request, project)

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from checkpoints import selectors, services
+from checkpoints import permissions, selectors, services
 from checkpoints.api.http import (
     MAX_ID,
     MAX_NUMBER,
@@ -60,16 +60,7 @@ def _project(request: HttpRequest, pk: int) -> AgentProject:
 
 
 def _role(request: HttpRequest, project: AgentProject) -> str | None:
-    return (
-        Membership.objects.filter(team_id=project.team_id, user=request.user)
-        .values_list("role", flat=True)
-        .first()
-    )
-
-
-def _require_operator(request: HttpRequest, project: AgentProject) -> None:
-    if _role(request, project) not in (Membership.Role.OPERATOR, Membership.Role.OWNER):
-        raise services.NotAllowed(services.NOT_ALLOWED)
+    return permissions.role_for(request.user, project)
 
 
 def _versions(project: AgentProject) -> QuerySet[Version]:
@@ -188,7 +179,7 @@ def project_detail(request: HttpRequest, pk: int) -> JsonResponse:
 def project_connection(request: HttpRequest, pk: int) -> JsonResponse:
     """The stable connection string (with its password): operators and owners only."""
     project = _project(request, pk)
-    _require_operator(request, project)
+    permissions.require(request.user, project, "connection_uri")
     uri = services.project_connection_uri(project=project)
     return JsonResponse({"connection_uri": uri, "project": project.pk})
 
@@ -303,7 +294,7 @@ def preview_detail(request: HttpRequest, pk: int, preview_pk: int) -> JsonRespon
         job = services.preview_discard(preview=preview, user=request.user)
         return _job_answer(job, seconds)
     uri = None
-    if preview.is_live and _role(request, project) != Membership.Role.VIEWER:
+    if preview.is_live and permissions.allows(_role(request, project), "connection_uri"):
         uri = services.preview_connection_uri(preview=preview)
     return JsonResponse(preview_json(preview, connection_uri=uri))
 

@@ -1,0 +1,158 @@
+"""Team pages: the team list, a team's members (owners manage them), the team switcher,
+and the 403 answer for refused actions (`handler403`).
+
+A team page of a team the user does not belong to answers 404. Member changes are POSTs;
+htmx gets the `#members` region back (with the error inline), others a redirect.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
+
+from checkpoints import permissions, services, teams
+from checkpoints.models import Membership, Team
+
+TEAM_TEMPLATE = "checkpoints/team_detail.html"
+FORBIDDEN = "You are not allowed to do this."
+
+
+def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """403 with a readable message: a `#flash` fragment for htmx, else a page."""
+    message = getattr(exception, "message", "") or FORBIDDEN
+    if getattr(request, "htmx", False):
+        response = render(
+            request,
+            "checkpoints/_flash.html",
+            {"level": "error", "message": message},
+            status=403,
+        )
+        return reswap(retarget(response, "#flash"), "innerHTML")
+    return render(request, "403.html", {"message": message}, status=403)
+
+
+@require_http_methods(["GET", "POST"])
+def team_list(request: HttpRequest) -> HttpResponse:
+    """The user's teams; a POST creates a team (its creator is the owner) and switches to it."""
+    error, name, status = "", "", 200
+    if request.method == "POST":
+        name = request.POST.get("name", "")
+        try:
+            team = teams.team_create(user=request.user, name=name)
+        except services.ServiceError as exc:
+            error, status = exc.message, 400
+        else:
+            teams.team_switch(request, team=team)
+            return redirect("team-detail", pk=team.pk)
+    memberships = Membership.objects.filter(user=request.user).select_related("team")
+    context = {
+        "memberships": memberships.order_by("team__name", "team__pk"),
+        "current": teams.team_current(request),
+        "error": error,
+        "name": name,
+    }
+    return render(request, "checkpoints/team_list.html", context, status=status)
+
+
+@require_POST
+def team_switch(request: HttpRequest) -> HttpResponse:
+    """Make another of the user's teams the current one, then go home (or to `next`)."""
+    raw = request.POST.get("team", "")
+    team = teams.team_get(user=request.user, pk=int(raw) if raw.isdigit() else 0)
+    teams.team_switch(request, team=team)
+    target = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = ""
+    return redirect(target or "home")
+
+
+def _team_render(
+    request: HttpRequest, team: Team, *, error: str = "", status: int = 200, who: str = ""
+) -> HttpResponse:
+    template = TEAM_TEMPLATE
+    if request.htmx and not request.htmx.history_restore_request:
+        template += "#members"
+    can = permissions.can_for(request.user, team)
+    context = {
+        "team": team,
+        "can": can,
+        "me": request.user,
+        "members": teams.members_of(team),
+        "roles": Membership.Role.choices,
+        "error": error,
+        "who": who,
+        "is_current": request.session.get(teams.SESSION_KEY) == team.pk,
+    }
+    return render(request, template, context, status=status)
+
+
+@require_http_methods(["GET"])
+def team_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    team = teams.team_get(user=request.user, pk=pk)
+    return _team_render(request, team)
+
+
+def _member_done(
+    request: HttpRequest, team: Team, notice: str, error: services.ServiceError | None = None
+) -> HttpResponse:
+    if isinstance(error, services.NotAllowed):
+        return forbidden(request, error)
+    if request.htmx:
+        if error is not None:
+            # Invalid input answers 422 (htmx swaps it): the message shows in the region.
+            status = 422 if type(error) is services.ServiceError else error.status
+            return _team_render(request, team, error=error.message, status=status, who=notice)
+        return _team_render(request, team)
+    if error is not None:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, notice)
+    return redirect("team-detail", pk=team.pk)
+
+
+@require_POST
+def member_add(request: HttpRequest, pk: int) -> HttpResponse:
+    team = teams.team_get(user=request.user, pk=pk)
+    who, role = request.POST.get("who", ""), request.POST.get("role", "")
+    try:
+        membership = teams.member_add(team=team, by=request.user, who=who, role=role)
+    except services.ServiceError as error:
+        return _member_done(request, team, who, error)
+    name = membership.user.get_username()
+    return _member_done(request, team, teams.MEMBER_ADDED.format(user=name, role=role))
+
+
+@require_POST
+def member_role(request: HttpRequest, pk: int, member_pk: int) -> HttpResponse:
+    team = teams.team_get(user=request.user, pk=pk)
+    membership = teams.membership_get(team=team, pk=member_pk)
+    role = request.POST.get("role", "")
+    try:
+        teams.member_set_role(membership=membership, by=request.user, role=role)
+    except services.ServiceError as error:
+        return _member_done(request, team, "", error)
+    name = membership.user.get_username()
+    return _member_done(request, team, teams.MEMBER_CHANGED.format(user=name, role=role))
+
+
+@require_POST
+def member_remove(request: HttpRequest, pk: int, member_pk: int) -> HttpResponse:
+    """Remove a member (owners), or leave the team (anyone, their own row)."""
+    team = teams.team_get(user=request.user, pk=pk)
+    membership = teams.membership_get(team=team, pk=member_pk)
+    try:
+        teams.member_remove(membership=membership, by=request.user)
+    except services.ServiceError as error:
+        return _member_done(request, team, "", error)
+    name = membership.user.get_username()
+    if membership.user_id == request.user.pk:
+        messages.success(request, teams.MEMBER_REMOVED.format(user=name))
+        if request.htmx:
+            return HttpResponseClientRedirect(reverse("team-list"))
+        return redirect("team-list")
+    return _member_done(request, team, teams.MEMBER_REMOVED.format(user=name))

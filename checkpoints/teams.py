@@ -1,0 +1,176 @@
+"""Team use cases: the current team of a session, creating teams, managing members.
+
+Projects belong to teams; a user may belong to several and works in one at a time (the
+"current team", kept in the session). Role rules live in `checkpoints.permissions`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+from checkpoints import permissions
+from checkpoints.models import Membership, Team
+from checkpoints.services import ServiceError, team_personal_for
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+    from django.http import HttpRequest
+
+SESSION_KEY = "checkpoints_team"
+TEAM_NAME_REQUIRED = "Give the team a name (1 to 200 characters)."
+USER_UNKNOWN = "No user has the username or email “{who}”."
+USER_AMBIGUOUS = "Several users have the email “{who}”: use the username."
+ALREADY_MEMBER = "{user} is already a member of this team."
+ROLE_INVALID = "Choose a role: viewer, operator or owner."
+LAST_OWNER = (
+    "{user} is the last owner of team “{team}”. Make another member an owner first: a team "
+    "always keeps at least one owner."
+)
+PERSONAL_TEAM = "This is {user}’s personal team: they stay a member of it."
+MEMBER_ADDED = "{user} joined the team as {role}."
+MEMBER_CHANGED = "{user} is now {role}."
+MEMBER_REMOVED = "{user} left the team."
+
+
+class LastOwner(ServiceError):
+    status = 409
+
+
+# Reads -------------------------------------------------------------------------------------
+
+
+def teams_for(user: AbstractBaseUser) -> QuerySet[Team]:
+    return Team.objects.filter(memberships__user=user).order_by("name", "pk")
+
+
+def team_get(*, user: AbstractBaseUser, pk: int) -> Team:
+    """A team the user belongs to; any other id answers 404."""
+    return get_object_or_404(teams_for(user), pk=pk)
+
+
+def members_of(team: Team) -> QuerySet[Membership]:
+    return team.memberships.select_related("user").order_by("user__username")
+
+
+# The current team --------------------------------------------------------------------------
+
+
+def team_current(request: HttpRequest) -> Team:
+    """The team the session works in: the one last switched to, else the personal team.
+
+    A team the user has left (or was removed from) is forgotten silently."""
+    user = request.user
+    team_id = request.session.get(SESSION_KEY)
+    team = teams_for(user).filter(pk=team_id).first() if team_id else None
+    if team is None:
+        team = Team.objects.filter(personal_for=user, memberships__user=user).first()
+    if team is None:
+        team = teams_for(user).first() or team_personal_for(user=user)
+    if request.session.get(SESSION_KEY) != team.pk:
+        request.session[SESSION_KEY] = team.pk
+    return team
+
+
+def team_switch(request: HttpRequest, *, team: Team) -> None:
+    request.session[SESSION_KEY] = team.pk
+
+
+# Use cases ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def team_create(*, user: AbstractBaseUser, name: str) -> Team:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise ServiceError(TEAM_NAME_REQUIRED)
+    team = Team.objects.create(name=name)
+    Membership.objects.create(team=team, user=user, role=Membership.Role.OWNER)
+    return team
+
+
+def _role_checked(role: str) -> str:
+    if role not in Membership.Role.values:
+        raise ServiceError(ROLE_INVALID)
+    return role
+
+
+def _user_find(who: str) -> AbstractBaseUser:
+    who = (who or "").strip()
+    User = get_user_model()
+    by_name = User.objects.filter(**{User.USERNAME_FIELD: who}).first() if who else None
+    if by_name is not None:
+        return by_name
+    matches = list(User.objects.filter(email__iexact=who)[:2]) if "@" in who else []
+    if len(matches) > 1:
+        raise ServiceError(USER_AMBIGUOUS.format(who=who))
+    if not matches:
+        raise ServiceError(USER_UNKNOWN.format(who=who))
+    return matches[0]
+
+
+@transaction.atomic
+def member_add(*, team: Team, by: AbstractBaseUser, who: str, role: str) -> Membership:
+    """Add a user (by username or email) to the team. Owners only."""
+    permissions.require(by, team, "members_manage")
+    role = _role_checked(role)
+    user = _user_find(who)
+    if Membership.objects.filter(team=team, user=user).exists():
+        raise ServiceError(ALREADY_MEMBER.format(user=user.get_username()))
+    return Membership.objects.create(team=team, user=user, role=role)
+
+
+def _owners_locked(team: Team) -> list[int]:
+    """Lock the team's owner rows (so two owners cannot demote each other at once)."""
+    owners = Membership.objects.select_for_update().filter(team=team, role=Membership.Role.OWNER)
+    return list(owners.values_list("pk", flat=True))
+
+
+@transaction.atomic
+def member_set_role(*, membership: Membership, by: AbstractBaseUser, role: str) -> Membership:
+    """Change a member's role. Owners only; the last owner cannot be demoted."""
+    team = membership.team
+    permissions.require(by, team, "members_manage")
+    role = _role_checked(role)
+    owners = _owners_locked(team)
+    if role != Membership.Role.OWNER and owners == [membership.pk]:
+        raise LastOwner(LAST_OWNER.format(user=membership.user.get_username(), team=team.name))
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def member_remove(*, membership: Membership, by: AbstractBaseUser) -> None:
+    """Remove a member (owners), or leave (anyone, themselves). Never the last owner."""
+    team = membership.team
+    if membership.user_id != by.pk:
+        permissions.require(by, team, "members_manage")
+    if team.personal_for_id == membership.user_id:
+        raise ServiceError(PERSONAL_TEAM.format(user=membership.user.get_username()))
+    owners = _owners_locked(team)
+    if owners == [membership.pk]:
+        raise LastOwner(LAST_OWNER.format(user=membership.user.get_username(), team=team.name))
+    membership.delete()
+
+
+def membership_get(*, team: Team, pk: int) -> Membership:
+    return get_object_or_404(members_of(team), pk=pk)
+
+
+def people_for(project) -> QuerySet:
+    """Everyone who may appear in a project's activity: members and past actors."""
+    User = get_user_model()
+    return (
+        User.objects.filter(Q(memberships__team_id=project.team_id) | Q(pk__in=_actor_ids(project)))
+        .distinct()
+        .order_by(User.USERNAME_FIELD)
+    )
+
+
+def _actor_ids(project):
+    return project.activities.exclude(actor=None).values("actor_id")
