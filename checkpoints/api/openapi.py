@@ -9,6 +9,8 @@ from __future__ import annotations
 from copy import deepcopy
 from typing import Any
 
+from django.conf import settings
+
 ERROR_CODES = [
     "invalid",
     "unauthorized",
@@ -421,7 +423,8 @@ def _paths() -> dict[str, Any]:
 
 
 def openapi_document() -> dict[str, Any]:
-    return deepcopy(
+    wait_max = float(getattr(settings, "CHECKPOINTS_API_WAIT_SECONDS", 60))
+    document = deepcopy(
         {
             "openapi": "3.1.0",
             "info": {
@@ -449,3 +452,15 @@ def openapi_document() -> dict[str, Any]:
             },
         }
     )
+    for parameters in _parameter_lists(document):
+        for parameter in parameters:
+            if parameter["name"] == "wait_seconds":
+                parameter["schema"]["maximum"] = wait_max
+    return document
+
+
+def _parameter_lists(document: dict[str, Any]):
+    for item in document["paths"].values():
+        for operation in item.values():
+            if isinstance(operation, dict) and "parameters" in operation:
+                yield operation["parameters"]

@@ -95,7 +95,10 @@ def _job_wait(job: Job, seconds: float) -> Job:
     deadline = time.monotonic() + seconds
     while not job.is_finished and time.monotonic() < deadline:
         time.sleep(min(WAIT_POLL_SECONDS, max(deadline - time.monotonic(), 0)))
-        job.refresh_from_db()
+        found = Job.objects.filter(pk=job.pk).first()
+        if found is None:  # its project was deleted meanwhile
+            raise not_found()
+        job = found
     return job
 
 

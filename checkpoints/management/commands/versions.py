@@ -1,0 +1,195 @@
+"""`manage.py versions create|rollback|preview|list`: the API's verbs for scripts and CI.
+
+Each action calls the same service as the web pages and the API, then runs the job to
+completion in this process (`tasks.job_execute`); if a worker claimed it first, it waits for
+the worker. Failures exit non-zero with the job's error.
+
+    manage.py versions create --project 3 --prompt "Add orders" --sql-file orders.sql
+    manage.py versions rollback --project 3 --version 1
+    manage.py versions preview --project 3 --version 2     # prints the connection string
+    manage.py versions list --project 3 --json
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from checkpoints import services
+from checkpoints.api.serialize import job_json, preview_json, version_json
+from checkpoints.engines.errors import EngineError
+from checkpoints.models import AgentProject, Job, Version
+from checkpoints.tasks import job_execute
+
+PROJECT_NOT_FOUND = "Project {project} does not exist."
+VERSION_NOT_FOUND = "Project {project} has no version v{version}."
+USER_NOT_FOUND = "User {username!r} does not exist."
+NO_USER = "Project {project} has no creator: pass --user."
+SQL_FILE_UNREADABLE = "Cannot read the SQL file {path}: {error}"
+JOB_FAILED = "{kind} failed: {error}"
+JOB_UNFINISHED = "The job {job} did not finish within {seconds:g} s; it is {state}."
+WAIT_SECONDS = 600.0
+
+
+class Command(BaseCommand):
+    help = "Create, roll back, preview and list versions of an agent project."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+        def action(name: str, help_text: str) -> CommandParser:
+            sub = actions.add_parser(name, help=help_text)
+            sub.add_argument("--project", type=int, required=True, help="The project's id.")
+            sub.add_argument("--user", help="Act as this user (default: the project's creator).")
+            sub.add_argument("--json", action="store_true", help="Print JSON.")
+            return sub
+
+        create = action("create", "Apply SQL (optional) to the active branch, save a version.")
+        create.add_argument("--prompt", required=True, help="The prompt that made this version.")
+        create.add_argument("--sql-file", type=Path, help="SQL to apply first (one transaction).")
+        create.add_argument("--name", help="The version's name (default: the prompt's first line).")
+        rollback = action("rollback", "Roll the active branch back to a version.")
+        rollback.add_argument("--version", type=int, required=True, dest="number")
+        preview = action("preview", "Open a preview of a version; print its connection string.")
+        preview.add_argument("--version", type=int, required=True, dest="number")
+        action("list", "List the project's versions.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        project = AgentProject.objects.filter(pk=options["project"]).first()
+        if project is None:
+            raise CommandError(PROJECT_NOT_FOUND.format(project=options["project"]))
+        user = self._user(project, options["user"])
+        self.as_json = options["json"]
+        try:
+            getattr(self, f"_{options['action']}")(project, user, options)
+        except services.ServiceError as error:
+            raise CommandError(error.message) from None
+        except EngineError as error:
+            raise CommandError(str(error)) from None
+
+    # Actions -----------------------------------------------------------------------------
+
+    def _create(self, project: AgentProject, user, options: dict[str, Any]) -> None:
+        sql = None
+        if options["sql_file"] is not None:
+            try:
+                sql = options["sql_file"].read_text()
+            except OSError as error:
+                raise CommandError(
+                    SQL_FILE_UNREADABLE.format(path=options["sql_file"], error=error)
+                ) from None
+        job = services.version_create(
+            project=project, user=user, prompt=options["prompt"], sql=sql, name=options["name"]
+        )
+        job = self._run(job)
+        version = Version.objects.get(pk=job.result["version_id"])
+        self._print_version(project, version, job)
+
+    def _rollback(self, project: AgentProject, user, options: dict[str, Any]) -> None:
+        version = self._version(project, options["number"])
+        job = self._run(services.version_rollback(project=project, version=version, user=user))
+        self._print_version(project, version, job)
+
+    def _preview(self, project: AgentProject, user, options: dict[str, Any]) -> None:
+        version = self._version(project, options["number"])
+        job = self._run(services.preview_open(project=project, version=version, user=user))
+        assert job.preview is not None
+        uri = services.preview_connection_uri(preview=job.preview)
+        if self.as_json:
+            self._print_json(
+                {"job": job_json(job), **preview_json(job.preview, connection_uri=uri)}
+            )
+        else:
+            self.stdout.write(uri)
+
+    def _list(self, project: AgentProject, user, options: dict[str, Any]) -> None:
+        versions = project.versions.filter(deleted_at__isnull=True).select_related(
+            "parent", "created_by", "deleted_by"
+        )
+        current = project.current_version_id
+        if self.as_json:
+            self._print_json({"items": [version_json(v, current_id=current) for v in versions]})
+            return
+        rows = [
+            (
+                ("* " if v.pk == current else "  ") + v.label,
+                v.name,
+                f"{v.created_at:%Y-%m-%d %H:%M:%S}",
+                v.parent.label if v.parent else "",
+                v.prompt.splitlines()[0][:60] if v.prompt else "",
+            )
+            for v in versions
+        ]
+        self._print_table(("version", "name", "created (UTC)", "parent", "prompt"), rows)
+
+    # Helpers -----------------------------------------------------------------------------
+
+    def _user(self, project: AgentProject, username: str | None):
+        if username is None:
+            if project.created_by is None:
+                raise CommandError(NO_USER.format(project=project.pk))
+            return project.created_by
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(USER_NOT_FOUND.format(username=username))
+        return user
+
+    def _version(self, project: AgentProject, number: int) -> Version:
+        versions = project.versions.filter(number=number)
+        version = versions.filter(deleted_at__isnull=True).first() or versions.last()
+        if version is None:
+            raise CommandError(VERSION_NOT_FOUND.format(project=project.pk, version=number))
+        return version
+
+    def _run(self, job: Job) -> Job:
+        """Run the job here; if a worker claimed it first, wait for the worker."""
+        job_execute(job.pk)
+        deadline = time.monotonic() + WAIT_SECONDS
+        job.refresh_from_db()
+        while not job.is_finished and time.monotonic() < deadline:
+            time.sleep(0.2)
+            job.refresh_from_db()
+        if not job.is_finished:
+            raise CommandError(
+                JOB_UNFINISHED.format(job=job.pk, seconds=WAIT_SECONDS, state=job.state)
+            )
+        if job.state == Job.State.FAILED:
+            raise CommandError(JOB_FAILED.format(kind=job.get_kind_display(), error=job.error))
+        return Job.objects.select_related("project", "preview").get(pk=job.pk)
+
+    def _print_version(self, project: AgentProject, version: Version, job: Job) -> None:
+        project.refresh_from_db()
+        if self.as_json:
+            self._print_json(
+                {
+                    "job": job_json(job),
+                    **version_json(version, current_id=project.current_version_id),
+                }
+            )
+            return
+        verb = "Rolled back to" if job.kind == Job.Kind.ROLLBACK else "Saved"
+        self.stdout.write(f"{verb} {version.label} “{version.name}” in {job.duration_ms} ms.")
+        self._print_table(
+            ("step", "state", "ms", "detail"),
+            [
+                (s["name"], s["state"], str(s.get("duration_ms", "")), s["detail"][:60])
+                for s in job.step_rows
+            ],
+        )
+
+    def _print_json(self, data: dict[str, Any]) -> None:
+        self.stdout.write(json.dumps(data, indent=2))
+
+    def _print_table(self, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+        widths = [
+            max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)
+        ]
+        for row in (header, *rows):
+            self.stdout.write(
+                "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            )
