@@ -2,7 +2,26 @@
 
 from django.urls import include, path
 
-from checkpoints import team_views, views
+from checkpoints import lifecycle_views, team_views, views
+
+V = "projects/<int:pk>/versions/<int:number>"
+lifecycle_urls = [
+    path(f"{V}/rename", lifecycle_views.version_rename, name="version-rename"),
+    path(f"{V}/delete", lifecycle_views.version_delete, name="version-delete"),
+    path(
+        "projects/<int:pk>/versions/as-of",
+        lifecycle_views.version_create_as_of,
+        name="version-create-as-of",
+    ),
+    path("projects/<int:pk>/diff", lifecycle_views.version_diff, name="version-diff"),
+    path(
+        "projects/<int:pk>/restore-window",
+        lifecycle_views.restore_window,
+        name="project-restore-window",
+    ),
+    path("projects/<int:pk>/holdings", lifecycle_views.project_holdings, name="project-holdings"),
+    path("projects/<int:pk>/cleanup", lifecycle_views.project_cleanup, name="project-cleanup"),
+]
 
 urlpatterns = [
     path("teams/", team_views.team_list, name="team-list"),
@@ -44,4 +63,5 @@ urlpatterns = [
     ),
     path("projects/<int:pk>/jobs/<int:job_pk>/status", views.job_status, name="job-status"),
     path("projects/<int:pk>/contacts/", include("contacts.urls")),
+    *lifecycle_urls,
 ]

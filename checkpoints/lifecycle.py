@@ -62,12 +62,8 @@ PERIODIC_TASK_PATH = "checkpoints.lifecycle.cleanup_periodic"
 
 
 def _require(*, project: AgentProject, user: AbstractBaseUser, action: str) -> None:
-    """Refuse unless the user's role allows `action` (the roles' rules live in services)."""
-    require = getattr(services, "_require", None)
-    if require is not None:  # per-action minimum roles (checkpoints.permissions)
-        require(project=project, user=user, action=action)
-    else:  # pragma: no cover - before roles per action: operators and owners
-        services._require_operator(project=project, user=user)
+    """Refuse unless the user's role allows `action` (rules: `checkpoints.permissions`)."""
+    services._require(project=project, user=user, action=action)
 
 
 # Restore window and expiry ----------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -30,7 +31,13 @@ def versions_live(*, project: AgentProject) -> QuerySet[Version]:
 
 
 def version_get(*, project: AgentProject, number: int) -> Version:
-    return get_object_or_404(versions_live(project=project), number=number)
+    """The live version `number`, else the latest deleted one (services then refuse it
+    with a readable message instead of a 404)."""
+    versions = project.versions.filter(number=number)
+    version = versions.filter(deleted_at__isnull=True).first() or versions.order_by("-pk").first()
+    if version is None:
+        raise Http404("No such version.")
+    return version
 
 
 def previews_live(*, project: AgentProject) -> QuerySet[Preview]:

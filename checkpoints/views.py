@@ -100,6 +100,9 @@ def _project_context(request: HttpRequest, project: AgentProject, tab: str) -> d
         context["all_versions"] = project.versions.select_related("parent", "created_by")
     elif tab == "activity":
         context.update(_activity_context(request, project))
+    from checkpoints.lifecycle_views import project_lifecycle_context
+
+    context.update(project_lifecycle_context(project))
     return context
 
 
@@ -196,6 +199,8 @@ def version_rollback(request: HttpRequest, pk: int, number: int) -> HttpResponse
     project = selectors.project_get(user=request.user, pk=pk)
     version = selectors.version_get(project=project, number=number)
     if request.method == "GET":
+        from checkpoints.lifecycle_views import rollback_sentence
+
         try:
             permissions.require(request.user, project, "rollback")
         except services.NotAllowed as error:
@@ -205,7 +210,8 @@ def version_rollback(request: HttpRequest, pk: int, number: int) -> HttpResponse
             project,
             title=f"Roll back to {version.label}?",
             body=(
-                f"The live database becomes {version.label} again. Changes made after "
+                rollback_sentence(project, version)
+                + f"The live database becomes {version.label} again. Changes made after "
                 f"{version.label} (data and schema) will be gone. The connection string "
                 "does not change."
             ),

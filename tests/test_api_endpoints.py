@@ -266,8 +266,11 @@ def test_expired_version_cannot_be_restored(api, project):
     )
 
 
-def test_diff_is_honestly_unavailable(api, project):
+def test_diff_from_manifests_or_honestly_unavailable(api, project):
     version_via_api(api, project, "Add items", "create table items (id int)")
+    body = api.get(f"projects/{project.pk}/diff", **{"from": 0, "to": 1}).json()
+    assert body["summary"] == "adds table items" and body["tables_added"] == ["items"]
+    Version.objects.filter(project=project).update(manifest=None)
     body = assert_error(
         api.get(f"projects/{project.pk}/diff", **{"from": 0, "to": 1}), 422, "diff_unavailable"
     )

@@ -107,6 +107,23 @@ SCHEMAS: dict[str, Any] = {
         optional=("connection_uri",),
     ),
     "PreviewList": _obj({"items": {"type": "array", "items": _ref("Preview")}}),
+    "Diff": _obj(
+        {
+            "from": {"type": "integer"},
+            "to": {"type": "integer"},
+            "summary": {"type": "string", "description": "e.g. “drops columns role, tags”"},
+            "tables_added": {"type": "array", "items": {"type": "string"}},
+            "tables_removed": {"type": "array", "items": {"type": "string"}},
+            "tables": {
+                "type": "object",
+                "description": "Per changed table: columns_added, columns_removed, "
+                "columns_changed ({column: [old type, new type]}), rows_added, rows_removed, "
+                "rows_changed (same count, different checksum).",
+                "additionalProperties": {"type": "object"},
+            },
+            "empty": {"type": "boolean"},
+        }
+    ),
     "Step": _obj(
         {
             "name": {"type": "string"},
@@ -371,7 +388,7 @@ def _paths() -> dict[str, Any]:
             "parameters": PROJECT,
             "get": _op(
                 "Schema diff between two versions (needs stored manifests)",
-                {},
+                {"200": "Diff"},
                 "400",
                 "422",
                 parameters=[

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from checkpoints import permissions, selectors, services
+from checkpoints import lifecycle, permissions, selectors, services
 from checkpoints.api.http import (
     MAX_ID,
     MAX_NUMBER,
@@ -262,8 +262,14 @@ def version_diff(request: HttpRequest, pk: int) -> JsonResponse:
     if errors:
         raise Invalid(errors)
     pair = [_version(project, numbers["from"]), _version(project, numbers["to"])]
-    missing = [v.label for v in pair if not getattr(v, "manifest", None)]
-    raise ApiError(422, "diff_unavailable", DIFF_UNAVAILABLE.format(missing=" and ".join(missing)))
+    missing = [v.label for v in pair if not v.manifest]
+    if missing:
+        message = DIFF_UNAVAILABLE.format(missing=" and ".join(missing))
+        raise ApiError(422, "diff_unavailable", message)
+    diff = lifecycle.version_diff(old=pair[0], new=pair[1])
+    return JsonResponse(
+        {"from": pair[0].number, "to": pair[1].number, "summary": diff.summary, **diff.changes}
+    )
 
 
 # Previews ----------------------------------------------------------------------------------
