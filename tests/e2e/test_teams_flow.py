@@ -37,6 +37,15 @@ def log_in(page: Page, base: str, username: str) -> None:
     expect(page.get_by_role("heading", name="Projects", exact=True)).to_be_visible()
 
 
+def wide_elements(page: Page) -> list[str]:
+    """Elements that stick out on the right (to explain a horizontal scroll)."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll("body *")]
+          .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+          .slice(0, 8).map(e => e.tagName + "." + e.className + " " + e.getBoundingClientRect().right)"""
+    )
+
+
 def no_horizontal_scroll(page: Page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
@@ -126,8 +135,8 @@ def test_owner_adds_viewer_who_cannot_roll_back(live_server, engine_cleanup, pag
     # Phone width: the same pages without horizontal scrolling.
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{base}/projects/{project.pk}/")
-    assert no_horizontal_scroll(page)
     shot("08-phone-viewer-project")
+    assert no_horizontal_scroll(page), wide_elements(page)
     page.locator(".team-switcher summary").click()
     shot("09-phone-switcher")
     page.goto(f"{base}/teams/{team.pk}/")
