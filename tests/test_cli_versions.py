@@ -119,7 +119,12 @@ def test_role_and_busy_refusals(project):
     Membership.objects.create(team=project.team, user=viewer, role=Membership.Role.VIEWER)
     with pytest.raises(CommandError) as refused:
         versions("rollback", "--project", str(project.pk), "--version", "0", "--user", "viewer")
-    assert str(refused.value) == services.NOT_ALLOWED
+    assert "is viewer: only an operator or an owner can roll back" in str(refused.value)
+    # A user outside the project's team does not see it at all.
+    user_make("stranger")
+    with pytest.raises(CommandError) as missing:
+        versions("list", "--project", str(project.pk), "--user", "stranger")
+    assert str(missing.value) == command.PROJECT_NOT_FOUND.format(project=project.pk)
     services.version_create(project=project, user=project.created_by, prompt="queued")
     with pytest.raises(CommandError) as busy:
         versions("rollback", "--project", str(project.pk), "--version", "0")

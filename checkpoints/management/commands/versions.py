@@ -20,7 +20,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from checkpoints import services
+from checkpoints import permissions, services
 from checkpoints.api.serialize import job_json, preview_json, version_json
 from checkpoints.engines.errors import EngineError
 from checkpoints.models import AgentProject, Job, Version
@@ -64,6 +64,8 @@ class Command(BaseCommand):
         if project is None:
             raise CommandError(PROJECT_NOT_FOUND.format(project=options["project"]))
         user = self._user(project, options["user"])
+        if permissions.role_for(user, project) is None:  # scoped like the web and the API
+            raise CommandError(PROJECT_NOT_FOUND.format(project=options["project"]))
         self.as_json = options["json"]
         try:
             getattr(self, f"_{options['action']}")(project, user, options)
