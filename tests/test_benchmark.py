@@ -49,9 +49,9 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
     assert neon["API calls per preview"]["seconds"] >= 5
     assert neon["notice delay, rollback"]["seconds"] >= 0
     web = {row["name"]: row for row in report["web_and_neon"] if row["name"].startswith("web:")}
-    assert len(web) == 4
+    assert len(web) >= 6
     for name, row in web.items():
-        assert row["seconds"] > 0, name
+        assert row["seconds"] > 0 or "step:" in name, name
     assert any(
         "Roll back click-to-done, warm" in name and row["target"] for name, row in web.items()
     )

@@ -40,6 +40,12 @@ def web_rows(figures: dict[str, float]) -> list[Row]:
     contacts = f"contacts page, {figures['contacts']:g} contacts"
     return [
         Row(f"web: Roll back click-to-done, warm ({worker})", warm, "< 1 s", warm < 1),
+        Row("web:   of which the job waited in the queue", figures["rollback_job_queue_wait"]),
+        Row("web:   of which the job ran", figures["rollback_job_run"]),
+        *[
+            Row(f"web:     step: {name}", seconds)
+            for name, seconds in figures.get("rollback_job_steps", {}).items()
+        ],
         Row(f"web: Roll back click-to-done, cold ({worker})", figures["click_to_done_cold"]),
         Row(f"web: {contacts}: p50", figures["contacts_p50"]),
         Row(f"web: {contacts}: p95", figures["contacts_p95"]),

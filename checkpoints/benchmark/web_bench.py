@@ -28,6 +28,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from statistics import median, quantiles
 from urllib.parse import urlsplit
@@ -89,16 +90,25 @@ def bench_web(
         for _ in range(3):  # v1, v2, v3 through "Create next version"
             _wait_job(client, pk, _job_of(_post(client, f"/projects/{pk}/versions/next")))
         engine_project = _engine_project_id(admin_url, meta_db, pk)
-        figures = {}
-        warm, cold = [], []
+        figures: dict[str, float] = {}
+        step_times: dict[str, list[float]] = {}
+        warm, cold, queued, ran = [], [], [], []
         for run in range(runs):
             _until(lambda: _warm_ready(admin_url, engine_project) >= 2, timeout=60)
             warm.append(_click_rollback(client, pk, 2 if run % 2 == 0 else 3))
+            wait, took, steps = _last_job_times(admin_url, meta_db, pk)
+            queued.append(wait)
+            ran.append(took)
+            for name, seconds in steps.items():
+                step_times.setdefault(name, []).append(seconds)
         _until(lambda: _warm_ready(admin_url, engine_project) >= 2, timeout=60)
         cold.append(_click_rollback(client, pk, 1))
         _click_rollback(client, pk, 3)  # back to the tags schema for the contacts page
         figures["click_to_done_warm"] = median(warm)
         figures["click_to_done_cold"] = median(cold)
+        figures["rollback_job_queue_wait"] = median(queued)
+        figures["rollback_job_run"] = median(ran)
+        figures["rollback_job_steps"] = {name: median(t) for name, t in step_times.items()}
         _add_contacts(admin_url, engine_project, contacts)
         times = []
         for _ in range(renders):
@@ -286,6 +296,24 @@ def _engine_project_id(admin_url: str, meta_db: str, pk: int) -> str:
             "SELECT engine_project_id FROM checkpoints_agentproject WHERE id = %s", (pk,)
         ).fetchone()
     return row[0]
+
+
+def _last_job_times(admin_url: str, meta_db: str, pk: int) -> tuple[float, float, dict]:
+    """(queue wait, run time, seconds per step) of the project's latest job."""
+    with psycopg.connect(_with_database(admin_url, meta_db)) as conn:
+        created, started, finished, steps = conn.execute(
+            "SELECT created_at, started_at, finished_at, steps FROM checkpoints_job "
+            "WHERE project_id = %s ORDER BY id DESC LIMIT 1",
+            (pk,),
+        ).fetchone()
+    per_step = {
+        step["name"]: (
+            datetime.fromisoformat(step["finished_at"]) - datetime.fromisoformat(step["started_at"])
+        ).total_seconds()
+        for step in steps
+        if step.get("finished_at")
+    }
+    return (started - created).total_seconds(), (finished - started).total_seconds(), per_step
 
 
 def _engine(admin_url: str) -> LocalEngine:
