@@ -81,6 +81,11 @@ class JobRun:
         self.steps: list[dict[str, Any]] = list(job.steps)
         self.result: dict[str, Any] = dict(job.result)
         self.operation_ids: list[str] = []
+        self.afterwards: list[Callable[[], None]] = []
+
+    def after_success(self, work: Callable[[], None]) -> None:
+        """Housekeeping to run once the job is recorded as succeeded (off the user's path)."""
+        self.afterwards.append(work)
 
     def _save(self) -> None:
         Job.objects.filter(pk=self.job.pk).update(
@@ -217,6 +222,11 @@ def job_execute(job_id: int) -> None:
             _job_finish(run, state=Job.State.FAILED, error=_error_text(exc))
         else:
             _job_finish(run, state=Job.State.SUCCEEDED)
+            for work in run.afterwards:
+                try:
+                    work()
+                except Exception:  # left for cleanup, which retries it
+                    logger.exception("housekeeping after job %s failed", job_id)
     previews_cleanup_expired()
     lifecycle.cleanup_schedule_ensure()  # the periodic cleanup starts with the first job
 
@@ -630,17 +640,10 @@ def run_rollback(run: JobRun) -> None:
         with run.step("verifying", f"the connection string serves {target.label}"):
             _verify_version(uri, target)
         keep_orphan = lifecycle.rollback_keeps_old_branch()
-        with run.step(
-            "keeping the old branch for cleanup" if keep_orphan else "cleaning up the old branch",
-            orphan,
-        ):
-            try:
-                delete_ops = (
-                    [] if keep_orphan else engine.branch_delete(project.engine_project_id, orphan)
-                )
-            except EngineNotFound:
-                delete_ops = []
-        run.wait(engine, delete_ops)
+        if not keep_orphan:
+            # Verified: the rollback is done for the user. Deleting the old branch (a DROP
+            # DATABASE forces a checkpoint: seconds under load) happens right after.
+            run.after_success(lambda: _orphan_delete(run, engine, orphan))
     services.activity_record(
         project=project,
         actor=run.job.created_by,
@@ -650,8 +653,18 @@ def run_rollback(run: JobRun) -> None:
         operation_ids=run.operation_ids,
         duration_ms=run.duration_ms,
         detail=f"Active branch {old_branch} → {restore.branch.id}; "
-        f"{'kept' if keep_orphan else 'deleted'} orphan {orphan}. Connection string unchanged.",
+        f"orphan {orphan} {'kept for cleanup' if keep_orphan else 'deleted once verified'}. "
+        "Connection string unchanged.",
     )
+
+
+def _orphan_delete(run: JobRun, engine: Engine, orphan: str) -> None:
+    with run.step("cleaning up the old branch", orphan):
+        try:
+            delete_ops = engine.branch_delete(run.project.engine_project_id, orphan)
+        except EngineNotFound:
+            delete_ops = []
+    run.wait(engine, delete_ops)
 
 
 def _adopt_branch(project: AgentProject, branch_id: str, version: Version) -> None:
