@@ -40,8 +40,8 @@ from psycopg import sql
 from checkpoints.engines.local import LocalEngine
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-#: The worker's polling interval when idle, as `make run` starts it (db_worker's default).
-WORKER_INTERVAL = 1.0
+#: The worker's polling interval when idle, as `make run` starts it.
+WORKER_INTERVAL = 0.2
 HTMX = {"HX-Request": "true"}
 
 
