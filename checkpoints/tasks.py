@@ -139,6 +139,26 @@ class JobRun:
                 )
                 self.detail(f"{sum(op.succeeded for op in final)}/{total}")
 
+    def record_activity(
+        self,
+        *,
+        kind: str,
+        detail: str,
+        from_version: Version | None = None,
+        to_version: Version | None = None,
+    ) -> None:
+        """This job's Activity entry: who, its operation ids and duration filled in."""
+        services.activity_record(
+            project=self.project,
+            actor=self.job.created_by,
+            kind=kind,
+            from_version=from_version,
+            to_version=to_version,
+            operation_ids=self.operation_ids,
+            duration_ms=self.duration_ms,
+            detail=detail,
+        )
+
     @property
     def duration_ms(self) -> int:
         started = self.job.started_at or timezone.now()
@@ -241,13 +261,9 @@ def _job_finish(run: JobRun, *, state: str, error: str = "") -> None:
         preview=run.job.preview,
     )
     if state == Job.State.FAILED:
-        services.activity_record(
-            project=run.project,
-            actor=run.job.created_by,
+        run.record_activity(
             kind=Activity.Kind.FAILED,
             to_version=run.job.target_version,
-            operation_ids=run.operation_ids,
-            duration_ms=run.duration_ms,
             detail=f"{run.job.get_kind_display()} failed: {error}",
         )
 
@@ -425,13 +441,9 @@ def run_start_demo(run: JobRun) -> None:
     """Also runs `Job.Kind.CREATE_PROJECT`: an engine project and the empty v0."""
     with _engine(run) as engine:
         version = _start(run, engine)
-    services.activity_record(
-        project=run.project,
-        actor=run.job.created_by,
+    run.record_activity(
         kind=Activity.Kind.START,
         to_version=version,
-        operation_ids=run.operation_ids,
-        duration_ms=run.duration_ms,
         detail=f"Engine project {run.project.engine_project_id} created; v0 saved.",
     )
 
@@ -462,13 +474,9 @@ def run_start_over(run: JobRun) -> None:
                 ]
             )
         version = _start(run, engine)
-    services.activity_record(
-        project=project,
-        actor=run.job.created_by,
+    run.record_activity(
         kind=Activity.Kind.START_OVER,
         to_version=version,
-        operation_ids=run.operation_ids,
-        duration_ms=run.duration_ms,
         detail=f"Deleted engine project {old_engine_project or '(none)'} and its versions; "
         f"started again as {project.engine_project_id}.",
     )
@@ -540,14 +548,10 @@ def _version_save(
                             )
                         ) from None
         version = _snapshot_and_record(run, engine, number=number, name=name, prompt=prompt)
-    services.activity_record(
-        project=project,
-        actor=run.job.created_by,
+    run.record_activity(
         kind=Activity.Kind.CREATE,
         from_version=from_version,
         to_version=version,
-        operation_ids=run.operation_ids,
-        duration_ms=run.duration_ms,
         detail=f"{version.label}: {prompt}",
     )
     return version
@@ -566,14 +570,10 @@ def _version_save_as_of(
         version = _snapshot_and_record(
             run, engine, number=number, name=name, prompt=prompt, as_of=as_of
         )
-    services.activity_record(
-        project=project,
-        actor=run.job.created_by,
+    run.record_activity(
         kind=Activity.Kind.CREATE,
         from_version=from_version,
         to_version=version,
-        operation_ids=run.operation_ids,
-        duration_ms=run.duration_ms,
         detail=f"{version.label}: {prompt}",
     )
     return version
@@ -593,13 +593,9 @@ def run_version_delete(run: JobRun) -> None:
     version.deleted_at = timezone.now()
     version.deleted_by = run.job.created_by
     version.save(update_fields=["deleted_at", "deleted_by"])
-    services.activity_record(
-        project=run.project,
-        actor=run.job.created_by,
+    run.record_activity(
         kind=Activity.Kind.DELETE,
         to_version=version,
-        operation_ids=run.operation_ids,
-        duration_ms=run.duration_ms,
         detail=f"{version.label} deleted; its snapshot {version.snapshot_id} is gone.",
     )
 
@@ -644,14 +640,10 @@ def run_rollback(run: JobRun) -> None:
             # Verified: the rollback is done for the user. Deleting the old branch (a DROP
             # DATABASE forces a checkpoint: seconds under load) happens right after.
             run.after_success(lambda: _orphan_delete(run, engine, orphan))
-    services.activity_record(
-        project=project,
-        actor=run.job.created_by,
+    run.record_activity(
         kind=Activity.Kind.ROLLBACK,
         from_version=from_version,
         to_version=target,
-        operation_ids=run.operation_ids,
-        duration_ms=run.duration_ms,
         detail=f"Active branch {old_branch} → {restore.branch.id}; "
         f"orphan {orphan} {'kept for cleanup' if keep_orphan else 'deleted once verified'}. "
         "Connection string unchanged.",
@@ -723,13 +715,9 @@ def run_preview_open(run: JobRun) -> None:
             _preview_drop(engine, preview)
             raise
     preview_expire.using(run_after=preview.expires_at).enqueue(preview.pk)
-    services.activity_record(
-        project=project,
-        actor=run.job.created_by,
+    run.record_activity(
         kind=Activity.Kind.PREVIEW,
         to_version=target,
-        operation_ids=run.operation_ids,
-        duration_ms=run.duration_ms,
         detail=f"Preview branch {branch_id} until {preview.expires_at:%H:%M} UTC.",
     )
 
@@ -757,13 +745,9 @@ def run_preview_discard(run: JobRun) -> None:
         run.wait(engine, ops)
     preview.discarded_at = timezone.now()
     preview.save(update_fields=["discarded_at"])
-    services.activity_record(
-        project=run.project,
-        actor=run.job.created_by,
+    run.record_activity(
         kind=Activity.Kind.EXPIRE if expired else Activity.Kind.DISCARD,
         to_version=preview.version,
-        operation_ids=run.operation_ids,
-        duration_ms=run.duration_ms,
         detail=f"Preview branch {preview.branch_id} deleted" + (" (expired)." if expired else "."),
     )
 
