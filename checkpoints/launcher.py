@@ -22,10 +22,12 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from checkpoints.pgserver import EmbeddedPostgres
+from checkpoints.pgserver import EmbeddedPostgres, free_port
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 METADATA_DB = "checkpoints"
+#: The worker's idle polling interval: a clicked rollback starts within 0.2 s, not 1 s.
+WORKER_INTERVAL = 0.2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,27 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.exec:
             return subprocess.call(manage + args.exec, env=env, cwd=BASE_DIR)
         _run(manage + ["ensure_admin"], env)
-        port = _free_port(args.port)
-        children.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "checkpoints.wsgi",
-                    f"--bind=127.0.0.1:{port}",
-                    "--workers=2",
-                    "--threads=4",
-                    "--access-logfile=-",
-                    "--log-level=warning",
-                ],
-                env=env,
-                cwd=BASE_DIR,
-            )
-        )
-        # A short idle interval: a clicked rollback starts within 0.2 s, not 1 s.
-        worker = manage + ["db_worker", "--interval", "0.2", "--no-startup-delay", "-v", "1"]
-        children.append(subprocess.Popen(worker, env=env, cwd=BASE_DIR))
+        port = free_port(args.port)
+        children.append(subprocess.Popen(gunicorn_command(port), env=env, cwd=BASE_DIR))
+        children.append(subprocess.Popen(worker_command(), env=env, cwd=BASE_DIR))
         _wait_for_port(port, children)
         say(f"\n  Checkpoints is running: http://127.0.0.1:{port}/\n  Press Ctrl-C to stop.\n")
         return _wait(children)
@@ -78,6 +62,26 @@ def main(argv: list[str] | None = None) -> int:
         _stop(children)
         say("Stopping PostgreSQL …")
         server.stop()
+
+
+def gunicorn_command(port: int, *, access_log: bool = True) -> list[str]:
+    """The web server as `make run` starts it."""
+    command = [sys.executable, "-m", "gunicorn", "checkpoints.wsgi", f"--bind=127.0.0.1:{port}"]
+    command += ["--workers=2", "--threads=4", "--log-level=warning"]
+    return command + (["--access-logfile=-"] if access_log else [])
+
+
+def worker_command(*, interval: float = WORKER_INTERVAL, verbosity: int = 1) -> list[str]:
+    """The task worker as `make run` starts it."""
+    manage = [sys.executable, str(BASE_DIR / "manage.py")]
+    return manage + [
+        "db_worker",
+        "--interval",
+        f"{interval:g}",
+        "--no-startup-delay",
+        "-v",
+        str(verbosity),
+    ]
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -117,17 +121,6 @@ def _ensure_database(server: EmbeddedPostgres, name: str, env: dict[str, str]) -
 
 def _run(argv: list[str], env: dict[str, str]) -> None:
     subprocess.run(argv, env=env, cwd=BASE_DIR, check=True)
-
-
-def _free_port(preferred: int) -> int:
-    for port in range(preferred, preferred + 100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise SystemExit(f"no free port from {preferred}")
 
 
 def _wait_for_port(port: int, children: list[subprocess.Popen[bytes]]) -> None:

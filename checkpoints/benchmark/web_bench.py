@@ -21,7 +21,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,10 +37,10 @@ import psycopg
 from psycopg import sql
 
 from checkpoints.engines.local import LocalEngine
+from checkpoints.launcher import WORKER_INTERVAL, gunicorn_command, worker_command
+from checkpoints.pgserver import FIRST_PORT, free_port
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-#: The worker's polling interval when idle, as `make run` starts it.
-WORKER_INTERVAL = 0.2
 HTMX = {"HX-Request": "true"}
 
 
@@ -67,22 +66,9 @@ def bench_web(
         _run(manage + ["collectstatic", "--noinput", "-v", "0"], env)
         password = secrets.token_urlsafe(16)
         _run(manage + ["shell", "-c", _CREATE_USER.format(password=password)], env)
-        port = _free_port()
-        children.append(_start(_gunicorn(port), env))
-        children.append(
-            _start(
-                manage
-                + [
-                    "db_worker",
-                    "-v",
-                    "0",
-                    "--no-startup-delay",
-                    "--interval",
-                    f"{worker_interval:g}",
-                ],
-                env,
-            )
-        )
+        port = free_port(FIRST_PORT + 2000)
+        children.append(_start(gunicorn_command(port, access_log=False), env))
+        children.append(_start(worker_command(interval=worker_interval, verbosity=0), env))
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
         _wait_for_server(client, children)
         _login(client, password)
@@ -157,19 +143,6 @@ def _env(admin_url: str, meta_db: str, static_root: Path) -> dict[str, str]:
     return env
 
 
-def _gunicorn(port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "checkpoints.wsgi",
-        f"--bind=127.0.0.1:{port}",
-        "--workers=2",
-        "--threads=4",
-        "--log-level=warning",
-    ]
-
-
 def _run(argv: list[str], env: dict[str, str]) -> None:
     done = subprocess.run(argv, env=env, cwd=BASE_DIR, capture_output=True, text=True)
     if done.returncode != 0:
@@ -197,12 +170,6 @@ def _stop(children: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _with_database(url: str, database: str) -> str:
