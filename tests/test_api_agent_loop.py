@@ -6,7 +6,6 @@ worker (in a thread, as `make run` has one) runs the job.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -15,36 +14,6 @@ from checkpoints.engines.connect import run_sql
 from checkpoints.models import AgentProject
 from tests.api_helpers import Api, token_for
 from tests.web_fixtures import engine_project_drop, user_make
-
-
-@pytest.fixture
-def task_worker(transactional_db) -> Iterator[None]:
-    """django_tasks_db's worker loop in a thread of the test process (0.1 s polling)."""
-    from django.db import connection
-    from django_tasks_db.management.commands.db_worker import Worker
-
-    worker = Worker(
-        queue_names=["default"],
-        interval=0.1,
-        batch=False,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="api-test-worker",
-        excluded_queue_names=[],
-    )
-
-    def run() -> None:
-        try:
-            worker.run()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run, name="api-test-worker", daemon=True)
-    thread.start()
-    yield
-    worker.running = False
-    thread.join(timeout=30)
 
 
 @pytest.fixture

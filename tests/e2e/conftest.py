@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,36 +71,6 @@ def page(browser) -> Iterator:
     page = context.new_page()
     yield page
     context.close()
-
-
-@pytest.fixture
-def task_worker(transactional_db) -> Iterator[None]:
-    """django_tasks_db's worker loop in a thread of the test process (0.1 s polling)."""
-    from django.db import connection
-    from django_tasks_db.management.commands.db_worker import Worker
-
-    worker = Worker(
-        queue_names=["default"],
-        interval=0.1,
-        batch=False,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="e2e-worker",
-        excluded_queue_names=[],
-    )
-
-    def run() -> None:
-        try:
-            worker.run()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run, name="e2e-task-worker", daemon=True)
-    thread.start()
-    yield
-    worker.running = False
-    thread.join(timeout=30)
 
 
 @pytest.fixture
