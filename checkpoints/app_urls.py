@@ -28,9 +28,7 @@ urlpatterns = [
     path("teams/switch", team_views.team_switch, name="team-switch"),
     path("teams/<int:pk>/", team_views.team_detail, name="team-detail"),
     path("teams/<int:pk>/members", team_views.member_add, name="member-add"),
-    path(
-        "teams/<int:pk>/members/<int:member_pk>/role", team_views.member_role, name="member-role"
-    ),
+    path("teams/<int:pk>/members/<int:member_pk>/role", team_views.member_role, name="member-role"),
     path(
         "teams/<int:pk>/members/<int:member_pk>/remove",
         team_views.member_remove,
