@@ -211,6 +211,8 @@ class CleanupPlan:
     kept: list[str] = field(default_factory=list)
     branches: list[Holding] = field(default_factory=list)
     snapshots: list[Holding] = field(default_factory=list)
+    #: Ready copies of recent snapshots (local engine): rolling back to them is a swap.
+    warm: list[Holding] = field(default_factory=list)
     error: str = ""
 
     @property
@@ -220,6 +222,10 @@ class CleanupPlan:
     @property
     def snapshots_size(self) -> int:
         return sum(h.size or 0 for h in self.snapshots)
+
+    @property
+    def warm_size(self) -> int:
+        return sum(h.size or 0 for h in self.warm)
 
     @property
     def bytes_freed(self) -> int:
@@ -243,6 +249,29 @@ def _rollback_orphans(project: AgentProject) -> dict[str, Job]:
 
 def _verified(job: Job) -> bool:
     return any(s["name"] == "verifying" and s["state"] == "succeeded" for s in job.steps)
+
+
+def _warm_holdings(
+    plan: CleanupPlan, engine: Engine, engine_project_id: str, by_snapshot: dict[str, Version]
+) -> None:
+    """Warm copies are the engine's own cache (made and dropped by it), shown, never removed."""
+    warm_storage = getattr(engine, "warm_storage", None)
+    if warm_storage is None:
+        return
+    for snapshot_id, size in warm_storage(engine_project_id):
+        version = by_snapshot.get(snapshot_id)
+        label = version.label if version else snapshot_id
+        plan.warm.append(
+            Holding(
+                "warm copy",
+                snapshot_id,
+                label,
+                size,
+                role="warm",
+                note=f"ready copy: rolling back to {label} is only a swap",
+                version=label,
+            )
+        )
 
 
 def project_holdings(*, project: AgentProject, engine: Engine | None = None) -> CleanupPlan:
@@ -324,6 +353,7 @@ def project_holdings(*, project: AgentProject, engine: Engine | None = None) -> 
             plan.removals.append(Removal("snapshot", snap.id, snap.name, reason, snap.full_size))
     if current_id:
         plan.kept.append("the current version's snapshot")
+    _warm_holdings(plan, engine, project.engine_project_id, by_snapshot)
 
     # Previews: expired, or whose branch is gone.
     previews = list(project.previews.filter(discarded_at__isnull=True).select_related("version"))
