@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run run-neon-emulator test lint format bench clean
 
 install: $(STAMP)
 
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 
 run: install
 	$(BIN)/python -m checkpoints.launcher
+
+# The neon engine offline: the app drives the Neon-API emulator over HTTP.
+run-neon-emulator: install
+	$(BIN)/python -m checkpoints.launcher --neon-emulator
 
 test: install
 	$(BIN)/ruff check .

@@ -10,6 +10,7 @@ Everything it starts is stopped on Ctrl-C, PostgreSQL included. Data stays in `.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import signal
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -41,8 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     say(f"Starting PostgreSQL (embedded, data in {server.data_dir}) …")
     server.start()
     children: list[subprocess.Popen[bytes]] = []
+    stack = contextlib.ExitStack()
     try:
         env = _child_env(server, data_dir)
+        if args.neon_emulator:
+            stack.enter_context(_neon_emulator(server, env))
         _ensure_database(server, METADATA_DB, env)
         manage = [sys.executable, str(BASE_DIR / "manage.py")]
         _run(manage + ["migrate", "--noinput", "-v", "0"], env)
@@ -60,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         _stop(children)
+        stack.close()
         say("Stopping PostgreSQL …")
         server.stop()
 
@@ -87,6 +93,12 @@ def worker_command(*, interval: float = WORKER_INTERVAL, verbosity: int = 1) -> 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("CHECKPOINTS_PORT", 8000)))
+    parser.add_argument(
+        "--neon-emulator",
+        action="store_true",
+        help="try the neon engine offline: serve the Neon-API emulator (tests/emulator) over "
+        "the embedded PostgreSQL and point the app at it",
+    )
     parser.add_argument("--exec", nargs=argparse.REMAINDER, help="run a manage.py command")
     return parser.parse_args(argv)
 
@@ -99,6 +111,21 @@ def _child_env(server: EmbeddedPostgres, data_dir: Path) -> dict[str, str]:
     env["CHECKPOINTS_DATA_DIR"] = str(data_dir)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+@contextlib.contextmanager
+def _neon_emulator(server: EmbeddedPostgres, env: dict[str, str]) -> Iterator[None]:
+    """The Neon-API emulator in this process, over real HTTP, backed by a local engine with
+    its own control database; the app's processes use the neon engine against it."""
+    from checkpoints.engines.local import LocalEngine
+    from tests.emulator import NeonEmulator  # a test tool: present in a source checkout
+
+    backend = LocalEngine(server.url("postgres"), control_db="neon_emulator")
+    api_key = "napi_emulator_" + secrets.token_hex(12)
+    with NeonEmulator(backend, api_key=api_key, op_duration=1.0) as emulator:
+        env.update(CHECKPOINTS_ENGINE="neon", NEON_API_URL=emulator.url, NEON_API_KEY=api_key)
+        say(f"Neon-API emulator at {emulator.url} (operations take 1 s, as on Neon)")
+        yield
 
 
 def _secret_key(data_dir: Path) -> str:

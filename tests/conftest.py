@@ -26,11 +26,17 @@ def artifacts_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def _static_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("static")
+
+
 @pytest.fixture(autouse=True)
-def _plain_static_storage(settings) -> None:
+def _plain_static_storage(settings, _static_root) -> None:
     """Tests render templates without `collectstatic`: skip the manifest lookup.
 
     The manifest storage used in production is exercised by test_skeleton's live server."""
+    settings.STATIC_ROOT = _static_root  # exists: whitenoise warns about a missing one
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
