@@ -154,8 +154,8 @@ def _start(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         argv,
         env=env,
         cwd=BASE_DIR,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=None if os.environ.get("CHECKPOINTS_BENCH_DEBUG") else subprocess.DEVNULL,
+        stderr=None if os.environ.get("CHECKPOINTS_BENCH_DEBUG") else subprocess.DEVNULL,
         start_new_session=True,
     )
 

@@ -222,14 +222,17 @@ class LocalEngine(Engine):
 
     def _bootstrap(self) -> None:
         with self._connect(self._server_conninfo) as conn:
-            if not db.database_exists(conn, self.control_db):
-                try:
+            # Web and worker processes start engines at the same moment: concurrent GRANT/
+            # REVOKE on one database fail with "tuple concurrently updated". Serialise.
+            conn.execute("SELECT pg_advisory_lock(hashtext('checkpoints-engine-bootstrap'))")
+            try:
+                if not db.database_exists(conn, self.control_db):
                     conn.execute(
                         sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.control_db))
                     )
-                except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
-                    pass  # another process made it first
-            db.restrict_access(conn, self.control_db, None)
+                db.restrict_access(conn, self.control_db, None)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext('checkpoints-engine-bootstrap'))")
         with self._reading() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('checkpoints-engine-schema'))")
             conn.execute(cat.SCHEMA)

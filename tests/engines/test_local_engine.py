@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -394,3 +395,29 @@ def test_role_passwords_are_sent_as_scram_verifiers(local):
     )
     assert stored.startswith("SCRAM-SHA-256$4096:") and password not in stored
     assert run_sql(uri, "SELECT 1") == [(1,)]
+
+
+def _build_engine_at(url: str, control_db: str, at: float) -> str:
+    time.sleep(max(0.0, at - time.time()))
+    try:
+        LocalEngine(url, control_db=control_db)
+    except Exception as error:  # reported to the test process
+        return f"{type(error).__name__}: {error}"
+    return "ok"
+
+
+def test_engines_started_at_once_share_one_control_database(pg_server):
+    """Web and worker processes build their engines at the same moment (first request):
+    concurrent REVOKEs on the control database must not fail one of them."""
+    import multiprocessing
+
+    control_db = f"ckt_{uuid.uuid4().hex[:10]}"
+    url = pg_server.url("postgres")
+    context = multiprocessing.get_context("spawn")
+    try:
+        with context.Pool(8) as pool:
+            at = time.time() + 3  # after every process has imported
+            results = pool.starmap(_build_engine_at, [(url, control_db, at)] * 8)
+        assert results == ["ok"] * 8
+    finally:
+        LocalEngine(url, control_db=control_db).destroy()
