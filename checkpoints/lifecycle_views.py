@@ -41,15 +41,18 @@ def version_rename(request: HttpRequest, pk: int, number: int) -> HttpResponse:
             services.version_rename(
                 version=version, user=request.user, name=request.POST.get("name", "")
             )
+        except services.NotAllowed:
+            raise  # answered 403 by handler403, like every refused action
         except services.ServiceError as error:
             context["error"] = error.message
+            status = 422
         except EngineError as error:
             context["error"] = f"The engine could not rename the snapshot: {error}"
+            status = 502
         else:
             if not request.htmx:
                 return redirect("project-detail", pk=project.pk)
             return render(request, f"{LIFECYCLE_TEMPLATE}#version-name", context)
-        status = 403 if context["error"] == getattr(services, "NOT_ALLOWED", None) else 422
         return render(request, f"{LIFECYCLE_TEMPLATE}#version-name-form", context, status=status)
     if request.GET.get("cancel"):
         return render(request, f"{LIFECYCLE_TEMPLATE}#version-name", context)

@@ -31,7 +31,6 @@ PROJECT_BUSY = (
     "This project is busy: “{job}” is still running. Wait for it to finish, then try again."
 )
 NO_NEXT_VERSION = "v{last} is the last step of the demo script: there is no next version."
-NOT_ALLOWED = "Your role in this team does not allow this."
 PREVIEW_GONE = "This preview has already been discarded or has expired."
 VERSION_DELETED = "This version was deleted."
 VERSION_EXPIRED = "This version has expired: its snapshot is gone."

@@ -128,6 +128,9 @@ WEB_CASES = [
         OPS,
         data={"from": "project"},
     ),
+    Case("rename version", "POST", P + "/versions/0/rename", OPS, data={"name": "Start"}),
+    Case("what the project holds", "GET", P + "/holdings", ALL),
+    Case("restore window", "POST", P + "/restore-window", OWN, data={"window": "forever"}),
     Case("start over confirm", "GET", P + "/start-over", OWN),
     Case("start over", "POST", P + "/start-over", OWN),
     Case(
