@@ -245,47 +245,39 @@ class LocalEngine(Engine):
     # ------------------------------------------------------------------ catalog reads
 
     def _project_row(self, conn: db.Conn, project_id: str) -> tuple[Any, ...]:
-        row = conn.execute(
+        return _one(
+            conn,
             f"SELECT {cat.PROJECT_COLUMNS} FROM projects WHERE id = %s AND state = 'ready'",
             (project_id,),
-        ).fetchone()
-        if row is None:
-            raise EngineNotFound(f"project {project_id} not found", status=404)
-        return row
+            f"project {project_id} not found",
+        )
 
     def _branch_row(self, conn: db.Conn, project_id: str, branch_id: str) -> tuple[Any, ...]:
-        row = conn.execute(
+        return _one(
+            conn,
             f"SELECT {cat.BRANCH_COLUMNS} FROM branches b "
             "WHERE b.project_id = %s AND b.id = %s AND b.state = 'ready'",
             (project_id, branch_id),
-        ).fetchone()
-        if row is None:
-            raise EngineNotFound(
-                f"branch {branch_id} not found in project {project_id}", status=404
-            )
-        return row
+            f"branch {branch_id} not found in project {project_id}",
+        )
 
     def _default_branch_row(self, conn: db.Conn, project_id: str) -> tuple[Any, ...]:
-        row = conn.execute(
+        return _one(
+            conn,
             f"SELECT {cat.BRANCH_COLUMNS} FROM branches b "
             "WHERE b.project_id = %s AND b.is_default AND b.state = 'ready'",
             (project_id,),
-        ).fetchone()
-        if row is None:
-            raise EngineNotFound(f"project {project_id} has no default branch", status=404)
-        return row
+            f"project {project_id} has no default branch",
+        )
 
     def _snapshot_row(self, conn: db.Conn, project_id: str, snapshot_id: str) -> tuple[Any, ...]:
-        row = conn.execute(
+        return _one(
+            conn,
             f"SELECT {cat.SNAPSHOT_COLUMNS} FROM snapshots s "
             "WHERE s.project_id = %s AND s.id = %s AND s.state = 'ready'",
             (project_id, snapshot_id),
-        ).fetchone()
-        if row is None:
-            raise EngineNotFound(
-                f"snapshot {snapshot_id} not found in project {project_id}", status=404
-            )
-        return row
+            f"snapshot {snapshot_id} not found in project {project_id}",
+        )
 
     def _endpoint_of(self, conn: db.Conn, branch_id: str) -> tuple[str, str] | None:
         row = conn.execute(
@@ -1285,6 +1277,14 @@ class LocalEngine(Engine):
 def _warm_key(project_id: str) -> str:
     """The second advisory lock of a project, held by its warm-up while it copies."""
     return f"warm:{project_id}"
+
+
+def _one(conn: db.Conn, query: str, params: tuple[Any, ...], missing: str) -> tuple[Any, ...]:
+    """The one catalog row `query` finds, or EngineNotFound (Neon's 404) saying `missing`."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise EngineNotFound(missing, status=404)
+    return row
 
 
 def _check_name(name: str, what: str) -> str:
