@@ -9,6 +9,7 @@ from checkpoints import services
 from contacts import repository
 from contacts.forms import EMAIL_TAKEN, tags_parse
 from tests.web_fixtures import (
+    HX,
     engine_project_drop,
     jobs_run_queued,
     project_demo,
@@ -16,7 +17,6 @@ from tests.web_fixtures import (
 )
 
 pytestmark = pytest.mark.django_db
-HX = {"HX-Request": "true"}
 
 
 @pytest.fixture

@@ -14,11 +14,10 @@ from checkpoints.engines.neon import NeonEngine
 from checkpoints.models import AgentProject, Job
 from tests.emulator.fake_backend import FakeBackend
 from tests.emulator.server import NeonEmulator
-from tests.web_fixtures import jobs_run_queued, user_make
+from tests.web_fixtures import HX, jobs_run_queued, user_make
 
 pytestmark = pytest.mark.django_db
 API_KEY = "test-key-lifecycle"
-HX = {"HX-Request": "true"}
 
 
 class Recording(httpx.HTTPTransport):

@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.urls import reverse
 
 from checkpoints import lifecycle_views, services
 from checkpoints.models import Job
-from tests.web_fixtures import engine_project_drop, jobs_run_queued, project_demo, user_make
+from tests.web_fixtures import (
+    HX,
+    engine_project_drop,
+    jobs_run_queued,
+    project_demo,
+    url,
+    user_make,
+)
 
 pytestmark = pytest.mark.django_db
-HX = {"HX-Request": "true"}
 
 
 @pytest.fixture
@@ -31,10 +36,6 @@ def project(user):
     project = project_demo(user, versions=3)
     yield project
     engine_project_drop(project)
-
-
-def url(name, *args):
-    return reverse(name, args=args)
 
 
 def test_inline_rename_then_delete_keeps_history_and_refuses_rollback(client_ada, user, project):

@@ -22,10 +22,9 @@ from checkpoints import permissions, services
 from checkpoints.models import AgentProject, Job, Membership, Preview, Team
 from contacts import repository
 from tests.api_helpers import Api, token_for
-from tests.web_fixtures import engine_project_drop, jobs_run_queued, project_demo, user_make
+from tests.web_fixtures import HX, engine_project_drop, jobs_run_queued, project_demo, user_make
 
 pytestmark = pytest.mark.django_db
-HX = {"HX-Request": "true"}
 ROLES = ("viewer", "operator", "owner", "stranger")
 
 

@@ -10,10 +10,9 @@ from django.urls import reverse
 
 from checkpoints import services, teams
 from checkpoints.models import Activity, AgentProject, Job, Membership, Team
-from tests.web_fixtures import engine_project_drop, project_demo, user_make
+from tests.web_fixtures import HX, engine_project_drop, project_demo, user_make
 
 pytestmark = pytest.mark.django_db
-HX = {"HX-Request": "true"}
 PASSWORD = "correct-horse-battery-staple"
 
 

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 from django.test import Client
-from django.urls import reverse
 from django.utils import timezone
 
 from checkpoints import services
@@ -17,14 +16,15 @@ from checkpoints.engines.errors import EngineError
 from checkpoints.models import AgentProject, Job, Preview
 from contacts import repository
 from tests.web_fixtures import (
+    HX,
     engine_project_drop,
     jobs_run_queued,
     project_demo,
+    url,
     user_make,
 )
 
 pytestmark = pytest.mark.django_db
-HX = {"HX-Request": "true"}
 
 
 @pytest.fixture
@@ -43,10 +43,6 @@ def project(user):
     project = project_demo(user, versions=1)
     yield project
     engine_project_drop(project)
-
-
-def url(name, *args):
-    return reverse(name, args=args)
 
 
 def test_login_page_renders_and_pages_require_login(client):

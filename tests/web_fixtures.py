@@ -49,3 +49,13 @@ def engine_project_drop(project: AgentProject) -> None:
             get_engine(project.engine_name).project_delete(project.engine_project_id)
         except Exception:
             pass
+
+
+#: Headers of a request htmx sends.
+HX = {"HX-Request": "true"}
+
+
+def url(name: str, *args) -> str:
+    from django.urls import reverse
+
+    return reverse(name, args=args)
