@@ -60,6 +60,7 @@ urlpatterns = [
         name="preview-discard",
     ),
     path("projects/<int:pk>/jobs/<int:job_pk>/status", views.job_status, name="job-status"),
+    path("projects/<int:pk>/jobs/<int:job_pk>/cancel", views.job_cancel, name="job-cancel"),
     path("projects/<int:pk>/contacts/", include("contacts.urls")),
     *lifecycle_urls,
 ]

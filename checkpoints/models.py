@@ -174,8 +174,10 @@ class Job(models.Model):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
     UNFINISHED = (State.QUEUED, State.RUNNING)
+    FINISHED = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
 
     project = models.ForeignKey(AgentProject, on_delete=models.CASCADE, related_name="jobs")
     kind = models.CharField(max_length=30, choices=Kind.choices)
@@ -199,6 +201,8 @@ class Job(models.Model):
         Preview, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     task_id = models.CharField(max_length=64, blank=True)
+    #: An operator asked to cancel the running job; the worker honours it at a safe point.
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -216,7 +220,7 @@ class Job(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.state in (self.State.SUCCEEDED, self.State.FAILED)
+        return self.state in self.FINISHED
 
     @property
     def step_rows(self) -> list[dict]:

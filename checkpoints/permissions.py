@@ -28,6 +28,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "rollback": (OPERATOR, "roll back"),
     "preview_open": (OPERATOR, "open previews"),
     "preview_discard": (OPERATOR, "discard previews"),
+    "job_cancel": (OPERATOR, "cancel jobs"),
     "contacts_edit": (OPERATOR, "edit the app’s data"),
     "connection_uri": (OPERATOR, "read connection strings with their password"),
     "version_delete": (OWNER, "delete versions"),

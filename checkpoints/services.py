@@ -18,7 +18,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from checkpoints import permissions
+from checkpoints import jobs_live, permissions
+from checkpoints.job_state import job_transition
 from checkpoints.models import Activity, AgentProject, Job, Membership, Preview, Team, Version
 from contacts.demo import LAST_STEP, demo_step
 
@@ -49,6 +50,8 @@ JOB_STALE = (
     "Nothing more will run for this job; the project shows what the engine holds."
 )
 JOB_NEVER_STARTED = "This job was never picked up by a worker."
+JOB_CANCELLED = "Cancelled by {who} before it started: nothing was applied."
+JOB_NOT_RUNNING = "This job has already ended ({state}): there is nothing to cancel."
 #: A running job whose heartbeat is older than this is considered dead.
 STALE_AFTER = timedelta(seconds=60)
 #: A queued job no worker took within this long is considered lost.
@@ -71,6 +74,12 @@ class ProjectBusy(ServiceError):
     def __init__(self, message: str, *, job: Job | None = None) -> None:
         super().__init__(message)
         self.job = job
+
+
+class JobNotRunning(ServiceError):
+    """The job to cancel has already ended."""
+
+    status = 409
 
 
 class NotAllowed(ServiceError, PermissionDenied):
@@ -135,8 +144,10 @@ def preview_connection_uri(*, preview: Preview) -> str:
 def _job_send(job_id: int) -> None:
     from checkpoints.tasks import job_run
 
-    result = job_run.enqueue(job_id)
-    Job.objects.filter(pk=job_id).update(task_id=str(result.id))
+    with transaction.atomic():  # the task row and the worker's wake-up commit together
+        result = job_run.enqueue(job_id)
+        Job.objects.filter(pk=job_id).update(task_id=str(result.id))
+        jobs_live.queue_wake()
 
 
 def _job_enqueue(
@@ -148,7 +159,7 @@ def _job_enqueue(
     preview: Preview | None = None,
     request: dict | None = None,
 ) -> Job:
-    jobs_fail_stale(project=project)
+    jobs_fail_stale(project=project)  # a POST: a dead worker's job must not block the project
     try:
         with transaction.atomic():
             job = Job.objects.create(
@@ -175,10 +186,13 @@ def job_active(*, project: AgentProject) -> Job | None:
 def jobs_fail_stale(*, project: AgentProject | None = None) -> int:
     """Mark jobs left unfinished by a dead worker as failed; return how many.
 
-    A running job's task beats every few seconds (`Job.heartbeat_at`); one that stopped
-    beating, or a queued job no worker took, is failed with a clear message. The task
-    never runs again (django_tasks_db does not retry), so no work is repeated; the next
-    job reconciles the project's active branch with what the engine reports.
+    Called by the worker (every few seconds) and before a new job is enqueued, never by
+    a page or status read. A running job's task beats every few seconds
+    (`Job.heartbeat_at`); one that stopped beating is failed only if no live worker holds
+    its project's lock (a worker whose heartbeat thread is stuck still holds it). A queued
+    job no worker took is failed too. The task never runs again (django_tasks_db does
+    not retry), so no work is repeated; the next job reconciles the project's active
+    branch with what the engine reports.
     """
     now = timezone.now()
     jobs = Job.objects.filter(state__in=Job.UNFINISHED)
@@ -188,21 +202,56 @@ def jobs_fail_stale(*, project: AgentProject | None = None) -> int:
     for job in jobs:
         beat = job.heartbeat_at or job.started_at
         if job.state == Job.State.RUNNING and beat and now - beat > STALE_AFTER:
-            message = JOB_STALE
+            with transaction.atomic():
+                if jobs_live.project_lock_free(job.project_id):
+                    count += job_transition(
+                        job.pk,
+                        Job.State.FAILED,
+                        only_from=(Job.State.RUNNING,),
+                        error=JOB_STALE,
+                        finished_at=now,
+                    )
         elif job.state == Job.State.QUEUED and now - job.created_at > QUEUED_TIMEOUT:
-            message = JOB_NEVER_STARTED
-        else:
-            continue
-        count += Job.objects.filter(pk=job.pk, state=job.state).update(
-            state=Job.State.FAILED, error=message, finished_at=now
-        )
+            count += job_transition(
+                job.pk,
+                Job.State.FAILED,
+                only_from=(Job.State.QUEUED,),
+                error=JOB_NEVER_STARTED,
+                finished_at=now,
+            )
     return count
 
 
-# Use cases -------------------------------------------------------------------------------
+def job_cancel(*, job: Job, user: AbstractBaseUser) -> Job:
+    """Cancel `job`: at once if it is still queued; if it runs, ask its worker to stop.
+
+    The worker honours the request at the next point where stopping leaves nothing
+    half-applied (the version SQL's statement is cancelled and its transaction rolled
+    back); past the last such point (e.g. a swap under way) the job finishes normally."""
+    _require(project=job.project, user=user, action="job_cancel")
+    now = timezone.now()
+    who = user.get_username()
+    if job.state == Job.State.QUEUED and job_transition(
+        job.pk,
+        Job.State.CANCELLED,
+        only_from=(Job.State.QUEUED,),
+        error=JOB_CANCELLED.format(who=who),
+        finished_at=now,
+        cancel_requested_at=now,
+    ):
+        return Job.objects.get(pk=job.pk)
+    with transaction.atomic():
+        asked = Job.objects.filter(
+            pk=job.pk, state=Job.State.RUNNING, cancel_requested_at__isnull=True
+        ).update(cancel_requested_at=now)
+        if asked:
+            jobs_live.job_changed(job.pk)
+    job.refresh_from_db()
+    if job.state not in Job.UNFINISHED and not asked:
+        raise JobNotRunning(JOB_NOT_RUNNING.format(state=job.get_state_display().lower()))
+    return job
 
 
-@transaction.atomic
 def project_start_demo(*, user: AbstractBaseUser, team: Team | None = None) -> Job:
     """Create an agent project for the demo; its job makes the engine project and v0."""
     team = team or team_personal_for(user=user)

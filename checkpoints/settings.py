@@ -156,6 +156,17 @@ NEON_ORG_ID = os.environ.get("NEON_ORG_ID", "")
 # Previews are deleted this many minutes after they were opened.
 CHECKPOINTS_PREVIEW_TTL_MINUTES = int(os.environ.get("CHECKPOINTS_PREVIEW_TTL_MINUTES", "60"))
 
+# Jobs ----------------------------------------------------------------------------------
+# Seconds one statement of an agent's version SQL may run before it is cancelled.
+CHECKPOINTS_STATEMENT_TIMEOUT = float(os.environ.get("CHECKPOINTS_STATEMENT_TIMEOUT", "60"))
+# `?wait=true` holds a web thread at most this long, then answers 202 + Location.
+CHECKPOINTS_API_WAIT_SECONDS = float(os.environ.get("CHECKPOINTS_API_WAIT_SECONDS", "15"))
+# How many waits (API `?wait=true`, or progress panels) one token or user holds at once;
+# more answer at once (202 + Location, or a panel that polls).
+CHECKPOINTS_WAITS_PER_OWNER = int(os.environ.get("CHECKPOINTS_WAITS_PER_OWNER", "2"))
+# The progress panel's request waits this long for the job to change before answering.
+CHECKPOINTS_STATUS_WAIT_SECONDS = float(os.environ.get("CHECKPOINTS_STATUS_WAIT_SECONDS", "2"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

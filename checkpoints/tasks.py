@@ -4,7 +4,8 @@ Every step is persisted to the job row as it starts and ends (name, state, timin
 detail such as "2/3" operations finished), so the page's status fragment only reads that
 row. A job runs at most once: `job_execute` claims it with a conditional UPDATE, and a job
 left running by a dead worker is failed by `services.jobs_fail_stale` (heartbeat), never
-re-run. Metadata follows what the engine reports, read back after each risky step.
+re-run. States only move forward, through `job_state.job_transition`. Metadata follows
+what the engine reports, read back after each risky step.
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from django.db import close_old_connections, connection
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
 from django.tasks import task
 from django.utils import timezone
 
-from checkpoints import lifecycle, services
+from checkpoints import jobs_live, lifecycle, services
 from checkpoints.engines.base import SUCCEEDED_STATUSES, Engine, Operation, mask_password
 from checkpoints.engines.errors import EngineError, EngineNotFound, OperationTimeout
 from checkpoints.engines.operations import wait_for_operations
+from checkpoints.job_state import job_transition
 from checkpoints.models import Activity, AgentProject, Job, Preview, Version
 from contacts import repository
 from contacts.db import connect
@@ -45,6 +48,15 @@ SQL_FAILED = (
     "Statement {number} of {total} failed, nothing was applied and no version was saved: "
     "{error}\nStatement {number}: {statement}"
 )
+SQL_TIMEOUT = (
+    "Statement {number} of {total} ran longer than the statement timeout ({seconds:g} s, "
+    "setting CHECKPOINTS_STATEMENT_TIMEOUT) and was cancelled; nothing was applied and no "
+    "version was saved.\nStatement {number}: {statement}"
+)
+JOB_CANCELLED = "Cancelled on request: nothing was applied and no version was saved."
+JOB_CANCELLED_EARLY = "Cancelled on request before it changed anything."
+#: How often the job checks for a cancel request while a statement runs.
+CANCEL_POLL_SECONDS = 0.2
 
 
 class JobFailed(Exception):
@@ -57,6 +69,23 @@ class SqlFailed(JobFailed):
     """A statement of a version's SQL failed; the transaction was rolled back."""
 
     code = "sql_failed"
+
+
+class SqlTimeout(SqlFailed):
+    """A statement ran past the statement timeout; the transaction was rolled back."""
+
+    code = "statement_timeout"
+
+
+class JobCancelled(JobFailed):
+    """An operator cancelled the job at a point where nothing was left half-applied."""
+
+    code = "cancelled"
+
+
+def statement_timeout() -> float:
+    """Seconds a statement of an agent's SQL may run (setting CHECKPOINTS_STATEMENT_TIMEOUT)."""
+    return float(getattr(settings, "CHECKPOINTS_STATEMENT_TIMEOUT", 60))
 
 
 def _error_code(exc: BaseException) -> str:
@@ -88,9 +117,11 @@ class JobRun:
         self.afterwards.append(work)
 
     def _save(self) -> None:
-        Job.objects.filter(pk=self.job.pk).update(
-            steps=self.steps, result=self.result, heartbeat_at=timezone.now()
-        )
+        with transaction.atomic():
+            Job.objects.filter(pk=self.job.pk).update(
+                steps=self.steps, result=self.result, heartbeat_at=timezone.now()
+            )
+            jobs_live.job_changed(self.job.pk)
 
     @contextmanager
     def step(self, name: str, detail: str = "") -> Iterator[dict[str, Any]]:
@@ -111,6 +142,12 @@ class JobRun:
             raise
         entry.update(state="succeeded", finished_at=_now_iso())
         self._save()
+
+    def cancel_check(self) -> None:
+        """Stop here (`JobCancelled`) if an operator asked to cancel: call only where
+        stopping leaves nothing half-applied."""
+        if Job.objects.filter(pk=self.job.pk, cancel_requested_at__isnull=False).exists():
+            raise JobCancelled(JOB_CANCELLED_EARLY if not self.steps else JOB_CANCELLED)
 
     def detail(self, text: str) -> None:
         self.steps[-1]["detail"] = text
@@ -171,31 +208,87 @@ def _error_text(exc: BaseException) -> str:
 
 
 class Heartbeat:
-    """Touches `Job.heartbeat_at` every few seconds from a thread while the job runs."""
+    """Touches `Job.heartbeat_at` every few seconds from a thread while the job runs, and
+    holds the project's lock (`jobs_live.ProjectLock`) so that the job is not reaped while
+    this worker lives, even if beats are missed.
 
-    def __init__(self, job_id: int) -> None:
+    A database error costs one beat, not the heartbeat: the next beat reconnects."""
+
+    def __init__(self, job_id: int, project_id: int) -> None:
         self.job_id = job_id
+        self.lock = jobs_live.ProjectLock(project_id)
+        self.beats = 0
+        self.backend_pid: int | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True, name=f"job-{job_id}-beat")
 
     def _beat(self) -> None:
         try:
             while not self._stop.wait(HEARTBEAT_SECONDS):
-                Job.objects.filter(pk=self.job_id, state=Job.State.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
-        except Exception:  # pragma: no cover - a missed beat only risks a stale mark
-            logger.exception("heartbeat of job %s failed", self.job_id)
+                try:
+                    Job.objects.filter(pk=self.job_id, state=Job.State.RUNNING).update(
+                        heartbeat_at=timezone.now()
+                    )
+                    self.beats += 1
+                    self.backend_pid = connection.connection.info.backend_pid
+                except Exception:
+                    logger.warning("heartbeat of job %s missed a beat", self.job_id, exc_info=True)
+                    connection.close()  # the next beat opens a fresh connection
         finally:
             connection.close()
 
     def __enter__(self) -> Heartbeat:
+        self.lock.__enter__()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=HEARTBEAT_SECONDS + 1)
+        self.lock.__exit__(*exc)
+
+
+class StatementWatch:
+    """While agent SQL runs on `conn`: cancel the running statement when an operator asks
+    to cancel the job, or when it outlives the statement timeout (a backstop for SQL that
+    changes `statement_timeout` itself). Runs in a thread of its own."""
+
+    def __init__(self, run: JobRun, conn: psycopg.Connection, timeout: float) -> None:
+        self.run = run
+        self.conn = conn
+        self.timeout = timeout
+        self.cancelled = False  # an operator asked
+        self.timed_out = False
+        self.statement_started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="job-sql-watch")
+
+    def _watch(self) -> None:
+        job = Job.objects.filter(pk=self.run.job.pk, cancel_requested_at__isnull=False)
+        try:
+            while not self._stop.wait(CANCEL_POLL_SECONDS):
+                try:
+                    asked = job.exists()
+                except Exception:
+                    connection.close()
+                    continue
+                late = time.monotonic() - self.statement_started > self.timeout + 1
+                if asked or late:
+                    self.cancelled = self.cancelled or asked
+                    self.timed_out = self.timed_out or (late and not asked)
+                    self.conn.cancel_safe(timeout=5)
+                    if asked:
+                        return
+        finally:
+            connection.close()
+
+    def __enter__(self) -> StatementWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
 
 
 # Entry points ----------------------------------------------------------------------------
@@ -223,9 +316,7 @@ def preview_expire(preview_id: int) -> None:
 def job_execute(job_id: int) -> None:
     """Claim the job (once), run its steps, record how it ended, then clean up previews."""
     now = timezone.now()
-    claimed = Job.objects.filter(pk=job_id, state=Job.State.QUEUED).update(
-        state=Job.State.RUNNING, started_at=now, heartbeat_at=now
-    )
+    claimed = job_transition(job_id, Job.State.RUNNING, started_at=now, heartbeat_at=now)
     if not claimed:
         logger.warning("job %s is not queued any more: not running it again", job_id)
         return
@@ -233,9 +324,14 @@ def job_execute(job_id: int) -> None:
         pk=job_id
     )
     run = JobRun(job)
-    with Heartbeat(job_id):
+    with Heartbeat(job_id, job.project_id):
         try:
+            run.cancel_check()
             RUNNERS[job.kind](run)
+        except JobCancelled as exc:
+            logger.info("job %s (%s) cancelled", job_id, job.kind)
+            run.result["error_code"] = exc.code
+            _job_finish(run, state=Job.State.CANCELLED, error=str(exc))
         except Exception as exc:
             logger.warning("job %s (%s) failed: %s", job_id, job.kind, _error_text(exc))
             run.result["error_code"] = _error_code(exc)
@@ -252,14 +348,22 @@ def job_execute(job_id: int) -> None:
 
 
 def _job_finish(run: JobRun, *, state: str, error: str = "") -> None:
-    Job.objects.filter(pk=run.job.pk).update(
-        state=state,
+    """Record how the job ended, if it is still running (a reaped job stays failed)."""
+    moved = job_transition(
+        run.job.pk,
+        state,
+        only_from=(Job.State.RUNNING,),
         error=error,
         steps=run.steps,
         result=run.result,
         finished_at=timezone.now(),
         preview=run.job.preview,
     )
+    if not moved:
+        logger.warning(
+            "job %s ended %s but was no longer running: kept as it is", run.job.pk, state
+        )
+        return
     if state == Job.State.FAILED:
         run.record_activity(
             kind=Activity.Kind.FAILED,
@@ -530,23 +634,11 @@ def _version_save(
     from_version = project.current_version
     with _engine(run) as engine:
         _reconcile_active_branch(run, engine)
+        run.cancel_check()
         with run.step("applying the prompt", prompt):
             uri = engine.connection_uri(project.engine_project_id)
             with connect(uri) as conn:  # one transaction: committed only if all succeed
-                todo = list(statements(conn) if callable(statements) else statements)
-                for index, statement in enumerate(todo, 1):
-                    try:
-                        conn.execute(statement)
-                    except psycopg.Error as exc:
-                        error = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                        raise SqlFailed(
-                            SQL_FAILED.format(
-                                number=index,
-                                total=len(todo),
-                                error=error,
-                                statement=statement.strip()[:500],
-                            )
-                        ) from None
+                _statements_apply(run, conn, statements)
         version = _snapshot_and_record(run, engine, number=number, name=name, prompt=prompt)
     run.record_activity(
         kind=Activity.Kind.CREATE,
@@ -555,6 +647,52 @@ def _version_save(
         detail=f"{version.label}: {prompt}",
     )
     return version
+
+
+def _statements_apply(
+    run: JobRun,
+    conn: psycopg.Connection,
+    statements: Sequence[str] | Callable[[Any], Sequence[str]],
+) -> None:
+    """Run `statements` in `conn`'s transaction under the statement timeout, cancellable.
+
+    Raises (and so rolls the whole transaction back) on the first failure, on the timeout
+    and on a cancel request, which is last checked just before the commit."""
+    timeout = statement_timeout()
+    conn.execute("SELECT set_config('statement_timeout', %s, true)", [f"{int(timeout * 1000)}"])
+    todo = list(statements(conn) if callable(statements) else statements)
+    with StatementWatch(run, conn, timeout) as watch:
+        for index, statement in enumerate(todo, 1):
+            watch.statement_started = time.monotonic()
+            try:
+                if watch.cancelled:
+                    raise JobCancelled(JOB_CANCELLED)
+                conn.execute(statement)
+            except psycopg.errors.QueryCanceled as exc:
+                if watch.cancelled:
+                    raise JobCancelled(JOB_CANCELLED) from None
+                if watch.timed_out or "statement timeout" in str(exc):
+                    raise SqlTimeout(
+                        SQL_TIMEOUT.format(
+                            number=index,
+                            total=len(todo),
+                            seconds=timeout,
+                            statement=statement.strip()[:500],
+                        )
+                    ) from None
+                raise _sql_failed(exc, index, todo) from None
+            except psycopg.Error as exc:
+                raise _sql_failed(exc, index, todo) from None
+    run.cancel_check()  # the last point where stopping leaves nothing applied
+
+
+def _sql_failed(exc: psycopg.Error, index: int, todo: list[str]) -> SqlFailed:
+    error = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return SqlFailed(
+        SQL_FAILED.format(
+            number=index, total=len(todo), error=error, statement=todo[index - 1].strip()[:500]
+        )
+    )
 
 
 def _version_save_as_of(

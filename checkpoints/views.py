@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
-from checkpoints import permissions, selectors, services, teams
+from checkpoints import job_waits, permissions, selectors, services, teams
 from checkpoints.engines.base import mask_password
 from checkpoints.models import Activity, AgentProject, Job
 from contacts.demo import DEMO_STEPS, demo_step
@@ -60,7 +60,6 @@ def _connection_string(project: AgentProject) -> tuple[str, str]:
 
 
 def _project_context(request: HttpRequest, project: AgentProject, tab: str) -> dict:
-    services.jobs_fail_stale(project=project)
     versions = list(selectors.versions_live(project=project))
     active_job = services.job_active(project=project)
     latest = selectors.job_latest(project=project)
@@ -81,6 +80,8 @@ def _project_context(request: HttpRequest, project: AgentProject, tab: str) -> d
         "versions": versions,
         "current": project.current_version,
         "job": active_job,
+        "job_seen": job_waits.job_marker(active_job) if active_job else "",
+        "poll_delay_ms": 0,
         "result_job": result_job,
         "busy": active_job is not None,
         "next_step": demo_step(next_number) if next_number is not None else None,
@@ -302,11 +303,45 @@ def preview_discard(request: HttpRequest, pk: int, preview_pk: int) -> HttpRespo
 
 @require_GET
 def job_status(request: HttpRequest, pk: int, job_pk: int) -> HttpResponse:
-    """The progress panel. It only reads the job row; the worker does the work."""
+    """The progress panel. It only reads the job row; the worker does the work.
+
+    With `?seen=<marker>` it answers once the job changed from what the page shows (or
+    after a couple of seconds), so the page learns of a finished job at once."""
     project = selectors.project_get(user=request.user, pk=pk)
-    services.jobs_fail_stale(project=project)
     job = selectors.job_get(project=project, pk=job_pk)
-    response = render(request, f"{PROJECT_TEMPLATE}#job-status", {"project": project, "job": job})
+    seen = request.GET.get("seen", "")[:40]
+    waited = job_waits.job_wait_changed(job, seen, user_id=request.user.pk) if seen else True
+    if seen:
+        job = selectors.job_get(project=project, pk=job_pk)
+    return _job_status_response(request, project, job, poll_later=not waited)
+
+
+@require_POST
+def job_cancel(request: HttpRequest, pk: int, job_pk: int) -> HttpResponse:
+    """Cancel the job from its progress panel (operators and owners)."""
+    project = selectors.project_get(user=request.user, pk=pk)
+    job = selectors.job_get(project=project, pk=job_pk)
+    try:
+        job = services.job_cancel(job=job, user=request.user)
+    except services.ServiceError as error:
+        return _refused(request, project, error)
+    if not request.htmx:
+        return redirect("project-detail", pk=project.pk)
+    return _job_status_response(request, project, job)
+
+
+def _job_status_response(
+    request: HttpRequest, project: AgentProject, job: Job, *, poll_later: bool = False
+) -> HttpResponse:
+    context = {
+        "project": project,
+        "job": job,
+        "can": permissions.can_for(request.user, project),
+        "job_seen": job_waits.job_marker(job),
+        # No waiting slot was free: the panel asks again a little later, not at once.
+        "poll_delay_ms": 400 if poll_later else 0,
+    }
+    response = render(request, f"{PROJECT_TEMPLATE}#job-status", context)
     if job.is_finished:
         if (
             job.kind == Job.Kind.PREVIEW_OPEN

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,32 +44,51 @@ def _plain_static_storage(settings, _static_root) -> None:
     }
 
 
-@pytest.fixture
-def task_worker(transactional_db) -> Iterator[None]:
-    """django_tasks_db's worker loop in a thread of the test process (0.1 s polling),
-    as `make run` runs one: jobs enqueued on commit are picked up for real."""
+@contextmanager
+def worker_threads(count: int = 1, *, interval: float = 0.1) -> Iterator[list]:
+    """`count` of our workers (`checkpoints.worker`, woken by NOTIFY) in threads of the
+    test process, as `make run` runs them: jobs enqueued on commit are picked up for real."""
     from django.db import connection
-    from django_tasks_db.management.commands.db_worker import Worker
 
-    worker = Worker(
-        queue_names=["default"],
-        interval=0.1,
-        batch=False,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="test-worker",
-        excluded_queue_names=[],
-    )
+    from checkpoints.worker import ListeningWorker
 
-    def run() -> None:
+    workers = [
+        ListeningWorker(
+            queue_names=["default"],
+            interval=interval,
+            batch=False,
+            backend_name="default",
+            startup_delay=False,
+            max_tasks=None,
+            worker_id=f"test-worker-{number}",
+            excluded_queue_names=[],
+        )
+        for number in range(count)
+    ]
+
+    def run(worker) -> None:
         try:
             worker.run()
         finally:
             connection.close()
 
-    thread = threading.Thread(target=run, name="test-task-worker", daemon=True)
-    thread.start()
-    yield
-    worker.running = False
-    thread.join(timeout=30)
+    threads = [
+        threading.Thread(target=run, args=(w,), name=f"test-task-worker-{n}", daemon=True)
+        for n, w in enumerate(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        yield workers
+    finally:
+        for worker in workers:
+            worker.stop()
+        for thread in threads:
+            thread.join(timeout=30)
+
+
+@pytest.fixture
+def task_worker(transactional_db) -> Iterator[None]:
+    """One worker in a thread (0.1 s fallback polling)."""
+    with worker_threads(1):
+        yield

@@ -256,6 +256,7 @@ def test_the_table_names_every_action_once():
             "preview_discard",
             "contacts_edit",
             "connection_uri",
+            "job_cancel",
         },
     }
     for role, actions in expected.items():

@@ -151,8 +151,15 @@ SCHEMAS: dict[str, Any] = {
                     "start_over",
                 ],
             },
-            "state": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
+            "state": {
+                "type": "string",
+                "enum": ["queued", "running", "succeeded", "failed", "cancelled"],
+            },
             "finished": {"type": "boolean"},
+            "cancel_requested": {
+                "type": "boolean",
+                "description": "An operator asked to cancel; the job stops at a safe point.",
+            },
             "steps": {"type": "array", "items": _ref("Step")},
             "error": {
                 "oneOf": [
@@ -220,9 +227,10 @@ _DESCRIPTIONS = {
     "403": "`forbidden`: your role in the team does not allow this.",
     "404": "`not_found`: missing, or not yours.",
     "405": "`method_not_allowed`.",
-    "409": "`busy` (another job runs on the project) or `not_ready`.",
+    "409": "`busy` (another job runs on the project), `not_ready`, `not_running` (the job "
+    "to cancel has ended) or (after `?wait=true`) `cancelled`.",
     "422": "`version_deleted`, `version_expired`, `preview_gone`, `diff_unavailable`, "
-    "or (after `?wait=true`) `sql_failed`.",
+    "or (after `?wait=true`) `sql_failed`, `statement_timeout`.",
     "502": "`engine_error` / `job_failed` (the engine failed).",
     "504": "`engine_timeout`.",
 }
@@ -268,7 +276,9 @@ WAIT = [
     {
         "name": "wait",
         "in": "query",
-        "description": "Wait for the job to finish (bounded) and answer its outcome.",
+        "description": "Wait for the job to finish and answer its outcome. The wait is "
+        "bounded (`wait_seconds`) and each token holds at most a few waits at once: past "
+        "either bound the answer is 202 with `Location` to poll.",
         "schema": {"type": "boolean"},
     },
     {
@@ -434,6 +444,18 @@ def _paths() -> dict[str, Any]:
             "parameters": [*PROJECT, _path_param("job_id", "The job's id.")],
             "get": _op(
                 "A job's state and steps (poll this)", {"200": "Job"}, "400", parameters=WAIT
+            ),
+        },
+        f"{base}/jobs/{{job_id}}/cancel": {
+            "parameters": [*PROJECT, _path_param("job_id", "The job's id.")],
+            "post": _op(
+                "Cancel a job (operators, owners). A queued job ends `cancelled` at once "
+                "(200). A running one is asked to stop (202): its running SQL statement is "
+                "cancelled and rolled back, and it ends `cancelled` with nothing applied; a "
+                "job already past its last safe point (a swap under way) finishes normally.",
+                JOB_OK,
+                "403",
+                "409",
             ),
         },
     }

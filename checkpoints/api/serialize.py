@@ -12,6 +12,8 @@ from checkpoints.models import AgentProject, Job, Preview, Version
 #: How a failed job's `result["error_code"]` is answered when the caller waited for it.
 JOB_ERROR_STATUS = {
     "sql_failed": 422,
+    "statement_timeout": 422,
+    "cancelled": 409,
     "engine_error": 502,
     "engine_timeout": 504,
     "job_failed": 502,
@@ -93,12 +95,15 @@ def job_json(job: Job) -> dict[str, Any]:
     error = None
     if job.state == Job.State.FAILED:
         error = {"code": job.result.get("error_code", "job_failed"), "message": job.error}
+    elif job.state == Job.State.CANCELLED:
+        error = {"code": "cancelled", "message": job.error}
     return {
         "id": job.pk,
         "project": job.project_id,
         "kind": job.kind,
         "state": job.state,
         "finished": job.is_finished,
+        "cancel_requested": job.cancel_requested_at is not None,
         "steps": [
             {
                 "name": step.get("name", ""),

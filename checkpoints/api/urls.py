@@ -22,5 +22,6 @@ urlpatterns = [
     path(f"{P}/previews", views.previews, name="api-previews"),
     path(f"{P}/previews/<int:preview_pk>", views.preview_detail, name="api-preview"),
     path(f"{P}/jobs/<int:job_pk>", views.job_detail, name="api-job"),
+    path(f"{P}/jobs/<int:job_pk>/cancel", views.job_cancel, name="api-job-cancel"),
     re_path(r"^api/(?P<rest>.*)$", views.unknown, name="api-unknown"),
 ]

@@ -2,18 +2,17 @@
 
 Long actions (create project, create/delete version, rollback, preview open/discard)
 answer `202 Accepted` with the job and a `Location` to poll, or with `?wait=true` wait
-(polling the job row, up to `CHECKPOINTS_API_WAIT_SECONDS`) and answer the outcome.
+(woken by the job's notifications, up to `CHECKPOINTS_API_WAIT_SECONDS`, at most
+`CHECKPOINTS_WAITS_PER_OWNER` waits per token at once) and answer the outcome.
 """
 
 from __future__ import annotations
-
-import time
 
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from checkpoints import lifecycle, permissions, selectors, services
+from checkpoints import job_waits, lifecycle, permissions, selectors, services
 from checkpoints.api.http import (
     MAX_ID,
     MAX_NUMBER,
@@ -40,11 +39,10 @@ DIFF_UNAVAILABLE = (
     "A diff needs the schema manifest stored with both versions; "
     "versions {missing} have none, and a schema cannot be read back from a snapshot later."
 )
-WAIT_POLL_SECONDS = 0.2
 
 
 def wait_limit() -> float:
-    return float(getattr(settings, "CHECKPOINTS_API_WAIT_SECONDS", 60))
+    return float(getattr(settings, "CHECKPOINTS_API_WAIT_SECONDS", 15))
 
 
 # Lookups: another user's project answers exactly like a missing one ----------------------
@@ -90,16 +88,14 @@ def _preview(project: AgentProject, pk: int) -> Preview:
 # Jobs --------------------------------------------------------------------------------------
 
 
-def _job_wait(job: Job, seconds: float) -> Job:
-    """Poll the job row until it finishes or `seconds` pass (the worker runs it)."""
-    deadline = time.monotonic() + seconds
-    while not job.is_finished and time.monotonic() < deadline:
-        time.sleep(min(WAIT_POLL_SECONDS, max(deadline - time.monotonic(), 0)))
-        found = Job.objects.filter(pk=job.pk).first()
-        if found is None:  # its project was deleted meanwhile
-            raise not_found()
-        job = found
-    return job
+def _job_wait(request: HttpRequest, job: Job, seconds: float) -> Job:
+    """Wait until the job finishes or `seconds` pass (the worker runs it), if this token
+    has a free waiting slot; otherwise answer at once (the caller polls `Location`)."""
+    job_waits.job_wait_finished(job, seconds, token_id=request.api_token.pk)
+    found = Job.objects.filter(pk=job.pk).first()
+    if found is None:  # its project was deleted meanwhile
+        raise not_found()
+    return found
 
 
 def _wait(request: HttpRequest) -> float:
@@ -107,15 +103,15 @@ def _wait(request: HttpRequest) -> float:
     return query_wait(request, maximum=wait_limit())
 
 
-def _job_answer(job: Job, seconds: float) -> JsonResponse:
+def _job_answer(request: HttpRequest, job: Job, seconds: float) -> JsonResponse:
     """202 + Location while the job runs; after `?wait=true`, its outcome."""
     if seconds:
-        job = _job_wait(job, seconds)
+        job = _job_wait(request, job, seconds)
     job = Job.objects.select_related("project").get(pk=job.pk)
     body = job_json(job)
     if job.state == Job.State.SUCCEEDED:
         return JsonResponse(body, status=200 if seconds else 202, headers={"Location": body["url"]})
-    if job.state == Job.State.FAILED and seconds:
+    if job.state in (Job.State.FAILED, Job.State.CANCELLED) and seconds:
         code = body["error"]["code"]
         raise ApiError(JOB_ERROR_STATUS.get(code, 502), code, job.error or code, job=body)
     return JsonResponse(body, status=202, headers={"Location": body["url"]})
@@ -129,12 +125,28 @@ def job_detail(request: HttpRequest, pk: int, job_pk: int) -> JsonResponse:
     job = project.jobs.filter(pk=job_pk).first()
     if job is None:
         raise not_found()
-    services.jobs_fail_stale(project=project)
     seconds = _wait(request)
     if seconds:
-        job = _job_wait(job, seconds)
+        job = _job_wait(request, job, seconds)
     job = Job.objects.select_related("project").get(pk=job.pk)
     return JsonResponse(job_json(job))
+
+
+@api_view("POST")
+def job_cancel(request: HttpRequest, pk: int, job_pk: int) -> JsonResponse:
+    """Cancel a job: 200 once cancelled (it was queued), 202 while it stops (it runs)."""
+    project = _project(request, pk)
+    if job_pk > MAX_ID:
+        raise not_found()
+    job = project.jobs.filter(pk=job_pk).first()
+    if job is None:
+        raise not_found()
+    json_body(request, allowed=set())
+    job = services.job_cancel(job=job, user=request.user)
+    job = Job.objects.select_related("project").get(pk=job.pk)
+    body = job_json(job)
+    status = 200 if job.is_finished else 202
+    return JsonResponse(body, status=status, headers={"Location": body["url"]})
 
 
 # Projects ----------------------------------------------------------------------------------
@@ -166,7 +178,7 @@ def _project_create(request: HttpRequest) -> JsonResponse:
         raise Invalid(errors)
     assert name is not None
     job = services.project_create(user=request.user, name=name, team=team)
-    return _job_answer(job, seconds)
+    return _job_answer(request, job, seconds)
 
 
 @api_view("GET", "DELETE")
@@ -206,7 +218,7 @@ def versions(request: HttpRequest, pk: int) -> JsonResponse:
         job = services.version_create(
             project=project, user=request.user, prompt=prompt, sql=sql, name=name
         )
-        return _job_answer(job, seconds)
+        return _job_answer(request, job, seconds)
     deleted = request.GET.get("deleted", "false").lower()
     if deleted not in {"true", "false", "1", "0"}:
         raise Invalid({"deleted": "Must be true or false."})
@@ -232,7 +244,7 @@ def version_detail(request: HttpRequest, pk: int, number: int) -> JsonResponse:
     elif request.method == "DELETE":
         seconds = _wait(request)
         job = services.version_delete(version=version, user=request.user)
-        return _job_answer(job, seconds)
+        return _job_answer(request, job, seconds)
     project.refresh_from_db(fields=["current_version"])
     return JsonResponse(version_json(version, current_id=project.current_version_id))
 
@@ -244,7 +256,7 @@ def version_rollback(request: HttpRequest, pk: int, number: int) -> JsonResponse
     seconds = _wait(request)
     json_body(request, allowed=set())
     job = services.version_rollback(project=project, version=version, user=request.user)
-    return _job_answer(job, seconds)
+    return _job_answer(request, job, seconds)
 
 
 @api_view("GET")
@@ -288,7 +300,7 @@ def previews(request: HttpRequest, pk: int) -> JsonResponse:
         assert number is not None
         version = _version(project, number)
         job = services.preview_open(project=project, version=version, user=request.user)
-        return _job_answer(job, seconds)
+        return _job_answer(request, job, seconds)
     live = selectors.previews_live(project=project)
     return JsonResponse({"items": [preview_json(p) for p in live]})
 
@@ -301,7 +313,7 @@ def preview_detail(request: HttpRequest, pk: int, preview_pk: int) -> JsonRespon
     if request.method == "DELETE":
         seconds = _wait(request)
         job = services.preview_discard(preview=preview, user=request.user)
-        return _job_answer(job, seconds)
+        return _job_answer(request, job, seconds)
     uri = None
     if preview.is_live and permissions.allows(_role(request, project), "connection_uri"):
         uri = services.preview_connection_uri(preview=preview)

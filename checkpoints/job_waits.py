@@ -1,0 +1,51 @@
+"""Waiting for a job without holding web threads for long: the status request and the
+API's `?wait=true` wait on the job's notifications (`jobs_live`), bounded in time and in
+how many waits one token or user holds at once (past that they answer at once)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+
+from checkpoints import jobs_live
+from checkpoints.models import Job
+
+
+def _slots() -> int:
+    return int(getattr(settings, "CHECKPOINTS_WAITS_PER_OWNER", 2))
+
+
+def job_marker(job: Job) -> str:
+    """A short digest of what the progress panel shows of `job` (its state and steps)."""
+    seen = repr((job.state, job.steps, job.error, job.cancel_requested_at is not None))
+    return hashlib.sha1(seen.encode()).hexdigest()[:12]
+
+
+def job_wait_finished(job: Job, seconds: float, *, token_id: int) -> bool:
+    """Wait up to `seconds` for `job` to finish, if token `token_id` has a free slot.
+
+    Answers whether it waited (False: all of the token's slots are taken)."""
+    state = Job.objects.filter(pk=job.pk).values_list("state", flat=True)
+    with jobs_live.wait_slot(jobs_live.WAIT_SLOT_TOKEN, token_id, slots=_slots()) as free:
+        if free:
+            jobs_live.job_wait(job.pk, seconds, done=lambda: state.first() in (None, *Job.FINISHED))
+    return free
+
+
+def job_wait_changed(job: Job, seen: str, *, user_id: int) -> bool:
+    """Wait (`CHECKPOINTS_STATUS_WAIT_SECONDS` at most) until `job` no longer looks like
+    `seen` (a `job_marker`), if the user has a free slot. Answers whether it waited."""
+    if job.is_finished or seen != job_marker(job):
+        return True  # already news: answer at once
+    seconds = float(getattr(settings, "CHECKPOINTS_STATUS_WAIT_SECONDS", 2))
+    rows = Job.objects.filter(pk=job.pk)
+
+    def changed() -> bool:
+        now = rows.first()
+        return now is None or job_marker(now) != seen
+
+    with jobs_live.wait_slot(jobs_live.WAIT_SLOT_USER, user_id, slots=_slots()) as free:
+        if free:
+            jobs_live.job_wait(job.pk, seconds, done=changed)
+    return free

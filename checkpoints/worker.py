@@ -1,0 +1,114 @@
+"""The task worker: django_tasks_db's `Worker`, woken by NOTIFY instead of waiting a poll.
+
+An idle worker LISTENs on `jobs_live.QUEUE_CHANNEL` and waits for a notification, with its
+polling interval as the timeout: an enqueued job starts within milliseconds, and a lost
+notification (or a task due later, like a preview's expiry) costs at most one interval.
+Several workers may run side by side (`make run` starts `CHECKPOINTS_WORKERS`): each
+claims a task row with `SELECT … FOR UPDATE SKIP LOCKED`, and the partial unique index on
+`Job` still allows one job per project, so projects run in parallel, never one project
+twice. The worker also reaps jobs left behind by a dead worker (`jobs_fail_stale`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import psycopg
+from django.db import close_old_connections
+from django.db.utils import OperationalError
+from django_tasks_db.management.commands.db_worker import Worker
+from django_tasks_db.models import DBTaskResult
+from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
+
+from checkpoints import jobs_live, services
+
+logger = logging.getLogger(__name__)
+
+#: How often a worker looks for jobs whose worker died.
+REAP_SECONDS = 5.0
+
+
+class ListeningWorker(Worker):
+    """`Worker.run` with the idle sleep replaced by a wait for a queue notification."""
+
+    listener: jobs_live.Listener | None = None
+    _reaped_at = 0.0
+
+    def stop(self) -> None:
+        """Ask the loop to end (from another thread); wakes it if it is idle."""
+        self.running = False
+        try:
+            with jobs_live.metadata_connect() as conn:
+                conn.execute("SELECT pg_notify(%s, '')", [jobs_live.QUEUE_CHANNEL])
+        except psycopg.Error:
+            pass  # it ends after its interval instead
+
+    def _listen(self) -> None:
+        if self.listener is None:
+            try:
+                self.listener = jobs_live.Listener(jobs_live.QUEUE_CHANNEL)
+            except psycopg.Error:
+                logger.warning("cannot LISTEN for new jobs: polling only", exc_info=True)
+
+    def _idle(self) -> None:
+        """Wait for a notification, at most the interval (then poll anyway)."""
+        if self.listener is None:
+            time.sleep(self.interval)
+            return
+        try:
+            self.listener.wait(self.interval)
+        except psycopg.Error:
+            logger.warning("lost the notification connection: reconnecting", exc_info=True)
+            self.listener.close()
+            self.listener = None
+            time.sleep(self.interval)
+
+    def _claim(self) -> DBTaskResult | None:
+        tasks = DBTaskResult.objects.ready().filter(backend_name=self.backend_name)
+        if not self.process_all_queues:
+            tasks = tasks.filter(queue_name__in=self.queue_names)
+        if self.excluded_queue_names:
+            tasks = tasks.exclude(queue_name__in=self.excluded_queue_names)
+        with exclusive_transaction(tasks.db):
+            try:
+                task_result = tasks.get_locked()
+                if task_result is not None:
+                    task_result.claim(self.worker_id)
+                return task_result
+            except OperationalError as error:
+                if is_locked_database_exception(error):
+                    return None
+                raise
+
+    def _reap(self) -> None:
+        if time.monotonic() - self._reaped_at < REAP_SECONDS:
+            return
+        self._reaped_at = time.monotonic()
+        try:
+            services.jobs_fail_stale()
+        except Exception:
+            logger.exception("reaping stale jobs failed")
+
+    def run(self) -> None:
+        logger.info("Starting worker worker_id=%s (listening for new jobs)", self.worker_id)
+        try:
+            while self.running:
+                close_old_connections()
+                self._listen()
+                if self.listener is not None:
+                    self.listener.drain()  # about to look: earlier wake-ups are answered
+                self._reap()
+                task_result = self._claim()
+                if task_result is not None:
+                    self.run_task(task_result)
+                close_old_connections()
+                if self.max_tasks is not None and self._run_tasks >= self.max_tasks:
+                    return
+                if self.running and task_result is None:
+                    if self.batch:
+                        return
+                    self._idle()
+        finally:
+            if self.listener is not None:
+                self.listener.close()
