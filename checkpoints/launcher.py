@@ -28,8 +28,19 @@ from checkpoints.pgserver import EmbeddedPostgres, free_port
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 METADATA_DB = "checkpoints"
-#: The worker's idle polling interval: a clicked rollback starts within 0.2 s, not 1 s.
-WORKER_INTERVAL = 0.2
+#: The worker's fallback polling interval: a new job wakes it at once (NOTIFY); polling
+#: only catches a lost notification or a task due later (a preview's expiry).
+WORKER_INTERVAL = 1.0
+#: Worker processes (jobs of different projects run side by side): enough for two cores.
+WORKERS = 2
+
+
+def worker_count() -> int:
+    """How many worker processes `make run` starts (CHECKPOINTS_WORKERS, default 2)."""
+    try:
+        return max(1, int(os.environ.get("CHECKPOINTS_WORKERS", WORKERS)))
+    except ValueError:
+        return WORKERS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,9 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         _run(manage + ["ensure_admin"], env)
         port = free_port(args.port)
         children.append(subprocess.Popen(gunicorn_command(port), env=env, cwd=BASE_DIR))
-        children.append(subprocess.Popen(worker_command(), env=env, cwd=BASE_DIR))
+        for _ in range(worker_count()):
+            children.append(subprocess.Popen(worker_command(), env=env, cwd=BASE_DIR))
         _wait_for_port(port, children)
-        say(f"\n  Checkpoints is running: http://127.0.0.1:{port}/\n  Press Ctrl-C to stop.\n")
+        say(
+            f"\n  Checkpoints is running: http://127.0.0.1:{port}/ with {worker_count()} workers"
+            " (CHECKPOINTS_WORKERS=N for more)\n  Press Ctrl-C to stop.\n"
+        )
         return _wait(children)
     except KeyboardInterrupt:
         return 0
@@ -78,10 +93,10 @@ def gunicorn_command(port: int, *, access_log: bool = True) -> list[str]:
 
 
 def worker_command(*, interval: float = WORKER_INTERVAL, verbosity: int = 1) -> list[str]:
-    """The task worker as `make run` starts it."""
+    """A task worker as `make run` starts it (`worker_count()` of them)."""
     manage = [sys.executable, str(BASE_DIR / "manage.py")]
     return manage + [
-        "db_worker",
+        "worker",
         "--interval",
         f"{interval:g}",
         "--no-startup-delay",
