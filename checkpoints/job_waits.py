@@ -18,7 +18,7 @@ def _slots() -> int:
 
 def job_marker(job: Job) -> str:
     """A short digest of what the progress panel shows of `job` (its state and steps)."""
-    seen = repr((job.state, job.steps, job.error, job.cancel_requested_at is not None))
+    seen = repr((str(job.state), job.steps, job.error, job.cancel_requested_at is not None))
     return hashlib.sha1(seen.encode()).hexdigest()[:12]
 
 

@@ -31,6 +31,14 @@ def two_projects():
         engine_project_drop(project)
 
 
+@pytest.fixture
+def one_project():
+    ada = user_make("ada")
+    project = project_demo(ada)
+    yield ada, project
+    engine_project_drop(project)
+
+
 def _job_until(job: Job, done, timeout: float = 60) -> Job:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -119,8 +127,8 @@ def test_cancel_from_the_api_ends_a_running_statement_with_nothing_applied(two_p
     assert queued.state == Job.State.CANCELLED and queued.started_at is None
 
 
-def test_an_idle_worker_starts_a_new_job_without_waiting_for_its_poll(two_projects):
-    (ada, project), _ = two_projects
+def test_an_idle_worker_starts_a_new_job_without_waiting_for_its_poll(one_project):
+    ada, project = one_project
     with worker_threads(1, interval=30):
         time.sleep(0.5)  # idle, waiting for a notification
         job = services.version_create(project=project, user=ada, prompt="one", sql="select 1")
@@ -130,8 +138,8 @@ def test_an_idle_worker_starts_a_new_job_without_waiting_for_its_poll(two_projec
     assert waited < 2, f"queued {waited:.2f} s with a 30 s poll interval"
 
 
-def test_polling_still_finds_a_job_whose_notification_was_lost(two_projects, monkeypatch):
-    (ada, project), _ = two_projects
+def test_polling_still_finds_a_job_whose_notification_was_lost(one_project, monkeypatch):
+    ada, project = one_project
     monkeypatch.setattr(jobs_live, "queue_wake", lambda: None)  # the NOTIFY is lost
     with worker_threads(1, interval=1.0):
         time.sleep(0.3)
