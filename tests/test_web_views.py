@@ -102,7 +102,7 @@ def test_job_status_polls_until_terminal_then_fires_event(client_ada, user, proj
     status_url = url("job-status", project.pk, job.pk)
     running = client_ada.get(status_url, headers=HX).content.decode()
     assert running.lstrip().startswith('<section id="job-status"')
-    assert 'hx-trigger="every 400ms"' in running
+    assert 'hx-trigger="load delay:0ms, every 5s"' in running and "?seen=" in running
     jobs_run_queued()
     done = client_ada.get(status_url, headers=HX)
     assert "hx-trigger" not in done.content.decode()
