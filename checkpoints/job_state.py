@@ -5,17 +5,14 @@
 
 Every change is one conditional UPDATE (`… WHERE state IN (the states it may come
 from)`), so two writers racing (the worker finishing a job, the reaper failing it, an
-operator cancelling it) cannot move a job backwards: the loser updates nothing. Each
-change is announced on the job channel in the same transaction (`jobs_live`).
+operator cancelling it) cannot move a job backwards: the loser updates nothing. (Each
+update of a job row is announced on `jobs_live.JOB_CHANNEL` by a trigger.)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
-
-from checkpoints import jobs_live
 from checkpoints.models import Job
 
 State = Job.State
@@ -37,8 +34,4 @@ def job_transition(job_id: int, to: str, *, only_from: tuple[str, ...] = (), **f
     sources = FORWARD[to]
     if only_from:
         sources = tuple(state for state in sources if state in only_from)
-    with transaction.atomic():
-        moved = Job.objects.filter(pk=job_id, state__in=sources).update(state=to, **fields)
-        if moved:
-            jobs_live.job_changed(job_id)
-    return bool(moved)
+    return bool(Job.objects.filter(pk=job_id, state__in=sources).update(state=to, **fields))

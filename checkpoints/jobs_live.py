@@ -1,9 +1,12 @@
 """Jobs as events: PostgreSQL NOTIFY when a job is queued or changes, LISTEN to wait.
 
-- `QUEUE_CHANNEL`: a job was enqueued (sent in the enqueue transaction): an idle worker
-  wakes at once instead of at its next poll (`checkpoints.worker`).
-- `JOB_CHANNEL`: a job row changed (a step, its state; payload: the job id): a status
-  request waiting for the job answers at once instead of polling.
+- `QUEUE_CHANNEL`: a task was enqueued: an idle worker wakes at once instead of at its
+  next poll (`checkpoints.worker`).
+- `JOB_CHANNEL`: a job row changed (a step, its state, a cancel request; payload: the
+  job id): a status request waiting for the job answers at once instead of polling.
+
+Both are sent by triggers (migration 0004) in the transaction that inserts the task or
+updates the job, so they cost no extra round trip and no writer can forget them.
 
 Notifications are a hint, never the truth: whoever waits re-reads the row, and waits at
 most its timeout (the poll interval), so a lost notification only costs that timeout.
@@ -29,21 +32,6 @@ JOB_CHANNEL = "checkpoints_job"
 PROJECT_LOCK = 0x43504A01  # a job of project <id> is being run by a live worker
 WAIT_SLOT_TOKEN = 0x43505410  # + slot number: a ?wait of API token <id>
 WAIT_SLOT_USER = 0x43505510  # + slot number: a status wait of user <id>
-
-
-def _notify(channel: str, payload: str = "") -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, %s)", [channel, payload])
-
-
-def queue_wake() -> None:
-    """Wake an idle worker (delivered when the current transaction commits)."""
-    _notify(QUEUE_CHANNEL)
-
-
-def job_changed(job_id: int) -> None:
-    """Tell waiters job `job_id` changed (delivered when the current transaction commits)."""
-    _notify(JOB_CHANNEL, str(job_id))
 
 
 def metadata_connect() -> psycopg.Connection:

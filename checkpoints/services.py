@@ -144,10 +144,8 @@ def preview_connection_uri(*, preview: Preview) -> str:
 def _job_send(job_id: int) -> None:
     from checkpoints.tasks import job_run
 
-    with transaction.atomic():  # the task row and the worker's wake-up commit together
-        result = job_run.enqueue(job_id)
-        Job.objects.filter(pk=job_id).update(task_id=str(result.id))
-        jobs_live.queue_wake()
+    result = job_run.enqueue(job_id)  # its insert wakes an idle worker (a NOTIFY trigger)
+    Job.objects.filter(pk=job_id).update(task_id=str(result.id))
 
 
 def _job_enqueue(
@@ -240,12 +238,9 @@ def job_cancel(*, job: Job, user: AbstractBaseUser) -> Job:
         cancel_requested_at=now,
     ):
         return Job.objects.get(pk=job.pk)
-    with transaction.atomic():
-        asked = Job.objects.filter(
-            pk=job.pk, state=Job.State.RUNNING, cancel_requested_at__isnull=True
-        ).update(cancel_requested_at=now)
-        if asked:
-            jobs_live.job_changed(job.pk)
+    asked = Job.objects.filter(
+        pk=job.pk, state=Job.State.RUNNING, cancel_requested_at__isnull=True
+    ).update(cancel_requested_at=now)
     job.refresh_from_db()
     if job.state not in Job.UNFINISHED and not asked:
         raise JobNotRunning(JOB_NOT_RUNNING.format(state=job.get_state_display().lower()))

@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import close_old_connections, connection
 from django.tasks import task
 from django.utils import timezone
 
@@ -117,11 +117,9 @@ class JobRun:
         self.afterwards.append(work)
 
     def _save(self) -> None:
-        with transaction.atomic():
-            Job.objects.filter(pk=self.job.pk).update(
-                steps=self.steps, result=self.result, heartbeat_at=timezone.now()
-            )
-            jobs_live.job_changed(self.job.pk)
+        Job.objects.filter(pk=self.job.pk).update(
+            steps=self.steps, result=self.result, heartbeat_at=timezone.now()
+        )
 
     @contextmanager
     def step(self, name: str, detail: str = "") -> Iterator[dict[str, Any]]:

@@ -8,8 +8,9 @@ import time
 
 import psycopg
 import pytest
+from django.db import connection
 
-from checkpoints import jobs_live, services
+from checkpoints import services
 from checkpoints.models import AgentProject, Job
 from tests.api_helpers import API, Api, token_for
 from tests.conftest import worker_threads
@@ -138,12 +139,18 @@ def test_an_idle_worker_starts_a_new_job_without_waiting_for_its_poll(one_projec
     assert waited < 2, f"queued {waited:.2f} s with a 30 s poll interval"
 
 
-def test_polling_still_finds_a_job_whose_notification_was_lost(one_project, monkeypatch):
+def test_polling_still_finds_a_job_whose_notification_was_lost(one_project):
     ada, project = one_project
-    monkeypatch.setattr(jobs_live, "queue_wake", lambda: None)  # the NOTIFY is lost
-    with worker_threads(1, interval=1.0):
-        time.sleep(0.3)
-        job = services.version_create(project=project, user=ada, prompt="one", sql="select 1")
-        job = _job_until(job, lambda j: j.is_finished, timeout=30)
+    trigger = "django_tasks_database_dbtaskresult {} TRIGGER checkpoints_queue_notify"
+    with connection.cursor() as cursor:  # the enqueue's NOTIFY is lost
+        cursor.execute("ALTER TABLE " + trigger.format("DISABLE"))
+    try:
+        with worker_threads(1, interval=1.0):
+            time.sleep(0.3)
+            job = services.version_create(project=project, user=ada, prompt="one", sql="select 1")
+            job = _job_until(job, lambda j: j.is_finished, timeout=30)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE " + trigger.format("ENABLE"))
     assert job.state == Job.State.SUCCEEDED
     assert (job.started_at - job.created_at).total_seconds() < 5
