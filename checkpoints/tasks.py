@@ -159,20 +159,23 @@ class JobRun:
         """Wait for `operations`, showing "operations 2/3" as they finish."""
         total = len(operations)
         self.operation_ids.extend(op.id for op in operations)
-        self.remember(operation_ids=self.operation_ids)
+        self.result["operation_ids"] = self.operation_ids  # saved as the step starts
         statuses = {op.id: op.status for op in operations}
+
+        def progress() -> str:
+            done = sum(1 for status in statuses.values() if status in SUCCEEDED_STATUSES)
+            return f"{done}/{total}"
 
         def on_change(op: Operation) -> None:
             statuses[op.id] = op.status
-            done = sum(1 for status in statuses.values() if status in SUCCEEDED_STATUSES)
-            self.detail(f"{done}/{total}")
+            if progress() != self.steps[-1]["detail"]:  # one write per visible change
+                self.detail(progress())
 
-        with self.step(name, f"0/{total}" if total else "none needed"):
+        with self.step(name, progress() if total else "none needed"):
             if total:
-                final = wait_for_operations(
+                wait_for_operations(
                     engine, self.project.engine_project_id, operations, on_change=on_change
                 )
-                self.detail(f"{sum(op.succeeded for op in final)}/{total}")
 
     def record_activity(
         self,
@@ -760,7 +763,8 @@ def run_rollback(run: JobRun) -> None:
                     raise JobFailed(ENDPOINT_NOT_MOVED)
                 _adopt_branch(project, restore.branch.id, target)
                 uri = engine.connection_uri(project.engine_project_id)
-                _wait_connectable(uri)
+                if not getattr(engine, "serves_restore_at_once", False):
+                    _wait_connectable(uri)  # e.g. a Neon compute restarting
         except Exception:
             # Record the swap only if it really happened: read it back from the engine.
             try:

@@ -1,4 +1,4 @@
-"""Web figures through the real app: a live gunicorn and a `db_worker`, started as `make
+"""Web figures through the real app: a live gunicorn and a worker, started as `make
 run` starts them, on a throwaway metadata database on the benchmark's PostgreSQL server.
 
 - click-to-done of "Roll back" on the demo project (v0 → v3 made through the UI): from the
@@ -230,25 +230,37 @@ def _job_of(response: httpx.Response) -> int:
     return int(match.group(1))
 
 
-def _wait_job(client: httpx.Client, pk: int, job: int, timeout: float = 120) -> None:
-    """Poll the job's status fragment (as the page does, faster) until it is terminal."""
+_STATUS = re.compile(r'hx-get="(/projects/\d+/jobs/(\d+)/status\?seen=\w*)"')
+
+
+def _wait_job(
+    client: httpx.Client, pk: int, job: int, timeout: float = 120, first: str = ""
+) -> None:
+    """Ask for the job's status fragment as the page does: each answer carries the URL of
+    the next request (`?seen=…`), which the server holds until the job changes."""
     deadline = time.monotonic() + timeout
+    found = _STATUS.search(first)
+    status = found.group(1) if found else f"/projects/{pk}/jobs/{job}/status"
     while time.monotonic() < deadline:
-        response = client.get(f"/projects/{pk}/jobs/{job}/status", headers=HTMX)
+        response = client.get(status, headers=HTMX)
         trigger = response.headers.get("HX-Trigger")
         if trigger and "jobFinished" in trigger:
             state = json.loads(trigger)["jobFinished"]["state"]
             if state != "succeeded":
                 raise RuntimeError(f"job {job} ended {state}")
             return
-        time.sleep(0.01)
+        found = _STATUS.search(response.text)
+        if found:
+            status = found.group(1)
+        else:
+            time.sleep(0.01)
     raise TimeoutError(f"job {job} did not end within {timeout:.0f} s")
 
 
 def _click_rollback(client: httpx.Client, pk: int, number: int) -> float:
     started = time.perf_counter()
-    job = _job_of(_post(client, f"/projects/{pk}/versions/{number}/rollback"))
-    _wait_job(client, pk, job)
+    answer = _post(client, f"/projects/{pk}/versions/{number}/rollback")
+    _wait_job(client, pk, _job_of(answer), first=answer.text)
     page = client.get(f"/projects/{pk}/")
     elapsed = time.perf_counter() - started
     current = re.search(r'chip-current"[^>]*aria-current="true"[^>]*>(v\d+)<', page.text)

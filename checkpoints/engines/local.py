@@ -114,6 +114,9 @@ class LocalEngine(Engine):
 
     name = "local"
     supports_point_in_time = False
+    #: A restore's swap commits (connections allowed again) before `snapshot_restore`
+    #: returns: the endpoint serves the restored database at once, no wait needed.
+    serves_restore_at_once = True
 
     def __init__(
         self,
