@@ -29,6 +29,9 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
     figures = size["median_seconds"]
     for name in (
         "snapshot",
+        "snapshot_after_bulk",
+        "copy_after_bulk_file_copy",
+        "copy_after_bulk_wal_log",
         "rollback",
         "rollback_warm",
         "swap",
@@ -50,10 +53,13 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
     assert neon["notice delay, rollback"]["seconds"] >= 0
     web = {row["name"]: row for row in report["web_and_neon"] if row["name"].startswith("web:")}
     assert len(web) >= 6
+    queue = next(row for name, row in web.items() if "waited in the queue" in name)
+    assert queue["target"] == "≤ 20 ms"
     for name, row in web.items():
         assert row["seconds"] > 0 or "step:" in name, name
     assert any(
-        "Roll back click-to-done, warm" in name and row["target"] for name, row in web.items()
+        "Roll back click → restored page, warm" in name and row["target"] == "≤ 300 ms"
+        for name, row in web.items()
     )
     with psycopg.connect(pg_server.url()) as conn:
         left = conn.execute(
