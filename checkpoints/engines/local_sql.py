@@ -21,6 +21,11 @@ from .errors import EngineTransientError
 
 #: Below this size a template is copied with WAL_LOG (no checkpoint), above with FILE_COPY.
 SMALL_DATABASE_BYTES = 16 * 1024 * 1024
+#: ... unless the WAL written since the last checkpoint is at least this share of the
+#: template's size: FILE_COPY would first flush all those fresh pages (its checkpoint).
+#: Measured at 100 MB right after a 100 MB bulk write: FILE_COPY 5.4 s, WAL_LOG 2.95 s
+#: (as fast as when idle); idle, FILE_COPY stays the choice (O(1) with reflinks).
+PENDING_WAL_SHARE = 0.5
 
 Conn = psycopg.Connection[Any]
 
@@ -48,6 +53,27 @@ def try_clone_copies(conn: Conn) -> bool:
     return True
 
 
+def wal_since_checkpoint(conn: Conn) -> int | None:
+    """Bytes of WAL since the last checkpoint began: about what a checkpoint now would
+    flush. None where the role may not read the control file (not a superuser)."""
+    try:
+        row = conn.execute(
+            "SELECT pg_current_wal_lsn() - redo_lsn FROM pg_control_checkpoint()"
+        ).fetchone()
+    except psycopg.Error:
+        return None
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def copy_strategy(size: int, pending_wal: int | None) -> str:
+    """WAL_LOG for small templates and right after heavy writes, else FILE_COPY."""
+    if size < SMALL_DATABASE_BYTES:
+        return "WAL_LOG"
+    if pending_wal is not None and pending_wal >= size * PENDING_WAL_SHARE:
+        return "WAL_LOG"
+    return "FILE_COPY"
+
+
 def copy_database(
     conn: Conn,
     name: str,
@@ -57,11 +83,12 @@ def copy_database(
     allow_connections: bool = False,
     clone: bool = True,
 ) -> None:
-    """CREATE DATABASE name TEMPLATE template: WAL_LOG for tiny templates, FILE_COPY (with
-    `file_copy_method = clone` where the server supports it) for the rest. The copy gets no
+    """CREATE DATABASE name TEMPLATE template: WAL_LOG for tiny templates and right after
+    heavy writes (`copy_strategy`), FILE_COPY (with `file_copy_method = clone` where the
+    server supports it) for the rest. The copy gets no
     database-level grants (PostgreSQL does not copy them): call `restrict_access` next."""
     size = database_size(conn, template) or 0
-    strategy = "WAL_LOG" if size < SMALL_DATABASE_BYTES else "FILE_COPY"
+    strategy = copy_strategy(size, wal_since_checkpoint(conn) if size else None)
     if strategy == "FILE_COPY" and clone:
         try_clone_copies(conn)
     query = sql.SQL("CREATE DATABASE {name} TEMPLATE {template} STRATEGY {strategy}").format(

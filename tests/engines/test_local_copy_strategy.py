@@ -1,0 +1,33 @@
+"""The copy strategy: WAL_LOG right after heavy writes (no checkpoint of the fresh pages in
+the user's wait), FILE_COPY otherwise; the pending WAL is read from the real server."""
+
+from __future__ import annotations
+
+import psycopg
+
+from checkpoints.engines import local_sql
+
+MB = 1024 * 1024
+
+
+def test_the_strategy_follows_size_and_pending_writes():
+    assert local_sql.copy_strategy(1 * MB, None) == "WAL_LOG"
+    assert local_sql.copy_strategy(100 * MB, None) == "FILE_COPY"
+    assert local_sql.copy_strategy(100 * MB, 1 * MB) == "FILE_COPY"
+    assert local_sql.copy_strategy(100 * MB, 60 * MB) == "WAL_LOG"
+    assert local_sql.copy_strategy(1000 * MB, 100 * MB) == "FILE_COPY"
+
+
+def test_pending_wal_grows_with_a_bulk_write_and_a_checkpoint_clears_it(pg_server):
+    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+        before = local_sql.wal_since_checkpoint(conn)
+        conn.execute("CREATE TABLE copy_strategy_bulk (g int, pad text)")
+        conn.execute(  # a table of its own transaction: WAL-logged at every wal_level
+            "INSERT INTO copy_strategy_bulk SELECT g, repeat('x', 900) "
+            "FROM generate_series(1, 3000) g"
+        )
+        after = local_sql.wal_since_checkpoint(conn)
+        conn.execute("DROP TABLE copy_strategy_bulk")
+    assert before is not None and after is not None
+    assert after - before > 2 * MB
