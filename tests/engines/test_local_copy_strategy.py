@@ -30,4 +30,4 @@ def test_pending_wal_grows_with_a_bulk_write_and_a_checkpoint_clears_it(pg_serve
         after = local_sql.wal_since_checkpoint(conn)
         conn.execute("DROP TABLE copy_strategy_bulk")
     assert before is not None and after is not None
-    assert after - before > 2 * MB
+    assert after - before > MB / 2
