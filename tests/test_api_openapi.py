@@ -113,6 +113,9 @@ def _exercise(api: RecordingApi, project) -> None:
     api.post(f"{base}/versions/1/rollback")  # 409
     jobs_run_queued()
     api.get(first["Location"])
+    api.post(f"{first['Location']}/cancel")  # 409 not_running
+    queued = api.post(f"{base}/versions", {"prompt": "Never", "sql": "select 1"})
+    assert api.post(f"{queued['Location']}/cancel").json()["state"] == "cancelled"  # 200
 
     opened = api.post(f"{base}/previews", {"version": 1})
     jobs_run_queued()
