@@ -84,7 +84,8 @@ class JobCancelled(JobFailed):
 
 
 def statement_timeout() -> float:
-    """Seconds a statement of an agent's SQL may run (setting CHECKPOINTS_STATEMENT_TIMEOUT)."""
+    """Seconds a statement of an agent's SQL may run (setting CHECKPOINTS_STATEMENT_TIMEOUT;
+    0 for no limit)."""
     return float(getattr(settings, "CHECKPOINTS_STATEMENT_TIMEOUT", 60))
 
 
@@ -273,7 +274,8 @@ class StatementWatch:
                 except Exception:
                     connection.close()
                     continue
-                late = time.monotonic() - self.statement_started > self.timeout + 1
+                running_for = time.monotonic() - self.statement_started
+                late = 0 < self.timeout < running_for - 1  # 0: no timeout
                 if asked or late:
                     self.cancelled = self.cancelled or asked
                     self.timed_out = self.timed_out or (late and not asked)
@@ -660,7 +662,7 @@ def _statements_apply(
     Raises (and so rolls the whole transaction back) on the first failure, on the timeout
     and on a cancel request, which is last checked just before the commit."""
     timeout = statement_timeout()
-    conn.execute("SELECT set_config('statement_timeout', %s, true)", [f"{int(timeout * 1000)}"])
+    conn.execute("SELECT set_config('statement_timeout', %s, true)", [str(int(timeout * 1000))])
     todo = list(statements(conn) if callable(statements) else statements)
     with StatementWatch(run, conn, timeout) as watch:
         for index, statement in enumerate(todo, 1):
