@@ -145,3 +145,32 @@ def test_status_and_api_waits_are_bounded(client, settings):
     finally:
         for holder in holders:
             holder.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stale_jobs_are_reaped_by_the_worker_not_by_page_or_status_reads(client):
+    user = user_make()
+    project = AgentProject.objects.create(
+        team=Team.objects.get(personal_for=user), name="p", engine_name="local"
+    )
+    stale = timezone.now() - services.STALE_AFTER * 2
+    job = Job.objects.create(
+        project=project,
+        kind=Job.Kind.CREATE_VERSION,
+        created_by=user,
+        state=State.RUNNING,
+        started_at=stale,
+        heartbeat_at=stale,
+    )
+    client.force_login(user)
+    assert client.get(url("job-status", project.pk, job.pk)).status_code == 200
+    assert client.get(url("project-detail", project.pk)).status_code == 200
+    Api(token_for(user)).get(f"projects/{project.pk}/jobs/{job.pk}")
+    assert _state(job) == State.RUNNING  # reads never write
+    from tests.conftest import worker_threads
+
+    with worker_threads(1, interval=0.1):
+        deadline = time.monotonic() + 10
+        while _state(job) == State.RUNNING and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert job.state == State.FAILED and job.error == services.JOB_STALE
