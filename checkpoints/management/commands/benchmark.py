@@ -46,7 +46,7 @@ class Command(BaseCommand):
             "--worker-interval",
             type=float,
             default=WORKER_INTERVAL,
-            help="the web figures' db_worker polling interval in seconds (as `make run`)",
+            help="the web figures' worker fallback polling interval in seconds (as `make run`)",
         )
         parser.add_argument(
             "--data-dir",
@@ -85,7 +85,7 @@ class Command(BaseCommand):
             extra = []
             if web_contacts > 0:
                 if not json:
-                    self.stderr.write("measuring the web app (gunicorn + db_worker) …")
+                    self.stderr.write("measuring the web app (gunicorn + worker) …")
                 figures = bench_web(
                     admin_url,
                     runs=runs,
