@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -69,9 +70,11 @@ class Session:
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
             self.progress.append(message or "")
 
+        started = time.monotonic()
         result = await self.client.call_tool(tool, arguments, progress_callback=on_progress)
+        took = (time.monotonic() - started) * 1000
         text = result.content[0].text if result.content else ""
-        self.transcript.append(f"→ {tool}({json.dumps(arguments)})\n← {text}")
+        self.transcript.append(f"→ {tool}({json.dumps(arguments)})\n← {text}  [{took:.0f} ms]")
         return result
 
     async def ok(self, tool: str, /, **arguments: Any) -> dict[str, Any]:
