@@ -94,6 +94,8 @@ def endpoint(request: HttpRequest) -> HttpResponse:
         response = error_response(error)
         response["WWW-Authenticate"] = 'Bearer realm="checkpoints"'
         return response
+    if request.method != "POST":  # stateless: no stream to GET, no session to DELETE
+        return HttpResponse(status=405, headers={"Allow": "POST"})
     raw = request.headers["Authorization"].partition(" ")[2].strip()
     status, headers, body = async_to_sync(_serve)(_scope(request), request.body, raw)
     response = HttpResponse(body, status=status)

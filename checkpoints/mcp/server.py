@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from functools import wraps
 from typing import Annotated, Any
 
 import anyio
@@ -75,7 +76,7 @@ def _answer(text: str, data: dict[str, Any]) -> CallToolResult:
 
 
 def _refusal(failure: ToolFailure) -> CallToolResult:
-    text = f"{failure.message} [{failure.code}]"
+    text = f"{' '.join(failure.message.splitlines())} [{failure.code}]"
     return CallToolResult(
         content=[TextContent(type="text", text=text)],
         structured_content={"error": failure.as_dict()},
@@ -131,8 +132,6 @@ def tool(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """`mcp.tool(...)` whose refusals answer as tool errors (`isError`) with their code."""
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-        from functools import wraps
-
         @wraps(fn)
         async def wrapper(*args: Any, **kwargs: Any) -> CallToolResult:
             try:
@@ -140,7 +139,9 @@ def tool(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             except Refused as refused:
                 return _refusal(refused.failure)
 
-        mcp.tool(**options)(wrapper)
+        # The docstring as one paragraph: what a model reads to choose the tool.
+        description = " ".join((fn.__doc__ or "").split())
+        mcp.tool(description=description, **options)(wrapper)
         return wrapper
 
     return register

@@ -6,6 +6,7 @@ from __future__ import annotations
 import anyio
 import httpx
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from checkpoints.models import Activity
 from tests.mcp.agent import TOOLS, Session, agent_loop, http
@@ -54,6 +55,9 @@ def test_without_a_valid_token_401_like_the_api(http_world):
         assert response.status_code == 401
         assert response.json()["code"] == "unauthorized"
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    # Stateless: no stream to open, no session to delete.
+    token = {"Authorization": f"Bearer {http_world.operator}"}
+    assert httpx.get(http_world.url, headers={**ACCEPT, **token}).status_code == 405
 
 
 def test_a_viewer_lists_and_reads_but_cannot_act(http_world, loop_done):
@@ -100,6 +104,9 @@ def test_another_teams_project_is_not_found_and_bad_arguments_are_tool_errors(
                 "negative": await agent.call("open_preview", project_id=pid, version=-3),
                 "typed": await agent.call("compare_versions", project_id="x", from_version=0),
                 "after": await agent.ok("list_projects"),
+                "resource": await _read_refused(
+                    client, f"checkpoints://projects/{pid}/versions/1/manifest"
+                ),
             }
 
     seen = anyio.run(session)
@@ -110,3 +117,10 @@ def test_another_teams_project_is_not_found_and_bad_arguments_are_tool_errors(
     for key in ("negative", "typed"):
         assert seen[key].is_error and "validation" in seen[key].content[0].text.lower()
     assert seen["after"]["projects"] == []
+    assert "not_found" in seen["resource"]
+
+
+async def _read_refused(client, uri: str) -> str:
+    with pytest.raises(MCPError) as refused:
+        await client.read_resource(uri)
+    return str(refused.value)

@@ -61,6 +61,27 @@ def test_tools_and_the_agent_loop_over_stdio(world):
     assert all(a.detail.endswith("(via MCP)") for a in activity)
 
 
+def test_a_long_action_answers_its_job_id_to_poll(world):
+    """With no time to wait, a tool answers its job, which get_job then follows."""
+
+    async def session() -> tuple[dict, dict, Session]:
+        async with stdio(world.operator, {**world.env, "CHECKPOINTS_MCP_WAIT_SECONDS": "0"}) as c:
+            agent = Session(c)
+            started = await agent.ok("create_project", name="Polled")
+            job = started["job"]
+            for _ in range(300):  # as an agent would: poll until it is done
+                polled = await agent.ok("get_job", project_id=job["project"], job_id=job["id"])
+                if polled["job"]["finished"]:
+                    break
+                await anyio.sleep(0.1)
+            return started, polled, agent
+
+    started, polled, agent = anyio.run(session)
+    assert started["finished"] is False and "get_job" in agent.transcript[0]
+    assert polled["job"]["state"] == "succeeded" and polled["job"]["version"]["number"] == 0
+    assert "still running" in agent.transcript[0] and agent.progress
+
+
 def test_stdio_refuses_to_start_without_a_valid_token(world):
     import subprocess
     import sys
