@@ -36,6 +36,7 @@ def loop_done(http_world) -> dict:
             found = await agent_loop(agent, "Todo over HTTP")
             found["tools"] = (await client.list_tools()).tools
             found["transcript"] = agent.transcript
+            found["progress"] = agent.progress
             return found
 
     return anyio.run(session)
@@ -43,6 +44,9 @@ def loop_done(http_world) -> dict:
 
 def test_the_agent_loop_over_http(loop_done):
     assert {tool.name for tool in loop_done["tools"]} == TOOLS
+    # Progress notifications stream over HTTP too, one per step of each job.
+    assert any(step.startswith("taking the snapshot") for step in loop_done["progress"])
+    assert any(step.startswith("verifying") for step in loop_done["progress"])
     activity = Activity.objects.filter(project_id=loop_done["project"]).select_related("actor")
     assert {a.actor.username for a in activity} == {"agent"}
     assert {a.kind for a in activity} >= {"start", "create", "rollback", "preview", "discard"}
