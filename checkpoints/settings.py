@@ -155,6 +155,8 @@ NEON_API_URL = os.environ.get("NEON_API_URL", "https://console.neon.tech/api/v2"
 NEON_ORG_ID = os.environ.get("NEON_ORG_ID", "")
 # Previews are deleted this many minutes after they were opened.
 CHECKPOINTS_PREVIEW_TTL_MINUTES = int(os.environ.get("CHECKPOINTS_PREVIEW_TTL_MINUTES", "60"))
+# How long an MCP tool waits for its job before answering with the job id to poll.
+CHECKPOINTS_MCP_WAIT_SECONDS = float(os.environ.get("CHECKPOINTS_MCP_WAIT_SECONDS", "25"))
 
 # Jobs ----------------------------------------------------------------------------------
 # Seconds one statement of an agent's version SQL may run before it is cancelled.

@@ -186,7 +186,11 @@ class JobRun:
         from_version: Version | None = None,
         to_version: Version | None = None,
     ) -> None:
-        """This job's Activity entry: who, its operation ids and duration filled in."""
+        """This job's Activity entry: who, its operation ids and duration filled in, and
+        how it was asked for when not by a person (`result["via"]`, e.g. "mcp")."""
+        via = self.result.get("via")
+        if via:
+            detail = f"{detail} (via {str(via).upper()})"
         services.activity_record(
             project=self.project,
             actor=self.job.created_by,

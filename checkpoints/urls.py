@@ -4,6 +4,7 @@ from django.http import HttpResponse
 from django.urls import include, path
 
 from checkpoints import views
+from checkpoints.mcp import http as mcp_http
 
 
 @login_not_required
@@ -17,6 +18,7 @@ handler403 = "checkpoints.team_views.forbidden"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", healthz, name="healthz"),
+    path("mcp", mcp_http.endpoint, name="mcp"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("checkpoints.app_urls")),

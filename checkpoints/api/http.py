@@ -106,6 +106,11 @@ def _authenticate(request: HttpRequest):
     return token
 
 
+def authenticate(request: HttpRequest):
+    """The active API token of `request`'s `Authorization: Bearer` header, else 401."""
+    return _authenticate(request)
+
+
 def api_view(*methods: str, auth: bool = True) -> Callable:
     """Make a function an API view: token auth, allowed methods, JSON errors."""
 

@@ -1,0 +1,130 @@
+"""The MCP server over Streamable HTTP at /mcp, served by gunicorn (gthread) as `make run`
+serves it, driven by the SDK's own client with an API token."""
+
+from __future__ import annotations
+
+import anyio
+import httpx
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from checkpoints.models import Activity
+from tests.mcp.agent import TOOLS, Session, agent_loop, http
+
+pytestmark = pytest.mark.django_db
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "curl", "version": "1"},
+    },
+}
+ACCEPT = {"Accept": "application/json, text/event-stream"}
+
+
+@pytest.fixture(scope="module")
+def loop_done(http_world) -> dict:
+    """The agent loop once over HTTP (the operator), for the tests below to build on."""
+
+    async def session() -> dict:
+        async with http(http_world.url, http_world.operator) as client:
+            agent = Session(client)
+            found = await agent_loop(agent, "Todo over HTTP")
+            found["tools"] = (await client.list_tools()).tools
+            found["transcript"] = agent.transcript
+            found["progress"] = agent.progress
+            return found
+
+    return anyio.run(session)
+
+
+def test_the_agent_loop_over_http(loop_done):
+    assert {tool.name for tool in loop_done["tools"]} == TOOLS
+    # Progress notifications stream over HTTP too, one per step of each job.
+    assert any(step.startswith("taking the snapshot") for step in loop_done["progress"])
+    assert any(step.startswith("verifying") for step in loop_done["progress"])
+    activity = Activity.objects.filter(project_id=loop_done["project"]).select_related("actor")
+    assert {a.actor.username for a in activity} == {"agent"}
+    assert {a.kind for a in activity} >= {"start", "create", "rollback", "preview", "discard"}
+    assert all(a.detail.endswith("(via MCP)") for a in activity)
+
+
+def test_without_a_valid_token_401_like_the_api(http_world):
+    for headers in ({}, {"Authorization": "Bearer ckp_nope_nope"}, {"Authorization": "Basic x"}):
+        response = httpx.post(http_world.url, json=INITIALIZE, headers={**ACCEPT, **headers})
+        assert response.status_code == 401
+        assert response.json()["code"] == "unauthorized"
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    # Stateless: no stream to open, no session to delete.
+    token = {"Authorization": f"Bearer {http_world.operator}"}
+    assert httpx.get(http_world.url, headers={**ACCEPT, **token}).status_code == 405
+
+
+def test_a_viewer_lists_and_reads_but_cannot_act(http_world, loop_done):
+    pid = loop_done["project"]
+
+    async def session() -> dict:
+        async with http(http_world.url, http_world.viewer) as client:
+            agent = Session(client)
+            projects = await agent.ok("list_projects")
+            versions = await agent.ok("list_versions", project_id=pid)
+            diff = await agent.ok("compare_versions", project_id=pid, from_version=0, to_version=2)
+            refusals = {
+                "rollback": await agent.refused("rollback_to_version", project_id=pid, version=2),
+                "save": await agent.refused("save_version", project_id=pid, prompt="x", sql=""),
+                "preview": await agent.refused("open_preview", project_id=pid, version=1),
+                "uri": await agent.refused("get_connection_string", project_id=pid),
+                "delete": await agent.refused("delete_version", project_id=pid, version=1),
+            }
+            return {"projects": projects, "versions": versions, "diff": diff, **refusals}
+
+    seen = anyio.run(session)
+    assert [p["role"] for p in seen["projects"]["projects"] if p["id"] == pid] == ["viewer"]
+    assert len(seen["versions"]["versions"]) == 3
+    assert seen["diff"]["changes"]["tables_added"] == ["tags", "todos"]
+    for refusal in ("rollback", "save", "preview", "uri", "delete"):
+        assert seen[refusal]["code"] == "forbidden", seen[refusal]
+        assert "viewer" in seen[refusal]["message"]
+
+
+def test_another_teams_project_is_not_found_and_bad_arguments_are_tool_errors(
+    http_world, loop_done
+):
+    pid = loop_done["project"]
+
+    async def session() -> dict:
+        async with http(http_world.url, http_world.stranger) as client:
+            agent = Session(client)
+            return {
+                "listed": await agent.ok("list_projects"),
+                "versions": await agent.refused("list_versions", project_id=pid),
+                "rollback": await agent.refused("rollback_to_version", project_id=pid, version=1),
+                "job": await agent.refused("get_job", project_id=pid, job_id=1),
+                "missing": await agent.refused("list_versions", project_id=2**70),
+                "negative": await agent.call("open_preview", project_id=pid, version=-3),
+                "typed": await agent.call("compare_versions", project_id="x", from_version=0),
+                "after": await agent.ok("list_projects"),
+                "resource": await _read_refused(
+                    client, f"checkpoints://projects/{pid}/versions/1/manifest"
+                ),
+            }
+
+    seen = anyio.run(session)
+    assert seen["listed"]["projects"] == []
+    for key in ("versions", "rollback", "job", "missing"):
+        assert seen[key]["code"] == "not_found", seen[key]
+    assert seen["versions"]["message"] == seen["rollback"]["message"]
+    for key in ("negative", "typed"):
+        assert seen[key].is_error and "validation" in seen[key].content[0].text.lower()
+    assert seen["after"]["projects"] == []
+    assert "not_found" in seen["resource"]
+
+
+async def _read_refused(client, uri: str) -> str:
+    with pytest.raises(MCPError) as refused:
+        await client.read_resource(uri)
+    return str(refused.value)
