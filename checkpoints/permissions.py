@@ -29,6 +29,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "preview_open": (OPERATOR, "open previews"),
     "preview_discard": (OPERATOR, "discard previews"),
     "contacts_edit": (OPERATOR, "edit the app’s data"),
+    "share_create": (OPERATOR, "share versions with a link"),
+    "share_revoke": (OPERATOR, "revoke share links"),
     "connection_uri": (OPERATOR, "read connection strings with their password"),
     "version_delete": (OWNER, "delete versions"),
     "start_over": (OWNER, "start over"),

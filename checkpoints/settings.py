@@ -159,8 +159,29 @@ CHECKPOINTS_PREVIEW_TTL_MINUTES = int(os.environ.get("CHECKPOINTS_PREVIEW_TTL_MI
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "server": {"format": "[%(asctime)s] %(message)s"},
+    },
+    # Share-link tokens are secrets in URL paths: redacted from every record.
+    "filters": {"redact_share_tokens": {"()": "checkpoints.logredact.RedactFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_share_tokens"],
+        },
+        "server": {
+            "class": "logging.StreamHandler",
+            "formatter": "server",
+            "filters": ["redact_share_tokens"],
+        },
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("CHECKPOINTS_LOG_LEVEL", "INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        # runserver's request lines (its default handler has no filter).
+        "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
+    },
 }
