@@ -4,11 +4,14 @@ preview branch's cleanup, rate limiting, Activity."""
 
 from __future__ import annotations
 
+import io
+import json
 import re
 from datetime import timedelta
 
 import psycopg
 import pytest
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -180,6 +183,7 @@ def test_create_rules_dialog_rate_limit_and_refusals(owner, settings, monkeypatc
     project = project_demo(owner, versions=1)
     try:
         _create_rules(project, owner, settings)
+        _command_line(project)
         _refused_without_read_only_roles(project, owner, monkeypatch)
     finally:
         engine_project_drop(project)
@@ -218,6 +222,39 @@ def _create_rules(project, owner, settings):
     anonymous = Client()
     statuses = [anonymous.get(link.removeprefix("http://testserver")).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
+
+
+def _command_line(project):
+    out, err = io.StringIO(), io.StringIO()
+    call_command(
+        "shares",
+        "create",
+        "--project",
+        str(project.pk),
+        "--version",
+        "1",
+        "--hours",
+        "2",
+        "--base-url",
+        "https://ckp.example.com/",
+        stdout=out,
+        stderr=err,
+    )
+    link = out.getvalue().strip()
+    assert re.fullmatch(r"https://ckp\.example\.com/s/[A-Za-z0-9_-]{43}", link)
+    share = sharing.share_find(token=link.rsplit("/", 1)[1])
+    assert share is not None and "shown only now" in err.getvalue()
+    out = io.StringIO()
+    call_command("shares", "list", "--project", str(project.pk), "--json", stdout=out)
+    assert share.pk in [item["id"] for item in json.loads(out.getvalue())["items"]]
+    out = io.StringIO()
+    call_command(
+        "shares", "revoke", "--project", str(project.pk), "--share", str(share.pk), stdout=out
+    )
+    assert "Revoked" in out.getvalue()
+    assert Client().get("/s/" + link.rsplit("/", 1)[1]).status_code == 410
+    with pytest.raises(CommandError, match="no share link"):
+        call_command("shares", "revoke", "--project", str(project.pk), "--share", "999999")
 
 
 def _refused_without_read_only_roles(project, owner, monkeypatch):
