@@ -181,6 +181,8 @@ LOGGING = {
     "loggers": {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # Django's own default handlers (console under DEBUG, mail_admins) do not redact.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # runserver's request lines (its default handler has no filter).
         "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
     },
