@@ -8,7 +8,6 @@ import os
 import secrets
 import socket
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
