@@ -155,6 +155,8 @@ NEON_API_URL = os.environ.get("NEON_API_URL", "https://console.neon.tech/api/v2"
 NEON_ORG_ID = os.environ.get("NEON_ORG_ID", "")
 # Previews are deleted this many minutes after they were opened.
 CHECKPOINTS_PREVIEW_TTL_MINUTES = int(os.environ.get("CHECKPOINTS_PREVIEW_TTL_MINUTES", "60"))
+# Share links: requests per link and minute (per web process: local-memory cache).
+CHECKPOINTS_SHARE_RATE_PER_MINUTE = int(os.environ.get("CHECKPOINTS_SHARE_RATE_PER_MINUTE", "120"))
 
 LOGGING = {
     "version": 1,

@@ -116,14 +116,18 @@ def shared_view(request: HttpRequest, token: str) -> HttpResponse:
     share = sharing.share_find(token=token)
     if share is None:
         return _public(request, "gone.html", {"title": "Link not found"}, 404)
+    ended = {"title": "This link has ended"}
     if not share.is_live:
-        return _public(request, "gone.html", {"title": "This link has ended"}, 410)
+        return _public(request, "gone.html", ended, 410)
     if not sharing.share_rate_allowed(share=share):
         response = _public(request, "gone.html", {"title": "Too many requests"}, 429)
         response["Retry-After"] = "60"
         return response
     polling = request.GET.get("starting") == "1"
-    view = sharing.share_view(share=share, count=not polling)
+    try:
+        view = sharing.share_view(share=share, count=not polling)
+    except sharing.ShareGone:
+        return _public(request, "gone.html", ended, 410)
     context = {"view": view, "share": view.share, "version": view.share.version}
     if view.state == "ready":
         if polling:  # ready: back to the link itself, which counts as an open

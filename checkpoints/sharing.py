@@ -220,6 +220,8 @@ def share_view(*, share: ShareLink, count: bool = True) -> ShareView:
     preview = share.preview
     if preview is not None and preview.is_live:
         return _ready(share, preview, count=count)
+    if share.version.deleted_at is not None:  # no snapshot to start from any more
+        raise ShareGone(SHARE_GONE)
     job = _latest_job(share)
     if job is not None and not job.is_finished:
         return ShareView("starting", share, steps=_steps(job))
