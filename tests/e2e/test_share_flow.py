@@ -77,6 +77,7 @@ def test_share_flow(
     visitor = phone.new_page()
     first = visitor.goto(link)
     assert first.status == 200
+    visitor.screenshot(path=str(shots / "starting-phone-390.png"))  # the progress view
     assert first.headers["referrer-policy"] == "no-referrer"
     assert "noindex" in first.headers["x-robots-tag"]
     expect(visitor.locator(".shared-banner")).to_contain_text(BANNER)
