@@ -7,7 +7,8 @@ lookup compares it in constant time. The view is served from a preview branch ma
 the link's first open (job `share_open`), read through that branch's read-only role (the
 engine's `readonly_role_ensure`): the connection behind a shared page cannot write. The
 preview expires with the link, and revoking ends it at once; the periodic preview
-cleanup (`tasks.previews_cleanup_expired`) deletes the branch.
+cleanup (`tasks.previews_cleanup_expired`, via `tasks.share_previews_ended`) deletes the
+branch.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -166,16 +167,6 @@ def _preview_end(share: ShareLink, *, user: AbstractBaseUser | None) -> None:
         services.preview_discard(preview=preview, user=user)
     except services.ServiceError:
         pass  # busy: the preview cleanup after the running job discards it (it has expired)
-
-
-def share_previews_ended() -> int:
-    """Expire the previews of links that ended (revoked or past their expiry), so the
-    preview cleanup deletes their branches; return how many."""
-    now = timezone.now()
-    ended = ShareLink.objects.filter(Q(revoked_at__isnull=False) | Q(expires_at__lte=now))
-    return Preview.objects.filter(
-        pk__in=ended.values("preview_id"), discarded_at__isnull=True, expires_at__gt=now
-    ).update(expires_at=now)
 
 
 # The public view ------------------------------------------------------------------------------

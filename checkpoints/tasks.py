@@ -20,10 +20,11 @@ from typing import Any
 
 import psycopg
 from django.db import close_old_connections, connection
+from django.db.models import Q
 from django.tasks import task
 from django.utils import timezone
 
-from checkpoints import lifecycle, services, sharing
+from checkpoints import lifecycle, services
 from checkpoints.engines.base import SUCCEEDED_STATUSES, Engine, Operation, mask_password
 from checkpoints.engines.errors import EngineError, EngineNotFound, OperationTimeout
 from checkpoints.engines.operations import wait_for_operations
@@ -270,7 +271,7 @@ def _job_finish(run: JobRun, *, state: str, error: str = "") -> None:
 
 def previews_cleanup_expired() -> int:
     """Enqueue a discard for every expired preview whose project is idle."""
-    sharing.share_previews_ended()  # a share link's preview ends with the link
+    share_previews_ended()
     count = 0
     recently_failed = Job.objects.filter(
         kind=Job.Kind.PREVIEW_DISCARD,
@@ -721,6 +722,16 @@ def run_preview_open(run: JobRun) -> None:
         to_version=target,
         detail=f"Preview branch {branch_id} until {preview.expires_at:%H:%M} UTC.",
     )
+
+
+def share_previews_ended() -> int:
+    """Expire the previews of share links that ended (revoked or past their expiry), so
+    the preview cleanup deletes their branches; return how many."""
+    now = timezone.now()
+    ended = ShareLink.objects.filter(Q(revoked_at__isnull=False) | Q(expires_at__lte=now))
+    return Preview.objects.filter(
+        pk__in=ended.values("preview_id"), discarded_at__isnull=True, expires_at__gt=now
+    ).update(expires_at=now)
 
 
 def _preview_expiry(run: JobRun) -> datetime:
