@@ -89,6 +89,8 @@ def gunicorn_command(port: int, *, access_log: bool = True) -> list[str]:
     """The web server as `make run` starts it."""
     command = [sys.executable, "-m", "gunicorn", "checkpoints.wsgi", f"--bind=127.0.0.1:{port}"]
     command += ["--workers=2", "--threads=4", "--log-level=warning"]
+    # Share links carry their token in the path: the access log redacts it.
+    command += ["--logger-class=checkpoints.logredact.GunicornLogger"]
     return command + (["--access-logfile=-"] if access_log else [])
 
 

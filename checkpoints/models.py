@@ -168,6 +168,7 @@ class Job(models.Model):
         CREATE_PROJECT = "create_project", "Create project"
         VERSION_DELETE = "version_delete", "Delete version"
         CLEANUP = "cleanup", "Clean up"
+        SHARE_OPEN = "share_open", "Open share link"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -254,6 +255,9 @@ class Activity(models.Model):
         START_OVER = "start_over", "Start over"
         FAILED = "failed", "Failed"
         CLEANUP = "cleanup", "Clean up"
+        SHARE = "share", "Share link created"
+        UNSHARE = "unshare", "Share link revoked"
+        SHARE_OPEN = "share_open", "Share link opened"
 
     project = models.ForeignKey(AgentProject, on_delete=models.CASCADE, related_name="activities")
     actor = models.ForeignKey(
@@ -277,6 +281,43 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ShareLink(models.Model):
+    """A read-only link `/s/<token>` to one version's app, for people without an account.
+
+    Only the token's sha256 is kept: the link is shown once, when it is made. Its view is
+    served from a preview branch (`preview`) made on first open, which expires with the
+    link (checkpoints/sharing.py)."""
+
+    project = models.ForeignKey(AgentProject, on_delete=models.CASCADE, related_name="shares")
+    version = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="shares")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    preview = models.ForeignKey(
+        Preview, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    open_count = models.PositiveIntegerField(default=0)
+    first_opened_at = models.DateTimeField(null=True, blank=True)
+    last_opened_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"share link #{self.pk} of {self.version.label}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL)

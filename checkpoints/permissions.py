@@ -30,6 +30,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "preview_discard": (OPERATOR, "discard previews"),
     "job_cancel": (OPERATOR, "cancel jobs"),
     "contacts_edit": (OPERATOR, "edit the app’s data"),
+    "share_create": (OPERATOR, "share versions with a link"),
+    "share_revoke": (OPERATOR, "revoke share links"),
     "connection_uri": (OPERATOR, "read connection strings with their password"),
     "version_delete": (OWNER, "delete versions"),
     "start_over": (OWNER, "start over"),

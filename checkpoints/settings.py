@@ -168,12 +168,37 @@ CHECKPOINTS_API_WAIT_SECONDS = float(os.environ.get("CHECKPOINTS_API_WAIT_SECOND
 CHECKPOINTS_WAITS_PER_OWNER = int(os.environ.get("CHECKPOINTS_WAITS_PER_OWNER", "2"))
 # The progress panel's request waits this long for the job to change before answering.
 CHECKPOINTS_STATUS_WAIT_SECONDS = float(os.environ.get("CHECKPOINTS_STATUS_WAIT_SECONDS", "2"))
+# Share links: requests per link and minute (per web process: local-memory cache).
+CHECKPOINTS_SHARE_RATE_PER_MINUTE = int(os.environ.get("CHECKPOINTS_SHARE_RATE_PER_MINUTE", "120"))
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "server": {"format": "[%(asctime)s] %(message)s"},
+    },
+    # Share-link tokens are secrets in URL paths: redacted from every record.
+    "filters": {"redact_share_tokens": {"()": "checkpoints.logredact.RedactFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_share_tokens"],
+        },
+        "server": {
+            "class": "logging.StreamHandler",
+            "formatter": "server",
+            "filters": ["redact_share_tokens"],
+        },
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("CHECKPOINTS_LOG_LEVEL", "INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        # Django's own default handlers (console under DEBUG, mail_admins) do not redact.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # runserver's request lines (its default handler has no filter).
+        "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
+    },
 }

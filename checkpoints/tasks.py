@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 from django.conf import settings
 from django.db import close_old_connections, connection
+from django.db.models import Q
 from django.tasks import task
 from django.utils import timezone
 
@@ -30,7 +31,7 @@ from checkpoints.engines.base import SUCCEEDED_STATUSES, Engine, Operation, mask
 from checkpoints.engines.errors import EngineError, EngineNotFound, OperationTimeout
 from checkpoints.engines.operations import wait_for_operations
 from checkpoints.job_state import job_transition
-from checkpoints.models import Activity, AgentProject, Job, Preview, Version
+from checkpoints.models import Activity, AgentProject, Job, Preview, ShareLink, Version
 from contacts import repository
 from contacts.db import connect
 from contacts.demo import DEMO_STEPS, demo_step
@@ -381,6 +382,7 @@ def _job_finish(run: JobRun, *, state: str, error: str = "") -> None:
 
 def previews_cleanup_expired() -> int:
     """Enqueue a discard for every expired preview whose project is idle."""
+    share_previews_ended()
     count = 0
     recently_failed = Job.objects.filter(
         kind=Job.Kind.PREVIEW_DISCARD,
@@ -831,7 +833,7 @@ def run_preview_open(run: JobRun) -> None:
                 project=project,
                 version=target,
                 branch_id=branch_id,
-                expires_at=timezone.now() + services.preview_ttl(),
+                expires_at=_preview_expiry(run),
             )
             run.job.preview = preview
             Job.objects.filter(pk=run.job.pk).update(preview=preview)
@@ -866,6 +868,41 @@ def run_preview_open(run: JobRun) -> None:
         to_version=target,
         detail=f"Preview branch {branch_id} until {preview.expires_at:%H:%M} UTC.",
     )
+
+
+def share_previews_ended() -> int:
+    """Expire the previews of share links that ended (revoked or past their expiry), so
+    the preview cleanup deletes their branches; return how many."""
+    now = timezone.now()
+    ended = ShareLink.objects.filter(Q(revoked_at__isnull=False) | Q(expires_at__lte=now))
+    return Preview.objects.filter(
+        pk__in=ended.values("preview_id"), discarded_at__isnull=True, expires_at__gt=now
+    ).update(expires_at=now)
+
+
+def _preview_expiry(run: JobRun) -> datetime:
+    """The preview TTL, or the share link's expiry for a share's preview."""
+    until = (run.result.get("request") or {}).get("expires_at")
+    return datetime.fromisoformat(until) if until else timezone.now() + services.preview_ttl()
+
+
+def run_share_open(run: JobRun) -> None:
+    """A share link's first open: a preview branch that lives as long as the link, and a
+    read-only role on it that the shared view connects with."""
+    share_id = run.result["request"]["share_id"]
+    run_preview_open(run)
+    preview = run.job.preview
+    assert preview is not None
+    with _engine(run) as engine:
+        try:
+            with run.step("creating the read-only role", "SELECT only"):
+                engine.readonly_role_ensure(run.project.engine_project_id, preview.branch_id)
+        except Exception:
+            _preview_drop(engine, preview)
+            raise
+    ShareLink.objects.filter(pk=share_id).update(preview=preview)
+    if not ShareLink.objects.get(pk=share_id).is_live:  # revoked meanwhile: cleanup drops it
+        Preview.objects.filter(pk=preview.pk).update(expires_at=timezone.now())
 
 
 def _preview_drop(engine: Engine, preview: Preview) -> None:
@@ -908,4 +945,5 @@ RUNNERS: dict[str, Callable[[JobRun], None]] = {
     Job.Kind.CREATE_PROJECT: run_start_demo,
     Job.Kind.VERSION_DELETE: run_version_delete,
     Job.Kind.CLEANUP: lifecycle.run_cleanup,
+    Job.Kind.SHARE_OPEN: run_share_open,
 }

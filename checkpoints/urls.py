@@ -22,5 +22,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("checkpoints.app_urls")),
+    path("", include("checkpoints.share_urls")),
     path("", include("checkpoints.api.urls")),
 ]

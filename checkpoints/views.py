@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
-from checkpoints import job_waits, permissions, selectors, services, teams
+from checkpoints import job_waits, permissions, selectors, services, share_views, teams
 from checkpoints.engines.base import mask_password
 from checkpoints.models import Activity, AgentProject, Job
 from contacts.demo import DEMO_STEPS, demo_step
@@ -104,6 +104,7 @@ def _project_context(request: HttpRequest, project: AgentProject, tab: str) -> d
     from checkpoints.lifecycle_views import project_lifecycle_context
 
     context.update(project_lifecycle_context(project))
+    context.update(share_views.shares_context(project))
     return context
 
 

@@ -126,14 +126,25 @@ def _exercise(api: RecordingApi, project) -> None:
     jobs_run_queued()
     api("DELETE", preview_url)  # 422 preview_gone
 
+    shared = api.post(f"{base}/shares", {"version": 1, "hours": 2}).json()
+    assert shared["link"].endswith(f"/s/{shared['token']}")
+    api.post(f"{base}/shares", {"version": 1, "hours": 169})  # 400
+    api.get(f"{base}/shares")
+    api.get(shared["url"])
+    api("DELETE", shared["url"])
+    jobs_run_queued()
+
     api("DELETE", f"{base}/versions/1")
     jobs_run_queued()
     api.get(f"{base}/versions/1")
     api.post(f"{base}/versions/1/rollback")  # 422 version_deleted
+    api.post(f"{base}/shares", {"version": 1})  # 422 version_deleted
 
     viewer = user_make("carol")
     member_add(project, viewer, Membership.Role.VIEWER)
     RecordingApi(token_for(viewer), api.seen)("DELETE", base)  # 403
+    RecordingApi(token_for(viewer), api.seen)("DELETE", shared["url"])  # 403
+    RecordingApi(token_for(viewer), api.seen).post(f"{base}/shares", {"version": 0})  # 403
     RecordingApi("ckp_bad_token", api.seen).get("projects")  # 401
     api.get(f"{base}/jobs/999999")  # 404
     api("PUT", "projects")  # 405

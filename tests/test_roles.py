@@ -129,6 +129,9 @@ WEB_CASES = [
     ),
     Case("rename version", "POST", P + "/versions/0/rename", OPS, data={"name": "Start"}),
     Case("what the project holds", "GET", P + "/holdings", ALL),
+    Case("share dialog", "GET", P + "/versions/1/share", OPS),
+    Case("share a version", "POST", P + "/versions/1/share", OPS, (201,), data={"hours": "24"}),
+    Case("share links card", "GET", P + "/shares/", ALL),
     Case("restore window", "POST", P + "/restore-window", OWN, data={"window": "forever"}),
     Case("start over confirm", "GET", P + "/start-over", OWN),
     Case("start over", "POST", P + "/start-over", OWN),
@@ -168,6 +171,8 @@ API_CASES = [
     Case("api rollback", "POST", A + "/versions/0/rollback", OPS, (202,), api=True),
     Case("api open preview", "POST", A + "/previews", OPS, (202,), {"version": 0}, api=True),
     Case("api discard preview", "DELETE", A + "/previews/{preview}", OPS, (202,), api=True),
+    Case("api shares", "GET", A + "/shares", ALL, api=True),
+    Case("api share a version", "POST", A + "/shares", OPS, (201,), {"version": 1}, api=True),
     Case("api delete version", "DELETE", A + "/versions/0", OWN, (202,), api=True),
     Case("api delete project", "DELETE", A, OWN, (204,), api=True, fake_engine=True),
 ]
@@ -257,6 +262,8 @@ def test_the_table_names_every_action_once():
             "contacts_edit",
             "connection_uri",
             "job_cancel",
+            "share_create",
+            "share_revoke",
         },
     }
     for role, actions in expected.items():

@@ -110,6 +110,41 @@ SCHEMAS: dict[str, Any] = {
         optional=("connection_uri",),
     ),
     "PreviewList": _obj({"items": {"type": "array", "items": _ref("Preview")}}),
+    "Share": _obj(
+        {
+            "id": {"type": "integer"},
+            "version": {"type": "integer"},
+            "live": {"type": "boolean", "description": "Not revoked and not expired."},
+            "created_by": STRING_OR_NULL,
+            "created_at": TIME,
+            "expires_at": TIME,
+            "revoked_at": TIME,
+            "open_count": {"type": "integer"},
+            "first_opened_at": TIME,
+            "url": {"type": "string"},
+            "link": {
+                "type": "string",
+                "description": "The public read-only link /s/<token>: only in the create answer.",
+            },
+            "token": {"type": "string", "description": "Only in the create answer; not stored."},
+        },
+        optional=("link", "token"),
+    ),
+    "ShareList": _obj({"items": {"type": "array", "items": _ref("Share")}}),
+    "ShareCreate": {
+        "type": "object",
+        "properties": {
+            "version": {"type": "integer", "minimum": 0},
+            "hours": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 168,
+                "description": "When the link expires (default 24 hours, at most 7 days).",
+            },
+        },
+        "required": ["version"],
+        "additionalProperties": False,
+    },
     "Diff": _obj(
         {
             "from": {"type": "integer"},
@@ -152,6 +187,8 @@ SCHEMAS: dict[str, Any] = {
                     "preview_discard",
                     "start_demo",
                     "start_over",
+                    "cleanup",
+                    "share_open",
                 ],
             },
             "state": {
@@ -223,6 +260,7 @@ SCHEMAS: dict[str, Any] = {
 
 _DESCRIPTIONS = {
     "200": "OK",
+    "201": "Created.",
     "202": "Accepted: the job runs; poll `Location`.",
     "204": "Deleted.",
     "400": "`invalid`: see `details`, one message per field.",
@@ -442,6 +480,25 @@ def _paths() -> dict[str, Any]:
                 *JOB_FAILED,
                 parameters=WAIT,
             ),
+        },
+        f"{base}/shares": {
+            "parameters": PROJECT,
+            "get": _op(
+                "Live share links (read-only links to a version's app)", {"200": "ShareList"}
+            ),
+            "post": _op(
+                "Share a version: a read-only link that needs no account (operators, owners)",
+                {"201": "Share"},
+                "400",
+                "403",
+                "422",
+                requestBody=_body("ShareCreate"),
+            ),
+        },
+        f"{base}/shares/{{share_id}}": {
+            "parameters": [*PROJECT, _path_param("share_id", "The share link's id.")],
+            "get": _op("A share link (live or ended)", {"200": "Share"}),
+            "delete": _op("Revoke a share link at once", {"200": "Share"}, "403"),
         },
         f"{base}/jobs/{{job_id}}": {
             "parameters": [*PROJECT, _path_param("job_id", "The job's id.")],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from checkpoints.api import pages, views
+from checkpoints.api import pages, shares, views
 
 P = "api/v1/projects/<int:pk>"
 
@@ -23,5 +23,7 @@ urlpatterns = [
     path(f"{P}/previews/<int:preview_pk>", views.preview_detail, name="api-preview"),
     path(f"{P}/jobs/<int:job_pk>", views.job_detail, name="api-job"),
     path(f"{P}/jobs/<int:job_pk>/cancel", views.job_cancel, name="api-job-cancel"),
+    path(f"{P}/shares", shares.shares, name="api-shares"),
+    path(f"{P}/shares/<int:share_pk>", shares.share_detail, name="api-share"),
     re_path(r"^api/(?P<rest>.*)$", views.unknown, name="api-unknown"),
 ]

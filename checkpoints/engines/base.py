@@ -13,6 +13,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from .errors import EngineNotSupported
+
 # Neon's OperationStatus enum (REFERENCE.md §3.3).
 SCHEDULING = "scheduling"
 RUNNING = "running"
@@ -28,6 +30,7 @@ TERMINAL_STATUSES = frozenset({FINISHED, SKIPPED, CANCELLED, ERROR})
 BUSY_STATUSES = frozenset({SCHEDULING, RUNNING, CANCELLING})
 
 ROOT_BRANCH_NAME = "main"
+READONLY_UNSUPPORTED = "The {engine} engine cannot make read-only roles (needed by share links)."
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,8 @@ class Engine(ABC):
     name: str = "engine"
     #: Whether `snapshot_create` accepts `timestamp`/`lsn` (point-in-time versions).
     supports_point_in_time: bool = False
+    #: Whether `readonly_role_ensure` / `readonly_connection_uri` work (share links).
+    supports_readonly_roles: bool = False
 
     # Projects
     @abstractmethod
@@ -222,6 +227,19 @@ class Engine(ABC):
         """The connection string of a branch's endpoint (default: the root branch).
 
         It carries a password: never log or render it unmasked (see `mask_password`)."""
+
+    # Read-only access (share links)
+    def readonly_role_ensure(self, project_id: str, branch_id: str) -> None:
+        """Give the branch a login role of its own that can only read: CONNECT on the
+        branch's database, USAGE on its schemas, SELECT on its tables; no ownership, no
+        CREATE (and `default_transaction_read_only` on top). Idempotent; the role goes
+        when the branch is deleted."""
+        raise EngineNotSupported(READONLY_UNSUPPORTED.format(engine=self.name), status=501)
+
+    def readonly_connection_uri(self, project_id: str, branch_id: str) -> str:
+        """The connection string of the branch's read-only role (`readonly_role_ensure`
+        first). It carries a password: never log or render it."""
+        raise EngineNotSupported(READONLY_UNSUPPORTED.format(engine=self.name), status=501)
 
     # Operations
     @abstractmethod

@@ -44,6 +44,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from . import local_catalog as cat
 from . import local_names as ids
+from . import local_readonly as readonly
 from . import local_sql as db
 from .base import (
     BUSY_STATUSES,
@@ -117,6 +118,7 @@ class LocalEngine(Engine):
     #: A restore's swap commits (connections allowed again) before `snapshot_restore`
     #: returns: the endpoint serves the restored database at once, no wait needed.
     serves_restore_at_once = True
+    supports_readonly_roles = True
 
     def __init__(
         self,
@@ -239,6 +241,7 @@ class LocalEngine(Engine):
         with self._reading() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('checkpoints-engine-schema'))")
             conn.execute(cat.SCHEMA)
+            conn.execute(readonly.SCHEMA)
             conn.execute(
                 "INSERT INTO engine_meta VALUES ('schema_version', %s) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -451,6 +454,7 @@ class LocalEngine(Engine):
             "SELECT dbname FROM warm_copies WHERE project_id = %s", (project_id,)
         ).fetchall():
             db.drop_database(conn, dbname)
+        readonly.drop_for_project(conn, project_id)
         role = conn.execute(
             "SELECT name FROM roles WHERE project_id = %s", (project_id,)
         ).fetchone()
@@ -554,6 +558,7 @@ class LocalEngine(Engine):
 
     def _finish_branch_delete(self, conn: db.Conn, branch_id: str, dbname: str) -> None:
         db.drop_database(conn, dbname)
+        readonly.drop_for_branch(conn, branch_id)
         with conn.transaction():
             conn.execute("DELETE FROM endpoints WHERE branch_id = %s", (branch_id,))
             conn.execute("DELETE FROM branches WHERE id = %s", (branch_id,))
@@ -972,6 +977,29 @@ class LocalEngine(Engine):
                 (project_id,),
             ).fetchall()
         return [cat.operation_from(row) for row in rows]
+
+    # ------------------------------------------------------------------ read-only roles
+
+    def readonly_role_ensure(self, project_id: str, branch_id: str) -> None:
+        owner_uri = self.connection_uri(project_id, branch_id=branch_id)
+        with self._mutation(project_id) as conn:
+            dbname = self._branch_row(conn, project_id, branch_id)[-1]
+            readonly.ensure(
+                conn,
+                self.names,
+                project_id=project_id,
+                branch_id=branch_id,
+                dbname=dbname,
+                owner_uri=owner_uri,
+            )
+
+    def readonly_connection_uri(self, project_id: str, branch_id: str) -> str:
+        with self._reading() as conn:
+            self._project_row(conn, project_id)
+            dbname = self._branch_row(conn, project_id, branch_id)[-1]
+            return readonly.connection_uri(
+                conn, branch_id=branch_id, host=self.host, port=self.port, dbname=dbname
+            )
 
     # ------------------------------------------------------------------ warm copies
 

@@ -31,6 +31,21 @@
       syncToggle();
       return;
     }
+    var copy = event.target.closest("[data-copy]");
+    if (copy) {
+      var field = document.querySelector(copy.dataset.copy);
+      var said = document.getElementById(copy.getAttribute("aria-describedby"));
+      if (!field) return;
+      field.select();
+      var done = function () { if (said) said.textContent = "Copied to the clipboard."; };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(field.value).then(done, function () { document.execCommand("copy"); done(); });
+      } else {
+        document.execCommand("copy");
+        done();
+      }
+      return;
+    }
     var dismiss = event.target.closest("[data-dismiss]");
     var panel = dismiss && dismiss.closest("[data-dismissable]");
     if (panel && panel.parentElement && panel.parentElement.id === "confirm-slot") {
