@@ -4,17 +4,31 @@ PYTHON ?= $(shell scripts/find-python)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# uv installs exactly what uv.lock pins. Taken from PATH, else installed once with pip
+# into .venv-tools (pinned here). It never downloads a Python: it uses $(PYTHON).
+UV_VERSION := 0.13.9
+TOOLS := .venv-tools
+UV ?= $(or $(shell uv --version >/dev/null 2>&1 && command -v uv),$(TOOLS)/bin/uv)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run run-neon-emulator test lint format bench clean
+.PHONY: install lock run run-neon-emulator test lint format bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml uv.lock | $(UV)
 	@test -n "$(PYTHON)" || { echo "No Python >= 3.12 found (see scripts/find-python)." >&2; exit 1; }
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(UV) sync --locked --extra dev --python "$(PYTHON)" --quiet
 	@touch $@
+
+$(TOOLS)/bin/uv:
+	@test -n "$(PYTHON)" || { echo "No Python >= 3.12 found (see scripts/find-python)." >&2; exit 1; }
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+	  --target $(TOOLS) uv==$(UV_VERSION)
+
+# After changing the dependencies in pyproject.toml: re-pin them in uv.lock (commit both).
+lock: | $(UV)
+	$(UV) lock --python "$(PYTHON)"
 
 run: install
 	$(BIN)/python -m checkpoints.launcher
@@ -28,7 +42,12 @@ test: install
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Check only; `make format` rewrites.
 lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
@@ -36,4 +55,4 @@ bench: install
 	$(BIN)/python -m checkpoints.launcher --exec benchmark $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) staticfiles .pytest_cache .ruff_cache

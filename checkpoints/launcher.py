@@ -3,8 +3,16 @@
     python -m checkpoints.launcher                  # serve the app until Ctrl-C
     python -m checkpoints.launcher --exec CMD ...   # run `manage.py CMD ...` against it, then stop
 
-Everything it starts is stopped on Ctrl-C, PostgreSQL included. Data stays in `.data/`
-(or CHECKPOINTS_DATA_DIR), so a second run reuses the same projects and versions.
+Everything it starts is stopped on Ctrl-C, SIGTERM or SIGHUP, PostgreSQL included, within
+a few seconds; a second Ctrl-C stops at once. Data stays in `.data/` (or
+CHECKPOINTS_DATA_DIR), so a second run reuses the same projects and versions, and
+`manage.py` finds the secret key and the server there.
+
+Each child (web server, worker) runs in a process group of its own, so the terminal's
+SIGINT reaches only the launcher: gunicorn's gthread workers deadlock in their quit
+handler when they get the terminal's SIGINT and then their master's signal. The launcher
+sends each child exactly one SIGTERM, waits a bounded time, then kills the child's whole
+group.
 """
 
 from __future__ import annotations
@@ -17,10 +25,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import psycopg
 from psycopg import sql
 
@@ -43,33 +53,43 @@ def worker_count() -> int:
         return WORKERS
 
 
+#: In the data folder: the pid of the launcher that started the running PostgreSQL.
+OWNER_FILE = "launcher.pid"
+#: Seconds gunicorn lets in-flight requests finish after SIGTERM (its default is 30).
+GRACEFUL_TIMEOUT = 3
+#: Seconds the launcher waits for its children after their SIGTERM before killing them.
+STOP_TIMEOUT = GRACEFUL_TIMEOUT + 2
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    # Background jobs of non-interactive shells start with SIGINT ignored: undo that.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signals = _Signals()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        # Also undoes the SIGINT ignored by background jobs of non-interactive shells.
+        signal.signal(signum, signals.handle)
     data_dir = Path(os.environ.get("CHECKPOINTS_DATA_DIR", BASE_DIR / ".data")).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     server = EmbeddedPostgres(data_dir / "postgres")
-    say(f"Starting PostgreSQL (embedded, data in {server.data_dir}) …")
-    server.start()
     children: list[subprocess.Popen[bytes]] = []
     stack = contextlib.ExitStack()
+    own_server = False
     try:
+        own_server = _claim_server(server, data_dir)
+        if own_server:
+            say(f"Starting PostgreSQL (embedded, data in {server.data_dir}) …")
+        server.start()
         env = _child_env(server, data_dir)
         if args.neon_emulator:
             stack.enter_context(_neon_emulator(server, env))
         _ensure_database(server, METADATA_DB, env)
         manage = [sys.executable, str(BASE_DIR / "manage.py")]
-        _run(manage + ["migrate", "--noinput", "-v", "0"], env)
-        _run(manage + ["collectstatic", "--noinput", "-v", "0"], env)
+        _run(manage + ["prepare_run"] + ([] if args.exec else ["--first-account"]), env)
         if args.exec:
             return subprocess.call(manage + args.exec, env=env, cwd=BASE_DIR)
-        _run(manage + ["ensure_admin"], env)
         port = free_port(args.port)
-        children.append(subprocess.Popen(gunicorn_command(port), env=env, cwd=BASE_DIR))
+        children.append(_start(gunicorn_command(port), env))
         for _ in range(worker_count()):
-            children.append(subprocess.Popen(worker_command(), env=env, cwd=BASE_DIR))
+            children.append(_start(worker_command(), env))
         _wait_for_port(port, children)
         say(
             f"\n  Checkpoints is running: http://127.0.0.1:{port}/ with {worker_count()} workers"
@@ -79,16 +99,54 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        _stop(children)
-        stack.close()
-        say("Stopping PostgreSQL …")
-        server.stop()
+        signals.stopping = True
+        if own_server and children:
+            _checkpoint_soon(server)
+        try:
+            _stop(children, signals)
+            stack.close()
+        finally:
+            if own_server:
+                say("Stopping PostgreSQL …")
+                server.stop(mode="immediate" if signals.impatient else "fast")
+                (data_dir / OWNER_FILE).unlink(missing_ok=True)
+
+
+class _Signals:
+    """The first stop signal interrupts the launcher; later ones ask it to hurry."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self.impatient = False
+
+    def handle(self, signum: int, frame: object) -> None:
+        if not self.stopping:
+            self.stopping = True
+            raise KeyboardInterrupt
+        if not self.impatient:
+            self.impatient = True
+            say("Stopping now …")
+
+
+def _claim_server(server: EmbeddedPostgres, data_dir: Path) -> bool:
+    """Whether this launcher starts (and so stops) the server. One already started by a
+    live launcher (another `make run`, `--exec` beside it) is shared and left running;
+    one left by a launcher that died is taken over."""
+    owner_file = data_dir / OWNER_FILE
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        owner = int(owner_file.read_text())
+        if owner != os.getpid() and psutil.pid_exists(owner) and server.is_running():
+            return False
+    owner_file.write_text(str(os.getpid()))
+    return True
 
 
 def gunicorn_command(port: int, *, access_log: bool = True) -> list[str]:
     """The web server as `make run` starts it."""
     command = [sys.executable, "-m", "gunicorn", "checkpoints.wsgi", f"--bind=127.0.0.1:{port}"]
-    command += ["--workers=2", "--threads=4", "--log-level=warning"]
+    # --preload: Django is imported once, in the master, not once per worker.
+    command += ["--workers=2", "--threads=4", "--preload", "--log-level=warning"]
+    command += [f"--graceful-timeout={GRACEFUL_TIMEOUT}"]
     # Share links carry their token in the path: the access log redacts it.
     command += ["--logger-class=checkpoints.logredact.GunicornLogger"]
     return command + (["--access-logfile=-"] if access_log else [])
@@ -189,25 +247,52 @@ def _wait(children: list[subprocess.Popen[bytes]]) -> int:
         time.sleep(0.5)
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _start(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A child in a session (and process group) of its own: the terminal's Ctrl-C
+    reaches only the launcher, which then signals each child once."""
+    return subprocess.Popen(
+        argv, env=env, cwd=BASE_DIR, stdin=subprocess.DEVNULL, start_new_session=True
+    )
 
 
-def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+def _checkpoint_soon(server: EmbeddedPostgres) -> None:
+    """Write the dirty pages out while the children finish, so that the server's own
+    shutdown checkpoint has little left to do (with fsync on, it is most of its stop)."""
+
+    def run() -> None:
+        with (
+            contextlib.suppress(Exception),
+            psycopg.connect(server.url("postgres"), autocommit=True, connect_timeout=2) as conn,
+        ):
+            conn.execute("CHECKPOINT")
+
+    threading.Thread(target=run, name="checkpoint", daemon=True).start()
+
+
+def _stop(children: list[subprocess.Popen[bytes]], signals: _Signals) -> None:
+    """One SIGTERM to each child, a bounded wait (cut short by a second Ctrl-C), then
+    SIGKILL to each child's whole process group: nothing it started outlives it."""
     for child in children:
         if child.poll() is None:
             child.terminate()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while (
+        any(child.poll() is None for child in children)
+        and time.monotonic() < deadline
+        and not signals.impatient
+    ):
+        time.sleep(0.05)
     for child in children:
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        # The group outlives its leader when a gunicorn master dies before its workers.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
 
 
 def say(text: str) -> None:
-    print(text, flush=True)
+    # Never fail on a closed terminal or pipe: the stop sequence must run to its end.
+    with contextlib.suppress(OSError):
+        print(text, flush=True)
 
 
 if __name__ == "__main__":

@@ -52,8 +52,11 @@ def pg_bin(name: str) -> Path:
 
 
 def free_port(start: int = FIRST_PORT) -> int:
+    """The first port from `start` that a server can listen on. Probed with SO_REUSEADDR,
+    as servers bind: connections left in TIME_WAIT by the last run do not move it."""
     for port in range(start, start + 1000):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
@@ -116,9 +119,15 @@ class EmbeddedPostgres:
             self._start()
         return self.config
 
-    def stop(self) -> None:
-        if self.pgdata.exists() and self.is_running():
-            self._pg_ctl(["stop", "-m", "fast", "-w"], check=False)
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (`fast`: roll back sessions; `immediate`: no shutdown
+        checkpoint, crash recovery at the next start). A fast stop that takes over
+        10 s becomes immediate."""
+        if not (self.pgdata.exists() and self.is_running()):
+            return
+        result = self._pg_ctl(["stop", "-m", mode, "-w", "-t", "10"], check=False)
+        if result.returncode != 0 and mode != "immediate" and self.is_running():
+            self._pg_ctl(["stop", "-m", "immediate", "-w", "-t", "10"], check=False)
 
     def _initdb(self) -> None:
         password = secrets.token_urlsafe(24)

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("CHECKPOINTS_DATA_DIR", BASE_DIR / ".data"))
@@ -21,12 +20,22 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DJANGO_DEBUG")
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (see .env.example).")
-    # DEBUG only: `make run` passes a generated key, production must set its own.
-    SECRET_KEY = "django-insecure-development-key-do-not-use-in-production"
+
+
+def _secret_key() -> str:
+    """DJANGO_SECRET_KEY, else the key `make run` generated into the data folder (so
+    `manage.py` works beside it). Never a built-in key: without either, commands that
+    sign nothing still run, and serving refuses to start (checkpoints.wsgi)."""
+    key = os.environ.get("DJANGO_SECRET_KEY", "")
+    if key:
+        return key
+    try:
+        return (DATA_DIR / "secret_key").read_text().strip()
+    except OSError:
+        return ""
+
+
+SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
