@@ -23,9 +23,11 @@ from .errors import EngineTransientError
 SMALL_DATABASE_BYTES = 16 * 1024 * 1024
 #: ... unless the WAL written since the last checkpoint is at least this share of the
 #: template's size: FILE_COPY would first flush all those fresh pages (its checkpoint).
-#: Measured at 100 MB right after a 100 MB bulk write: FILE_COPY 5.4 s, WAL_LOG 2.95 s
-#: (as fast as when idle); idle, FILE_COPY stays the choice (O(1) with reflinks).
-PENDING_WAL_SHARE = 0.5
+#: `make bench` right after a bulk write of the database's size (loaded 2-core ext4):
+#: 10 MB FILE_COPY 2.96 s, WAL_LOG 0.52 s; 100 MB FILE_COPY 4.90 s, WAL_LOG 4.09 s. The
+#: 10 MB case had pending WAL of about half the (grown) size: hence a quarter. Idle,
+#: FILE_COPY stays the choice (O(1) with reflinks).
+PENDING_WAL_SHARE = 0.25
 
 Conn = psycopg.Connection[Any]
 

@@ -13,7 +13,8 @@ MB = 1024 * 1024
 def test_the_strategy_follows_size_and_pending_writes():
     assert local_sql.copy_strategy(1 * MB, None) == "WAL_LOG"
     assert local_sql.copy_strategy(100 * MB, None) == "FILE_COPY"
-    assert local_sql.copy_strategy(100 * MB, 1 * MB) == "FILE_COPY"
+    assert local_sql.copy_strategy(100 * MB, 10 * MB) == "FILE_COPY"
+    assert local_sql.copy_strategy(100 * MB, 30 * MB) == "WAL_LOG"
     assert local_sql.copy_strategy(100 * MB, 60 * MB) == "WAL_LOG"
     assert local_sql.copy_strategy(1000 * MB, 100 * MB) == "FILE_COPY"
 
