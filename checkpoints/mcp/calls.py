@@ -273,11 +273,12 @@ def job_answer(*, job_id: int) -> dict[str, Any]:
 
 def versions_timeline(*, project_id: int) -> dict[str, Any]:
     """Every version since the project (re)started, deleted ones included, and its previews."""
+    user = current_user()
+    project = _project(user, project_id)
     listed = versions_list(project_id=project_id, include_deleted=True)
-    project = _project(current_user(), project_id)
     previews = [preview_json(p) for p in selectors.previews_live(project=project)]
-    role = permissions.role_for(current_user(), project)
-    return {"project": project_json(project, role=role), **listed, "live_previews": previews}
+    role = permissions.role_for(user, project)
+    return {**listed, "project": project_json(project, role=role), "live_previews": previews}
 
 
 def version_manifest(*, project_id: int, version: int) -> dict[str, Any]:

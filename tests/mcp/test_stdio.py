@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import anyio
 import pytest
 
@@ -40,6 +42,10 @@ def test_tools_and_the_agent_loop_over_stdio(world):
                 f"checkpoints://projects/{found['project']}/versions/2/manifest"
             )
             found["manifest"] = manifest.contents[0].text
+            timeline = await client.read_resource(
+                f"checkpoints://projects/{found['project']}/versions"
+            )
+            found["timeline"] = json.loads(timeline.contents[0].text)
             listed = await agent.ok("list_versions", project_id=found["project"])
             assert [v["number"] for v in listed["versions"]] == [0, 1, 2]
             return tools, agent, found
@@ -53,6 +59,9 @@ def test_tools_and_the_agent_loop_over_stdio(world):
     assert any(step.startswith("taking the snapshot") for step in agent.progress)
     assert '"table": "tags"' in found["manifest"] and '"rows": 2' in found["manifest"]
     assert len(found["templates"]) == 2
+    timeline = found["timeline"]
+    assert [v["number"] for v in timeline["versions"]] == [0, 1, 2]
+    assert timeline["project"]["current_version"] == 1 and timeline["live_previews"] == []
 
     activity = Activity.objects.filter(project_id=found["project"]).select_related("actor")
     kinds = {(a.kind, a.actor.username) for a in activity}
