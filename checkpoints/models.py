@@ -250,6 +250,8 @@ class Activity(models.Model):
         START_OVER = "start_over", "Start over"
         FAILED = "failed", "Failed"
         CLEANUP = "cleanup", "Clean up"
+        REPAIR = "repair", "Role repaired"
+        ROTATE = "rotate", "Password rotated"
 
     project = models.ForeignKey(AgentProject, on_delete=models.CASCADE, related_name="activities")
     actor = models.ForeignKey(

@@ -123,11 +123,14 @@ class RestoreResult:
     `branch` is the new branch holding the snapshot's data (for a finalized rollback: the new
     active branch, whose id replaces the old one). `orphan_branch_id` is the previous target
     branch, detached and renamed `<name> (old)`, to delete once the rollback is verified.
+    `repaired` names what a rollback had to put back in the project's role ("password",
+    "settings", "connection limit") because the project's own SQL had changed it.
     """
 
     branch: Branch
     operations: list[Operation] = field(default_factory=list)
     orphan_branch_id: str | None = None
+    repaired: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
