@@ -226,6 +226,13 @@ class Engine(ABC):
 
         It carries a password: never log or render it unmasked (see `mask_password`)."""
 
+    def role_password_reset(self, project_id: str) -> str:
+        """Give the project's role a new password: the old one stops working and open
+        sessions end. Returns the new connection string of the default branch."""
+        from .errors import EngineNotSupported
+
+        raise EngineNotSupported(f"{self.name} cannot reset the role's password")
+
     # Operations
     @abstractmethod
     def operation_get(self, project_id: str, operation_id: str) -> Operation: ...
