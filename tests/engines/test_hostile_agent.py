@@ -10,6 +10,7 @@ The attacks that already failed before (COPY PROGRAM, pg_read_file, …) stay as
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -19,6 +20,9 @@ import pytest
 
 from checkpoints.engines.connect import run_sql
 from checkpoints.engines.local import LocalEngine
+from checkpoints.engines.neon import NeonEngine
+from checkpoints.engines.operations import wait_for_operations
+from tests.emulator.server import NeonEmulator
 
 ROWS_V1 = [(1, "alpha"), (2, "beta")]
 ROWS_V2 = [(1, "alpha"), (2, "beta"), (3, "gamma")]
@@ -411,3 +415,58 @@ def test_an_app_still_creates_what_it_needs(scene: Scene):
     assert run_sql(scene.uri, "SELECT app.add(2, 3), nextval('app.counter')") == [(5, 1)]
     assert attempt(scene.uri, "DROP SCHEMA app CASCADE") == "ok"
     assert attempt(scene.uri, "CREATE TABLE after_rollback (x int)") == "ok"
+
+
+# The same attacks on the Neon engine, through the emulator (over the local engine) -------
+
+
+@pytest.fixture(scope="module")
+def neon(pg_server) -> Iterator[NeonEngine]:
+    backend = LocalEngine(pg_server.url("postgres"), control_db=f"ckh_{uuid.uuid4().hex[:8]}")
+    key = "napi_hostile_" + uuid.uuid4().hex
+    try:
+        with NeonEmulator(backend, api_key=key, op_duration=0.02) as emulator:
+            engine = NeonEngine(key, api_url=emulator.url, backoff_initial=0.02, backoff_max=0.2)
+            try:
+                yield engine
+            finally:
+                engine.close()
+    finally:
+        backend.destroy()
+
+
+def test_on_neon_the_agent_cannot_break_out_and_rollbacks_repair_the_role(neon: NeonEngine):
+    created = neon.project_create(name="hostile")
+    pid = created.project.id
+    wait_for_operations(neon, pid, created.operations)
+    uri = neon.connection_uri(pid)
+    run_sql(uri, "CREATE TABLE items (id int PRIMARY KEY, name text)")
+    run_sql(uri, "INSERT INTO items VALUES (1, 'alpha'), (2, 'beta')")
+    snap = neon.snapshot_create(pid, created.branch.id, name="v1")
+    wait_for_operations(neon, pid, snap.operations)
+    live = dbname_of(uri)
+    for statement in (
+        f'ALTER DATABASE "{live}" RENAME TO gone',
+        f'ALTER DATABASE "{live}" ALLOW_CONNECTIONS false',
+        f'ALTER DATABASE "{live}" OWNER TO CURRENT_USER',
+        *HELD_UP.values(),
+    ):
+        refused(uri, statement)
+    for dbname in ("postgres", "template1"):
+        cannot_connect(with_database(uri, dbname))
+    run_sql(uri, "INSERT INTO items VALUES (3, 'gamma')")
+    attempt(uri, "ALTER ROLE CURRENT_USER SET default_transaction_read_only = on")
+    attempt(uri, "ALTER ROLE CURRENT_USER PASSWORD 'mine-now'")
+    branch = next(b.id for b in neon.branch_list(pid) if b.default)
+    restored = neon.snapshot_restore(
+        pid, snap.snapshot.id, target_branch_id=branch, finalize_restore=True
+    )
+    wait_for_operations(neon, pid, restored.operations)
+    uri = neon.connection_uri(pid)
+    assert rows(uri) == ROWS_V1
+    assert run_sql(uri, "SHOW default_transaction_read_only") == [("off",)]
+    # Rotate: Neon's reset_password.
+    rotated = neon.role_password_reset(pid)
+    assert urlsplit(rotated).password != urlsplit(uri).password
+    cannot_connect(uri)
+    assert rows(rotated) == ROWS_V1
