@@ -54,8 +54,13 @@ def verifier_matches(verifier: str | None, password: str) -> bool:
     return hmac.compare_digest(expected, stored_key)
 
 
+# pg_authid (the stored verifier) is readable by superusers only: an engine role without
+# it cannot see a changed password, so it sets the password again every time.
 _ROLE_STATE = """
-SELECT a.rolpassword, a.rolconnlimit,
+SELECT CASE WHEN has_table_privilege('pg_catalog.pg_authid', 'SELECT')
+            THEN (SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = a.rolname)
+            ELSE '?' END,
+       a.rolconnlimit,
        coalesce((SELECT array_agg(coalesce(d.datname, '') || ':' || c ORDER BY 1)
                  FROM pg_db_role_setting s LEFT JOIN pg_database d ON d.oid = s.setdatabase,
                       unnest(s.setconfig) c
@@ -63,7 +68,7 @@ SELECT a.rolpassword, a.rolconnlimit,
        coalesce((SELECT array_agg(DISTINCT d.datname)
                  FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
                  WHERE s.setrole = a.oid), '{}')
-FROM pg_authid a WHERE a.rolname = %s
+FROM pg_roles a WHERE a.rolname = %s
 """
 
 
@@ -79,17 +84,18 @@ def apply_role_state(
     verifier, conn_limit, settings, per_database = row
     wanted = sorted(f":{key}={value}" for key, value in limits.settings().items())
     repaired = []
-    if not verifier_matches(verifier, password):
+    unseen = verifier == "?"
+    if not unseen and not verifier_matches(verifier, password):
         repaired.append("password")
     if sorted(settings) != wanted:
         repaired.append("settings")
     if conn_limit != limits.connection_limit:
         repaired.append("connection limit")
-    if not repaired and not force:
+    if not repaired and not force and not unseen:
         return []
     ident = sql.Identifier(role)
     with conn.transaction():
-        if force or "password" in repaired:
+        if force or unseen or "password" in repaired:
             conn.execute(
                 sql.SQL("ALTER ROLE {} PASSWORD {}").format(
                     ident, sql.Literal(scram_verifier(password))
