@@ -1336,12 +1336,16 @@ class LocalEngine(Engine):
         )
 
     def _repair_roles(self, conn: db.Conn) -> int:
-        """Every project role's password, settings and limit back to the engine's."""
+        """Every project role's password, settings and limit back to the engine's. Only the
+        roles found changed take their project's lock (briefly): every process start runs
+        this, and a lock held for nothing would refuse a concurrent mutation."""
         repaired = 0
-        for (project_id,) in conn.execute(
-            "SELECT p.id FROM projects p JOIN roles r ON r.project_id = p.id "
-            "WHERE p.state = 'ready'"
+        for project_id, role, password in conn.execute(
+            "SELECT p.id, r.name, r.password FROM projects p JOIN roles r "
+            "ON r.project_id = p.id WHERE p.state = 'ready'"
         ).fetchall():
+            if not contain.role_state_differs(conn, role, password, self.limits)[0]:
+                continue
             if not self._try_lock(conn, project_id):
                 continue
             try:

@@ -72,25 +72,34 @@ FROM pg_roles a WHERE a.rolname = %s
 """
 
 
+def role_state_differs(
+    conn: Conn, role: str, password: str, limits: RoleLimits
+) -> tuple[list[str], bool, list[str]]:
+    """What differs from the engine's state of the role (one read, no change): the items,
+    whether the password could not be seen (no pg_authid), the databases with settings."""
+    row = conn.execute(_ROLE_STATE, (role,)).fetchone()
+    if row is None:
+        return [], False, []
+    verifier, conn_limit, settings, per_database = row
+    wanted = sorted(f":{key}={value}" for key, value in limits.settings().items())
+    differs = []
+    unseen = verifier == "?"
+    if not unseen and not verifier_matches(verifier, password):
+        differs.append("password")
+    if sorted(settings) != wanted:
+        differs.append("settings")
+    if conn_limit != limits.connection_limit:
+        differs.append("connection limit")
+    return differs, unseen, list(per_database)
+
+
 def apply_role_state(
     conn: Conn, role: str, password: str, limits: RoleLimits, *, force: bool = False
 ) -> list[str]:
     """Make the role's password, settings and connection limit the engine's again (one
     read; statements only for what differs, or all with `force`); return what was
     repaired: "password", "settings", "connection limit" (empty when nothing was off)."""
-    row = conn.execute(_ROLE_STATE, (role,)).fetchone()
-    if row is None:
-        return []
-    verifier, conn_limit, settings, per_database = row
-    wanted = sorted(f":{key}={value}" for key, value in limits.settings().items())
-    repaired = []
-    unseen = verifier == "?"
-    if not unseen and not verifier_matches(verifier, password):
-        repaired.append("password")
-    if sorted(settings) != wanted:
-        repaired.append("settings")
-    if conn_limit != limits.connection_limit:
-        repaired.append("connection limit")
+    repaired, unseen, per_database = role_state_differs(conn, role, password, limits)
     if not repaired and not force and not unseen:
         return []
     ident = sql.Identifier(role)
