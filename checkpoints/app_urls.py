@@ -38,6 +38,11 @@ urlpatterns = [
     path("projects/start", views.project_start_demo, name="project-start-demo"),
     path("projects/<int:pk>/", views.project_detail, name="project-detail"),
     path("projects/<int:pk>/start-over", views.project_start_over, name="project-start-over"),
+    path(
+        "projects/<int:pk>/rotate-password",
+        views.project_password_rotate,
+        name="project-password-rotate",
+    ),
     path("projects/<int:pk>/versions/next", views.version_create_next, name="version-create-next"),
     path(
         "projects/<int:pk>/versions/<int:number>/rollback",

@@ -219,6 +219,7 @@ def _ensure_database(server: EmbeddedPostgres, name: str, env: dict[str, str]) -
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    server.keep_out_of((name,))  # projects' roles never open the metadata database
 
 
 def _run(argv: list[str], env: dict[str, str]) -> None:

@@ -92,6 +92,57 @@ def _count_and_checksum(conn: psycopg.Connection, ident: sql.Identifier) -> tupl
     return count, checksum
 
 
+def manifest_verify(conn: psycopg.Connection, expected: dict[str, Any]) -> list[str]:
+    """What differs between the database `conn` is connected to and the manifest
+    `expected` (empty: it matches): tables and columns always; row counts and row
+    checksums where `expected["exact"]` (read around the snapshot with nothing changing
+    in between). Two round trips: the columns, then every count and checksum in one row."""
+    found: dict[str, list[list[str]]] = {}
+    for schema, table, column, type_, _size in conn.execute(_COLUMNS).fetchall():
+        found.setdefault(f"{schema}.{table}", []).append([column, type_])
+    tables = expected.get("tables", {})
+    problems = [f"table {table_label(t)} is missing" for t in sorted(tables.keys() - found.keys())]
+    problems += [
+        f"table {table_label(t)} is not in the version"
+        for t in sorted(found.keys() - tables.keys())
+    ]
+    for key in sorted(tables.keys() & found.keys()):
+        if [list(c) for c in tables[key]["columns"]] != found[key]:
+            problems.append(f"table {table_label(key)} has other columns")
+    if problems or not expected.get("exact") or not tables:
+        return problems
+    parts = []
+    keys = sorted(tables)
+    for key in keys:
+        schema, _, name = key.partition(".")
+        ident = sql.Identifier(schema, name)
+        if tables[key].get("checksum_kind") == "rows":
+            parts.append(
+                sql.SQL(
+                    "(SELECT row(count(*), coalesce(sum(hashtextextended(t::text, 0)), 0))::text "
+                    "FROM {} t)"
+                ).format(ident)
+            )
+        else:
+            parts.append(sql.SQL("(SELECT row(count(*), NULL)::text FROM {})").format(ident))
+    row = conn.execute(sql.SQL("SELECT ") + sql.SQL(", ").join(parts)).fetchone()
+    for key, text in zip(keys, row or (), strict=True):
+        count, _, checksum = text.strip("()").partition(",")
+        entry = tables[key]
+        if int(count) != entry["rows"]:
+            problems.append(f"table {table_label(key)} has {count} rows, expected {entry['rows']}")
+        elif entry.get("checksum_kind") == "rows" and checksum != entry["checksum"]:
+            problems.append(f"rows of table {table_label(key)} differ")
+    return problems
+
+
+def manifests_equal(first: dict[str, Any] | None, second: dict[str, Any] | None) -> bool:
+    """Same tables, columns, counts and checksums (read times aside)."""
+    if first is None or second is None:
+        return False
+    return first.get("tables") == second.get("tables")
+
+
 # Diff ------------------------------------------------------------------------------------
 
 

@@ -258,6 +258,8 @@ class Activity(models.Model):
         SHARE = "share", "Share link created"
         UNSHARE = "unshare", "Share link revoked"
         SHARE_OPEN = "share_open", "Share link opened"
+        REPAIR = "repair", "Role repaired"
+        ROTATE = "rotate", "Password rotated"
 
     project = models.ForeignKey(AgentProject, on_delete=models.CASCADE, related_name="activities")
     actor = models.ForeignKey(

@@ -39,6 +39,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "restore_window": (OWNER, "change the restore window"),
     "cleanup": (OWNER, "change or run the cleanup"),
     "members_manage": (OWNER, "manage the team’s members"),
+    "password_rotate": (OWNER, "rotate the connection string’s password"),
 }
 
 NOT_ALLOWED = "Your role in team “{team}” is {role}: only {who} can {what}."

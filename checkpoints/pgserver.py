@@ -24,6 +24,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 SUPERUSER = "postgres"
+#: The server's own databases: nobody but the superuser connects to them.
+SERVER_DATABASES = ("postgres", "template1")
 CONFIG_FILE = "server.json"
 FIRST_PORT = 54330
 
@@ -117,7 +119,28 @@ class EmbeddedPostgres:
             self._initdb()
         if not self.is_running():
             self._start()
+        self.keep_out_of(SERVER_DATABASES)
         return self.config
+
+    def keep_out_of(self, databases: tuple[str, ...]) -> None:
+        """PUBLIC loses CONNECT and TEMPORARY on these databases (idempotent): a project's
+        role, which may log in, opens only the databases granted to it."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            existing = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT datname FROM pg_database WHERE datname = ANY(%s)", (list(databases),)
+                ).fetchall()
+            ]
+            for name in existing:
+                conn.execute(
+                    sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(
+                        sql.Identifier(name)
+                    )
+                )
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (`fast`: roll back sessions; `immediate`: no shutdown

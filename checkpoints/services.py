@@ -130,6 +130,33 @@ def project_connection_uri(*, project: AgentProject) -> str:
     return engine_for(project=project).connection_uri(project.engine_project_id)
 
 
+def project_password_rotate(*, project: AgentProject, user: AbstractBaseUser | None) -> None:
+    """A new password for the project's role (owners; `user=None`: the command line): the
+    old one stops working at once, open sessions end; the connection string changes in its
+    password only. Recorded in the Activity log (never the password)."""
+    if user is not None:
+        _require(project=project, user=user, action="password_rotate")
+    if not project.engine_project_id:
+        raise ServiceError(NOT_STARTED)
+    from checkpoints.engines.errors import EngineError
+
+    started = timezone.now()
+    try:
+        engine_for(project=project).role_password_reset(project.engine_project_id)
+    except EngineError as error:
+        from checkpoints.engines.base import mask_password
+
+        raise ServiceError(f"The password was not rotated: {mask_password(str(error))}") from error
+    activity_record(
+        project=project,
+        actor=user,
+        kind=Activity.Kind.ROTATE,
+        duration_ms=int((timezone.now() - started).total_seconds() * 1000),
+        detail="New password for the connection string; the old one stopped working and "
+        "its open sessions ended.",
+    )
+
+
 def preview_connection_uri(*, preview: Preview) -> str:
     """The preview branch's own connection string. Contains a password: never render."""
     if not preview.is_live:

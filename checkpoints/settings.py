@@ -159,6 +159,12 @@ CHECKPOINTS_ENGINE = os.environ.get("CHECKPOINTS_ENGINE", "local")
 CHECKPOINTS_LOCAL_SERVER_URL = os.environ.get("CHECKPOINTS_LOCAL_SERVER_URL", "")
 # Local engine: ready copies of the most recent versions, so rolling back to them is a swap.
 CHECKPOINTS_WARM_COPIES = int(os.environ.get("CHECKPOINTS_WARM_COPIES", "2"))
+# Per-project limits on each project's role (local engine), so one cannot take the server.
+CHECKPOINTS_ROLE_CONNECTION_LIMIT = int(os.environ.get("CHECKPOINTS_ROLE_CONNECTION_LIMIT", "20"))
+CHECKPOINTS_ROLE_STATEMENT_TIMEOUT = os.environ.get("CHECKPOINTS_ROLE_STATEMENT_TIMEOUT", "5min")
+CHECKPOINTS_ROLE_IDLE_IN_TRANSACTION_TIMEOUT = os.environ.get(
+    "CHECKPOINTS_ROLE_IDLE_IN_TRANSACTION_TIMEOUT", "1min"
+)
 NEON_API_KEY = os.environ.get("NEON_API_KEY", "")
 NEON_API_URL = os.environ.get("NEON_API_URL", "https://console.neon.tech/api/v2")
 NEON_ORG_ID = os.environ.get("NEON_ORG_ID", "")

@@ -27,6 +27,7 @@ from django.tasks import task
 from django.utils import timezone
 
 from checkpoints import jobs_live, lifecycle, services
+from checkpoints import manifest as manifests
 from checkpoints.engines.base import SUCCEEDED_STATUSES, Engine, Operation, mask_password
 from checkpoints.engines.errors import EngineError, EngineNotFound, OperationTimeout
 from checkpoints.engines.operations import wait_for_operations
@@ -44,6 +45,7 @@ ENDPOINT_WAIT_SECONDS = 30.0
 PREVIEW_RETRY_WHEN_BUSY = timedelta(seconds=30)
 
 VERIFY_FAILED = "Verification failed: the database serves {found}, expected {expected}."
+CONTENT_MISMATCH = "Verification failed: the database does not hold {version}: {found}."
 ENDPOINT_NOT_MOVED = "The endpoint still serves the previous branch: the rollback did not happen."
 SQL_FAILED = (
     "Statement {number} of {total} failed, nothing was applied and no version was saved: "
@@ -479,6 +481,32 @@ def _verify_version(uri: str, version: Version) -> None:
         _verify_variant(uri, version.number)
     elif made.result["fingerprint"] and _schema_fingerprint(uri) != made.result["fingerprint"]:
         raise JobFailed(VERIFY_FAILED.format(found="another schema", expected=version.label))
+    if version.manifest:
+        with connect(uri) as conn:
+            conn.read_only = True
+            problems = manifests.manifest_verify(conn, version.manifest)
+        if problems:
+            raise JobFailed(
+                CONTENT_MISMATCH.format(version=version.label, found="; ".join(problems))
+            )
+
+
+def _repair_role(run: JobRun, engine: Engine, repaired: list[str] | tuple[str, ...]) -> None:
+    """An Activity entry when the engine had to put the project role back: its own SQL
+    had changed its password, settings or connection limit."""
+    if repaired:
+        run.record_activity(
+            kind=Activity.Kind.REPAIR,
+            detail="The project's SQL had changed its role's "
+            + ", ".join(repaired)
+            + "; the engine restored it (the connection string is unchanged).",
+        )
+
+
+def _role_repair(run: JobRun, engine: Engine) -> None:
+    repair = getattr(engine, "role_repair", None)  # local engine: the role is the engine's
+    if repair is not None:
+        _repair_role(run, engine, repair(run.project.engine_project_id))
 
 
 def _snapshot_and_record(
@@ -497,6 +525,7 @@ def _snapshot_and_record(
         name, prompt = script.name, script.prompt
     manifest = None
     if as_of is None:  # the active branch holds this version now: read what it holds
+        _role_repair(run, engine)
         with run.step("reading the manifest", "tables, columns, row counts, checksums"):
             manifest = lifecycle.manifest_of_uri(engine.connection_uri(project.engine_project_id))
             if manifest is not None:
@@ -513,6 +542,11 @@ def _snapshot_and_record(
         )
         run.remember(snapshot_id=created.snapshot.id)
     run.wait(engine, created.operations)
+    if manifest is not None:
+        # Read again: the same on both sides of the snapshot means the snapshot holds it
+        # exactly, and a restore is then verified row by row (counts and checksums).
+        again = lifecycle.manifest_of_uri(engine.connection_uri(project.engine_project_id))
+        manifest["exact"] = manifests.manifests_equal(manifest, again)
     with run.step("recording the version", f"v{number}"):
         version = Version.objects.create(
             project=project,
@@ -764,6 +798,7 @@ def run_rollback(run: JobRun) -> None:
             )
             orphan = restore.orphan_branch_id or old_branch
             run.remember(new_branch_id=restore.branch.id, orphan_branch_id=orphan)
+        _repair_role(run, engine, restore.repaired)
         try:
             run.wait(engine, restore.operations)
             with run.step("waiting for the endpoint"):

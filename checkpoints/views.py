@@ -255,6 +255,33 @@ def project_start_over(request: HttpRequest, pk: int) -> HttpResponse:
     return _action_done(request, project)
 
 
+@require_http_methods(["GET", "POST"])
+def project_password_rotate(request: HttpRequest, pk: int) -> HttpResponse:
+    project = selectors.project_get(user=request.user, pk=pk)
+    if request.method == "GET":
+        try:
+            permissions.require(request.user, project, "password_rotate")
+        except services.NotAllowed as error:
+            return _refused(request, project, error)
+        return _confirm(
+            request,
+            project,
+            title="Rotate the password?",
+            body=(
+                "The connection string gets a new password. The old one stops working at "
+                "once and every open session on it ends: apps must use the new string."
+            ),
+            action=reverse("project-password-rotate", args=[project.pk]),
+            confirm_label="Rotate the password",
+            danger=True,
+        )
+    try:
+        services.project_password_rotate(project=project, user=request.user)
+    except services.ServiceError as error:
+        return _refused(request, project, error)
+    return _action_done(request, project)
+
+
 def _confirm(request: HttpRequest, project: AgentProject, **confirm) -> HttpResponse:
     template = "checkpoints/confirm.html"
     if request.htmx:

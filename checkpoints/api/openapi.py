@@ -374,6 +374,18 @@ def _paths() -> dict[str, Any]:
                 "504",
             ),
         },
+        f"{base}/connection/rotate": {
+            "parameters": PROJECT,
+            "post": _op(
+                "A new password for the connection string (owners): the old one stops "
+                "working and its sessions end; answers the new string",
+                {"200": "Connection"},
+                "403",
+                "409",
+                "502",
+                "504",
+            ),
+        },
         f"{base}/versions": {
             "parameters": PROJECT,
             "get": _op(

@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/projects", views.projects, name="api-projects"),
     path(f"{P}", views.project_detail, name="api-project"),
     path(f"{P}/connection", views.project_connection, name="api-project-connection"),
+    path(f"{P}/connection/rotate", views.project_password_rotate, name="api-password-rotate"),
     path(f"{P}/versions", views.versions, name="api-versions"),
     path(f"{P}/versions/<int:number>", views.version_detail, name="api-version"),
     path(f"{P}/versions/<int:number>/rollback", views.version_rollback, name="api-rollback"),

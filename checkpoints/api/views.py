@@ -199,6 +199,17 @@ def project_connection(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse({"connection_uri": uri, "project": project.pk})
 
 
+@api_view("POST")
+def project_password_rotate(request: HttpRequest, pk: int) -> JsonResponse:
+    """A new password (owners): the old one stops working, its sessions end. Answers the
+    new connection string."""
+    project = _project(request, pk)
+    json_body(request, allowed=set())
+    services.project_password_rotate(project=project, user=request.user)
+    uri = services.project_connection_uri(project=project)
+    return JsonResponse({"connection_uri": uri, "project": project.pk})
+
+
 # Versions ----------------------------------------------------------------------------------
 
 

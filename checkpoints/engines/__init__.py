@@ -40,9 +40,26 @@ def reset_engines() -> None:
 def _build(name: str, settings) -> Engine:
     if name == "local":
         from .local import LocalEngine
+        from .local_contain import RoleLimits
 
         warm = int(getattr(settings, "CHECKPOINTS_WARM_COPIES", 2))
-        return LocalEngine(local_server_url(settings), warm_copies=warm)
+        defaults = RoleLimits()
+        limits = RoleLimits(
+            connection_limit=int(
+                getattr(settings, "CHECKPOINTS_ROLE_CONNECTION_LIMIT", defaults.connection_limit)
+            ),
+            statement_timeout=str(
+                getattr(settings, "CHECKPOINTS_ROLE_STATEMENT_TIMEOUT", defaults.statement_timeout)
+            ),
+            idle_in_transaction_timeout=str(
+                getattr(
+                    settings,
+                    "CHECKPOINTS_ROLE_IDLE_IN_TRANSACTION_TIMEOUT",
+                    defaults.idle_in_transaction_timeout,
+                )
+            ),
+        )
+        return LocalEngine(local_server_url(settings), warm_copies=warm, limits=limits)
     if name == "neon":
         from .neon import NeonEngine  # written separately; imported only when chosen
 

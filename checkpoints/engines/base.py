@@ -126,11 +126,14 @@ class RestoreResult:
     `branch` is the new branch holding the snapshot's data (for a finalized rollback: the new
     active branch, whose id replaces the old one). `orphan_branch_id` is the previous target
     branch, detached and renamed `<name> (old)`, to delete once the rollback is verified.
+    `repaired` names what a rollback had to put back in the project's role ("password",
+    "settings", "connection limit") because the project's own SQL had changed it.
     """
 
     branch: Branch
     operations: list[Operation] = field(default_factory=list)
     orphan_branch_id: str | None = None
+    repaired: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -240,6 +243,12 @@ class Engine(ABC):
         """The connection string of the branch's read-only role (`readonly_role_ensure`
         first). It carries a password: never log or render it."""
         raise EngineNotSupported(READONLY_UNSUPPORTED.format(engine=self.name), status=501)
+    def role_password_reset(self, project_id: str) -> str:
+        """Give the project's role a new password: the old one stops working and open
+        sessions end. Returns the new connection string of the default branch."""
+        from .errors import EngineNotSupported
+
+        raise EngineNotSupported(f"{self.name} cannot reset the role's password")
 
     # Operations
     @abstractmethod

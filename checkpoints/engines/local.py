@@ -43,6 +43,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from . import local_catalog as cat
+from . import local_contain as contain
 from . import local_names as ids
 from . import local_readonly as readonly
 from . import local_sql as db
@@ -128,8 +129,10 @@ class LocalEngine(Engine):
         fault_hook: Callable[[str], None] | None = None,
         recover: bool = True,
         warm_copies: int = 2,
+        limits: contain.RoleLimits | None = None,
     ) -> None:
         self.control_db = ids.check_control_db(control_db)
+        self.limits = limits or contain.RoleLimits()
         self.warm_copies = max(0, int(warm_copies))
         self._warmers: list[threading.Thread] = []
         self._warmers_lock = threading.Lock()
@@ -138,6 +141,7 @@ class LocalEngine(Engine):
         params = conninfo_to_dict(server_url)
         self.host = str(params.get("host") or "localhost")
         self.port = int(params.get("port") or 5432)
+        self._server_url = server_url
         self._server_conninfo = make_conninfo(server_url)
         self._control_conninfo = make_conninfo(server_url, dbname=control_db)
         self._bootstrap()
@@ -162,6 +166,9 @@ class LocalEngine(Engine):
                 "cannot reach the local engine's PostgreSQL server: "
                 + mask_password(str(error)).strip()
             ) from None
+
+    def _db_conninfo(self, dbname: str) -> str:
+        return make_conninfo(self._server_url, dbname=dbname)
 
     @contextmanager
     def _reading(self) -> Iterator[db.Conn]:
@@ -379,6 +386,7 @@ class LocalEngine(Engine):
                     (project_id, role, password),
                 )
                 db.create_role(conn, role, password)
+                contain.apply_role_state(conn, role, password, self.limits, force=True)
                 conn.execute(
                     "INSERT INTO branches (id, project_id, name, is_default, state, dbname) "
                     "VALUES (%s, %s, %s, true, 'init', %s)",
@@ -399,8 +407,10 @@ class LocalEngine(Engine):
                 )
             try:
                 self._fault("project_intent_recorded")
-                db.create_empty_database(conn, dbname, owner=role)
-                db.restrict_access(conn, dbname, role)
+                db.create_empty_database(conn, dbname)
+                with self._connect(self._db_conninfo(dbname)) as branch_conn:
+                    contain.give_public_schema(branch_conn, role)
+                contain.grant_branch(conn, dbname, role)
                 with conn.transaction():
                     conn.execute("UPDATE projects SET state = 'ready' WHERE id = %s", (project_id,))
                     conn.execute("UPDATE branches SET state = 'ready' WHERE id = %s", (branch_id,))
@@ -459,6 +469,10 @@ class LocalEngine(Engine):
             "SELECT name FROM roles WHERE project_id = %s", (project_id,)
         ).fetchone()
         with conn.transaction():
+            for (branch_role,) in conn.execute(
+                "DELETE FROM branch_roles WHERE project_id = %s RETURNING name", (project_id,)
+            ).fetchall():
+                db.drop_role(conn, branch_role)
             if role:
                 db.drop_role(conn, role[0])
             conn.execute("DELETE FROM projects WHERE id = %s", (project_id,))
@@ -512,8 +526,8 @@ class LocalEngine(Engine):
                 )
                 op_ids = self._ops_start(conn, project_id, [("create_branch", branch_id, None)])
             try:
-                self._copy_live(conn, parent[0], parent[-1], dbname, owner=role)
-                db.restrict_access(conn, dbname, role)
+                self._copy_live(conn, parent[0], parent[-1], dbname)
+                contain.grant_branch(conn, dbname, role)
                 with conn.transaction():
                     conn.execute("UPDATE branches SET state = 'ready' WHERE id = %s", (branch_id,))
                     self._ops_end(conn, op_ids)
@@ -560,6 +574,10 @@ class LocalEngine(Engine):
         db.drop_database(conn, dbname)
         readonly.drop_for_branch(conn, branch_id)
         with conn.transaction():
+            for (role,) in conn.execute(
+                "DELETE FROM branch_roles WHERE branch_id = %s RETURNING name", (branch_id,)
+            ).fetchall():
+                db.drop_role(conn, role)
             conn.execute("DELETE FROM endpoints WHERE branch_id = %s", (branch_id,))
             conn.execute("DELETE FROM branches WHERE id = %s", (branch_id,))
 
@@ -740,6 +758,7 @@ class LocalEngine(Engine):
                     ) from None
                 raise
             role, _ = self._role(conn, project_id)
+            repaired: list[str] = []
             endpoint = self._endpoint_of(conn, target_id) if finalize_restore else None
             branch_id = ids.branch_id()
             temp_db = self.names.branch_db()
@@ -752,6 +771,7 @@ class LocalEngine(Engine):
                     ("start_compute", branch_id, endpoint[0]),
                     ("suspend_compute", target_id, endpoint[0]),
                 ]
+            touched = None
             with conn.transaction():
                 warm = None
                 if endpoint:
@@ -761,8 +781,11 @@ class LocalEngine(Engine):
                         "RETURNING dbname",
                         (snapshot_id,),
                     ).fetchone()
-                    if warm:
+                    if warm and contain.untouched(conn, warm[0]):
                         temp_db = warm[0]
+                    elif warm:  # someone changed or opened it: copy the snapshot instead
+                        log.warning("warm copy %s was touched; not used", warm[0])
+                        touched, warm = warm[0], None
                 conn.execute(
                     "INSERT INTO branches (id, project_id, name, state, dbname, restore_status, "
                     "restored_from, restored_as) VALUES (%s, %s, %s, 'init', %s, 'restored', "
@@ -778,10 +801,12 @@ class LocalEngine(Engine):
                 )
                 op_ids = self._ops_start(conn, project_id, specs)
             swapped = False
+            if endpoint and touched:
+                _quietly(db.drop_database, conn, touched)
             try:
                 if not warm:
-                    db.copy_database(conn, temp_db, template=snap[-1], owner=role)
-                    db.restrict_access(conn, temp_db, role)
+                    db.copy_database(conn, temp_db, template=snap[-1])
+                contain.grant_branch(conn, temp_db, role)
                 self._fault("after_branch_created")
                 if not finalize_restore:
                     with conn.transaction():
@@ -794,6 +819,7 @@ class LocalEngine(Engine):
                         conn, project_id, target, branch_id, temp_db, endpoint, op_ids
                     )
                     self._fault("after_swap")
+                    repaired = self._role_state(conn, project_id)
             except BaseException as error:
                 if swapped:
                     raise  # the rollback is done and recorded; nothing to undo
@@ -806,6 +832,7 @@ class LocalEngine(Engine):
                 branch=self._branch(conn, project_id, branch_id),
                 operations=self._ops(conn, op_ids),
                 orphan_branch_id=target_id if finalize_restore else None,
+                repaired=tuple(repaired) if finalize_restore else (),
             )
         if warm and self.warm_copies:
             self.warm_up(project_id, background=True)  # a fresh warm copy for next time
@@ -830,7 +857,11 @@ class LocalEngine(Engine):
         orphan_name = self._orphan_name(conn, project_id, target_name)
         orphan_db = self.names.branch_db() if endpoint else target_db
         new_db = endpoint[1] if endpoint else temp_db
-        if endpoint:
+        # The live database gone (dropped behind the engine's back): the rollback rebuilds it.
+        live = bool(endpoint) and db.database_exists(conn, endpoint[1])
+        if endpoint and not live:
+            log.warning("the endpoint's database %s is missing; rebuilding it", endpoint[1])
+        if live:
             db.allow_connections(conn, endpoint[1], False)
             db.end_sessions(conn, endpoint[1])
         self._fault("before_swap")
@@ -838,9 +869,11 @@ class LocalEngine(Engine):
             try:
                 with conn.transaction():
                     if endpoint:
-                        # Catch a straggler that slipped in before connections were blocked.
-                        db.terminate_sessions(conn, endpoint[1])
-                        db.rename_database(conn, endpoint[1], orphan_db)
+                        if live:
+                            # Catch a straggler that slipped in before connections were
+                            # blocked.
+                            db.terminate_sessions(conn, endpoint[1])
+                            db.rename_database(conn, endpoint[1], orphan_db)
                         db.rename_database(conn, temp_db, endpoint[1])
                         db.allow_connections(conn, endpoint[1], True)
                     self._fault("before_orphan_recorded")
@@ -908,12 +941,44 @@ class LocalEngine(Engine):
                     conn, project_id, [("start_compute", branch_id, endpoint_id)]
                 )
                 self._ops_end(conn, op_ids)
+                own = None if branch[5] else self._branch_role_create(conn, project_id, branch)
+            if own is not None:
+                self._branch_role_adopt(conn, project_id, dbname, own)
             return EndpointCreated(
                 endpoint=Endpoint(
                     id=endpoint_id, project_id=project_id, branch_id=branch_id, host=self.host
                 ),
                 operations=self._ops(conn, op_ids),
             )
+
+    def _branch_role_create(self, conn: db.Conn, project_id: str, branch: tuple[Any, ...]) -> str:
+        """In the endpoint's transaction: a login role of the branch's own."""
+        role = self.names.role(branch[0])
+        password = ids.password()
+        conn.execute(
+            "INSERT INTO branch_roles (branch_id, project_id, name, password) "
+            "VALUES (%s, %s, %s, %s)",
+            (branch[0], project_id, role, password),
+        )
+        db.create_role(conn, role, password)
+        contain.apply_role_state(conn, role, password, self.limits, force=True)
+        return role
+
+    def _branch_role_adopt(self, conn: db.Conn, project_id: str, dbname: str, role: str) -> None:
+        """The branch's objects pass to its own role; the project's role loses its grants."""
+        project_role, _ = self._role(conn, project_id)
+        with self._connect(self._db_conninfo(dbname)) as branch_conn:
+            branch_conn.execute(
+                sql.SQL("REASSIGN OWNED BY {} TO {}").format(
+                    sql.Identifier(project_role), sql.Identifier(role)
+                )
+            )
+        contain.grant_branch(conn, dbname, role)
+        conn.execute(
+            sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(
+                sql.Identifier(dbname), sql.Identifier(project_role)
+            )
+        )
 
     def endpoint_list(self, project_id: str) -> list[Endpoint]:
         with self._reading() as conn:
@@ -940,6 +1005,11 @@ class LocalEngine(Engine):
                     status=400,
                 )
             role, password = self._role(conn, project_id)
+            own = conn.execute(
+                "SELECT name, password FROM branch_roles WHERE branch_id = %s", (branch_id,)
+            ).fetchone()
+            if own is not None:  # a preview: its own role, which opens nothing else
+                role, password = own
         host = f"[{self.host}]" if ":" in self.host else self.host
         return (
             f"postgresql://{quote(role, safe='')}:{quote(password, safe='')}@{host}:{self.port}/"
@@ -1000,6 +1070,36 @@ class LocalEngine(Engine):
             return readonly.connection_uri(
                 conn, branch_id=branch_id, host=self.host, port=self.port, dbname=dbname
             )
+    # ------------------------------------------------------------------ the project's role
+
+    def _role_state(self, conn: db.Conn, project_id: str) -> list[str]:
+        role, password = self._role(conn, project_id)
+        repaired = contain.apply_role_state(conn, role, password, self.limits)
+        if repaired:
+            log.warning("role of project %s repaired: %s", project_id, ", ".join(repaired))
+        return repaired
+
+    def role_repair(self, project_id: str) -> list[str]:
+        """Put the project role's password, settings and connection limit back to the
+        engine's; return what had been changed ("password", "settings", "connection
+        limit"; empty when nothing). Local only."""
+        with self._mutation(project_id) as conn:
+            return self._role_state(conn, project_id)
+
+    def role_password_reset(self, project_id: str) -> str:
+        """Give the project's role a new password: the old one stops working at once and
+        the role's open sessions end. Returns the new connection string (local only; Neon:
+        `POST …/branches/{b}/roles/{r}/reset_password`)."""
+        with self._mutation(project_id) as conn:
+            role, _ = self._role(conn, project_id)
+            password = ids.password()
+            with conn.transaction():
+                conn.execute(
+                    "UPDATE roles SET password = %s WHERE project_id = %s", (password, project_id)
+                )
+                contain.apply_role_state(conn, role, password, self.limits, force=True)
+            contain.end_role_sessions(conn, role)
+        return self.connection_uri(project_id)
 
     # ------------------------------------------------------------------ warm copies
 
@@ -1037,8 +1137,9 @@ class LocalEngine(Engine):
                 snapshot_id, snapshot_db, warm_db, role = todo
                 try:
                     self._fault("warm_intent_recorded")
-                    db.copy_database(conn, warm_db, template=snapshot_db, owner=role)
-                    db.restrict_access(conn, warm_db, role)
+                    # The engine's and not connectable: nobody can open or change it.
+                    db.copy_database(conn, warm_db, template=snapshot_db)
+                    db.restrict_access(conn, warm_db, None)
                     self._fault("warm_copied")
                 except BaseException:
                     _quietly(db.drop_database, conn, warm_db)
@@ -1190,7 +1291,7 @@ class LocalEngine(Engine):
         Warm copies left `init` are dropped unless a live warm-up holds the project's
         warm-up lock.
         """
-        summary = {"projects": 0, "skipped_locked": 0, "dropped_databases": 0}
+        summary = {"projects": 0, "skipped_locked": 0, "dropped_databases": 0, "roles_repaired": 0}
         with self._reading() as conn:
             candidates = [
                 row[0]
@@ -1220,7 +1321,9 @@ class LocalEngine(Engine):
                 finally:
                     self._unlock(conn, project_id)
             summary["dropped_databases"] = self._drop_unknown(conn)
-        if summary["projects"] or summary["dropped_databases"]:
+            summary["roles_repaired"] = self._repair_roles(conn)
+            self._contain_legacy(conn)
+        if summary["projects"] or summary["dropped_databases"] or summary["roles_repaired"]:
             log.info("local engine recovered: %s", summary)
         return summary
 
@@ -1262,6 +1365,80 @@ class LocalEngine(Engine):
             (INTERRUPTED + "; undone on restart", project_id, list(BUSY_STATUSES)),
         )
 
+    def _repair_roles(self, conn: db.Conn) -> int:
+        """Every project role's password, settings and limit back to the engine's. Only the
+        roles found changed take their project's lock (briefly): every process start runs
+        this, and a lock held for nothing would refuse a concurrent mutation."""
+        repaired = 0
+        for project_id, role, password in conn.execute(
+            "SELECT p.id, r.name, r.password FROM projects p JOIN roles r "
+            "ON r.project_id = p.id WHERE p.state = 'ready'"
+        ).fetchall():
+            if not contain.role_state_differs(conn, role, password, self.limits)[0]:
+                continue
+            if not self._try_lock(conn, project_id):
+                continue
+            try:
+                repaired += bool(self._role_state(conn, project_id))
+            finally:
+                self._unlock(conn, project_id)
+        return repaired
+
+    def _contain_legacy(self, conn: db.Conn) -> None:
+        """Once: databases made before containment belonged to the project's role. The
+        engine takes them over (schema `public` passes to the role, which owned it through
+        the database), and drops such warm copies (a warm-up makes them again)."""
+        if conn.execute("SELECT 1 FROM engine_meta WHERE key = 'contained'").fetchone():
+            return
+        rows = conn.execute(
+            "SELECT x.kind, x.dbname, r.name, x.project_id, d.datallowconn FROM ("
+            "  SELECT 'branch' AS kind, dbname, project_id FROM branches WHERE state = 'ready' "
+            "  UNION ALL SELECT 'snapshot', dbname, project_id FROM snapshots "
+            "  WHERE state = 'ready' "
+            "  UNION ALL SELECT 'warm', dbname, project_id FROM warm_copies) x "
+            "JOIN roles r ON r.project_id = x.project_id "
+            "JOIN pg_database d ON d.datname = x.dbname "
+            "WHERE d.datdba <> (SELECT oid FROM pg_roles WHERE rolname = current_user) "
+            "OR x.kind = 'snapshot'"
+        ).fetchall()
+        complete = True
+        for kind, dbname, role, project_id, allowed in rows:
+            if not self._try_lock(conn, project_id):
+                complete = False
+                continue
+            try:
+                if kind == "warm":
+                    conn.execute("DELETE FROM warm_copies WHERE dbname = %s", (dbname,))
+                    db.drop_database(conn, dbname)
+                    continue
+                conn.execute(
+                    sql.SQL("ALTER DATABASE {} OWNER TO CURRENT_USER").format(
+                        sql.Identifier(dbname)
+                    )
+                )
+                if not allowed:
+                    db.allow_connections(conn, dbname, True)
+                try:
+                    with self._connect(self._db_conninfo(dbname)) as inner:
+                        owner = inner.execute(
+                            "SELECT pg_get_userbyid(nspowner) FROM pg_namespace "
+                            "WHERE nspname = 'public'"
+                        ).fetchone()
+                        if owner and owner[0] == "pg_database_owner":
+                            contain.give_public_schema(inner, role)
+                finally:
+                    if not allowed:
+                        db.allow_connections(conn, dbname, False)
+                if kind == "branch":
+                    contain.grant_branch(conn, dbname, role)
+            except psycopg.Error as error:
+                complete = False
+                log.warning("could not take over %s: %s", dbname, mask_password(str(error)))
+            finally:
+                self._unlock(conn, project_id)
+        if complete:
+            conn.execute("INSERT INTO engine_meta VALUES ('contained', '1') ON CONFLICT DO NOTHING")
+
     def _drop_unknown(self, conn: db.Conn) -> int:
         prefix = self.names.prefix
         unknown = conn.execute(
@@ -1275,7 +1452,7 @@ class LocalEngine(Engine):
             _quietly(db.drop_database, conn, dbname)
         roles = conn.execute(
             "SELECT rolname FROM pg_roles WHERE left(rolname, %s) = %s "
-            "AND rolname NOT IN (SELECT name FROM roles)",
+            "AND rolname NOT IN (SELECT name FROM roles UNION ALL SELECT name FROM branch_roles)",
             (len(prefix), prefix),
         ).fetchall()
         for (role,) in roles:

@@ -13,7 +13,7 @@ from typing import Any
 
 from .base import Branch, Endpoint, Operation, Project, Snapshot
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS engine_meta (
@@ -96,6 +96,15 @@ CREATE TABLE IF NOT EXISTS warm_copies (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS warm_copies_project ON warm_copies (project_id);
+-- The login role of a branch that is not the project's default one (a preview): its
+-- connection string opens that branch only, never the live database.
+CREATE TABLE IF NOT EXISTS branch_roles (
+    branch_id text PRIMARY KEY REFERENCES branches ON DELETE CASCADE,
+    project_id text NOT NULL REFERENCES projects ON DELETE CASCADE,
+    name text NOT NULL UNIQUE,
+    password text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
 """
 
 PROJECT_COLUMNS = "id, name, created_at"

@@ -104,12 +104,11 @@ def copy_database(
     conn.execute(query)
 
 
-def create_empty_database(conn: Conn, name: str, *, owner: str) -> None:
-    conn.execute(
-        sql.SQL("CREATE DATABASE {name} OWNER {owner} TEMPLATE template1").format(
-            name=sql.Identifier(name), owner=sql.Identifier(owner)
-        )
-    )
+def create_empty_database(conn: Conn, name: str, *, owner: str | None = None) -> None:
+    query = sql.SQL("CREATE DATABASE {name} TEMPLATE template1").format(name=sql.Identifier(name))
+    if owner:
+        query += sql.SQL(" OWNER {owner}").format(owner=sql.Identifier(owner))
+    conn.execute(query)
 
 
 def restrict_access(conn: Conn, name: str, role: str | None) -> None:

@@ -463,6 +463,23 @@ class NeonEngine(Engine):
         self._conn_params.setdefault(project_id, names)
         return uri
 
+    def role_password_reset(self, project_id: str) -> str:
+        """Reset the default branch's role password; connections to the endpoint drop.
+        More info: https://api-docs.neon.tech/reference/resetprojectbranchrolepassword"""
+        from .operations import wait_for_operations
+
+        branch = next((b for b in self.branch_list(project_id) if b.default), None)
+        if branch is None:
+            raise EngineNotFound(f"project {project_id} has no default branch")
+        role = self._conn_params.get(project_id, (self.database_name, self.role_name))[1]
+        body = self._json(
+            "POST",
+            f"/projects/{_seg(project_id)}/branches/{_seg(branch.id)}/roles/{_seg(role)}"
+            "/reset_password",
+        )
+        wait_for_operations(self, project_id, _operations(body.get("operations") or []))
+        return self.connection_uri(project_id)
+
     # -------------------------------------------------------------- operations
 
     def operation_get(self, project_id: str, operation_id: str) -> Operation:

@@ -500,6 +500,8 @@ class NeonEmulator:
                 return self._endpoint_create(meta, body or {})
             case ("GET", "connection_uri"):
                 return self._connection_uri(meta, query)
+            case ("POST", "branches", "*", "roles", role, "reset_password"):
+                return self._reset_password(meta, rest[1], role)
         raise _Reply(404, f"{method} {path} is not emulated")
 
     def _meta(self, project_id: str) -> _ProjectMeta:
@@ -772,6 +774,16 @@ class NeonEmulator:
             meta, "start_compute", branch_id=branch_id, endpoint_id=created.endpoint.id
         )
         return 201, {"endpoint": _endpoint_json(created.endpoint), "operations": [op]}
+
+    def _reset_password(self, meta: _ProjectMeta, branch_id: str, role: str) -> tuple[int, Any]:
+        branch = self.backend.branch_get(meta.project.id, branch_id)
+        if role != meta.role_name:
+            raise _Reply(404, f"role {role!r} not found")
+        reset = getattr(self.backend, "role_password_reset", None)
+        if reset is None:
+            raise _Reply(501, "this emulator backend cannot reset passwords")
+        password = urlsplit(reset(meta.project.id)).password
+        return 200, {"role": {**_role_json(branch, role), "password": password}, "operations": []}
 
     def _connection_uri(self, meta: _ProjectMeta, query: dict[str, str]) -> tuple[int, Any]:
         for required in ("database_name", "role_name"):

@@ -1,0 +1,173 @@
+"""Containment of a project's role on the local engine: what its SQL may never change.
+
+Every database (branches, snapshots, warm copies) is owned by the engine's role; a project
+role only has CONNECT, TEMPORARY and CREATE on its branches and owns the schema objects it
+creates (`public` included), so it cannot drop, rename or re-configure a database, nor open
+a snapshot or warm copy. What PostgreSQL does let a role change about itself — its password
+and its `ALTER ROLE … SET` defaults — is the engine's: `apply_role_state` puts them back
+(and the engine's limits: connection limit, statement and idle-in-transaction timeouts),
+saying what it had to repair.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from .local_sql import Conn, scram_verifier
+
+
+@dataclass(frozen=True)
+class RoleLimits:
+    """Per-project limits set on every project role (PostgreSQL setting syntax)."""
+
+    connection_limit: int = 20
+    statement_timeout: str = "5min"
+    idle_in_transaction_timeout: str = "1min"
+
+    def settings(self) -> dict[str, str]:
+        return {
+            "statement_timeout": self.statement_timeout,
+            "idle_in_transaction_session_timeout": self.idle_in_transaction_timeout,
+        }
+
+
+def verifier_matches(verifier: str | None, password: str) -> bool:
+    """Whether the SCRAM-SHA-256 verifier PostgreSQL stores is one of `password`."""
+    if not verifier or not verifier.startswith("SCRAM-SHA-256$"):
+        return False
+    try:
+        head, keys = verifier.removeprefix("SCRAM-SHA-256$").split("$", 1)
+        iterations, salt = head.split(":", 1)
+        stored_key = keys.split(":", 1)[0]
+        salted = hashlib.pbkdf2_hmac(
+            "sha256", password.encode(), base64.b64decode(salt), int(iterations)
+        )
+    except ValueError:
+        return False
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    expected = base64.b64encode(hashlib.sha256(client_key).digest()).decode()
+    return hmac.compare_digest(expected, stored_key)
+
+
+# pg_authid (the stored verifier) is readable by superusers only: an engine role without
+# it cannot see a changed password, so it sets the password again every time.
+_ROLE_STATE = """
+SELECT CASE WHEN has_table_privilege('pg_catalog.pg_authid', 'SELECT')
+            THEN (SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = a.rolname)
+            ELSE '?' END,
+       a.rolconnlimit,
+       coalesce((SELECT array_agg(coalesce(d.datname, '') || ':' || c ORDER BY 1)
+                 FROM pg_db_role_setting s LEFT JOIN pg_database d ON d.oid = s.setdatabase,
+                      unnest(s.setconfig) c
+                 WHERE s.setrole = a.oid), '{}'),
+       coalesce((SELECT array_agg(DISTINCT d.datname)
+                 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+                 WHERE s.setrole = a.oid), '{}')
+FROM pg_roles a WHERE a.rolname = %s
+"""
+
+
+def role_state_differs(
+    conn: Conn, role: str, password: str, limits: RoleLimits
+) -> tuple[list[str], bool, list[str]]:
+    """What differs from the engine's state of the role (one read, no change): the items,
+    whether the password could not be seen (no pg_authid), the databases with settings."""
+    row = conn.execute(_ROLE_STATE, (role,)).fetchone()
+    if row is None:
+        return [], False, []
+    verifier, conn_limit, settings, per_database = row
+    wanted = sorted(f":{key}={value}" for key, value in limits.settings().items())
+    differs = []
+    unseen = verifier == "?"
+    if not unseen and not verifier_matches(verifier, password):
+        differs.append("password")
+    if sorted(settings) != wanted:
+        differs.append("settings")
+    if conn_limit != limits.connection_limit:
+        differs.append("connection limit")
+    return differs, unseen, list(per_database)
+
+
+def apply_role_state(
+    conn: Conn, role: str, password: str, limits: RoleLimits, *, force: bool = False
+) -> list[str]:
+    """Make the role's password, settings and connection limit the engine's again (one
+    read; statements only for what differs, or all with `force`); return what was
+    repaired: "password", "settings", "connection limit" (empty when nothing was off)."""
+    repaired, unseen, per_database = role_state_differs(conn, role, password, limits)
+    if not repaired and not force and not unseen:
+        return []
+    ident = sql.Identifier(role)
+    with conn.transaction():
+        if force or unseen or "password" in repaired:
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    ident, sql.Literal(scram_verifier(password))
+                )
+            )
+        conn.execute(
+            sql.SQL(
+                "ALTER ROLE {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
+                "LOGIN CONNECTION LIMIT {}"
+            ).format(ident, sql.Literal(limits.connection_limit))
+        )
+        for dbname in per_database:
+            conn.execute(
+                sql.SQL("ALTER ROLE {} IN DATABASE {} RESET ALL").format(
+                    ident, sql.Identifier(dbname)
+                )
+            )
+        conn.execute(sql.SQL("ALTER ROLE {} RESET ALL").format(ident))
+        for key, value in limits.settings().items():
+            conn.execute(
+                sql.SQL("ALTER ROLE {} SET {} = {}").format(
+                    ident, sql.Identifier(key), sql.Literal(value)
+                )
+            )
+    return repaired
+
+
+def grant_branch(conn: Conn, dbname: str, role: str) -> None:
+    """Only `role` (and the engine) may connect; it may create schemas and temp tables."""
+    name = sql.Identifier(dbname)
+    conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(name))
+    conn.execute(
+        sql.SQL("GRANT CONNECT, TEMPORARY, CREATE ON DATABASE {} TO {}").format(
+            name, sql.Identifier(role)
+        )
+    )
+
+
+def give_public_schema(conn: Conn, role: str) -> None:
+    """On a connection to a new branch database: `role` owns schema `public` (it belongs
+    to the database's owner, the engine, otherwise), so the app creates tables there."""
+    if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'public'").fetchone():
+        conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(role)))
+
+
+def untouched(conn: Conn, dbname: str) -> bool:
+    """A warm copy nobody could have changed: the engine's, not connectable, no grants
+    beyond the engine's own, nobody on it."""
+    row = conn.execute(
+        "SELECT d.datdba = (SELECT oid FROM pg_roles WHERE rolname = current_user) "
+        "AND NOT d.datallowconn AND d.datacl IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM aclexplode(d.datacl) x WHERE x.grantee <> d.datdba) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datid = d.oid) "
+        "FROM pg_database d WHERE d.datname = %s",
+        (dbname,),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def end_role_sessions(conn: Conn, role: str) -> int:
+    """Signal every session of `role` to end (a rotated password); return how many."""
+    row = conn.execute(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = %s",
+        (role,),
+    ).fetchone()
+    return int(row[0]) if row else 0
