@@ -82,6 +82,8 @@ def service_error(error: services.ServiceError) -> ApiError:
         return ApiError(409, "busy", error.message, job_id=job_id)
     if isinstance(error, services.NotAllowed):
         return ApiError(403, "forbidden", error.message)
+    if error.code:
+        return ApiError(error.status, error.code, error.message)
     status, code = SERVICE_CODES.get(error.message, (400, "invalid"))
     return ApiError(status, code, error.message)
 

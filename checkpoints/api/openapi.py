@@ -24,6 +24,10 @@ ERROR_CODES = [
     "preview_gone",
     "diff_unavailable",
     "sql_failed",
+    "snapshot_limit",
+    "snapshot_quota",
+    "snapshot_refused",
+    "name_taken",
     "job_failed",
     "engine_error",
     "engine_timeout",
@@ -69,6 +73,14 @@ SCHEMAS: dict[str, Any] = {
             "engine": {"type": "string"},
             "ready": {"type": "boolean", "description": "The engine project exists (v0 saved)."},
             "current_version": INT_OR_NULL,
+            "snapshots": {
+                "description": "Snapshot capacity as the last job saw it: `limit` (null: the "
+                "engine sets none) and `used`; null before the first listing.",
+                "oneOf": [
+                    {"type": "null"},
+                    _obj({"limit": INT_OR_NULL, "used": {"type": "integer"}, "as_of": TIME}),
+                ],
+            },
             "created_at": TIME,
             "url": {"type": "string"},
         }
@@ -220,9 +232,11 @@ _DESCRIPTIONS = {
     "403": "`forbidden`: your role in the team does not allow this.",
     "404": "`not_found`: missing, or not yours.",
     "405": "`method_not_allowed`.",
-    "409": "`busy` (another job runs on the project) or `not_ready`.",
+    "409": "`busy` (another job runs on the project), `not_ready`, `name_taken` (another "
+    "version has that name), or `snapshot_limit` / `snapshot_quota` (the engine has no room "
+    "for another snapshot: nothing was applied, the live database is as before).",
     "422": "`version_deleted`, `version_expired`, `preview_gone`, `diff_unavailable`, "
-    "or (after `?wait=true`) `sql_failed`.",
+    "or (after `?wait=true`) `sql_failed` / `snapshot_refused`.",
     "502": "`engine_error` / `job_failed` (the engine failed).",
     "504": "`engine_timeout`.",
 }
@@ -280,7 +294,7 @@ WAIT = [
 ]
 JOB_OK = {"200": "Job", "202": "Job"}
 #: After `?wait=true` a failed job answers with its own error.
-JOB_FAILED = ("422", "502", "504")
+JOB_FAILED = ("409", "422", "502", "504")
 PROJECT = [_path_param("project_id", "The project's id.")]
 VERSION = [*PROJECT, _path_param("number", "The version's number (v<number>).")]
 
@@ -357,6 +371,7 @@ def _paths() -> dict[str, Any]:
                 {"200": "Version"},
                 "400",
                 "403",
+                "409",
                 "422",
                 "502",
                 "504",
