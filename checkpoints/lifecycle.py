@@ -314,7 +314,12 @@ def listing_refresh(*, project: AgentProject, engine: Engine | None = None) -> d
         "branches": [_jsonable(asdict(b)) for b in branches],
         "snapshots": [_jsonable(asdict(s)) for s in snapshots],
         "warm": warm,
-        "capacity": {"limit": min(limits) if limits else None, "used": used, "learned": learned},
+        "capacity": {
+            "limit": min(limits) if limits else None,
+            "used": used,
+            "learned": learned,
+            "engine": engine.name,
+        },
     }
     AgentProject.objects.filter(pk=project.pk).update(
         engine_listing=listing, engine_listed_at=timezone.now()

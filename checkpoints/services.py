@@ -351,7 +351,8 @@ def snapshot_room_check(*, project: AgentProject) -> None:
     expired = project.versions.filter(deleted_at__isnull=True, expires_at__lte=timezone.now())
     if expired.exclude(pk=project.current_version_id or 0).exists():
         return  # the job deletes their snapshots first
-    engine = "Neon" if project.engine_name == "neon" else f"The {project.engine_name} engine"
+    name = capacity.get("engine") or project.engine_name
+    engine = "Neon" if name == "neon" else f"The {name} engine"
     raise SnapshotLimitReached(SNAPSHOT_LIMIT.format(engine=engine, used=used, limit=limit))
 
 

@@ -73,6 +73,7 @@ RETRY = "retry"  # failed (failures_count 1, retry_at set), then retried to fini
 STAY_FAILED = "stay_failed"  # failed, no retry pending, forever
 ERROR = "error"  # error, forever
 HANG = "hang"  # running forever
+CANCEL = "cancel"  # cancelling, then cancelled (the backend's work was done regardless)
 
 
 class _Reply(Exception):
@@ -282,7 +283,7 @@ class NeonEmulator:
         error: str = "injected failure",
     ) -> None:
         """The next `count` operations (of `action`, or any) follow a failure plan:
-        RETRY, STAY_FAILED, ERROR or HANG."""
+        RETRY, STAY_FAILED, ERROR, HANG or CANCEL."""
         with self._lock:
             self._op_plans.append((action, mode, count, error))
 
@@ -585,6 +586,7 @@ class NeonEmulator:
             STAY_FAILED: [*start, _Phase(d, "failed", 1, error)],
             ERROR: [*start, _Phase(d, "error", 0, error)],
             HANG: start,
+            CANCEL: [*start, _Phase(d * 0.5, "cancelling"), _Phase(d, "cancelled", 0, error)],
         }[mode]
         if d == 0 and mode == NORMAL:
             phases = [_Phase(0.0, "finished")]
