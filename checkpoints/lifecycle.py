@@ -214,6 +214,10 @@ class CleanupPlan:
     #: Ready copies of recent snapshots (local engine): rolling back to them is a swap.
     warm: list[Holding] = field(default_factory=list)
     error: str = ""
+    #: When the listing was taken (pages show the one the last job stored).
+    listed_at: datetime | None = None
+    #: {limit, used}: the engine's snapshot limit (None: no limit) and the snapshots held.
+    capacity: dict[str, Any] | None = None
 
     @property
     def branches_size(self) -> int:
@@ -251,14 +255,20 @@ def _verified(job: Job) -> bool:
     return any(s["name"] == "verifying" and s["state"] == "succeeded" for s in job.steps)
 
 
-def _warm_holdings(
-    plan: CleanupPlan, engine: Engine, engine_project_id: str, by_snapshot: dict[str, Version]
-) -> None:
+def _made_by(job: Job | None, item_id: str, created_at: datetime) -> bool:
+    """Whether a branch or snapshot is being made by the project's running job: the job
+    recorded its id, or it appeared after the job started."""
+    if job is None:
+        return False
+    if item_id in {str(v) for v in job.result.values() if isinstance(v, str)}:
+        return True
+    started = job.started_at or job.created_at
+    return created_at >= started - timedelta(seconds=5)
+
+
+def _warm_holdings(plan: CleanupPlan, warm: list, by_snapshot: dict[str, Version]) -> None:
     """Warm copies are the engine's own cache (made and dropped by it), shown, never removed."""
-    warm_storage = getattr(engine, "warm_storage", None)
-    if warm_storage is None:
-        return
-    for snapshot_id, size in warm_storage(engine_project_id):
+    for snapshot_id, size in warm:
         version = by_snapshot.get(snapshot_id)
         label = version.label if version else snapshot_id
         plan.warm.append(
@@ -274,21 +284,93 @@ def _warm_holdings(
         )
 
 
+def listing_refresh(*, project: AgentProject, engine: Engine | None = None) -> dict[str, Any]:
+    """List what the engine holds for the project (branches, snapshots, warm copies, the
+    snapshot capacity) and store it in `AgentProject.engine_listing`.
+
+    The worker calls it after every job, so pages show what the project holds without
+    asking the engine. A limit a job learnt from a refusal (`snapshot_limit_learned`)
+    is kept until the project holds more snapshots than that."""
+    engine = engine or services.engine_for(project=project)
+    pid = project.engine_project_id
+    branches = engine.branch_list(pid)
+    snapshots = engine.snapshot_list(pid)
+    warm_storage = getattr(engine, "warm_storage", None)
+    warm = [list(item) for item in warm_storage(pid)] if warm_storage else []
+    used = sum(1 for s in snapshots if s.manual)
+    previous = ((project.engine_listing or {}).get("capacity") or {}).get("learned")
+    latest = (
+        project.jobs.filter(result__has_key="snapshot_limit_learned")
+        .order_by("-pk")
+        .values_list("result", flat=True)
+        .first()
+    )
+    learned = latest["snapshot_limit_learned"] if latest else previous
+    if learned is not None and used > learned:
+        learned = None  # the plan allows more than the refusal suggested
+    limits = [n for n in (engine.snapshot_limit, learned) if n]
+    listing = {
+        "at": timezone.now().isoformat(),
+        "branches": [_jsonable(asdict(b)) for b in branches],
+        "snapshots": [_jsonable(asdict(s)) for s in snapshots],
+        "warm": warm,
+        "capacity": {
+            "limit": min(limits) if limits else None,
+            "used": used,
+            "learned": learned,
+            "engine": engine.name,
+        },
+    }
+    AgentProject.objects.filter(pk=project.pk).update(
+        engine_listing=listing, engine_listed_at=timezone.now()
+    )
+    project.engine_listing = listing
+    return listing
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
+
+
+def _from_json(cls: type, values: dict[str, Any]) -> Any:
+    dates = {"created_at", "expires_at", "timestamp"}
+    return cls(
+        **{k: datetime.fromisoformat(v) if k in dates and v else v for k, v in values.items()}
+    )
+
+
 def project_holdings(*, project: AgentProject, engine: Engine | None = None) -> CleanupPlan:
     """What the engine holds for the project, each item classified, and the dry-run plan.
 
-    Reads only: engine lists and metadata rows."""
+    With an `engine` (the cleanup job), asked of the engine now; without one (pages),
+    read from what the last job stored (`listing_refresh`): no engine call. Reads only."""
+    from checkpoints.engines.base import Branch, Snapshot
+
     plan = CleanupPlan(project_id=project.pk, dry_run=True)
     if not project.engine_project_id:
         return plan
-    engine = engine or services.engine_for(project=project)
     now = timezone.now()
+    listing = None
+    if engine is None:  # the row as stored now (a job may have listed since `project` loaded)
+        listing = (
+            AgentProject.objects.filter(pk=project.pk)
+            .values_list("engine_listing", flat=True)
+            .first()
+        )
     try:
-        branches = engine.branch_list(project.engine_project_id)
-        snapshots = engine.snapshot_list(project.engine_project_id)
+        if listing is None:  # the cleanup job, or a project never listed since upgrading
+            engine = engine or services.engine_for(project=project)
+            listing = listing_refresh(project=project, engine=engine)
     except EngineError as exc:
         plan.error = str(exc)
         return plan
+    branches = [_from_json(Branch, raw) for raw in listing["branches"]]
+    snapshots = [_from_json(Snapshot, raw) for raw in listing["snapshots"]]
+    plan.listed_at = datetime.fromisoformat(listing["at"])
+    plan.capacity = listing.get("capacity")
+    in_flight = services.job_active(project=project)
+    if in_flight is not None and in_flight.kind == Job.Kind.CLEANUP:
+        in_flight = None  # cleanup makes nothing; it runs alone
     versions = list(project.versions.all())
     live = [v for v in versions if v.deleted_at is None]
     by_snapshot = {v.snapshot_id: v for v in live}
@@ -341,6 +423,10 @@ def project_holdings(*, project: AgentProject, engine: Engine | None = None) -> 
                 )
             else:
                 holding.note = "kept: not expired"
+        elif _made_by(in_flight, snap.id, snap.created_at):
+            holding.role = "in-flight"
+            holding.note = f"being saved by the running job #{in_flight.pk}"
+            plan.kept.append(f"{snap.name}: {holding.note}")
         else:
             gone = deleted_snapshots.get(snap.id)
             holding.role = "leftover"
@@ -353,7 +439,17 @@ def project_holdings(*, project: AgentProject, engine: Engine | None = None) -> 
             plan.removals.append(Removal("snapshot", snap.id, snap.name, reason, snap.full_size))
     if current_id:
         plan.kept.append("the current version's snapshot")
-    _warm_holdings(plan, engine, project.engine_project_id, by_snapshot)
+    warm = listing.get("warm") or []
+    if engine is None and project.engine_name == "local":
+        # The local engine's warm copies are made in the background after a job; reading
+        # them is one query on the local control database (no API, never rate-limited).
+        warm_storage = getattr(services.engine_for(project=project), "warm_storage", None)
+        if warm_storage is not None:
+            try:
+                warm = warm_storage(project.engine_project_id)
+            except EngineError:
+                pass
+    _warm_holdings(plan, warm, by_snapshot)
 
     # Previews: expired, or whose branch is gone.
     previews = list(project.previews.filter(discarded_at__isnull=True).select_related("version"))
@@ -406,6 +502,11 @@ def project_holdings(*, project: AgentProject, engine: Engine | None = None) -> 
                 )
             )
             continue
+        if _made_by(in_flight, branch.id, branch.created_at):
+            holding.role = "in-flight"
+            holding.note = f"being made by the running job #{in_flight.pk}"
+            plan.kept.append(f"{branch.name}: {holding.note}")
+            continue
         rollback = orphans.get(branch.id)
         if rollback is not None:
             holding.role = "orphan"
@@ -441,16 +542,24 @@ def project_holdings(*, project: AgentProject, engine: Engine | None = None) -> 
 
 
 def project_cleanup(
-    *, project: AgentProject, user: AbstractBaseUser | None, dry_run: bool = True
+    *,
+    project: AgentProject,
+    user: AbstractBaseUser | None,
+    dry_run: bool = True,
+    fresh: bool = True,
 ) -> CleanupPlan:
     """The cleanup plan (dry run), or the plan carried out now, as a job of the project.
+
+    A dry run asks the engine what it holds now (`fresh`), or, for pages, reads what the
+    last job listed (no engine call; the cleanup job itself plans from the engine).
 
     Carrying it out claims the project like any job (`ProjectBusy` if one runs), so no
     job creates a branch or snapshot that cleanup would mistake for a leftover."""
     if user is not None:
         _require(project=project, user=user, action="cleanup")
     if dry_run:
-        return project_holdings(project=project)
+        engine = services.engine_for(project=project) if fresh else None
+        return project_holdings(project=project, engine=engine)
     from checkpoints.tasks import JobRun, _job_finish
 
     services.jobs_fail_stale(project=project)
@@ -523,6 +632,8 @@ def run_cleanup(run: JobRun) -> CleanupPlan:
             detail=f"Removed {removal.kind} {removal.name} ({removal.id}): {removal.reason}.",
         )
     run.remember(cleanup=plan.as_dict())
+    with run.step("listing what remains"):
+        listing_refresh(project=project, engine=engine)
     return plan
 
 
@@ -695,6 +806,7 @@ def version_create_as_of(
     name = (name or "").strip()
     if len(name) > 200:
         raise services.ServiceError(services.NAME_REQUIRED)
+    services.snapshot_room_check(project=project)
     when = timestamp.astimezone(UTC)
     prompt = f"Saved as of {when:%Y-%m-%d %H:%M:%S} UTC"
     request = {"prompt": prompt, "sql": "", "name": name, "timestamp": timestamp.isoformat()}

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from checkpoints import lifecycle, selectors, services
+from checkpoints import lifecycle, selectors, services, snapshot_room
 from checkpoints.engines.errors import EngineError
 from checkpoints.models import AgentProject, Job, Version
 from checkpoints.views import _action_done, _confirm, _refused
@@ -119,7 +119,7 @@ def restore_window(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 def project_holdings(request: HttpRequest, pk: int) -> HttpResponse:
-    """What the engine holds for the project (lazy fragment: it asks the engine)."""
+    """What the engine holds for the project, as the last job listed it (no engine call)."""
     project = selectors.project_get(user=request.user, pk=pk)
     plan = lifecycle.project_holdings(project=project)
     return _holdings(request, project, plan, dry_run=False)
@@ -131,7 +131,9 @@ def project_cleanup(request: HttpRequest, pk: int) -> HttpResponse:
     project = selectors.project_get(user=request.user, pk=pk)
     if request.method == "GET":
         try:
-            plan = lifecycle.project_cleanup(project=project, user=request.user, dry_run=True)
+            plan = lifecycle.project_cleanup(
+                project=project, user=request.user, dry_run=True, fresh=False
+            )
         except services.ServiceError as error:
             return _refused(request, project, error)
         return _holdings(request, project, plan, dry_run=True)
@@ -250,5 +252,7 @@ def project_lifecycle_context(project: AgentProject) -> dict:
             "diff_from": previous.number if previous else (live[0].number if live else None),
             "diff_to": current.number if current else None,
             "point_in_time": point_in_time,
+            "capacity": snapshot_room.capacity_shown(project),
+            "window_warning": snapshot_room.window_warning(project),
         },
     }

@@ -1,8 +1,10 @@
 """Metadata models: who owns which agent project, its versions, previews, jobs and activity.
 
 They live in the metadata database, never in a versioned database, so the audit trail
-survives every restore. Connection passwords are never stored: ask the engine for a URI
-when one is needed (`services.project_connection_uri`).
+survives every restore. The connection strings of the active branch and of live previews
+are stored here (`connection_uri`, with their password) by the jobs that make or change
+them, so no page asks the engine for one (`services.connections_refresh` re-reads them);
+they are never rendered unmasked.
 """
 
 from __future__ import annotations
@@ -81,6 +83,13 @@ class AgentProject(models.Model):
         max_length=20, choices=RestoreWindow.choices, default=RestoreWindow.FOREVER
     )
     restore_window_count = models.PositiveIntegerField(default=7)
+    #: The active branch's connection string (with its password): stored by the jobs that
+    #: create or change it; pages read it from here, never from the engine.
+    connection_uri = models.TextField(blank=True)
+    #: What the engine held at the end of the last job (branches, snapshots, warm copies,
+    #: snapshot capacity): the holdings card and the capacity shown read this.
+    engine_listing = models.JSONField(null=True, blank=True)
+    engine_listed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -140,6 +149,8 @@ class Preview(models.Model):
     version = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="previews")
     branch_id = models.CharField(max_length=100)
     endpoint_id = models.CharField(max_length=100, blank=True)
+    #: The preview branch's own connection string, stored when the preview opened.
+    connection_uri = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     discarded_at = models.DateTimeField(null=True, blank=True)

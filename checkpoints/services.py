@@ -45,6 +45,11 @@ _TRANSACTION_CONTROL = re.compile(
     r"^\s*(begin|commit|rollback|abort|end|start\s+transaction|savepoint|release)\b", re.I
 )
 NOT_STARTED = "The demo has not been started yet."
+NAME_TAKEN = "Another version of this project is already called “{name}”: choose another name."
+SNAPSHOT_LIMIT = (
+    "{engine}'s snapshot limit for this project is reached ({used} of {limit} snapshots): "
+    "delete a version or set a restore window."
+)
 JOB_STALE = (
     "The worker running this job stopped responding (it was probably restarted). "
     "Nothing more will run for this job; the project shows what the engine holds."
@@ -62,10 +67,26 @@ class ServiceError(Exception):
     """A use case refused: the message is safe to show to the user."""
 
     status = 400
+    #: A stable code for the API (None: looked up by message, else "invalid").
+    code: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class NameTaken(ServiceError):
+    """Another version of the project has that name (snapshot names are unique on Neon)."""
+
+    status = 409
+    code = "name_taken"
+
+
+class SnapshotLimitReached(ServiceError):
+    """The engine's snapshot limit is reached and no expired version can make room."""
+
+    status = 409
+    code = "snapshot_limit"
 
 
 class ProjectBusy(ServiceError):
@@ -124,10 +145,16 @@ def engine_default_name() -> str:
 
 
 def project_connection_uri(*, project: AgentProject) -> str:
-    """The stable connection string of the active branch. Contains a password: never render."""
+    """The stable connection string of the active branch. Contains a password: never render.
+
+    Read from the metadata database (no engine call): the jobs that create or change it
+    store it. Only a project saved before connection strings were stored asks the engine,
+    once (`connections_refresh`)."""
     if not project.engine_project_id:
         raise ServiceError(NOT_STARTED)
-    return engine_for(project=project).connection_uri(project.engine_project_id)
+    if not project.connection_uri:
+        connections_refresh(project=project)
+    return project.connection_uri
 
 
 def project_password_rotate(*, project: AgentProject, user: AbstractBaseUser | None) -> None:
@@ -141,12 +168,14 @@ def project_password_rotate(*, project: AgentProject, user: AbstractBaseUser | N
     from checkpoints.engines.errors import EngineError
 
     started = timezone.now()
+    engine = engine_for(project=project)
     try:
-        engine_for(project=project).role_password_reset(project.engine_project_id)
+        engine.role_password_reset(project.engine_project_id)
     except EngineError as error:
         from checkpoints.engines.base import mask_password
 
         raise ServiceError(f"The password was not rotated: {mask_password(str(error))}") from error
+    connections_refresh(project=project, engine=engine)  # pages show the stored string
     activity_record(
         project=project,
         actor=user,
@@ -158,11 +187,44 @@ def project_password_rotate(*, project: AgentProject, user: AbstractBaseUser | N
 
 
 def preview_connection_uri(*, preview: Preview) -> str:
-    """The preview branch's own connection string. Contains a password: never render."""
+    """The preview branch's own connection string. Contains a password: never render.
+
+    Stored when the preview opened (no engine call), like the project's."""
     if not preview.is_live:
         raise ServiceError(PREVIEW_GONE)
-    engine = engine_for(project=preview.project)
-    return engine.connection_uri(preview.project.engine_project_id, branch_id=preview.branch_id)
+    if not preview.connection_uri:
+        connections_refresh(project=preview.project)
+        preview.refresh_from_db(fields=["connection_uri"])
+    return preview.connection_uri
+
+
+def connections_refresh(*, project: AgentProject, engine: Engine | None = None) -> str:
+    """Read the connection strings of the active branch and of every live preview from the
+    engine and store them; return the active branch's.
+
+    The one place that refreshes stored connection strings: call it from any job that
+    changes them (a new project, a rollback, a password rotation). It asks the engine, so
+    call it from a job, never from a page."""
+    if not project.engine_project_id:
+        raise ServiceError(NOT_STARTED)
+    engine = engine or engine_for(project=project)
+    uri = engine.connection_uri(project.engine_project_id)
+    if uri != project.connection_uri:
+        project.connection_uri = uri
+        AgentProject.objects.filter(pk=project.pk).update(connection_uri=uri)
+    previews = project.previews.filter(discarded_at__isnull=True, expires_at__gt=timezone.now())
+    for preview in previews:
+        from checkpoints.engines.errors import EngineError
+
+        try:
+            preview_uri = engine.connection_uri(
+                project.engine_project_id, branch_id=preview.branch_id
+            )
+        except EngineError:  # its branch is gone: cleanup discards it
+            continue
+        if preview_uri != preview.connection_uri:
+            Preview.objects.filter(pk=preview.pk).update(connection_uri=preview_uri)
+    return uri
 
 
 # Jobs ------------------------------------------------------------------------------------
@@ -345,8 +407,26 @@ def version_create(
         if control:
             keyword = control.group(1).upper()
             raise ServiceError(SQL_TRANSACTION_CONTROL.format(number=number, keyword=keyword))
+    snapshot_room_check(project=project)
     request = {"prompt": prompt, "sql": sql or "", "name": (name or "").strip()}
     return _job_enqueue(project=project, kind=Job.Kind.CREATE_VERSION, user=user, request=request)
+
+
+def snapshot_room_check(*, project: AgentProject) -> None:
+    """Refuse a new version at once (`SnapshotLimitReached`, 409 `snapshot_limit`) when the
+    last job saw the engine's snapshot limit reached and no expired version can make room.
+
+    Reads the metadata only; the job checks the engine again before applying anything."""
+    capacity = (project.engine_listing or {}).get("capacity") or {}
+    limit, used = capacity.get("limit"), capacity.get("used", 0)
+    if not limit or used < limit:
+        return
+    expired = project.versions.filter(deleted_at__isnull=True, expires_at__lte=timezone.now())
+    if expired.exclude(pk=project.current_version_id or 0).exists():
+        return  # the job deletes their snapshots first
+    name = capacity.get("engine") or project.engine_name
+    engine = "Neon" if name == "neon" else f"The {name} engine"
+    raise SnapshotLimitReached(SNAPSHOT_LIMIT.format(engine=engine, used=used, limit=limit))
 
 
 def sql_split(sql: str) -> list[str]:
@@ -380,9 +460,19 @@ def version_rename(*, version: Version, user: AbstractBaseUser, name: str) -> Ve
     if not name or len(name) > 200:
         raise ServiceError(NAME_REQUIRED)
     project = version.project
-    engine_for(project=project).snapshot_rename(
-        project.engine_project_id, version.snapshot_id, name
-    )
+    others = project.versions.filter(deleted_at__isnull=True, name=name).exclude(pk=version.pk)
+    if others.exists():
+        raise NameTaken(NAME_TAKEN.format(name=name))
+    from checkpoints.engines.errors import EngineInvalidRequest
+
+    try:
+        engine_for(project=project).snapshot_rename(
+            project.engine_project_id, version.snapshot_id, name
+        )
+    except EngineInvalidRequest as exc:
+        if exc.status == 409 or "already exists" in exc.message:  # a snapshot no version names
+            raise NameTaken(NAME_TAKEN.format(name=name)) from exc
+        raise
     version.name = name
     version.save(update_fields=["name"])
     return version
@@ -419,6 +509,7 @@ def version_create_next(*, project: AgentProject, user: AbstractBaseUser) -> Job
         raise ServiceError(NOT_STARTED)
     if version_next_number(project=project) is None:
         raise ServiceError(NO_NEXT_VERSION.format(last=LAST_STEP))
+    snapshot_room_check(project=project)
     return _job_enqueue(project=project, kind=Job.Kind.CREATE_VERSION, user=user)
 
 

@@ -168,6 +168,8 @@ CHECKPOINTS_ROLE_IDLE_IN_TRANSACTION_TIMEOUT = os.environ.get(
 NEON_API_KEY = os.environ.get("NEON_API_KEY", "")
 NEON_API_URL = os.environ.get("NEON_API_URL", "https://console.neon.tech/api/v2")
 NEON_ORG_ID = os.environ.get("NEON_ORG_ID", "")
+#: Manual snapshots your Neon plan allows per project (Free 1, paid 100 in 2026); 0: unknown.
+NEON_SNAPSHOT_LIMIT = int(os.environ.get("NEON_SNAPSHOT_LIMIT", "100") or 0)
 # Previews are deleted this many minutes after they were opened.
 CHECKPOINTS_PREVIEW_TTL_MINUTES = int(os.environ.get("CHECKPOINTS_PREVIEW_TTL_MINUTES", "60"))
 # How long an MCP tool waits for its job before answering with the job id to poll.

@@ -26,10 +26,23 @@ from django.db.models import Q
 from django.tasks import task
 from django.utils import timezone
 
-from checkpoints import jobs_live, lifecycle, services
+from checkpoints import jobs_live, lifecycle, services, snapshot_room
 from checkpoints import manifest as manifests
-from checkpoints.engines.base import SUCCEEDED_STATUSES, Engine, Operation, mask_password
-from checkpoints.engines.errors import EngineError, EngineNotFound, OperationTimeout
+from checkpoints.engines.base import (
+    CANCELLED,
+    SUCCEEDED_STATUSES,
+    Engine,
+    Operation,
+    SnapshotCapacity,
+    mask_password,
+)
+from checkpoints.engines.errors import (
+    EngineError,
+    EngineNotFound,
+    EngineRefused,
+    OperationFailed,
+    OperationTimeout,
+)
 from checkpoints.engines.operations import wait_for_operations
 from checkpoints.job_state import job_transition
 from checkpoints.models import Activity, AgentProject, Job, Preview, ShareLink, Version
@@ -67,6 +80,11 @@ class JobFailed(Exception):
 
     code = "job_failed"
 
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
 
 class SqlFailed(JobFailed):
     """A statement of a version's SQL failed; the transaction was rolled back."""
@@ -90,6 +108,11 @@ def statement_timeout() -> float:
     """Seconds a statement of an agent's SQL may run (setting CHECKPOINTS_STATEMENT_TIMEOUT;
     0 for no limit)."""
     return float(getattr(settings, "CHECKPOINTS_STATEMENT_TIMEOUT", 60))
+
+
+class SnapshotRefused(JobFailed):
+    """The engine refused the version's snapshot (limit, quota, other 4xx): nothing saved,
+    the live database as before. `code`: snapshot_limit | snapshot_quota | snapshot_refused."""
 
 
 def _error_code(exc: BaseException) -> str:
@@ -159,8 +182,18 @@ class JobRun:
         self.result.update(values)
         self._save()
 
-    def wait(self, engine: Engine, operations: list[Operation], name: str = "operations") -> None:
-        """Wait for `operations`, showing "operations 2/3" as they finish."""
+    def wait(
+        self,
+        engine: Engine,
+        operations: list[Operation],
+        name: str = "operations",
+        *,
+        verify: Callable[[], bool] | None = None,
+    ) -> None:
+        """Wait for `operations`, showing "operations 2/3" as they finish.
+
+        A `cancelled` operation is a failure, as in Neon's SDK, unless `verify` reads back
+        from the engine that the result is in place anyway."""
         total = len(operations)
         self.operation_ids.extend(op.id for op in operations)
         self.result["operation_ids"] = self.operation_ids  # saved as the step starts
@@ -177,9 +210,17 @@ class JobRun:
 
         with self.step(name, progress() if total else "none needed"):
             if total:
-                wait_for_operations(
+                final = wait_for_operations(
                     engine, self.project.engine_project_id, operations, on_change=on_change
                 )
+                cancelled = [op for op in final if op.status == CANCELLED]
+                if cancelled and not (verify is not None and verify()):
+                    op = cancelled[0]
+                    raise OperationFailed(
+                        op,
+                        f"operation {op.action} ({op.id}) was cancelled and its result is "
+                        "not in place",
+                    )
 
     def record_activity(
         self,
@@ -353,8 +394,20 @@ def job_execute(job_id: int) -> None:
                     work()
                 except Exception:  # left for cleanup, which retries it
                     logger.exception("housekeeping after job %s failed", job_id)
+    _listing_refresh(run.project)
     previews_cleanup_expired()
     lifecycle.cleanup_schedule_ensure()  # the periodic cleanup starts with the first job
+
+
+def _listing_refresh(project: AgentProject) -> None:
+    """Store what the engine holds now, for pages to show without asking it."""
+    try:
+        project.refresh_from_db()
+        if not project.engine_project_id:
+            return
+        lifecycle.listing_refresh(project=project)
+    except Exception as exc:  # the previous listing stays; the next job refreshes it
+        logger.warning("listing project %s after a job failed: %s", project.pk, _error_text(exc))
 
 
 def _job_finish(run: JobRun, *, state: str, error: str = "") -> None:
@@ -517,7 +570,10 @@ def _snapshot_and_record(
     name: str | None = None,
     prompt: str | None = None,
     as_of: datetime | None = None,
+    capacity: SnapshotCapacity | None = None,
 ) -> Version:
+    """Snapshot the active branch and record the version. A refused snapshot raises
+    `EngineRefused` (nothing made); the caller puts the live database back if it changed."""
     project = run.project
     if name is None or prompt is None:
         script = demo_step(number)
@@ -527,21 +583,29 @@ def _snapshot_and_record(
     if as_of is None:  # the active branch holds this version now: read what it holds
         _role_repair(run, engine)
         with run.step("reading the manifest", "tables, columns, row counts, checksums"):
-            manifest = lifecycle.manifest_of_uri(engine.connection_uri(project.engine_project_id))
+            manifest = lifecycle.manifest_of_uri(services.project_connection_uri(project=project))
             if manifest is not None:
                 run.detail(f"{len(manifest['tables'])} tables in {manifest['took_ms']} ms")
     with run.step("taking the snapshot", f"v{number}"):
-        uri = engine.connection_uri(project.engine_project_id)
+        uri = services.project_connection_uri(project=project)
         fingerprint = None if as_of else _schema_fingerprint(uri)
+        wanted = f"v{number}"
         created = engine.snapshot_create(
             project.engine_project_id,
             project.active_branch_id,
-            name=f"v{number}",
+            name=snapshot_room.snapshot_name(capacity, wanted, run.job.pk) if capacity else wanted,
             expires_at=lifecycle.version_expiry_default(project=project, created_at=timezone.now()),
             timestamp=as_of,
         )
         run.remember(snapshot_id=created.snapshot.id)
-    run.wait(engine, created.operations)
+    snapshot_id = created.snapshot.id
+    run.wait(
+        engine,
+        created.operations,
+        verify=lambda: any(
+            s.id == snapshot_id for s in engine.snapshot_list(project.engine_project_id)
+        ),
+    )
     if manifest is not None:
         # Read again: the same on both sides of the snapshot means the snapshot holds it
         # exactly, and a restore is then verified row by row (counts and checksums).
@@ -580,8 +644,17 @@ def _start(run: JobRun, engine: Engine) -> Version:
         project.endpoint_id = created.endpoint.id
         project.save(update_fields=["engine_project_id", "active_branch_id", "endpoint_id"])
         run.remember(engine_project_id=created.project.id)
-    run.wait(engine, created.operations)
-    return _snapshot_and_record(run, engine, number=0)
+    run.wait(
+        engine,
+        created.operations,
+        verify=lambda: engine.branch_get(created.project.id, created.branch.id) is not None,
+    )
+    with run.step("storing the connection string"):
+        services.connections_refresh(project=project, engine=engine)
+    try:
+        return _snapshot_and_record(run, engine, number=0)
+    except EngineRefused as exc:
+        raise _refused(run, engine, exc, snapshot_room.NOTHING_APPLIED) from exc
 
 
 def run_start_demo(run: JobRun) -> None:
@@ -678,11 +751,27 @@ def _version_save(
     with _engine(run) as engine:
         _reconcile_active_branch(run, engine)
         run.cancel_check()
+        capacity = _room(run, engine, label=f"v{number}")
+        applied = False
         with run.step("applying the prompt", prompt):
-            uri = engine.connection_uri(project.engine_project_id)
+            uri = _live_uri(project, engine)
             with connect(uri) as conn:  # one transaction: committed only if all succeed
-                _statements_apply(run, conn, statements)
-        version = _snapshot_and_record(run, engine, number=number, name=name, prompt=prompt)
+                applied = _statements_apply(run, conn, statements) > 0
+        try:
+            version = _snapshot_and_record(
+                run, engine, number=number, name=name, prompt=prompt, capacity=capacity
+            )
+        except Exception as exc:
+            if _version_recorded(run):
+                raise
+            # All or nothing: the SQL is committed but no version holds it. Put the live
+            # database back at the current version before reporting the failure.
+            note = _undo_applied(run, engine, from_version) if applied else ""
+            if isinstance(exc, EngineRefused):
+                raise _refused(run, engine, exc, note or snapshot_room.NOTHING_APPLIED) from exc
+            if note:
+                raise JobFailed(_error_text(exc) + note, code=_error_code(exc)) from exc
+            raise
     run.record_activity(
         kind=Activity.Kind.CREATE,
         from_version=from_version,
@@ -696,8 +785,9 @@ def _statements_apply(
     run: JobRun,
     conn: psycopg.Connection,
     statements: Sequence[str] | Callable[[Any], Sequence[str]],
-) -> None:
-    """Run `statements` in `conn`'s transaction under the statement timeout, cancellable.
+) -> int:
+    """Run `statements` in `conn`'s transaction under the statement timeout, cancellable;
+    return how many ran.
 
     Raises (and so rolls the whole transaction back) on the first failure, on the timeout
     and on a cancel request, which is last checked just before the commit."""
@@ -727,6 +817,7 @@ def _statements_apply(
             except psycopg.Error as exc:
                 raise _sql_failed(exc, index, todo) from None
     run.cancel_check()  # the last point where stopping leaves nothing applied
+    return len(todo)
 
 
 def _sql_failed(exc: psycopg.Error, index: int, todo: list[str]) -> SqlFailed:
@@ -748,9 +839,14 @@ def _version_save_as_of(
     from_version = project.current_version
     with _engine(run) as engine:
         _reconcile_active_branch(run, engine)
-        version = _snapshot_and_record(
-            run, engine, number=number, name=name, prompt=prompt, as_of=as_of
-        )
+        capacity = _room(run, engine, label=f"v{number}")
+        try:
+            version = _snapshot_and_record(
+                run, engine, number=number, name=name, prompt=prompt, as_of=as_of,
+                capacity=capacity,
+            )  # fmt: skip
+        except EngineRefused as exc:
+            raise _refused(run, engine, exc, snapshot_room.NOTHING_APPLIED) from exc
     run.record_activity(
         kind=Activity.Kind.CREATE,
         from_version=from_version,
@@ -758,6 +854,97 @@ def _version_save_as_of(
         detail=f"{version.label}: {prompt}",
     )
     return version
+
+
+def _live_uri(project: AgentProject, engine: Engine) -> str:
+    """The active branch's connection string from the engine, stored if it changed."""
+    uri = engine.connection_uri(project.engine_project_id)
+    if uri != project.connection_uri:
+        project.connection_uri = uri
+        AgentProject.objects.filter(pk=project.pk).update(connection_uri=uri)
+    return uri
+
+
+def _room(run: JobRun, engine: Engine, *, label: str) -> SnapshotCapacity:
+    """Room for one more snapshot, checked before anything is applied (`snapshot_room`)."""
+    try:
+        return snapshot_room.room_ensure(run, engine, label=label)
+    except snapshot_room.RoomFull as exc:
+        raise _refused(run, engine, exc, snapshot_room.NOTHING_APPLIED, exc.capacity) from exc
+
+
+def _refused(
+    run: JobRun,
+    engine: Engine,
+    exc: EngineRefused,
+    note: str,
+    capacity: SnapshotCapacity | None = None,
+) -> SnapshotRefused:
+    """The job's error for a refused snapshot. A limit the count did not foresee is
+    learnt: the snapshots the project holds now are what the plan allows."""
+    if exc.reason == "limit" and (capacity is None or not capacity.full):
+        try:
+            seen = engine.snapshot_capacity(run.project.engine_project_id)
+        except EngineError:
+            seen = None
+        if seen is not None:
+            capacity = SnapshotCapacity(limit=seen.used, used=seen.used)
+            run.remember(snapshot_limit_learned=seen.used)
+    text = snapshot_room.refusal_text(engine, exc, capacity) + note
+    return SnapshotRefused(text, code=snapshot_room.CODES.get(exc.reason, "snapshot_refused"))
+
+
+def _version_recorded(run: JobRun) -> bool:
+    snapshot_id = run.result.get("snapshot_id")
+    return bool(
+        snapshot_id
+        and Version.objects.filter(project=run.project, snapshot_id=snapshot_id).exists()
+    )
+
+
+def _undo_applied(run: JobRun, engine: Engine, version: Version | None) -> str:
+    """Restore `version` (the current one) into the active branch after the version step
+    committed SQL it could not snapshot; return the sentence the job's error ends with.
+
+    Like a rollback: the endpoint moves to the restored branch (the connection string does
+    not change), the result is verified, the previous branch is deleted."""
+    if version is None:
+        return " The live database holds the applied SQL: there is no version to put back."
+    project = run.project
+    pid = project.engine_project_id
+    snapshot_id = run.result.get("snapshot_id")
+    if snapshot_id:  # made, but not verifiably in place: it must not count as a version
+        try:
+            engine.snapshot_delete(pid, snapshot_id)
+        except EngineError:
+            logger.warning("could not delete snapshot %s of a failed step", snapshot_id)
+    old_branch = project.active_branch_id
+    try:
+        with run.step("undoing the prompt", f"restoring {version.label} into the active branch"):
+            restore = engine.snapshot_restore(
+                pid, version.snapshot_id, target_branch_id=old_branch, finalize_restore=True
+            )
+            orphan = restore.orphan_branch_id or old_branch
+            run.remember(
+                undo={"new_branch_id": restore.branch.id, "orphan_branch_id": orphan},
+            )
+        moved = lambda: _endpoint_branch_id(engine, project) == restore.branch.id  # noqa: E731
+        run.wait(engine, restore.operations, name="restore operations", verify=moved)
+        with run.step("verifying the undo", f"the live database serves {version.label}"):
+            if not moved():
+                raise JobFailed(ENDPOINT_NOT_MOVED)
+            _adopt_branch(project, restore.branch.id, version)
+            uri = _live_uri(project, engine)
+            _wait_connectable(uri)
+            _verify_version(uri, version)
+    except Exception as exc:
+        logger.warning("undo of job %s failed: %s", run.job.pk, _error_text(exc))
+        return snapshot_room.NOT_UNDONE.format(label=version.label, error=_error_text(exc))
+    try:
+        _orphan_delete(run, engine, orphan)
+    except Exception:  # a leftover branch: cleanup removes it
+        logger.exception("could not delete branch %s after the undo", orphan)
+    return snapshot_room.UNDONE.format(label=version.label)
 
 
 def run_version_delete(run: JobRun) -> None:
@@ -800,12 +987,16 @@ def run_rollback(run: JobRun) -> None:
             run.remember(new_branch_id=restore.branch.id, orphan_branch_id=orphan)
         _repair_role(run, engine, restore.repaired)
         try:
-            run.wait(engine, restore.operations)
+            run.wait(
+                engine,
+                restore.operations,
+                verify=lambda: _endpoint_branch_id(engine, project) == restore.branch.id,
+            )
             with run.step("waiting for the endpoint"):
                 if _endpoint_branch_id(engine, project) != restore.branch.id:
                     raise JobFailed(ENDPOINT_NOT_MOVED)
                 _adopt_branch(project, restore.branch.id, target)
-                uri = engine.connection_uri(project.engine_project_id)
+                uri = _live_uri(project, engine)
                 if not getattr(engine, "serves_restore_at_once", False):
                     _wait_connectable(uri)  # e.g. a Neon compute restarting
         except Exception:
@@ -874,7 +1065,11 @@ def run_preview_open(run: JobRun) -> None:
             Job.objects.filter(pk=run.job.pk).update(preview=preview)
             run.remember(preview_branch_id=branch_id)
         try:
-            run.wait(engine, restore.operations)
+            run.wait(
+                engine,
+                restore.operations,
+                verify=lambda: engine.branch_get(project.engine_project_id, branch_id) is not None,
+            )
             with run.step("creating the endpoint"):
                 existing = [
                     e
@@ -888,9 +1083,17 @@ def run_preview_open(run: JobRun) -> None:
                     endpoint_id, ops = created.endpoint.id, created.operations
                 preview.endpoint_id = endpoint_id
                 preview.save(update_fields=["endpoint_id"])
-            run.wait(engine, ops)
+            run.wait(
+                engine,
+                ops,
+                verify=lambda: any(
+                    e.id == endpoint_id for e in engine.endpoint_list(project.engine_project_id)
+                ),
+            )
             with run.step("waiting for the endpoint"):
                 uri = engine.connection_uri(project.engine_project_id, branch_id=branch_id)
+                preview.connection_uri = uri
+                preview.save(update_fields=["connection_uri"])
                 _wait_connectable(uri)
             with run.step("verifying", f"the preview serves {target.label}"):
                 _verify_version(uri, target)

@@ -346,6 +346,8 @@ class BrokenEngine:
 
 def test_engine_errors_are_502_and_504(api, project, monkeypatch):
     path = f"projects/{project.pk}/connection"
+    # A string the jobs stored is answered without the engine: without one, it is asked.
+    AgentProject.objects.filter(pk=project.pk).update(connection_uri="")
     monkeypatch.setattr(
         services,
         "engine_for",

@@ -84,6 +84,8 @@ def service_error(error: services.ServiceError) -> ApiError:
         return ApiError(403, "forbidden", error.message)
     if isinstance(error, services.JobNotRunning):
         return ApiError(409, "not_running", error.message)
+    if error.code:
+        return ApiError(error.status, error.code, error.message)
     status, code = SERVICE_CODES.get(error.message, (400, "invalid"))
     return ApiError(status, code, error.message)
 

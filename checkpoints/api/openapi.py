@@ -27,6 +27,10 @@ ERROR_CODES = [
     "statement_timeout",
     "cancelled",
     "not_running",
+    "snapshot_limit",
+    "snapshot_quota",
+    "snapshot_refused",
+    "name_taken",
     "job_failed",
     "engine_error",
     "engine_timeout",
@@ -72,6 +76,14 @@ SCHEMAS: dict[str, Any] = {
             "engine": {"type": "string"},
             "ready": {"type": "boolean", "description": "The engine project exists (v0 saved)."},
             "current_version": INT_OR_NULL,
+            "snapshots": {
+                "description": "Snapshot capacity as the last job saw it: `limit` (null: the "
+                "engine sets none) and `used`; null before the first listing.",
+                "oneOf": [
+                    {"type": "null"},
+                    _obj({"limit": INT_OR_NULL, "used": {"type": "integer"}, "as_of": TIME}),
+                ],
+            },
             "created_at": TIME,
             "url": {"type": "string"},
         }
@@ -269,9 +281,11 @@ _DESCRIPTIONS = {
     "404": "`not_found`: missing, or not yours.",
     "405": "`method_not_allowed`.",
     "409": "`busy` (another job runs on the project), `not_ready`, `not_running` (the job "
-    "to cancel has ended) or (after `?wait=true`) `cancelled`.",
+    "to cancel has ended), `name_taken` (another version has that name), `snapshot_limit` / "
+    "`snapshot_quota` (the engine has no room for another snapshot: nothing was applied, the "
+    "live database is as before) or (after `?wait=true`) `cancelled`.",
     "422": "`version_deleted`, `version_expired`, `preview_gone`, `diff_unavailable`, "
-    "or (after `?wait=true`) `sql_failed`, `statement_timeout`.",
+    "or (after `?wait=true`) `sql_failed`, `statement_timeout`, `snapshot_refused`.",
     "502": "`engine_error` / `job_failed` (the engine failed).",
     "504": "`engine_timeout`.",
 }
@@ -331,7 +345,7 @@ WAIT = [
 ]
 JOB_OK = {"200": "Job", "202": "Job"}
 #: After `?wait=true` a failed job answers with its own error.
-JOB_FAILED = ("422", "502", "504")
+JOB_FAILED = ("409", "422", "502", "504")
 PROJECT = [_path_param("project_id", "The project's id.")]
 VERSION = [*PROJECT, _path_param("number", "The version's number (v<number>).")]
 
@@ -420,6 +434,7 @@ def _paths() -> dict[str, Any]:
                 {"200": "Version"},
                 "400",
                 "403",
+                "409",
                 "422",
                 "502",
                 "504",

@@ -14,6 +14,9 @@ JOB_ERROR_STATUS = {
     "sql_failed": 422,
     "statement_timeout": 422,
     "cancelled": 409,
+    "snapshot_limit": 409,
+    "snapshot_quota": 409,
+    "snapshot_refused": 422,
     "engine_error": 502,
     "engine_timeout": 504,
     "job_failed": 502,
@@ -38,8 +41,21 @@ def project_json(project: AgentProject, *, role: str | None) -> dict[str, Any]:
         "engine": project.engine_name,
         "ready": bool(project.engine_project_id),
         "current_version": current.number if current is not None else None,
+        "snapshots": snapshot_capacity(project),
         "created_at": _time(project.created_at),
         "url": reverse("api-project", args=[project.pk]),
+    }
+
+
+def snapshot_capacity(project: AgentProject) -> dict[str, Any] | None:
+    """{limit, used, as_of} from the listing the last job stored (no engine call)."""
+    capacity = (project.engine_listing or {}).get("capacity")
+    if capacity is None:
+        return None
+    return {
+        "limit": capacity.get("limit"),
+        "used": capacity.get("used", 0),
+        "as_of": (project.engine_listing or {}).get("at"),
     }
 
 

@@ -94,6 +94,22 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class SnapshotCapacity:
+    """How many manual snapshots the project may hold (`limit`, None: no limit) and holds.
+
+    Neon counts manual snapshots against a per-plan limit (REFERENCE.md §6); scheduled
+    ones do not count."""
+
+    limit: int | None
+    used: int
+    names: frozenset[str] = frozenset()
+
+    @property
+    def full(self) -> bool:
+        return self.limit is not None and self.used >= self.limit
+
+
+@dataclass(frozen=True)
 class Endpoint:
     id: str
     project_id: str
@@ -150,6 +166,8 @@ class Engine(ABC):
     supports_point_in_time: bool = False
     #: Whether `readonly_role_ensure` / `readonly_connection_uri` work (share links).
     supports_readonly_roles: bool = False
+    #: Manual snapshots a project may hold (None: no limit). Neon's is a plan setting.
+    snapshot_limit: int | None = None
 
     # Projects
     @abstractmethod
@@ -193,6 +211,15 @@ class Engine(ABC):
 
     @abstractmethod
     def snapshot_list(self, project_id: str) -> list[Snapshot]: ...
+
+    def snapshot_capacity(self, project_id: str) -> SnapshotCapacity:
+        """The snapshot limit, how many manual snapshots count against it, and their names."""
+        snapshots = self.snapshot_list(project_id)
+        return SnapshotCapacity(
+            limit=self.snapshot_limit,
+            used=sum(1 for s in snapshots if s.manual),
+            names=frozenset(s.name for s in snapshots),
+        )
 
     @abstractmethod
     def snapshot_rename(self, project_id: str, snapshot_id: str, name: str) -> Snapshot: ...
@@ -243,6 +270,7 @@ class Engine(ABC):
         """The connection string of the branch's read-only role (`readonly_role_ensure`
         first). It carries a password: never log or render it."""
         raise EngineNotSupported(READONLY_UNSUPPORTED.format(engine=self.name), status=501)
+
     def role_password_reset(self, project_id: str) -> str:
         """Give the project's role a new password: the old one stops working and open
         sessions end. Returns the new connection string of the default branch."""

@@ -6,7 +6,7 @@ before they put one in an error.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .base import Operation
@@ -49,6 +49,18 @@ class EngineNotSupported(EngineError):
 
 class EngineInvalidRequest(EngineError):
     """The request breaks a rule: snapshot of a non-root branch, deleting a parent branch…"""
+
+
+class EngineRefused(EngineError):
+    """The engine will not make a snapshot (or branch…) for a reason of the account or plan:
+    Neon's snapshot limit, a quota, or another 4xx answer to the creation.
+
+    `reason` is "limit", "quota" or "refused". Nothing was made: the request may succeed
+    once there is room (a snapshot deleted, a restore window set)."""
+
+    def __init__(self, message: str, *, reason: str = "refused", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.reason = reason
 
 
 class EngineTransientError(EngineError):

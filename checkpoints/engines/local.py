@@ -1070,6 +1070,7 @@ class LocalEngine(Engine):
             return readonly.connection_uri(
                 conn, branch_id=branch_id, host=self.host, port=self.port, dbname=dbname
             )
+
     # ------------------------------------------------------------------ the project's role
 
     def _role_state(self, conn: db.Conn, project_id: str) -> list[str]:

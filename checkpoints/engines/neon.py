@@ -53,6 +53,7 @@ from .errors import (
     EngineInvalidRequest,
     EngineLocked,
     EngineNotFound,
+    EngineRefused,
     EngineTransientError,
 )
 
@@ -63,6 +64,9 @@ USER_AGENT = "checkpoints/0.1"
 DOCS = "https://api-docs.neon.tech/reference"
 DEFAULT_DATABASE = "neondb"
 DEFAULT_ROLE = "neondb_owner"
+#: Manual snapshots per project on Neon's paid plans in 2026 (Free: 1). A plan setting:
+#: set NEON_SNAPSHOT_LIMIT to your plan's; 0 means "do not check before snapshotting".
+DEFAULT_SNAPSHOT_LIMIT = 100
 
 #: Statuses after which nothing was applied: safe to retry any method.
 _RETRY_ANY_METHOD = frozenset({423, 429, 503})
@@ -70,6 +74,8 @@ _RETRY_ANY_METHOD = frozenset({423, 429, 503})
 _RETRY_IDEMPOTENT = frozenset({502, 504, 524})
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PATCH", "DELETE", "PUT"})
 _INVALID_STATUSES = frozenset({400, 409, 412, 422})
+#: 4xx answers to a creation that say nothing about the account's room for it.
+_NOT_REFUSALS = frozenset({401, 404, 423, 429})
 
 
 class AmbiguousRequestError(EngineTransientError):
@@ -102,6 +108,7 @@ class NeonEngine(Engine):
         region_id: str | None = None,
         clock_skew: timedelta = timedelta(seconds=60),
         rng: Callable[[], float] = random.random,
+        snapshot_limit: int | None = DEFAULT_SNAPSHOT_LIMIT,
     ) -> None:
         if not api_key:
             raise ValueError("a Neon API key is required")
@@ -117,6 +124,7 @@ class NeonEngine(Engine):
         self.role_name = role_name
         self.region_id = region_id
         self.clock_skew = clock_skew
+        self.snapshot_limit = snapshot_limit or None
         self._sleep = sleep
         self._rng = rng
         self._lock = threading.Lock()
@@ -137,7 +145,8 @@ class NeonEngine(Engine):
 
     @classmethod
     def from_settings(cls, **kwargs: Any) -> NeonEngine:
-        """Build the engine from Django settings NEON_API_KEY, NEON_API_URL, NEON_ORG_ID."""
+        """Build the engine from Django settings NEON_API_KEY, NEON_API_URL, NEON_ORG_ID,
+        NEON_SNAPSHOT_LIMIT (the plan's manual snapshots per project; default 100)."""
         from django.conf import settings
         from django.core.exceptions import ImproperlyConfigured
 
@@ -151,6 +160,7 @@ class NeonEngine(Engine):
             api_key,
             api_url=getattr(settings, "NEON_API_URL", "") or DEFAULT_API_URL,
             org_id=getattr(settings, "NEON_ORG_ID", "") or None,
+            snapshot_limit=int(getattr(settings, "NEON_SNAPSHOT_LIMIT", DEFAULT_SNAPSHOT_LIMIT)),
             **kwargs,
         )
 
@@ -270,7 +280,9 @@ class NeonEngine(Engine):
     ) -> SnapshotCreated:
         """Snapshot a root branch, at its head or at `lsn` / `timestamp`.
 
-        More info: https://api-docs.neon.tech/reference/createsnapshot"""
+        The options go in the query string: Neon ignores a JSON body here. A 4xx answer
+        (the plan's snapshot limit, a quota, a name already taken…) is `EngineRefused`:
+        nothing was made. More info: https://api-docs.neon.tech/reference/createsnapshot"""
         if lsn and timestamp:
             raise EngineInvalidRequest("a snapshot takes `lsn` or `timestamp`, not both")
         params: dict[str, str] = {}
@@ -302,12 +314,23 @@ class NeonEngine(Engine):
             snapshot = max(candidates, key=lambda s: s.created_at)
             return SnapshotCreated(snapshot, self._busy_operations(project_id, branch_id))
 
-        return self._post(
-            f"/projects/{_seg(project_id)}/branches/{_seg(branch_id)}/snapshot",
-            params=params,
-            parse=parse,
-            recover=recover,
-        )
+        try:
+            return self._post(
+                f"/projects/{_seg(project_id)}/branches/{_seg(branch_id)}/snapshot",
+                params=params,
+                parse=parse,
+                recover=recover,
+            )
+        except EngineError as exc:
+            if exc.status is None or not 400 <= exc.status < 500 or exc.status in _NOT_REFUSALS:
+                raise
+            raise EngineRefused(
+                exc.message,
+                reason=_refusal_reason(exc.message),
+                status=exc.status,
+                code=exc.code,
+                request_id=exc.request_id,
+            ) from exc
 
     def snapshot_list(self, project_id: str) -> list[Snapshot]:
         """More info: https://api-docs.neon.tech/reference/listsnapshots"""
@@ -752,6 +775,18 @@ def _error_from_response(
     else:
         cls = EngineError
     return cls(text, status=status, code=code, request_id=rid)
+
+
+def _refusal_reason(message: str) -> str:
+    """Neon's error `code` is empty in practice: its message says why (REFERENCE.md §2.1)."""
+    text = message.lower()
+    if "limit" in text:
+        return "limit"
+    if "quota" in text:
+        return "quota"
+    if "already exists" in text or "unique" in text:
+        return "name"
+    return "refused"
 
 
 def _response_request_id(response: httpx.Response) -> str | None:

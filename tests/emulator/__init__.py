@@ -7,9 +7,19 @@ Run it standalone over the local engine: `python -m tests.emulator --server-url 
 """
 
 from .fake_backend import FakeBackend
-from .server import ERROR, HANG, LOCKED_MESSAGE, NORMAL, RETRY, STAY_FAILED, NeonEmulator
+from .server import (
+    CANCEL,
+    ERROR,
+    HANG,
+    LOCKED_MESSAGE,
+    NORMAL,
+    RETRY,
+    STAY_FAILED,
+    NeonEmulator,
+)
 
 __all__ = [
+    "CANCEL",
     "ERROR",
     "HANG",
     "LOCKED_MESSAGE",

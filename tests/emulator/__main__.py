@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-key", help="the key clients must send (default: a random one)")
     parser.add_argument("--op-duration", type=float, default=1.0, help="seconds per operation")
     parser.add_argument("--rate-limit", type=int, help="requests per second before 429")
+    parser.add_argument(
+        "--snapshot-limit", type=int, help="manual snapshots per project before 422 (Neon's)"
+    )
     parser.add_argument("--check", action="store_true", help="check traffic against the spec")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -52,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         op_duration=args.op_duration,
         rate_limit=args.rate_limit,
+        snapshot_limit=args.snapshot_limit,
         checker=checker,
     )
     print(f"Neon API emulator over {backend.name}: {mask_password(args.server_url or 'memory')}")

@@ -11,6 +11,9 @@ Neon's timing on top of it:
 - 429 with `Retry-After` past `rate_limit` requests per `rate_window` seconds;
 - on-demand faults (`inject`): an error status for the next N matching requests, slow
   answers, connections dropped before or after the request was applied;
+- Neon's limits: at most `snapshot_limit` manual snapshots per project (422, nothing
+  made), unique snapshot names (409), and `refuse_snapshots` for a quota or any other
+  4xx on the next snapshots;
 - optional checking of every exchange against the OpenAPI subset (`checker`).
 
 Only the subset of the API that `checkpoints.engines.neon.NeonEngine` uses is served.
@@ -51,6 +54,16 @@ LOCKED_MESSAGE = (
     "project already has running conflicting operations, scheduling of new ones is prohibited"
 )
 AUTH_MESSAGE = "supplied credentials do not pass authentication"
+SNAPSHOT_LIMIT_MESSAGE = (
+    "snapshots limit exceeded: the project already has {used} manual snapshots (limit {limit})"
+)
+SNAPSHOT_NAME_TAKEN = "snapshot with name {name!r} already exists"
+#: What `refuse_snapshots` answers, by reason: (status, message).
+REFUSALS = {
+    "limit": (422, "snapshots limit exceeded"),
+    "quota": (403, "project data size quota exceeded: snapshots cannot be created"),
+    "refused": (400, "snapshot could not be created: branch is not eligible"),
+}
 BASE_PATH = "/api/v2"
 REGION = "aws-us-east-2"
 
@@ -60,6 +73,7 @@ RETRY = "retry"  # failed (failures_count 1, retry_at set), then retried to fini
 STAY_FAILED = "stay_failed"  # failed, no retry pending, forever
 ERROR = "error"  # error, forever
 HANG = "hang"  # running forever
+CANCEL = "cancel"  # cancelling, then cancelled (the backend's work was done regardless)
 
 
 class _Reply(Exception):
@@ -167,8 +181,11 @@ class NeonEmulator:
         rate_window: float = 1.0,
         checker: Any = None,
         clock: Callable[[], float] = time.time,
+        snapshot_limit: int | None = None,
     ) -> None:
         self.backend = backend
+        #: Manual snapshots a project may hold (None: no limit); change it at any time.
+        self.snapshot_limit = snapshot_limit
         self.api_key = api_key
         self.op_duration = op_duration
         self.op_durations = dict(op_durations or {})
@@ -266,9 +283,23 @@ class NeonEmulator:
         error: str = "injected failure",
     ) -> None:
         """The next `count` operations (of `action`, or any) follow a failure plan:
-        RETRY, STAY_FAILED, ERROR or HANG."""
+        RETRY, STAY_FAILED, ERROR, HANG or CANCEL."""
         with self._lock:
             self._op_plans.append((action, mode, count, error))
+
+    def refuse_snapshots(self, reason: str = "quota", *, count: int = 1) -> Fault:
+        """The next `count` snapshot creations are refused with Neon's 4xx for `reason`
+        ("limit", "quota" or "refused"); nothing is made."""
+        status, message = REFUSALS[reason]
+        return self.inject(
+            "status", path=r"/snapshot$", method="POST", count=count, status=status,
+            message=message,
+        )  # fmt: skip
+
+    def engine_requests(self, since: int = 0) -> list[tuple[str, str, int]]:
+        """Requests answered since index `since` of `requests` (count API calls)."""
+        with self._lock:
+            return list(self.requests[since:])
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -479,6 +510,9 @@ class NeonEmulator:
                 name = ((body or {}).get("snapshot") or {}).get("name")
                 if not name:
                     raise _Reply(400, "invalid request: snapshot.name is required")
+                taken = [s for s in self.backend.snapshot_list(pid) if s.name == name]
+                if any(s.id != rest[1] for s in taken):
+                    raise _Reply(409, SNAPSHOT_NAME_TAKEN.format(name=name))
                 return 200, {
                     "snapshot": _snapshot_json(self.backend.snapshot_rename(pid, rest[1], name))
                 }
@@ -554,6 +588,7 @@ class NeonEmulator:
             STAY_FAILED: [*start, _Phase(d, "failed", 1, error)],
             ERROR: [*start, _Phase(d, "error", 0, error)],
             HANG: start,
+            CANCEL: [*start, _Phase(d * 0.5, "cancelling"), _Phase(d, "cancelled", 0, error)],
         }[mode]
         if d == 0 and mode == NORMAL:
             phases = [_Phase(0.0, "finished")]
@@ -691,9 +726,15 @@ class NeonEmulator:
     ) -> tuple[int, Any]:
         pid = meta.project.id
         self.backend.branch_get(pid, branch_id)
-        args = {**{k: v for k, v in body.items() if isinstance(v, str)}, **query}
+        args = query  # as Neon (2026): options are query parameters, a JSON body is ignored
         if args.get("lsn") and args.get("timestamp"):
             raise _Reply(400, "invalid request: lsn and timestamp are mutually exclusive")
+        existing = self.backend.snapshot_list(pid)
+        if args.get("name") and any(s.name == args["name"] for s in existing):
+            raise _Reply(409, SNAPSHOT_NAME_TAKEN.format(name=args["name"]))
+        used = sum(1 for s in existing if s.manual)
+        if self.snapshot_limit is not None and used >= self.snapshot_limit:
+            raise _Reply(422, SNAPSHOT_LIMIT_MESSAGE.format(used=used, limit=self.snapshot_limit))
         self._ensure_not_locked(meta)
         created = self.backend.snapshot_create(
             pid,

@@ -18,6 +18,7 @@ from checkpoints.engines.base import FINISHED
 from checkpoints.engines.errors import (
     EngineInvalidRequest,
     EngineNotFound,
+    EngineTransientError,
     OperationFailed,
     OperationTimeout,
 )
@@ -345,3 +346,51 @@ def test_checker_catches_drift(checker: OpenAPIChecker) -> None:
         "GET /projects/p 404: <root>: 'code' is a required property"
     ]
     assert checker.check_request("POST", "/projects/p/endpoints", {"endpoint": {}}) != []
+
+
+def test_snapshot_refusals_are_engine_refused_and_make_nothing(
+    neon: NeonEngine, emulator: NeonEmulator
+) -> None:
+    from checkpoints.engines.errors import EngineRefused
+
+    created = new_project(neon, "limits")
+    pid, branch = created.project.id, created.branch.id
+    emulator.snapshot_limit = 1
+    try:
+        wait(neon, pid, neon.snapshot_create(pid, branch, name="v0").operations)
+        assert neon.snapshot_capacity(pid).used == 1
+        with pytest.raises(EngineRefused) as refused:
+            neon.snapshot_create(pid, branch, name="v1")
+        assert refused.value.reason == "limit" and refused.value.status == 422
+        emulator.snapshot_limit = None
+        with pytest.raises(EngineRefused) as taken:
+            neon.snapshot_create(pid, branch, name="v0")  # names are unique in a project
+        assert taken.value.reason == "name" and taken.value.status == 409
+        for reason, status in (("quota", 403), ("refused", 400)):
+            emulator.refuse_snapshots(reason)
+            with pytest.raises(EngineRefused) as other:
+                neon.snapshot_create(pid, branch, name=f"v-{reason}")
+            assert (other.value.reason, other.value.status) == (reason, status)
+        assert [s.name for s in neon.snapshot_list(pid)] == ["v0"]
+        # A 429 or 423 that outlasts the retries is not a refusal: nothing says there is no room.
+        emulator.inject("status", path=r"/snapshot$", status=429, count=100)
+        with pytest.raises(EngineTransientError):
+            make_engine(emulator, max_attempts=2).snapshot_create(pid, branch, name="v9")
+    finally:
+        emulator.snapshot_limit = None
+
+
+def test_snapshot_options_are_query_parameters_a_json_body_is_ignored(
+    neon: NeonEngine, emulator: NeonEmulator
+) -> None:
+    created = new_project(neon, "query")
+    pid, branch = created.project.id, created.branch.id
+    response = httpx.post(
+        f"{emulator.url}/projects/{pid}/branches/{branch}/snapshot",
+        params={"name": "from-query"},
+        json={"name": "from-body"},
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
+    assert response.status_code == 200
+    assert response.json()["snapshot"]["name"] == "from-query"
+    emulator.schema_errors.clear()  # the spec declares no body here: that is the point
