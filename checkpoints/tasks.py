@@ -23,7 +23,7 @@ from django.db import close_old_connections, connection
 from django.tasks import task
 from django.utils import timezone
 
-from checkpoints import lifecycle, services
+from checkpoints import lifecycle, services, version_sql
 from checkpoints.engines.base import SUCCEEDED_STATUSES, Engine, Operation, mask_password
 from checkpoints.engines.errors import EngineError, EngineNotFound, OperationTimeout
 from checkpoints.engines.operations import wait_for_operations
@@ -487,9 +487,12 @@ def run_create_version(run: JobRun) -> None:
     project = run.project
     request = run.result.get("request")
     if request:
-        statements: Sequence[str] | Callable[[Any], Sequence[str]] = services.sql_split(
-            request["sql"]
-        )
+        try:  # checked when the job was asked for; checked again right before it runs
+            statements: Sequence[str] | Callable[[Any], Sequence[str]] = services.sql_split(
+                request["sql"]
+            )
+        except version_sql.SqlRefused as refused:
+            raise JobFailed(refused.message) from None
         number = services.version_number_after(project=project)
         prompt = request["prompt"]
         name = request["name"] or services.version_default_name(prompt=prompt, number=number)
