@@ -295,6 +295,9 @@ def version_rename(*, version: Version, user: AbstractBaseUser, name: str) -> Ve
     if not name or len(name) > 200:
         raise ServiceError(NAME_REQUIRED)
     project = version.project
+    running = job_active(project=project)
+    if running is not None:  # the job may be replacing or deleting this very snapshot
+        raise ProjectBusy(PROJECT_BUSY.format(job=running.get_kind_display()), job=running)
     engine_for(project=project).snapshot_rename(
         project.engine_project_id, version.snapshot_id, name
     )

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from checkpoints import permissions, services, teams
+from checkpoints.input_guard import int_or_none
 from checkpoints.models import Membership, Team
 
 TEAM_TEMPLATE = "checkpoints/team_detail.html"
@@ -63,7 +64,7 @@ def team_list(request: HttpRequest) -> HttpResponse:
 def team_switch(request: HttpRequest) -> HttpResponse:
     """Make another of the user's teams the current one, then go home (or to `next`)."""
     raw = request.POST.get("team", "")
-    team = teams.team_get(user=request.user, pk=int(raw) if raw.isdigit() else 0)
+    team = teams.team_get(user=request.user, pk=int_or_none(raw) or 0)
     teams.team_switch(request, team=team)
     target = request.POST.get("next") or ""
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):

@@ -20,6 +20,7 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigg
 
 from checkpoints import permissions, selectors, services, teams
 from checkpoints.engines.base import mask_password
+from checkpoints.input_guard import int_or_none
 from checkpoints.models import Activity, AgentProject, Job
 from contacts.demo import DEMO_STEPS, demo_step
 from contacts.views import contacts_app_context
@@ -112,10 +113,9 @@ def _activity_context(request: HttpRequest, project: AgentProject) -> dict:
     kind = request.GET.get("kind", "")
     kind = kind if kind in kinds else ""
     person = request.GET.get("person", "")
-    person = person if person.isdigit() else ""
-    activities = selectors.activities_for(
-        project=project, actor_id=int(person) if person else None, kind=kind or None
-    )
+    actor_id = int_or_none(person)
+    person = person if actor_id is not None else ""
+    activities = selectors.activities_for(project=project, actor_id=actor_id, kind=kind or None)
     return {
         "activities": activities,
         "activity_filter": {"person": person, "kind": kind},
