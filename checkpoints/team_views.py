@@ -67,8 +67,10 @@ def team_switch(request: HttpRequest) -> HttpResponse:
     team = teams.team_get(user=request.user, pk=int_or_none(raw) or 0)
     teams.team_switch(request, team=team)
     target = request.POST.get("next") or ""
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        target = ""
+    if not target.startswith("/") or not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}
+    ):
+        target = ""  # `redirect` would take any other word for a URL name
     return redirect(target or "home")
 
 

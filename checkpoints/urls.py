@@ -18,7 +18,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include("checkpoints.accounts")),
     path("", include("checkpoints.app_urls")),
     path("", include("checkpoints.api.urls")),
 ]

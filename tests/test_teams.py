@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from django.http import HttpRequest
 from django.test import Client
 from django.urls import reverse
 
@@ -45,11 +46,11 @@ def bob():
 def test_first_login_gets_a_personal_team_idempotently(ada):
     Team.objects.filter(personal_for=ada).delete()  # a user made before teams existed
     client = Client()
-    assert client.login(username="ada", password=PASSWORD)
+    assert client.login(request=HttpRequest(), username="ada", password=PASSWORD)
     team = personal(ada)
     assert Membership.objects.get(team=team, user=ada).role == "owner"
     client.logout()
-    assert client.login(username="ada", password=PASSWORD)
+    assert client.login(request=HttpRequest(), username="ada", password=PASSWORD)
     assert Team.objects.filter(personal_for=ada).count() == 1
     assert Membership.objects.filter(user=ada).count() == 1
 
