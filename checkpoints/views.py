@@ -95,9 +95,7 @@ def _project_context(request: HttpRequest, project: AgentProject, tab: str) -> d
     ready = bool(project.engine_project_id and project.current_version)
     if tab == "app" and ready:
         page = int_or_none(request.GET.get("page")) or 1
-        context.update(
-            contacts_app_context(project=project, can_edit=can.contacts_edit, page=page)
-        )
+        context.update(contacts_app_context(project=project, can_edit=can.contacts_edit, page=page))
     elif tab == "schema" and ready:
         context.update(contacts_app_context(project=project, schema_only=True))
     elif tab == "meta":
