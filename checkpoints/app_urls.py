@@ -26,6 +26,18 @@ lifecycle_urls = [
 urlpatterns = [
     path("teams/", team_views.team_list, name="team-list"),
     path("teams/switch", team_views.team_switch, name="team-switch"),
+    path(
+        "teams/invitations/<int:invitation_pk>/accept",
+        team_views.invitation_answer,
+        {"answer": "accept"},
+        name="invitation-accept",
+    ),
+    path(
+        "teams/invitations/<int:invitation_pk>/decline",
+        team_views.invitation_answer,
+        {"answer": "decline"},
+        name="invitation-decline",
+    ),
     path("teams/<int:pk>/", team_views.team_detail, name="team-detail"),
     path("teams/<int:pk>/members", team_views.member_add, name="member-add"),
     path("teams/<int:pk>/members/<int:member_pk>/role", team_views.member_role, name="member-role"),

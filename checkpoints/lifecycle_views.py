@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from checkpoints import lifecycle, selectors, services, snapshot_room
 from checkpoints.engines.errors import EngineError
+from checkpoints.input_guard import int_or_none
 from checkpoints.models import AgentProject, Job, Version
 from checkpoints.views import _action_done, _confirm, _refused
 
@@ -45,7 +46,7 @@ def version_rename(request: HttpRequest, pk: int, number: int) -> HttpResponse:
             raise  # answered 403 by handler403, like every refused action
         except services.ServiceError as error:
             context["error"] = error.message
-            status = 422
+            status = 422 if type(error) is services.ServiceError else error.status
         except EngineError as error:
             context["error"] = f"The engine could not rename the snapshot: {error}"
             status = 502
@@ -170,11 +171,12 @@ def version_diff(request: HttpRequest, pk: int) -> HttpResponse:
     project = selectors.project_get(user=request.user, pk=pk)
     old_number, new_number = request.GET.get("from", ""), request.GET.get("to", "")
     context: dict = {"project": project, "diff": None, "error": ""}
-    if not (old_number.isdigit() and new_number.isdigit()):
+    old_int, new_int = int_or_none(old_number), int_or_none(new_number)
+    if old_int is None or new_int is None:
         context["error"] = PICK_TWO
     else:
-        old = _version_any(project, int(old_number))
-        new = _version_any(project, int(new_number))
+        old = _version_any(project, old_int)
+        new = _version_any(project, new_int)
         context["diff"] = lifecycle.version_diff(old=old, new=new)
     template = "checkpoints/_diff.html"
     if request.htmx:

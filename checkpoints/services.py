@@ -7,18 +7,16 @@ what makes a second click, a second tab or a second user answer "busy" (`Project
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
-import sqlparse
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from checkpoints import jobs_live, permissions
+from checkpoints import jobs_live, permissions, version_sql
 from checkpoints.job_state import job_transition
 from checkpoints.models import Activity, AgentProject, Job, Membership, Preview, Team, Version
 from contacts.demo import LAST_STEP, demo_step
@@ -37,13 +35,6 @@ VERSION_DELETED = "This version was deleted."
 VERSION_EXPIRED = "This version has expired: its snapshot is gone."
 NAME_REQUIRED = "Give a name (1 to 200 characters)."
 PROMPT_REQUIRED = "Give the prompt that made this version (1 to 10000 characters)."
-SQL_TRANSACTION_CONTROL = (
-    "Statement {number} controls the transaction ({keyword}): the SQL already runs in one "
-    "transaction, committed only if every statement succeeds. Remove it."
-)
-_TRANSACTION_CONTROL = re.compile(
-    r"^\s*(begin|commit|rollback|abort|end|start\s+transaction|savepoint|release)\b", re.I
-)
 NOT_STARTED = "The demo has not been started yet."
 NAME_TAKEN = "Another version of this project is already called “{name}”: choose another name."
 SNAPSHOT_LIMIT = (
@@ -402,11 +393,10 @@ def version_create(
         raise ServiceError(PROMPT_REQUIRED)
     if name is not None and not (0 < len(name.strip()) <= 200):
         raise ServiceError(NAME_REQUIRED)
-    for number, statement in enumerate(sql_split(sql or ""), 1):
-        control = _TRANSACTION_CONTROL.match(statement)
-        if control:
-            keyword = control.group(1).upper()
-            raise ServiceError(SQL_TRANSACTION_CONTROL.format(number=number, keyword=keyword))
+    try:
+        version_sql.statements(sql or "")
+    except version_sql.SqlRefused as refused:
+        raise ServiceError(refused.message) from None
     snapshot_room_check(project=project)
     request = {"prompt": prompt, "sql": sql or "", "name": (name or "").strip()}
     return _job_enqueue(project=project, kind=Job.Kind.CREATE_VERSION, user=user, request=request)
@@ -430,12 +420,8 @@ def snapshot_room_check(*, project: AgentProject) -> None:
 
 
 def sql_split(sql: str) -> list[str]:
-    """The statements of `sql`, without empty or comment-only ones (sqlparse.split)."""
-    return [
-        statement.strip()
-        for statement in sqlparse.split(sql or "")
-        if sqlparse.format(statement, strip_comments=True).strip().strip(";").strip()
-    ]
+    """The statements of `sql` (see `version_sql.statements`: raises `SqlRefused`)."""
+    return version_sql.statements(sql)
 
 
 def version_default_name(*, prompt: str, number: int) -> str:
@@ -460,6 +446,9 @@ def version_rename(*, version: Version, user: AbstractBaseUser, name: str) -> Ve
     if not name or len(name) > 200:
         raise ServiceError(NAME_REQUIRED)
     project = version.project
+    running = job_active(project=project)
+    if running is not None:  # the job may be replacing or deleting this very snapshot
+        raise ProjectBusy(PROJECT_BUSY.format(job=running.get_kind_display()), job=running)
     others = project.versions.filter(deleted_at__isnull=True, name=name).exclude(pk=version.pk)
     if others.exists():
         raise NameTaken(NAME_TAKEN.format(name=name))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
     "checkpoints",
     "checkpoints.api",
     "contacts",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -67,7 +69,11 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "checkpoints.input_guard.InputGuardMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
+# Request bodies: larger ones answer 413 with the limit (checkpoints.input_guard).
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("CHECKPOINTS_MAX_BODY_BYTES", 2 * 1024 * 1024))
 
 ROOT_URLCONF = "checkpoints.urls"
 WSGI_APPLICATION = "checkpoints.wsgi.application"
@@ -112,9 +118,41 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Log-in throttling (django-axes): 5 wrong passwords for one username from one address lock
+# that pair out for 15 minutes; a successful log-in clears the count (checkpoints.accounts).
+AXES_FAILURE_LIMIT = int(os.environ.get("CHECKPOINTS_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(
+    minutes=int(os.environ.get("CHECKPOINTS_LOGIN_LOCKOUT_MINUTES", "15"))
+)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "checkpoints.accounts.locked_out"
+AXES_VERBOSE = False
+
+# Mail: only with a mail server (EMAIL_HOST); password reset exists only then
+# (checkpoints.accounts).
+MAILERS = {}
+if os.environ.get("EMAIL_HOST"):
+    MAILERS["default"] = {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": os.environ["EMAIL_HOST"],
+            "port": int(os.environ.get("EMAIL_PORT", "25")),
+            "username": os.environ.get("EMAIL_HOST_USER", ""),
+            "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+            "use_tls": env_bool("EMAIL_USE_TLS"),
+            "timeout": 10,
+        },
+    }
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "checkpoints@localhost")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -26,7 +26,7 @@ from django.db.models import Q
 from django.tasks import task
 from django.utils import timezone
 
-from checkpoints import jobs_live, lifecycle, services, snapshot_room
+from checkpoints import jobs_live, lifecycle, services, snapshot_room, version_sql
 from checkpoints import manifest as manifests
 from checkpoints.engines.base import (
     CANCELLED,
@@ -707,9 +707,12 @@ def run_create_version(run: JobRun) -> None:
     project = run.project
     request = run.result.get("request")
     if request:
-        statements: Sequence[str] | Callable[[Any], Sequence[str]] = services.sql_split(
-            request["sql"]
-        )
+        try:  # checked when the job was asked for; checked again right before it runs
+            statements: Sequence[str] | Callable[[Any], Sequence[str]] = services.sql_split(
+                request["sql"]
+            )
+        except version_sql.SqlRefused as refused:
+            raise JobFailed(refused.message) from None
         number = services.version_number_after(project=project)
         prompt = request["prompt"]
         name = request["name"] or services.version_default_name(prompt=prompt, number=number)

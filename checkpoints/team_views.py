@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from checkpoints import permissions, services, teams
+from checkpoints.input_guard import int_or_none
 from checkpoints.models import Membership, Team
 
 TEAM_TEMPLATE = "checkpoints/team_detail.html"
@@ -52,6 +53,7 @@ def team_list(request: HttpRequest) -> HttpResponse:
     memberships = Membership.objects.filter(user=request.user).select_related("team")
     context = {
         "memberships": memberships.order_by("team__name", "team__pk"),
+        "invitations": teams.invitations_for(request.user),
         "current": teams.team_current(request),
         "error": error,
         "name": name,
@@ -63,16 +65,24 @@ def team_list(request: HttpRequest) -> HttpResponse:
 def team_switch(request: HttpRequest) -> HttpResponse:
     """Make another of the user's teams the current one, then go home (or to `next`)."""
     raw = request.POST.get("team", "")
-    team = teams.team_get(user=request.user, pk=int(raw) if raw.isdigit() else 0)
+    team = teams.team_get(user=request.user, pk=int_or_none(raw) or 0)
     teams.team_switch(request, team=team)
     target = request.POST.get("next") or ""
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        target = ""
+    if not target.startswith("/") or not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}
+    ):
+        target = ""  # `redirect` would take any other word for a URL name
     return redirect(target or "home")
 
 
 def _team_render(
-    request: HttpRequest, team: Team, *, error: str = "", status: int = 200, who: str = ""
+    request: HttpRequest,
+    team: Team,
+    *,
+    error: str = "",
+    status: int = 200,
+    who: str = "",
+    notice: str = "",
 ) -> HttpResponse:
     template = TEAM_TEMPLATE
     if request.htmx and not request.htmx.history_restore_request:
@@ -85,6 +95,7 @@ def _team_render(
         "members": teams.members_of(team),
         "roles": Membership.Role.choices,
         "error": error,
+        "notice": notice,
         "who": who,
         "is_current": request.session.get(teams.SESSION_KEY) == team.pk,
     }
@@ -107,7 +118,7 @@ def _member_done(
             # Invalid input answers 422 (htmx swaps it): the message shows in the region.
             status = 422 if type(error) is services.ServiceError else error.status
             return _team_render(request, team, error=error.message, status=status, who=notice)
-        return _team_render(request, team)
+        return _team_render(request, team, notice=notice)
     if error is not None:
         messages.error(request, error.message)
     else:
@@ -120,11 +131,24 @@ def member_add(request: HttpRequest, pk: int) -> HttpResponse:
     team = teams.team_get(user=request.user, pk=pk)
     who, role = request.POST.get("who", ""), request.POST.get("role", "")
     try:
-        membership = teams.member_add(team=team, by=request.user, who=who, role=role)
+        notice = teams.member_invite(team=team, by=request.user, who=who, role=role)
     except services.ServiceError as error:
         return _member_done(request, team, who, error)
-    name = membership.user.get_username()
-    return _member_done(request, team, teams.MEMBER_ADDED.format(user=name, role=role))
+    return _member_done(request, team, notice)
+
+
+@require_POST
+def invitation_answer(request: HttpRequest, invitation_pk: int, answer: str) -> HttpResponse:
+    """The invited user accepts (joins the team) or declines, from their Teams page."""
+    invitation = teams.invitation_get(user=request.user, pk=invitation_pk)
+    team, role = invitation.team, invitation.role
+    if answer == "accept":
+        teams.invitation_accept(invitation=invitation, user=request.user)
+        messages.success(request, teams.INVITATION_ACCEPTED.format(team=team.name, role=role))
+    else:
+        teams.invitation_decline(invitation=invitation, user=request.user)
+        messages.success(request, teams.INVITATION_DECLINED.format(team=team.name))
+    return redirect("team-list")
 
 
 @require_POST

@@ -14,7 +14,7 @@ from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from checkpoints import permissions
-from checkpoints.models import Membership, Team
+from checkpoints.models import Invitation, Membership, Team
 from checkpoints.services import ServiceError, team_personal_for
 
 if TYPE_CHECKING:
@@ -23,16 +23,21 @@ if TYPE_CHECKING:
 
 SESSION_KEY = "checkpoints_team"
 TEAM_NAME_REQUIRED = "Give the team a name (1 to 200 characters)."
-USER_UNKNOWN = "No user has the username or email “{who}”."
-USER_AMBIGUOUS = "Several users have the email “{who}”: use the username."
-ALREADY_MEMBER = "{user} is already a member of this team."
+#: The answer to every invitation, whether or not "who" has an account, is a member or
+#: was invited already: the form tells nothing about other people's accounts.
+INVITED = (
+    "If “{who}” has an account, they are invited as {role}. They join when they accept the "
+    "invitation on their Teams page."
+)
+WHO_REQUIRED = "Give a username or an email (1 to 254 characters)."
+INVITATION_ACCEPTED = "You joined team “{team}” as {role}."
+INVITATION_DECLINED = "You declined the invitation to team “{team}”."
 ROLE_INVALID = "Choose a role: viewer, operator or owner."
 LAST_OWNER = (
     "{user} is the last owner of team “{team}”. Make another member an owner first: a team "
     "always keeps at least one owner."
 )
 PERSONAL_TEAM = "This is {user}’s personal team: they stay a member of it."
-MEMBER_ADDED = "{user} joined the team as {role}."
 MEMBER_CHANGED = "{user} is now {role}."
 MEMBER_REMOVED = "{user} left the team."
 
@@ -99,29 +104,62 @@ def _role_checked(role: str) -> str:
     return role
 
 
-def _user_find(who: str) -> AbstractBaseUser:
-    who = (who or "").strip()
+def _user_find(who: str) -> AbstractBaseUser | None:
+    """The one user with this username, else the one with this email; else None."""
     User = get_user_model()
-    by_name = User.objects.filter(**{User.USERNAME_FIELD: who}).first() if who else None
+    by_name = User.objects.filter(**{User.USERNAME_FIELD: who}).first()
     if by_name is not None:
         return by_name
     matches = list(User.objects.filter(email__iexact=who)[:2]) if "@" in who else []
-    if len(matches) > 1:
-        raise ServiceError(USER_AMBIGUOUS.format(who=who))
-    if not matches:
-        raise ServiceError(USER_UNKNOWN.format(who=who))
-    return matches[0]
+    return matches[0] if len(matches) == 1 else None
 
 
 @transaction.atomic
-def member_add(*, team: Team, by: AbstractBaseUser, who: str, role: str) -> Membership:
-    """Add a user (by username or email) to the team. Owners only."""
+def member_invite(*, team: Team, by: AbstractBaseUser, who: str, role: str) -> str:
+    """Invite a user (by username or email) to the team; owners only. Returns the message
+    to show, the same whether or not anyone was invited (`INVITED`)."""
     permissions.require(by, team, "members_manage")
     role = _role_checked(role)
+    who = (who or "").strip()
+    if not who or len(who) > 254:
+        raise ServiceError(WHO_REQUIRED)
     user = _user_find(who)
-    if Membership.objects.filter(team=team, user=user).exists():
-        raise ServiceError(ALREADY_MEMBER.format(user=user.get_username()))
-    return Membership.objects.create(team=team, user=user, role=role)
+    if user is not None and not Membership.objects.filter(team=team, user=user).exists():
+        Invitation.objects.update_or_create(
+            team=team, user=user, defaults={"role": role, "invited_by": by}
+        )
+    return INVITED.format(who=who, role=role)
+
+
+def invitations_for(user: AbstractBaseUser) -> QuerySet[Invitation]:
+    return (
+        Invitation.objects.filter(user=user)
+        .select_related("team", "invited_by")
+        .order_by("-created_at", "pk")
+    )
+
+
+def invitation_get(*, user: AbstractBaseUser, pk: int) -> Invitation:
+    """One of the user's own invitations; anyone else's answers 404."""
+    return get_object_or_404(invitations_for(user), pk=pk)
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: Invitation, user: AbstractBaseUser) -> Membership:
+    """The invited user joins the team with the invitation's role."""
+    if invitation.user_id != user.pk:
+        raise ServiceError("This invitation is for someone else.")
+    membership, _ = Membership.objects.get_or_create(
+        team=invitation.team, user=user, defaults={"role": invitation.role}
+    )
+    invitation.delete()
+    return membership
+
+
+def invitation_decline(*, invitation: Invitation, user: AbstractBaseUser) -> None:
+    if invitation.user_id != user.pk:
+        raise ServiceError("This invitation is for someone else.")
+    invitation.delete()
 
 
 def _owners_locked(team: Team) -> list[int]:

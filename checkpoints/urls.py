@@ -20,7 +20,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("mcp", mcp_http.endpoint, name="mcp"),
     path("admin/", admin.site.urls),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include("checkpoints.accounts")),
     path("", include("checkpoints.app_urls")),
     path("", include("checkpoints.share_urls")),
     path("", include("checkpoints.api.urls")),

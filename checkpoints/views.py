@@ -20,6 +20,7 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigg
 
 from checkpoints import job_waits, permissions, selectors, services, share_views, teams
 from checkpoints.engines.base import mask_password
+from checkpoints.input_guard import int_or_none
 from checkpoints.models import Activity, AgentProject, Job
 from contacts.demo import DEMO_STEPS, demo_step
 from contacts.views import contacts_app_context
@@ -94,7 +95,8 @@ def _project_context(request: HttpRequest, project: AgentProject, tab: str) -> d
     }
     ready = bool(project.engine_project_id and project.current_version)
     if tab == "app" and ready:
-        context.update(contacts_app_context(project=project, can_edit=can.contacts_edit))
+        page = int_or_none(request.GET.get("page")) or 1
+        context.update(contacts_app_context(project=project, can_edit=can.contacts_edit, page=page))
     elif tab == "schema" and ready:
         context.update(contacts_app_context(project=project, schema_only=True))
     elif tab == "meta":
@@ -114,10 +116,9 @@ def _activity_context(request: HttpRequest, project: AgentProject) -> dict:
     kind = request.GET.get("kind", "")
     kind = kind if kind in kinds else ""
     person = request.GET.get("person", "")
-    person = person if person.isdigit() else ""
-    activities = selectors.activities_for(
-        project=project, actor_id=int(person) if person else None, kind=kind or None
-    )
+    actor_id = int_or_none(person)
+    person = person if actor_id is not None else ""
+    activities = selectors.activities_for(project=project, actor_id=actor_id, kind=kind or None)
     return {
         "activities": activities,
         "activity_filter": {"person": person, "kind": kind},

@@ -129,6 +129,49 @@ def _contacts_list(uri: str) -> tuple[Schema, list[Contact]]:
         return schema, [_row_to_contact(schema, row) for row in conn.execute(query)]
 
 
+@dataclass(frozen=True)
+class ContactPage:
+    schema: Schema
+    contacts: list[Contact]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def first(self) -> int:
+        return (self.page - 1) * self.per_page + 1 if self.contacts else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.contacts) - 1 if self.contacts else 0
+
+
+def contacts_page(uri: str, *, page: int = 1, per_page: int = 50) -> ContactPage:
+    """The schema, one page of contacts by name (LIMIT/OFFSET) and how many there are.
+
+    A page past the end shows the last one."""
+    return read_with_retry(lambda: _contacts_page(uri, page=page, per_page=per_page))
+
+
+def _contacts_page(uri: str, *, page: int, per_page: int) -> ContactPage:
+    with connect(uri) as conn:
+        schema = schema_from_connection(conn)
+        if schema.variant == 0:
+            return ContactPage(schema, [], 0, 1, per_page)
+        total = conn.execute("select count(*) from contacts").fetchone()[0]
+        page = max(1, min(page, max(1, -(-total // per_page))))
+        query = sql.SQL(
+            "select {} from contacts order by name, email, id limit %s offset %s"
+        ).format(_select_columns(schema))
+        rows = conn.execute(query, (per_page, (page - 1) * per_page))
+        contacts = [_row_to_contact(schema, row) for row in rows]
+        return ContactPage(schema, contacts, total, page, per_page)
+
+
 def contact_get(uri: str, contact_id: uuid.UUID) -> tuple[Schema, Contact]:
     return read_with_retry(lambda: _contact_get(uri, contact_id))
 

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 APP_UNAVAILABLE = "The app database is not reachable right now: {error}"
 APP_TEMPLATE = "contacts/_contacts_app.html"
+CONTACTS_PER_PAGE = 50
 
 
 def contacts_app_context(
@@ -34,6 +35,7 @@ def contacts_app_context(
     form: ContactForm | None = None,
     editing: repository.Contact | None = None,
     can_edit: bool = True,
+    page: int = 1,
 ) -> dict:
     """What the contacts fragment needs: schema, contacts, the add (or edit) form.
 
@@ -48,7 +50,8 @@ def contacts_app_context(
         if schema_only:
             app["schema"] = repository.schema_read(uri)
         else:
-            app["schema"], app["contacts"] = repository.contacts_list(uri)
+            found = repository.contacts_page(uri, page=page, per_page=CONTACTS_PER_PAGE)
+            app["schema"], app["contacts"], app["page"] = found.schema, found.contacts, found
     except Exception as exc:
         logger.warning("contacts of project %s: %s", project.pk, exc)
         app["error"] = APP_UNAVAILABLE.format(error=mask_password(str(exc)))

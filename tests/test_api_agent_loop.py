@@ -55,7 +55,9 @@ def test_agent_loop_with_wait(api, task_worker):
     # A failing statement: the job's error, no version, nothing applied.
     failed = done(
         api.post(
-            f"{base}/versions", {"prompt": "Oops", "sql": "drop table tags; nope;"}, wait="true"
+            f"{base}/versions",
+            {"prompt": "Oops", "sql": "drop table tags; select * from nope;"},
+            wait="true",
         ),
         422,
     )

@@ -235,7 +235,7 @@ def test_sql_failure_creates_no_version_and_names_the_statement(api, project):
     assert job["state"] == "failed" and job["version"] is None
     assert job["error"]["code"] == "sql_failed"
     assert "Statement 2 of 2 failed" in job["error"]["message"]
-    assert "select * from nowhere;" in job["error"]["message"]
+    assert "select * from nowhere" in job["error"]["message"]
     assert project.versions.count() == 1
     assert tables(services.project_connection_uri(project=project)) == set()
 

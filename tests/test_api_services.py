@@ -82,7 +82,7 @@ def test_failing_statement_saves_nothing_and_is_named(user, project):
     assert job.state == Job.State.FAILED
     assert job.result["error_code"] == "sql_failed"
     assert "Statement 3 of 3 failed" in job.error
-    assert "insert into missing values (2);" in job.error
+    assert "Statement 3: insert into missing values (2)" in job.error
     assert SQL_FAILED.split("{")[0] in job.error
     assert project.versions.count() == 1
     assert tables(services.project_connection_uri(project=project)) == set()

@@ -93,7 +93,7 @@ def test_failing_sql_exits_non_zero_and_names_the_statement(project, tmp_path):
     with pytest.raises(CommandError) as failed:
         versions("create", "--project", str(project.pk), "--prompt", "x", "--sql-file", str(path))
     assert "Statement 2 of 2 failed" in str(failed.value)
-    assert "select * from missing;" in str(failed.value)
+    assert "select * from missing" in str(failed.value)
     assert project.versions.count() == 1
 
 

@@ -3,13 +3,16 @@ rule, activity per person, and database isolation between teams' projects."""
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 import pytest
+from django.http import HttpRequest
 from django.test import Client
 from django.urls import reverse
 
 from checkpoints import services, teams
-from checkpoints.models import Activity, AgentProject, Job, Membership, Team
+from checkpoints.models import Activity, AgentProject, Invitation, Job, Membership, Team
 from tests.web_fixtures import HX, engine_project_drop, project_demo, user_make
 
 pytestmark = pytest.mark.django_db
@@ -24,6 +27,13 @@ def login(user) -> Client:
 
 def personal(user) -> Team:
     return Team.objects.get(personal_for=user)
+
+
+def join(team: Team, by, who: str, role: str) -> Membership:
+    """`by` invites `who`, who accepts: the only way into someone else's team."""
+    teams.member_invite(team=team, by=by, who=who, role=role)
+    invitation = Invitation.objects.get(team=team, user__username=who)
+    return teams.invitation_accept(invitation=invitation, user=invitation.user)
 
 
 @pytest.fixture
@@ -45,18 +55,18 @@ def bob():
 def test_first_login_gets_a_personal_team_idempotently(ada):
     Team.objects.filter(personal_for=ada).delete()  # a user made before teams existed
     client = Client()
-    assert client.login(username="ada", password=PASSWORD)
+    assert client.login(request=HttpRequest(), username="ada", password=PASSWORD)
     team = personal(ada)
     assert Membership.objects.get(team=team, user=ada).role == "owner"
     client.logout()
-    assert client.login(username="ada", password=PASSWORD)
+    assert client.login(request=HttpRequest(), username="ada", password=PASSWORD)
     assert Team.objects.filter(personal_for=ada).count() == 1
     assert Membership.objects.filter(user=ada).count() == 1
 
 
 def test_home_lists_the_current_team_and_start_demo_creates_there(ada, bob):
     shared = teams.team_create(user=bob, name="Platform")
-    teams.member_add(team=shared, by=bob, who="ada", role="operator")
+    join(shared, bob, "ada", "operator")
     mine = AgentProject.objects.create(team=personal(ada), name="Mine", engine_name="local")
     theirs = AgentProject.objects.create(team=shared, name="Shared thing", engine_name="local")
     client = login(ada)
@@ -78,7 +88,7 @@ def test_home_lists_the_current_team_and_start_demo_creates_there(ada, bob):
 def test_switching_to_a_foreign_team_is_404_and_a_viewer_cannot_start_demo(ada, bob):
     client = login(ada)
     assert client.post(reverse("team-switch"), {"team": personal(bob).pk}).status_code == 404
-    teams.member_add(team=personal(bob), by=bob, who="ada", role="viewer")
+    join(personal(bob), bob, "ada", "viewer")
     client.post(reverse("team-switch"), {"team": personal(bob).pk})
     home = client.get(reverse("home")).content.decode()
     assert "Start demo</button>" not in home and "You are a viewer" in home
@@ -89,7 +99,7 @@ def test_switching_to_a_foreign_team_is_404_and_a_viewer_cannot_start_demo(ada, 
 
 
 def test_a_removed_member_loses_the_team_and_falls_back_to_the_personal_team(ada, bob):
-    membership = teams.member_add(team=personal(bob), by=bob, who="ada", role="operator")
+    membership = join(personal(bob), bob, "ada", "operator")
     project = AgentProject.objects.create(team=personal(bob), name="Bobs", engine_name="local")
     client = login(ada)
     client.post(reverse("team-switch"), {"team": personal(bob).pk})
@@ -113,7 +123,7 @@ def test_new_team_makes_its_creator_owner_and_current(ada):
 # Members --------------------------------------------------------------------------------
 
 
-def test_owner_adds_by_username_or_email_changes_and_removes(ada, bob):
+def test_owner_invites_by_username_or_email_then_changes_and_removes(ada, bob):
     carol = user_make("carol")
     team = personal(ada)
     client = login(ada)
@@ -121,18 +131,20 @@ def test_owner_adds_by_username_or_email_changes_and_removes(ada, bob):
     response = client.post(url, {"who": "bob@EXAMPLE.com", "role": "viewer"}, headers=HX)
     assert response.status_code == 200
     body = response.content.decode()
-    assert body.lstrip().startswith('<section id="members"') and 'data-member="bob"' in body
+    assert body.lstrip().startswith('<section id="members"')
+    assert teams.INVITED.format(who="bob@EXAMPLE.com", role="viewer") in body
+    # An invitation, not a membership: bob has not said yes.
+    assert 'data-member="bob"' not in body and not team.memberships.filter(user=bob).exists()
     client.post(url, {"who": "carol", "role": "operator"}, headers=HX)
+    for user in (bob, carol):
+        invitation = Invitation.objects.get(team=team, user=user)
+        answer = login(user).post(reverse("invitation-accept", args=[invitation.pk]))
+        assert answer.status_code == 302 and answer["Location"] == reverse("team-list")
     assert dict(team.memberships.values_list("user__username", "role")) == {
         "ada": "owner",
         "bob": "viewer",
         "carol": "operator",
     }
-    unknown = client.post(url, {"who": "nobody", "role": "viewer"}, headers=HX)
-    assert unknown.status_code == 422
-    assert teams.USER_UNKNOWN.format(who="nobody") in unknown.content.decode()
-    again = client.post(url, {"who": "carol", "role": "viewer"}, headers=HX)
-    assert again.status_code == 422 and "already a member" in again.content.decode()
     bad_role = client.post(url, {"who": "bob", "role": "admin"}, headers=HX)
     assert bad_role.status_code == 422 and teams.ROLE_INVALID in bad_role.content.decode()
 
@@ -146,12 +158,61 @@ def test_owner_adds_by_username_or_email_changes_and_removes(ada, bob):
     assert not team.memberships.filter(user=bob).exists()
 
 
+def test_the_invite_form_tells_nothing_about_accounts(ada, bob):
+    dora = user_make("dora")
+    dora.email = "bob@example.com"  # two accounts share this address
+    dora.save()
+    team = personal(ada)
+    join(team, ada, "bob", "viewer")
+    client = login(ada)
+    url = reverse("member-add", args=[team.pk])
+    answers = {}
+    for who in ("nobody", "nobody@example.com", "bob@example.com", "bob", "dora"):
+        response = client.post(url, {"who": who, "role": "viewer"}, headers=HX)
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert teams.INVITED.format(who=who, role="viewer") in body
+        body = body.replace(teams.INVITED.format(who=who, role="viewer"), "")
+        answers[who] = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", body)
+    # Unknown, ambiguous, already a member, a real account: the same page.
+    assert len(set(answers.values())) == 1
+    assert (
+        "bob@example.com" not in client.get(reverse("team-detail", args=[team.pk])).content.decode()
+    )
+    assert Invitation.objects.filter(team=team).count() == 1  # only dora's
+
+
+def test_the_invited_user_accepts_or_declines_on_their_teams_page(ada, bob):
+    shared = teams.team_create(user=ada, name="Platform")
+    other = teams.team_create(user=ada, name="Data")
+    teams.member_invite(team=shared, by=ada, who="bob", role="operator")
+    teams.member_invite(team=other, by=ada, who="bob", role="viewer")
+    bobs = login(bob)
+    page = bobs.get(reverse("team-list")).content.decode()
+    assert 'data-invitation="Platform"' in page and 'data-invitation="Data"' in page
+    invitations = {i.team.name: i for i in Invitation.objects.filter(user=bob)}
+    # Nobody else can answer bob's invitation.
+    carol = login(user_make("carol"))
+    assert (
+        carol.post(reverse("invitation-accept", args=[invitations["Data"].pk])).status_code == 404
+    )
+    bobs.post(reverse("invitation-decline", args=[invitations["Data"].pk]))
+    followed = bobs.post(
+        reverse("invitation-accept", args=[invitations["Platform"].pk]), follow=True
+    )
+    assert "You joined team “Platform” as operator." in followed.content.decode()
+    assert Membership.objects.get(team=shared, user=bob).role == "operator"
+    assert not Membership.objects.filter(team=other, user=bob).exists()
+    assert not Invitation.objects.filter(user=bob).exists()
+    assert bobs.post(reverse("invitation-accept", args=[invitations["Data"].pk])).status_code == 404
+
+
 def test_non_owners_see_the_team_read_only_and_are_refused(ada, bob):
     team = personal(ada)
-    teams.member_add(team=team, by=ada, who="bob", role="operator")
+    join(team, ada, "bob", "operator")
     client = login(bob)
     page = client.get(reverse("team-detail", args=[team.pk])).content.decode()
-    assert "Add a member" not in page and "<select" not in page
+    assert "Invite someone" not in page and "<select" not in page
     assert "Leave team" in page  # but one can always leave
     response = client.post(reverse("member-add", args=[team.pk]), {"who": "bob", "role": "owner"})
     assert response.status_code == 403
@@ -160,7 +221,7 @@ def test_non_owners_see_the_team_read_only_and_are_refused(ada, bob):
 
 def test_the_last_owner_cannot_leave_be_demoted_or_removed(ada, bob):
     team = teams.team_create(user=ada, name="Shared")
-    teams.member_add(team=team, by=ada, who="bob", role="operator")
+    join(team, ada, "bob", "operator")
     ada_m = team.memberships.get(user=ada)
     client = login(ada)
     expected = teams.LAST_OWNER.format(user="ada", team="Shared")
@@ -186,7 +247,7 @@ def test_the_last_owner_cannot_leave_be_demoted_or_removed(ada, bob):
 
 def test_a_personal_team_keeps_its_user(ada, bob):
     team = personal(ada)
-    teams.member_add(team=team, by=ada, who="bob", role="owner")
+    join(team, ada, "bob", "owner")
     with pytest.raises(services.ServiceError, match="personal team"):
         teams.member_remove(membership=team.memberships.get(user=ada), by=bob)
 
@@ -196,7 +257,7 @@ def test_a_personal_team_keeps_its_user(ada, bob):
 
 def test_activity_names_who_and_filters_by_person_and_kind(ada, bob):
     team = personal(ada)
-    teams.member_add(team=team, by=ada, who="bob", role="operator")
+    join(team, ada, "bob", "operator")
     project = AgentProject.objects.create(team=team, name="Log", engine_name="local")
     Activity.objects.create(project=project, actor=ada, kind="create", detail="ada-made")
     Activity.objects.create(project=project, actor=bob, kind="rollback", detail="bob-rolled")

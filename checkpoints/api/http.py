@@ -169,6 +169,15 @@ def json_body(request: HttpRequest, *, allowed: set[str]) -> dict[str, Any]:
         data = json.loads(request.body)
     except (ValueError, UnicodeDecodeError):
         raise Invalid({"body": "The body must be a JSON object."}) from None
+    except RecursionError:
+        raise Invalid({"body": "The JSON is nested too deeply."}) from None
+    try:
+        # A lone UTF-16 surrogate ("\ud800") is valid JSON but no text PostgreSQL stores.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise Invalid({"body": "The JSON holds a lone surrogate (\\ud800-\\udfff)."}) from None
+    except RecursionError:
+        raise Invalid({"body": "The JSON is nested too deeply."}) from None
     if not isinstance(data, dict):
         raise Invalid({"body": "The body must be a JSON object."})
     unknown = sorted(set(data) - allowed)

@@ -33,6 +33,7 @@ from checkpoints.api.serialize import (
     project_json,
     version_json,
 )
+from checkpoints.input_guard import int_or_none
 from checkpoints.models import AgentProject, Job, Membership, Preview, Team, Version
 
 DIFF_UNAVAILABLE = (
@@ -277,11 +278,11 @@ def version_diff(request: HttpRequest, pk: int) -> JsonResponse:
     errors: dict[str, str] = {}
     numbers: dict[str, int] = {}
     for key in ("from", "to"):
-        raw = request.GET.get(key, "")
-        if not raw.isdigit() or int(raw) > MAX_NUMBER:
+        number = int_or_none(request.GET.get(key, ""), maximum=MAX_NUMBER)
+        if number is None:
             errors[key] = "Give a version number (an integer from 0)."
         else:
-            numbers[key] = int(raw)
+            numbers[key] = number
     if errors:
         raise Invalid(errors)
     pair = [_version(project, numbers["from"]), _version(project, numbers["to"])]

@@ -1,5 +1,5 @@
-"""Teams in Chromium: an owner adds a viewer on the team page; the viewer switches to the
-team, sees the project without Roll back buttons, and a hand-made POST answers 403.
+"""Teams in Chromium: an owner invites a viewer on the team page; the viewer accepts, switches
+to the team, sees the project without Roll back buttons, and a hand-made POST answers 403.
 
 Screenshots (desktop and phone width) go to test-artifacts/teams/.
 """
@@ -72,15 +72,14 @@ def test_owner_adds_viewer_who_cannot_roll_back(live_server, engine_cleanup, pag
     expect(page.get_by_role("heading", name=team.name)).to_be_visible()
     page.get_by_label("Username or email").fill("victor@example.com")
     page.get_by_label("Role", exact=True).select_option("viewer")
-    page.get_by_role("button", name="Add member").click()
-    victor_row = page.locator('[data-member="victor"]')
-    expect(victor_row).to_be_visible()
-    expect(victor_row.get_by_label("Role of victor")).to_have_value("viewer")
-    shot("02-team-page-viewer-added")
-    # A mistake gets a clear error in place.
+    page.get_by_role("button", name="Send invitation").click()
+    # An invitation: the answer tells nothing about whether victor has an account.
+    expect(page.locator("#members")).to_contain_text("If “victor@example.com” has an account")
+    expect(page.locator('[data-member="victor"]')).to_have_count(0)
+    shot("02-team-page-viewer-invited")
     page.get_by_label("Username or email").fill("nobody")
-    page.get_by_role("button", name="Add member").click()
-    expect(page.locator("#members .flash-error")).to_contain_text("No user has the username")
+    page.get_by_role("button", name="Send invitation").click()
+    expect(page.locator("#members")).to_contain_text("If “nobody” has an account")
     # The last owner cannot demote herself.
     page.get_by_label("Role of olivia").select_option("operator")
     page.locator('[data-member="olivia"]').get_by_role("button", name="Save").click()
@@ -92,6 +91,10 @@ def test_owner_adds_viewer_who_cannot_roll_back(live_server, engine_cleanup, pag
     # The viewer logs in (own personal team first), switches to olivia's team.
     log_in(page, base, "victor")
     expect(page.get_by_role("heading", name="No projects yet")).to_be_visible()
+    page.goto(base + "/teams/")
+    page.get_by_role("button", name=f"Accept the invitation to {team.name}").click()
+    expect(page.get_by_text(f"You joined team “{team.name}” as viewer.")).to_be_visible()
+    shot("03b-invitation-accepted")
     page.locator(".team-switcher summary").click()
     page.get_by_role("button", name=re.compile(re.escape(team.name))).click()
     expect(page.get_by_role("link", name=project.name)).to_be_visible()
