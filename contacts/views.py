@@ -12,8 +12,8 @@ import uuid
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django_htmx.http import trigger_client_event
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
 
 from checkpoints import permissions, selectors, services
 from checkpoints.engines.base import mask_password

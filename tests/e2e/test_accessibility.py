@@ -168,7 +168,9 @@ def test_axe_every_page_state(live_server, engine_cleanup, task_worker, page: Pa
 
     # A preview, and the page of a closed one.
     page.get_by_role("tab", name="App", exact=True).click()
-    expect(page.get_by_role("tab", name="App", exact=True)).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tab", name="App", exact=True)).to_have_attribute(
+        "aria-selected", "true"
+    )
     page.locator("#version-3").get_by_role("button", name="Preview").click()
     page.wait_for_url(re.compile(r"/previews/\d+/$"), timeout=JOB_TIMEOUT)
     audit("preview")
