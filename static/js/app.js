@@ -101,20 +101,28 @@
     return true;
   }
 
-  var pending = null; // what the request that is being swapped knew about focus
+  // What each request being swapped knew about focus, by its XMLHttpRequest (requests overlap:
+  // a swapped-in fragment may load another while the first settles).
+  var pending = new WeakMap();
   var opener = null; // the control that opened the confirmation panel
 
   document.addEventListener("htmx:beforeRequest", function (event) {
     var target = event.detail.target;
-    if (target && target.id === "confirm-slot") opener = event.detail.elt;
+    if (target && target.id === "confirm-slot") {
+      var elt = event.detail.elt;
+      var active = document.activeElement;
+      opener = elt.contains(active) ? active : elt.querySelector("button") || elt;
+    }
   });
 
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
     var active = document.activeElement;
     var lost = !active || active === document.body || active.id === "main";
-    var elt = event.detail.elt || (event.detail.requestConfig && event.detail.requestConfig.elt);
-    pending = {
+    // detail.elt is the target here; the control that made the request is requestConfig.elt.
+    var elt = (event.detail.requestConfig && event.detail.requestConfig.elt) || event.detail.elt;
+    if (!event.detail.xhr) return;
+    pending.set(event.detail.xhr, {
       elt: elt,
       // Move focus only if it was in what is being replaced, or if it was lost and the
       // control says where it goes (a page-load fragment never takes focus).
@@ -122,13 +130,12 @@
         (lost && !!(elt && elt.hasAttribute && elt.hasAttribute("data-focus-after"))),
       activeId: active && active.id,
       trigger: active,
-    };
+    });
   });
 
   document.addEventListener("htmx:afterSettle", function (event) {
     var target = event.detail.target;
-    var info = pending || {};
-    pending = null;
+    var info = (event.detail.xhr && pending.get(event.detail.xhr)) || {};
     var swapped = target && target.isConnected ? target : document.body;
 
     if (target && target.id === "flash") {
@@ -156,7 +163,7 @@
   document.addEventListener("htmx:beforeOnLoad", function (event) {
     var xhr = event.detail.xhr;
     if (!xhr || !xhr.getResponseHeader("HX-Redirect")) return;
-    var elt = event.detail.elt;
+    var elt = (event.detail.requestConfig && event.detail.requestConfig.elt) || event.detail.elt;
     var wanted = (elt && elt.getAttribute && elt.getAttribute("data-focus-after-redirect")) || "h1";
     try { sessionStorage.setItem("focusAfterLoad", wanted); } catch (e) { /* private mode */ }
   });

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections import Counter
 
 import pytest
@@ -66,9 +65,7 @@ class Auditor:
                 options = AXE_OPTIONS
                 if (width, scheme) != ("laptop", "light"):
                     options = {**AXE_OPTIONS, "runOnly": {"type": "rule", "values": LAYOUT_RULES}}
-                began = time.monotonic()
                 results = self.run(options)
-                print(state, width, scheme, round(time.monotonic() - began, 2))
                 for violation in results["violations"]:
                     self.found.append(
                         {
@@ -208,3 +205,198 @@ def test_axe_every_page_state(live_server, engine_cleanup, task_worker, page: Pa
 
     failing = audit.failing()
     assert not failing, json.dumps(failing, indent=1)[:6000]
+
+
+class SwitchableWorker:
+    """The task worker of tests/conftest.py, stopped and started by the test: a job stays
+    `queued` while it is stopped."""
+
+    def __init__(self) -> None:
+        self.worker = None
+        self.thread = None
+
+    def start(self) -> None:
+        import threading
+
+        from django.db import connection
+        from django_tasks_db.management.commands.db_worker import Worker
+
+        self.worker = Worker(
+            queue_names=["default"],
+            interval=0.1,
+            batch=False,
+            backend_name="default",
+            startup_delay=False,
+            max_tasks=None,
+            worker_id="test-worker",
+            excluded_queue_names=[],
+        )
+
+        def run() -> None:
+            try:
+                self.worker.run()
+            finally:
+                connection.close()
+
+        self.thread = threading.Thread(target=run, name="a11y-task-worker", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.running = False
+            self.thread.join(timeout=30)
+            self.worker = None
+
+
+@pytest.fixture
+def switchable_worker(transactional_db):
+    worker = SwitchableWorker()
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+#: Records every text written into the page's live region (#announcer).
+RECORD_ANNOUNCEMENTS = """
+window.__announced = [];
+document.addEventListener("DOMContentLoaded", () => {
+  const region = document.getElementById("announcer");
+  if (!region) return;
+  new MutationObserver(() => {
+    const text = region.textContent.trim();
+    if (text) window.__announced.push(text);
+  }).observe(region, { childList: true, characterData: true, subtree: true });
+});
+"""
+
+
+def announced(page: Page) -> list[str]:
+    return page.evaluate("window.__announced")
+
+
+def wait_announced(page: Page, text: str) -> None:
+    page.wait_for_function("t => window.__announced.some(x => x.includes(t))", arg=text)
+
+
+def focused(page: Page) -> str:
+    """What has focus, as id, else tag and accessible text."""
+    return page.evaluate(
+        """() => { const el = document.activeElement;
+            return el.id || (el.tagName.toLowerCase() + ':' + (el.getAttribute('aria-label')
+              || el.textContent.trim().slice(0, 40))); }"""
+    )
+
+
+def test_demo_by_keyboard_focus_and_live_region(
+    live_server, engine_cleanup, switchable_worker, page: Page
+):
+    """Start demo → v3 → Roll back → confirm → result → Preview → Discard, from the keyboard:
+    after each step focus is on the step's result or back on its control, and the one live
+    region announced the rollback queued → running → done."""
+    get_user_model().objects.create_user("keys", password=PASSWORD)
+    page.add_init_script(RECORD_ANNOUNCEMENTS)
+    log_in(page, live_server.url, "keys")
+
+    page.get_by_role("button", name="Start demo").focus()
+    page.keyboard.press("Enter")
+    expect(current_chip(page)).to_have_text("v0", timeout=JOB_TIMEOUT)
+
+    # Create next version: focus goes to the progress, then to the result.
+    for number in (1, 2, 3):
+        page.get_by_role("button", name="Create next version").focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#job-result")).to_contain_text(f"v{number} saved", timeout=JOB_TIMEOUT)
+        expect(page.locator("#job-result")).to_be_focused()
+    wait_announced(page, "v3 saved")
+
+    # Roll back: the confirmation takes focus; Escape and Cancel give it back to the opener.
+    opener = page.get_by_role("button", name="Roll back to v1")
+    opener.focus()
+    page.keyboard.press("Enter")
+    confirm = page.locator("#confirm").get_by_role("button", name="Roll back to v1")
+    expect(confirm).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.locator("#confirm")).to_have_count(0)
+    expect(opener).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(confirm).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.locator("#confirm").get_by_role("button", name="Cancel")).to_be_focused()
+    page.keyboard.press("Space")
+    expect(page.locator("#confirm")).to_have_count(0)
+    expect(opener).to_be_focused()
+
+    # Confirm with the worker stopped: queued; then running; then the one-line result.
+    page.keyboard.press("Enter")
+    expect(confirm).to_be_focused()
+    switchable_worker.stop()
+    page.keyboard.press("Enter")
+    expect(page.locator("#job-status")).to_be_focused()
+    expect(page.locator("#job-status")).to_contain_text("waiting for the worker")
+    switchable_worker.start()
+    expect(page.locator("#job-result")).to_contain_text(
+        "Rolled back from v3 to v1.", timeout=JOB_TIMEOUT
+    )
+    expect(page.locator("#job-result")).to_be_focused()
+    wait_announced(page, "Rolled back from v3 to v1:")
+    texts = announced(page)
+    queued = next(
+        i for i, t in enumerate(texts) if t == "Roll back v1: queued, waiting for the worker"
+    )
+    running = next(i for i, t in enumerate(texts) if t == "Roll back v1: running")
+    done = next(i for i, t in enumerate(texts) if t.startswith("Rolled back from v3 to v1:"))
+    assert queued < running < done, texts
+    assert page.locator("#announcer").count() == 1
+
+    # Preview v3: progress, then the preview page with focus on its heading.
+    page.get_by_role("button", name="Preview v3").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/previews/\d+/$"), timeout=JOB_TIMEOUT)
+    expect(page.get_by_role("heading", level=1, name="Preview of v3")).to_be_focused()
+
+    # Discard: back on the project page, focus on the progress or its result.
+    page.get_by_role("button", name="Discard preview").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#job-result")).to_contain_text("Preview discarded", timeout=JOB_TIMEOUT)
+    expect(page.locator("#job-result")).to_be_focused()
+
+    # Tabs: arrow keys move between tabs, Enter opens one and focus stays on it.
+    page.get_by_role("tab", name="App", exact=True).focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Meta DB")).to_be_focused()
+    page.keyboard.press("End")
+    expect(page.get_by_role("tab", name="Activity")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("tab", name="Activity")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tab", name="Activity")).to_be_focused()
+    page.keyboard.press("Home")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("tab", name="App", exact=True)).to_have_attribute(
+        "aria-selected", "true"
+    )
+
+    # Rename: Escape cancels, focus returns to Rename, which is still there after Save too.
+    rename = page.locator("#version-name-2").get_by_role("button", name=re.compile("^Rename"))
+    rename.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("New name of v2")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(rename).to_be_focused()
+    page.keyboard.press("Enter")
+    page.get_by_label("New name of v2").fill("Contacts, renamed")
+    page.keyboard.press("Enter")
+    expect(page.locator("#version-name-2")).to_contain_text("Contacts, renamed")
+    expect(rename).to_be_focused()
+    page.keyboard.press("Enter")
+    page.get_by_label("New name of v2").fill("")
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("New name of v2")).to_be_focused()
+
+    # A form error: focus on the first invalid field, its message announced.
+    page.get_by_label("Name", exact=True).fill("Bad Email")
+    page.get_by_label("Email").fill("not-an-email")
+    page.get_by_role("button", name="Add contact").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Email")).to_be_focused()
+    expect(page.get_by_label("Email")).to_have_attribute("aria-invalid", "true")
+    wait_announced(page, "Email: Enter a valid email address")
