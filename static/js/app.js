@@ -86,6 +86,17 @@
     return null;
   }
 
+  // The control in the new content that stands where the focused one stood: same tag, same name.
+  function equivalent(old) {
+    if (!old || old === document.body || old.isConnected || !old.tagName) return null;
+    var name = old.getAttribute("aria-label") || old.textContent.trim();
+    var found = null;
+    document.querySelectorAll(old.tagName).forEach(function (el) {
+      if (!found && visible(el) && (el.getAttribute("aria-label") || el.textContent.trim()) === name) found = el;
+    });
+    return found;
+  }
+
   function focusFirstInvalid(scope) {
     var field = scope.querySelector("[aria-invalid=true]");
     if (!visible(field)) return false;
@@ -106,8 +117,12 @@
   var pending = new WeakMap();
   var opener = null; // the control that opened the confirmation panel
 
+  // Where focus was when each request left (hx-disabled-elt may blur the button meanwhile).
+  var focusAtRequest = new WeakMap();
+
   document.addEventListener("htmx:beforeRequest", function (event) {
     var target = event.detail.target;
+    if (event.detail.xhr) focusAtRequest.set(event.detail.xhr, document.activeElement);
     if (target && target.id === "confirm-slot") {
       var elt = event.detail.elt;
       var active = document.activeElement;
@@ -119,6 +134,10 @@
     var target = event.detail.target;
     var active = document.activeElement;
     var lost = !active || active === document.body || active.id === "main";
+    if (lost && event.detail.xhr && focusAtRequest.has(event.detail.xhr)) {
+      var before = focusAtRequest.get(event.detail.xhr);
+      if (before && before.isConnected && before !== document.body) { active = before; lost = false; }
+    }
     // detail.elt is the target here; the control that made the request is requestConfig.elt.
     var elt = (event.detail.requestConfig && event.detail.requestConfig.elt) || event.detail.elt;
     if (!event.detail.xhr) return;
@@ -142,7 +161,9 @@
       // A refused action: say why, and keep focus on the control that was used.
       var message = target.querySelector(".flash");
       if (message) announce(message.getAttribute("data-announce") || message.textContent.trim());
-      if (!visible(info.trigger)) focusOn(message);
+      if (info.trigger && info.trigger.isConnected && info.trigger !== document.body) {
+        window.setTimeout(function () { if (!visible(info.trigger) || !focusOn(info.trigger, { scroll: false })) focusOn(message); }, 0);
+      } else focusOn(message);
       return;
     }
     announceNew(document, false);
@@ -155,6 +176,8 @@
     if (active && active !== document.body && active.isConnected) return; // e.g. [autofocus]
     var same = info.activeId && document.getElementById(info.activeId);
     if (visible(same)) { focusOn(same, { scroll: false }); return; }
+    var twin = equivalent(info.trigger);
+    if (twin) { focusOn(twin, { scroll: false }); return; }
     if (visible(elt)) { focusOn(elt, { scroll: false }); return; }
     if (visible(info.trigger) && info.trigger !== document.body) focusOn(info.trigger, { scroll: false });
   });
