@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from checkpoints import lifecycle, selectors, services, snapshot_room
+from checkpoints import lifecycle, permissions, selectors, services, snapshot_room
 from checkpoints.engines.errors import EngineError
 from checkpoints.input_guard import int_or_none
 from checkpoints.models import AgentProject, Job, Version
@@ -36,7 +36,9 @@ def version_rename(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     """GET: the inline form (htmx) or a small page; POST: rename, answer the new name."""
     project = selectors.project_get(user=request.user, pk=pk)
     version = _version_any(project, number)
-    context = {"project": project, "version": version, "error": ""}
+    # `can` too: the name fragment shows its Rename button only when the role allows it.
+    can = permissions.can_for(request.user, project)
+    context = {"project": project, "version": version, "error": "", "can": can}
     if request.method == "POST":
         try:
             services.version_rename(
@@ -53,6 +55,7 @@ def version_rename(request: HttpRequest, pk: int, number: int) -> HttpResponse:
         else:
             if not request.htmx:
                 return redirect("project-detail", pk=project.pk)
+            context["renamed"] = True
             return render(request, f"{LIFECYCLE_TEMPLATE}#version-name", context)
         return render(request, f"{LIFECYCLE_TEMPLATE}#version-name-form", context, status=status)
     if request.GET.get("cancel"):

@@ -751,6 +751,8 @@ def _version_save(
     text (`SqlFailed`): no snapshot is taken, no version recorded."""
     project = run.project
     from_version = project.current_version
+    # The result banner says in one line what changed: "Rolled back from v3 to v1".
+    run.remember(from_label=from_version.label if from_version else "")
     with _engine(run) as engine:
         _reconcile_active_branch(run, engine)
         run.cancel_check()
@@ -840,6 +842,8 @@ def _version_save_as_of(
     Nothing is applied and no manifest is read: the branch holds today's state, not then."""
     project = run.project
     from_version = project.current_version
+    # The result banner says in one line what changed: "Rolled back from v3 to v1".
+    run.remember(from_label=from_version.label if from_version else "")
     with _engine(run) as engine:
         _reconcile_active_branch(run, engine)
         capacity = _room(run, engine, label=f"v{number}")
@@ -976,6 +980,8 @@ def run_rollback(run: JobRun) -> None:
     target = run.job.target_version
     assert target is not None
     from_version = project.current_version
+    # The result banner says in one line what changed: "Rolled back from v3 to v1".
+    run.remember(from_label=from_version.label if from_version else "")
     with _engine(run) as engine:
         _reconcile_active_branch(run, engine)
         old_branch = project.active_branch_id

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
 from checkpoints import permissions, services, teams
 from checkpoints.input_guard import int_or_none
@@ -118,7 +118,10 @@ def _member_done(
             # Invalid input answers 422 (htmx swaps it): the message shows in the region.
             status = 422 if type(error) is services.ServiceError else error.status
             return _team_render(request, team, error=error.message, status=status, who=notice)
-        return _team_render(request, team, notice=notice)
+        # The page's live region reads the notice out (app.js listens for "announce").
+        return trigger_client_event(
+            _team_render(request, team, notice=notice), "announce", {"message": notice}
+        )
     if error is not None:
         messages.error(request, error.message)
     else:

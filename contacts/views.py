@@ -13,6 +13,7 @@ import uuid
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
 
 from checkpoints import permissions, selectors, services
 from checkpoints.engines.base import mask_password
@@ -77,9 +78,10 @@ def _render_app(
     return render(request, template, context, status=status)
 
 
-def _done(request: HttpRequest, project: AgentProject) -> HttpResponse:
+def _done(request: HttpRequest, project: AgentProject, said: str) -> HttpResponse:
     if request.htmx:
-        return _render_app(request, project)
+        # The page's live region reads `said` out (app.js listens for "announce").
+        return trigger_client_event(_render_app(request, project), "announce", {"message": said})
     return redirect("project-detail", pk=project.pk)
 
 
@@ -99,14 +101,16 @@ def _save(request: HttpRequest, project: AgentProject, contact_id: uuid.UUID | N
         try:
             if editing is None:
                 repository.contact_create(uri, schema=schema, data=form.cleaned_data)
+                said = f"Added {form.cleaned_data['name']}."
             else:
                 repository.contact_update(
                     uri, schema=schema, contact_id=editing.id, data=form.cleaned_data
                 )
+                said = f"Saved {form.cleaned_data['name']}."
         except repository.EmailTaken:
             form.add_email_taken()
         else:
-            return _done(request, project)
+            return _done(request, project, said)
     # Invalid: the form comes back with what was typed and the messages inline.
     return _render_app(request, project, form=form, editing=editing, status=422)
 
@@ -143,4 +147,4 @@ def contact_delete(request: HttpRequest, pk: int, contact_id: uuid.UUID) -> Http
     project = _project_editable(request, pk)
     uri = services.project_connection_uri(project=project)
     repository.contact_delete(uri, contact_id=contact_id)
-    return _done(request, project)
+    return _done(request, project, "Contact deleted.")

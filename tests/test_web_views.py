@@ -138,7 +138,9 @@ def test_rollback_result_states_lost_changes_and_same_connection(client_ada, pro
     client_ada.post(url("version-rollback", project.pk, 0))
     jobs_run_queued()
     page = client_ada.get(url("project-detail", project.pk)).content.decode()
-    assert "Rolled back to v0." in page
+    # One line says what changed: from which version to which.
+    live_before = re.search(r'aria-current="true" title="[^"]*">(v\d+)</a>', before).group(1)
+    assert f"Rolled back from {live_before} to v0." in page
     assert "Changes made after v0 are gone" in page
     assert f"The connection string did not change: <code>{connection}</code>" in page
 
