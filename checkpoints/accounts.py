@@ -37,8 +37,8 @@ LOCKED_OUT = (
 
 
 def email_configured() -> bool:
-    """Mail can be sent: settings define the default mailer (EMAIL_HOST set)."""
-    return "default" in (getattr(settings, "MAILERS", None) or {})
+    """Mail can be sent: a mail server is configured (EMAIL_HOST set)."""
+    return bool(getattr(settings, "CHECKPOINTS_MAIL_ENABLED", False))
 
 
 def window_text(window: timedelta) -> str:

@@ -74,6 +74,8 @@ class InputGuardMiddleware:
     ) -> HttpResponse | None:
         for value in kwargs.values():
             if isinstance(value, int) and not isinstance(value, bool) and value > MAX_ID:
+                if request.path.startswith("/api/"):
+                    return refused(request, 404, "not_found", "Not found.")
                 raise Http404("No such id.")
         return None
 

@@ -139,8 +139,12 @@ AXES_VERBOSE = False
 
 # Mail: only with a mail server (EMAIL_HOST); password reset exists only then
 # (checkpoints.accounts).
+# Without one there is no mailer on purpose, so Django's "no default mailer" warning is
+# silenced.
+CHECKPOINTS_MAIL_ENABLED = bool(os.environ.get("EMAIL_HOST"))
 MAILERS = {}
-if os.environ.get("EMAIL_HOST"):
+SILENCED_SYSTEM_CHECKS = [] if CHECKPOINTS_MAIL_ENABLED else ["mail.W001"]
+if CHECKPOINTS_MAIL_ENABLED:
     MAILERS["default"] = {
         "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
         "OPTIONS": {

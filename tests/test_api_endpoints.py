@@ -373,7 +373,9 @@ def test_unexpected_error_is_a_generic_500(api, project, monkeypatch, caplog):
 
 def test_failed_job_with_wait_answers_its_error(api, project, monkeypatch):
     """A job that already failed (or fails while we wait) answers with its own error code."""
-    job = services.version_create(project=project, user=project.created_by, prompt="x", sql="nope")
+    job = services.version_create(
+        project=project, user=project.created_by, prompt="x", sql="select * from nowhere"
+    )
     jobs_run_queued()
     job.refresh_from_db()
     assert job.result["error_code"] == "sql_failed"

@@ -102,7 +102,7 @@ def _exercise(api: RecordingApi, project) -> None:
     api.post(f"{base}/versions", {"prompt": ""})  # 400
     job = version_via_api(api, project, "Add items", "create table items (id int)")
     api.get(job["url"])
-    failed = version_via_api(api, project, "Broken", "nope")
+    failed = version_via_api(api, project, "Broken", "select * from nowhere")
     assert failed["error"]["code"] == "sql_failed"
     api.get(f"{base}/versions")
     api.get(f"{base}/versions/1")

@@ -125,11 +125,13 @@ def test_rotate_from_the_page_and_the_command_line(owner, project):
     before = services.project_connection_uri(project=project)
     response = client.post(url("project-password-rotate", project.pk))
     assert response.status_code in (200, 302)
+    project.refresh_from_db()
     middle = services.project_connection_uri(project=project)
     assert middle != before
     out = io.StringIO()
     call_command("rotate_password", str(project.pk), stdout=out)
     assert "Rotated" in out.getvalue() and "********" in out.getvalue()
+    project.refresh_from_db()
     assert services.project_connection_uri(project=project) != middle
     assert project.activities.filter(kind=Activity.Kind.ROTATE).count() == 2
     # Operators may not.

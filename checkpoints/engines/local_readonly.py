@@ -66,8 +66,9 @@ def ensure(
 ) -> None:
     """Create the branch's read-only role if it has none, then grant it reading.
 
-    `conn` is the engine's control connection (it may CREATEROLE); the grants go through
-    `owner_uri`, the branch owner's own connection, which owns the database and tables."""
+    `conn` is the engine's control connection (it may CREATEROLE, and it owns the branch's
+    database, so it grants CONNECT); the schema and table grants go through `owner_uri`,
+    the connection of the role that owns the branch's objects."""
     known = role_of(conn, branch_id)
     if known is None:
         name = role_prefix(names) + ids._suffix(12)
@@ -81,8 +82,15 @@ def ensure(
         _create_role(conn, name, password)
     else:
         name = known[0]
+    # The engine owns the database (containment): only it may grant CONNECT on it.
+    conn.execute(
+        sql.SQL("GRANT CONNECT ON DATABASE {db} TO {who}").format(
+            db=sql.Identifier(dbname), who=sql.Identifier(name)
+        )
+    )
+    # The schemas' and tables' owner grants reading on its own objects.
     with psycopg.connect(owner_uri, autocommit=True, connect_timeout=10) as owner:
-        _grant_reading(owner, name, dbname)
+        _grant_reading(owner, name)
 
 
 def _create_role(conn: db.Conn, name: str, password: str) -> None:
@@ -109,13 +117,8 @@ def _create_role(conn: db.Conn, name: str, password: str) -> None:
         )
 
 
-def _grant_reading(owner: psycopg.Connection[Any], role: str, dbname: str) -> None:
+def _grant_reading(owner: psycopg.Connection[Any], role: str) -> None:
     who = sql.Identifier(role)
-    owner.execute(
-        sql.SQL("GRANT CONNECT ON DATABASE {db} TO {who}").format(
-            db=sql.Identifier(dbname), who=who
-        )
-    )
     for (schema,) in owner.execute(USER_SCHEMAS).fetchall():
         ident = sql.Identifier(schema)
         owner.execute(sql.SQL("GRANT USAGE ON SCHEMA {s} TO {who}").format(s=ident, who=who))

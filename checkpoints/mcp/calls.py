@@ -16,9 +16,10 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.http import Http404
 
-from checkpoints import lifecycle, permissions, selectors, services
+from checkpoints import lifecycle, permissions, selectors, services, sharing
 from checkpoints.api.http import MAX_ID, MAX_NUMBER, ApiError, engine_error, service_error
 from checkpoints.api.serialize import job_json, preview_json, project_json, version_json
+from checkpoints.api.shares import share_json
 from checkpoints.engines.errors import EngineError
 from checkpoints.mcp.auth import Unauthorized, current_user
 from checkpoints.models import AgentProject, Job, Membership, Team, Version
@@ -27,6 +28,7 @@ VIA = "mcp"
 PROJECT_NOT_FOUND = "Project {id} was not found in your teams (see list_projects)."
 VERSION_NOT_FOUND = "Project {project} has no version {number} (see list_versions)."
 PREVIEW_NOT_FOUND = "Project {project} has no preview {id}."
+SHARE_NOT_FOUND = "Project {project} has no share link {id}."
 JOB_NOT_FOUND = "Project {project} has no job {id}."
 TEAM_NOT_FOUND = "Team {id} is not one of your teams (list_projects shows your teams)."
 
@@ -225,6 +227,27 @@ def preview_discard(*, project_id: int, preview_id: int) -> int:
         message = PREVIEW_NOT_FOUND.format(project=project.pk, id=preview_id)
         raise ToolFailure("not_found", message)
     return _started(lambda: services.preview_discard(preview=preview, user=user)).pk
+
+
+# Share links ------------------------------------------------------------------------------
+
+
+def share_create(*, project_id: int, version: int, hours: int) -> dict[str, Any]:
+    """A read-only link to the version's app: its path carries the token (shown once)."""
+    user = current_user()
+    target = _version(_project(user, project_id), version)
+    created = sharing.share_create(version=target, user=user, hours=hours)
+    return share_json(created.share) | {"path": created.path, "token": created.token}
+
+
+def share_revoke(*, project_id: int, share_id: int) -> dict[str, Any]:
+    user = current_user()
+    project = _project(user, project_id)
+    share = project.shares.select_related("version", "created_by", "preview", "project")
+    share = share.filter(pk=share_id).first() if 0 <= share_id <= MAX_ID else None
+    if share is None:
+        raise ToolFailure("not_found", SHARE_NOT_FOUND.format(project=project.pk, id=share_id))
+    return share_json(sharing.share_revoke(share=share, user=user))
 
 
 # Jobs -------------------------------------------------------------------------------------

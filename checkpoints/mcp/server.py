@@ -333,6 +333,33 @@ async def discard_preview(
     return await _job_outcome(ctx, job_id, done)
 
 
+# Share links ------------------------------------------------------------------------------
+
+
+@tool(name="share_version", title="Share a version read-only", annotations=CREATE)
+async def share_version(
+    project_id: ProjectId,
+    version: VersionNumber,
+    hours: Annotated[int, Field(ge=1, le=168, description="Hours until it expires.")] = 24,
+) -> CallToolResult:
+    """Create a link that shows the version's app to anyone who has it, with no account
+    and read-only (no forms, a database role that can only SELECT). Give people the path
+    on this server; it expires after `hours` (at most 7 days). Operators and owners."""
+    share = await _call(calls.share_create, project_id=project_id, version=version, hours=hours)
+    text = f"Share link {share['id']} of v{version}: {share['path']} (until {share['expires_at']})."
+    return _answer(text, {"share": share})
+
+
+@tool(name="revoke_share", title="Revoke a share link", annotations=DESTRUCTIVE)
+async def revoke_share(
+    project_id: ProjectId,
+    share_id: Annotated[int, Field(ge=0, description="The link's id (from share_version).")],
+) -> CallToolResult:
+    """End a share link at once: it answers 410 from now on and its preview is discarded."""
+    share = await _call(calls.share_revoke, project_id=project_id, share_id=share_id)
+    return _answer(f"Revoked share link {share_id}.", {"share": share})
+
+
 # Jobs -------------------------------------------------------------------------------------
 
 

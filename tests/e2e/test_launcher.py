@@ -152,7 +152,7 @@ def processes_of(run: Run, clone: Clone) -> list[psutil.Process]:
     postmaster = psutil.Process(int(pid_file.read_text().splitlines()[0]))
     found += [postmaster, *postmaster.children(recursive=True)]
     names = " ".join(" ".join(proc.cmdline()[:4]) for proc in found)
-    assert "gunicorn" in names and "db_worker" in names and "postgres" in names, names
+    assert "gunicorn" in names and "manage.py worker" in names and "postgres" in names, names
     return found
 
 

@@ -44,4 +44,5 @@ def test_owner_rotates_the_password(
     assert page.locator("#connection-string").inner_text() == shown  # password hidden
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(before).close()
+    project.refresh_from_db()  # the rotation stored the new string
     psycopg.connect(services.project_connection_uri(project=project)).close()

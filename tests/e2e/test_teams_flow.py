@@ -93,7 +93,9 @@ def test_owner_adds_viewer_who_cannot_roll_back(live_server, engine_cleanup, pag
     expect(page.get_by_role("heading", name="No projects yet")).to_be_visible()
     page.goto(base + "/teams/")
     page.get_by_role("button", name=f"Accept the invitation to {team.name}").click()
-    expect(page.get_by_text(f"You joined team “{team.name}” as viewer.")).to_be_visible()
+    expect(
+        page.locator("#flash").get_by_text(f"You joined team “{team.name}” as viewer.")
+    ).to_be_visible()
     shot("03b-invitation-accepted")
     page.locator(".team-switcher summary").click()
     page.get_by_role("button", name=re.compile(re.escape(team.name))).click()

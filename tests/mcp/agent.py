@@ -20,6 +20,8 @@ from checkpoints.engines.connect import run_sql
 ROOT = Path(__file__).resolve().parents[2]
 
 TOOLS = {
+    "share_version",
+    "revoke_share",
     "list_projects",
     "create_project",
     "get_connection_string",
@@ -33,7 +35,7 @@ TOOLS = {
     "discard_preview",
     "get_job",
 }
-DESTRUCTIVE = {"rollback_to_version", "delete_version", "discard_preview"}
+DESTRUCTIVE = {"rollback_to_version", "delete_version", "discard_preview", "revoke_share"}
 
 
 @asynccontextmanager
