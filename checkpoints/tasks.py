@@ -38,6 +38,7 @@ from checkpoints.engines.base import (
 )
 from checkpoints.engines.errors import (
     EngineError,
+    EngineLocked,
     EngineNotFound,
     EngineRefused,
     OperationFailed,
@@ -590,12 +591,18 @@ def _snapshot_and_record(
         uri = services.project_connection_uri(project=project)
         fingerprint = None if as_of else _schema_fingerprint(uri)
         wanted = f"v{number}"
-        created = engine.snapshot_create(
-            project.engine_project_id,
-            project.active_branch_id,
-            name=snapshot_room.snapshot_name(capacity, wanted, run.job.pk) if capacity else wanted,
-            expires_at=lifecycle.version_expiry_default(project=project, created_at=timezone.now()),
-            timestamp=as_of,
+        created = _while_locked(
+            lambda: engine.snapshot_create(
+                project.engine_project_id,
+                project.active_branch_id,
+                name=snapshot_room.snapshot_name(capacity, wanted, run.job.pk)
+                if capacity
+                else wanted,
+                expires_at=lifecycle.version_expiry_default(
+                    project=project, created_at=timezone.now()
+                ),
+                timestamp=as_of,
+            )
         )
         run.remember(snapshot_id=created.snapshot.id)
     snapshot_id = created.snapshot.id
@@ -861,6 +868,21 @@ def _version_save_as_of(
         detail=f"{version.label}: {prompt}",
     )
     return version
+
+
+def _while_locked[T](call: Callable[[], T], *, seconds: float = 15.0) -> T:
+    """`call()`, tried again while the engine answers "locked": the project's own
+    background work (warming the newest snapshots) holds the lock for a moment."""
+    deadline = time.monotonic() + seconds
+    delay = 0.05
+    while True:
+        try:
+            return call()
+        except EngineLocked:
+            if time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
 
 def _live_uri(project: AgentProject, engine: Engine) -> str:
