@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from checkpoints import manifest as manifests
 from checkpoints import services
+from checkpoints.engines.connect import connect_app as connect
 from checkpoints.engines.errors import EngineError, EngineNotFound
 from checkpoints.models import Activity, AgentProject, Job, Preview, Version
 
@@ -728,8 +729,6 @@ def cleanup_periodic() -> None:
 
 def manifest_of_uri(uri: str) -> dict[str, Any] | None:
     """The manifest of the database at `uri`, or None if it cannot be read (logged)."""
-    from contacts.db import connect
-
     try:
         with connect(uri) as conn:
             conn.read_only = True

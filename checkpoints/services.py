@@ -17,9 +17,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from checkpoints import jobs_live, permissions, version_sql
+from checkpoints.demo import LAST_STEP, demo_step
 from checkpoints.job_state import job_transition
 from checkpoints.models import Activity, AgentProject, Job, Membership, Preview, Team, Version
-from contacts.demo import LAST_STEP, demo_step
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser

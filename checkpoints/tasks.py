@@ -26,8 +26,9 @@ from django.db.models import Q
 from django.tasks import task
 from django.utils import timezone
 
-from checkpoints import jobs_live, lifecycle, services, snapshot_room, version_sql
+from checkpoints import demo, jobs_live, lifecycle, services, snapshot_room, version_sql
 from checkpoints import manifest as manifests
+from checkpoints.demo import DEMO_STEPS, demo_step
 from checkpoints.engines.base import (
     CANCELLED,
     SUCCEEDED_STATUSES,
@@ -36,6 +37,7 @@ from checkpoints.engines.base import (
     SnapshotCapacity,
     mask_password,
 )
+from checkpoints.engines.connect import connect_app as connect
 from checkpoints.engines.errors import (
     EngineError,
     EngineLocked,
@@ -47,9 +49,6 @@ from checkpoints.engines.errors import (
 from checkpoints.engines.operations import wait_for_operations
 from checkpoints.job_state import job_transition
 from checkpoints.models import Activity, AgentProject, Job, Preview, ShareLink, Version
-from contacts import repository
-from contacts.db import connect
-from contacts.demo import DEMO_STEPS, demo_step
 
 logger = logging.getLogger(__name__)
 
@@ -478,7 +477,7 @@ def _wait_connectable(uri: str, *, deadline: float = ENDPOINT_WAIT_SECONDS) -> N
 
 
 def _verify_variant(uri: str, expected: int) -> None:
-    found = repository.schema_read(uri).variant
+    found = demo.variant_read(uri)
     if found != expected:
         raise JobFailed(VERIFY_FAILED.format(found=f"v{found}", expected=f"v{expected}"))
 
@@ -734,7 +733,7 @@ def run_create_version(run: JobRun) -> None:
         def statements(conn: Any) -> list[str]:
             # Bring the schema from what the database holds up to this step; the
             # statements are idempotent, so a retried step is harmless.
-            holds = repository.schema_from_connection(conn).variant
+            holds = demo.variant_from_connection(conn)
             return [sql for step in DEMO_STEPS[holds + 1 : demo_number + 1] for sql in step.sql]
 
     if request and request.get("timestamp"):

@@ -7,32 +7,12 @@ from collections.abc import Callable
 
 import psycopg
 
-try:  # Retries briefly while a rollback swaps the database under the endpoint.
-    from checkpoints.engines.connect import connect as _engine_connect
-    from checkpoints.engines.connect import is_transient
-except ImportError:  # pragma: no cover - until the engines package provides it
-    _engine_connect = None
+# Retries briefly while a rollback swaps the database under the endpoint.
+from checkpoints.engines.connect import APP_RETRY_FOR as RETRY_FOR
+from checkpoints.engines.connect import connect_app as connect
+from checkpoints.engines.connect import is_transient
 
-    def is_transient(error: BaseException) -> bool:
-        return False
-
-
-RETRY_FOR = 5.0
-
-
-def connect(uri: str, **kwargs) -> psycopg.Connection:
-    """Open a connection to an app database; retry briefly during a database swap."""
-    kwargs.setdefault("connect_timeout", 5)
-    if _engine_connect is not None:
-        return _engine_connect(uri, retry_for=RETRY_FOR, **kwargs)
-    deadline = time.monotonic() + RETRY_FOR
-    while True:
-        try:
-            return psycopg.connect(uri, **kwargs)
-        except psycopg.OperationalError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.1)
+__all__ = ["RETRY_FOR", "connect", "is_transient", "read_with_retry"]
 
 
 def read_with_retry[T](read: Callable[[], T], *, retry_for: float = RETRY_FOR) -> T:

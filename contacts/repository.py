@@ -14,14 +14,10 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import errors, sql
 
+from checkpoints.demo import VARIANT_COLUMNS, variant_of_columns
 from contacts.db import connect, read_with_retry
 
 TABLE = "contacts"
-VARIANT_COLUMNS: dict[int, tuple[str, ...]] = {
-    1: ("name", "email"),
-    2: ("name", "email", "role", "company"),
-    3: ("name", "email", "role", "company", "tags"),
-}
 
 
 class EmailTaken(Exception):
@@ -69,14 +65,6 @@ class Contact:
     tags: list[str] = field(default_factory=list)
 
 
-def _variant(names: set[str]) -> int:
-    best = 0
-    for variant, needed in VARIANT_COLUMNS.items():
-        if set(needed) <= names:
-            best = variant
-    return best
-
-
 def schema_from_connection(conn: psycopg.Connection) -> Schema:
     rows = conn.execute(
         """
@@ -90,7 +78,7 @@ def schema_from_connection(conn: psycopg.Connection) -> Schema:
     columns = tuple(
         Column(name, data_type, nullable, default) for name, data_type, nullable, default in rows
     )
-    return Schema(variant=_variant({c.name for c in columns}), columns=columns)
+    return Schema(variant=variant_of_columns({c.name for c in columns}), columns=columns)
 
 
 def schema_read(uri: str) -> Schema:

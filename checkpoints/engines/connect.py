@@ -79,3 +79,13 @@ def run_sql(
     with connect(uri, retry_for=retry_for, blocked_for=blocked_for, autocommit=True) as conn:
         cur = conn.execute(query, params)
         return cur.fetchall() if cur.description else []
+
+
+#: How long an app-side connection retries a swap's refusals before giving up.
+APP_RETRY_FOR = 5.0
+
+
+def connect_app(uri: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    """A connection to a versioned app database, as app code and jobs open it."""
+    kwargs.setdefault("connect_timeout", 5)
+    return connect(uri, retry_for=APP_RETRY_FOR, **kwargs)

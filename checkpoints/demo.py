@@ -7,6 +7,9 @@ never fails on work already done.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from checkpoints.engines.connect import connect
 
 
 @dataclass(frozen=True)
@@ -65,3 +68,35 @@ def demo_step(number: int) -> DemoStep | None:
     if 0 <= number < len(DEMO_STEPS):
         return DEMO_STEPS[number]
     return None
+
+
+#: The columns of `contacts` each demo step leaves (0: no table yet).
+VARIANT_COLUMNS: dict[int, tuple[str, ...]] = {
+    1: ("name", "email"),
+    2: ("name", "email", "role", "company"),
+    3: ("name", "email", "role", "company", "tags"),
+}
+
+
+def variant_of_columns(names: set[str]) -> int:
+    """The newest demo step whose columns are all present."""
+    best = 0
+    for variant, needed in VARIANT_COLUMNS.items():
+        if set(needed) <= names:
+            best = variant
+    return best
+
+
+def variant_from_connection(conn: Any) -> int:
+    """Which demo step the database on `conn` holds, read from its `contacts` columns."""
+    rows = conn.execute(
+        "select column_name from information_schema.columns"
+        " where table_schema = 'public' and table_name = 'contacts'"
+    ).fetchall()
+    return variant_of_columns({name for (name,) in rows})
+
+
+def variant_read(uri: str) -> int:
+    """Which demo step the database at `uri` holds."""
+    with connect(uri, retry_for=5.0, connect_timeout=5) as conn:
+        return variant_from_connection(conn)
