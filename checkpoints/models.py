@@ -147,6 +147,20 @@ class Version(models.Model):
     deleted_reason = models.CharField(max_length=200, blank=True)
     #: Tables, columns, row counts and checksums at this version (checkpoints/manifest.py).
     manifest = models.JSONField(null=True, blank=True)
+    #: Saved by Checkpoints itself (the live state kept before a rollback or a table restore),
+    #: not by a step of the agent: shown apart and never part of the demo script.
+    automatic = models.BooleanField(default=False)
+
+    class Tier(models.TextChoices):
+        HOT = "hot", "Hot"
+        COLD = "cold", "Cold"
+
+    #: Where the engine keeps the snapshot: hot (a template database) or cold (an archive).
+    tier = models.CharField(max_length=10, choices=Tier.choices, default=Tier.HOT)
+    #: Kept hot whatever the tier policy says.
+    pinned = models.BooleanField(default=False)
+    #: Bytes the snapshot takes in its tier, recorded when saved or moved (never per view).
+    size_bytes = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["number"]
@@ -203,6 +217,8 @@ class Job(models.Model):
         VERSION_DELETE = "version_delete", "Delete version"
         CLEANUP = "cleanup", "Clean up"
         SHARE_OPEN = "share_open", "Open share link"
+        TABLE_RESTORE = "table_restore", "Restore tables"
+        TIER_MOVE = "tier_move", "Move between tiers"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -294,6 +310,10 @@ class Activity(models.Model):
         SHARE_OPEN = "share_open", "Share link opened"
         REPAIR = "repair", "Role repaired"
         ROTATE = "rotate", "Password rotated"
+        UNDO = "undo", "Rollback undone"
+        TABLE_RESTORE = "table_restore", "Tables restored"
+        PIN = "pin", "Pinned"
+        UNPIN = "unpin", "Unpinned"
 
     project = models.ForeignKey(AgentProject, on_delete=models.CASCADE, related_name="activities")
     actor = models.ForeignKey(
