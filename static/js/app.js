@@ -272,7 +272,8 @@
       var rename = el.closest && el.closest(".rename-form");
       if (rename) {
         var cancel = rename.querySelector("[data-cancel]");
-        if (cancel) { cancel.click(); return; }
+        // The form may have just been swapped in: make sure htmx has wired its Cancel.
+        if (cancel) { if (window.htmx) window.htmx.process(rename); cancel.click(); return; }
       }
       var panel = document.querySelector("#confirm-slot [data-dismissable]");
       if (panel) closeConfirm(panel);
