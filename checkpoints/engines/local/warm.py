@@ -34,7 +34,7 @@ class WarmMixin(LocalRows):
         after recording a version; the engine after a rollback consumed a warm copy).
         Intent first: a warm copy is recorded `init` before its copy starts and `ready`
         after; a crash in between leaves a row `recover()` drops with its database. Warm
-        copies are owned by the project's role but not connectable, and are no branches."""
+        copies are owned by the engine's role and not connectable, and are no branches."""
         if background:
             thread = threading.Thread(
                 target=self._warm_up_logged, args=(project_id,), name="warm-up", daemon=True
