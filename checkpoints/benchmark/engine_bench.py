@@ -28,8 +28,8 @@ import psycopg
 from psycopg import sql
 
 from checkpoints.benchmark.dataset import build_app_database, read_marker, set_marker
-from checkpoints.engines import local_sql
 from checkpoints.engines.base import Engine
+from checkpoints.engines.local import sql as local_sql
 from checkpoints.engines.operations import wait_for_operations
 from checkpoints.pgserver import pg_bin
 

@@ -40,7 +40,7 @@ def reset_engines() -> None:
 def _build(name: str, settings) -> Engine:
     if name == "local":
         from .local import LocalEngine
-        from .local_contain import RoleLimits
+        from .local.contain import RoleLimits
 
         warm = int(getattr(settings, "CHECKPOINTS_WARM_COPIES", 2))
         defaults = RoleLimits()

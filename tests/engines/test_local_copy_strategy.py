@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import psycopg
 
-from checkpoints.engines import local_sql
+from checkpoints.engines.local import sql as local_sql
 
 MB = 1024 * 1024
 

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from checkpoints.engines.errors import EngineNotFound, EngineNotSupported
-from checkpoints.engines.local_readonly import role_prefix
+from checkpoints.engines.local.readonly import role_prefix
 from checkpoints.engines.neon import NeonEngine
 
 

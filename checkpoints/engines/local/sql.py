@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from .errors import EngineTransientError
+from ..errors import EngineTransientError
 
 #: Below this size a template is copied with WAL_LOG (no checkpoint), above with FILE_COPY.
 SMALL_DATABASE_BYTES = 16 * 1024 * 1024
@@ -164,7 +164,7 @@ def scram_verifier(password: str, *, iterations: int = 4096) -> str:
 
 
 def create_role(conn: Conn, name: str, password: str) -> None:
-    """A login role for one project (`password`: ASCII, as `local_names.password` makes)."""
+    """A login role for one project (`password`: ASCII, as `names.password` makes)."""
     conn.execute(
         sql.SQL(
             "CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "

@@ -21,9 +21,9 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
-from . import local_names as ids
-from . import local_sql as db
-from .errors import EngineNotFound
+from ..errors import EngineNotFound
+from . import names as ids
+from . import sql as db
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS readonly_roles (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Branch, Endpoint, Operation, Project, Snapshot
+from ..base import Branch, Endpoint, Operation, Project, Snapshot
 
 SCHEMA_VERSION = 3
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from .local_sql import Conn, scram_verifier
+from .sql import Conn, scram_verifier
 
 
 @dataclass(frozen=True)

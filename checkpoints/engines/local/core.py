@@ -1,0 +1,143 @@
+"""The local engine's connections to its PostgreSQL server and its advisory locks.
+
+One mutation per project at a time: a session-level advisory lock, held on the control
+connection that also runs the CREATE/DROP DATABASE statements (so a crashed caller's
+server-side work ends before anyone else may touch the project); a second caller gets
+`EngineLocked`, Neon's 423. A warm-up holds a second per-project lock while it copies and
+the project's lock only for brief catalog steps; a mutation that finds the project's lock
+held by a warm-up waits those milliseconds instead of `423`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from ..base import Engine, mask_password
+from ..errors import EngineLocked, EngineTransientError
+from . import contain
+from . import names as ids
+from .sql import Conn
+
+LOCKED_MESSAGE = (
+    "project already has running conflicting operations, scheduling of new ones is prohibited"
+)
+#: How long a mutation waits for a warm-up's brief catalog step (it holds the project's
+#: lock for milliseconds); and how long a warm-up waits for a mutation or another warm-up.
+WARM_STEP_WAIT = 10.0
+WARM_LOCK_WAIT = 120.0
+
+
+def warm_key(project_id: str) -> str:
+    """The second advisory lock of a project, held by its warm-up while it copies."""
+    return f"warm:{project_id}"
+
+
+class LocalCore(Engine):
+    """What every part of the local engine shares: settings, connections, locks."""
+
+    control_db: str
+    limits: contain.RoleLimits
+    warm_copies: int
+    names: ids.Names
+    fault_hook: Callable[[str], None] | None
+    host: str
+    port: int
+    _server_url: str
+    _server_conninfo: str
+    _control_conninfo: str
+
+    def _connect(self, conninfo: str | None = None) -> Conn:
+        try:
+            # The pid in application_name tells whose sessions these are (after a fork too).
+            return psycopg.connect(
+                conninfo or self._control_conninfo,
+                autocommit=True,
+                application_name=f"checkpoints-engine:{os.getpid()}",
+            )
+        except psycopg.OperationalError as error:
+            raise EngineTransientError(
+                "cannot reach the local engine's PostgreSQL server: "
+                + mask_password(str(error)).strip()
+            ) from None
+
+    def _db_conninfo(self, dbname: str) -> str:
+        return make_conninfo(self._server_url, dbname=dbname)
+
+    @contextmanager
+    def _reading(self) -> Iterator[Conn]:
+        conn = self._connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def _fault(self, step: str) -> None:
+        if self.fault_hook is not None:
+            self.fault_hook(step)
+
+    def _try_lock(self, conn: Conn, project_id: str) -> bool:
+        row = conn.execute(
+            "SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))",
+            (self.control_db, project_id),
+        ).fetchone()
+        return bool(row and row[0])
+
+    def _lock_after_warm_up(self, conn: Conn, project_id: str) -> bool:
+        """Take the project's lock if only a warm-up holds it (for a brief catalog step):
+        poll until it is free. False as soon as anyone else holds it."""
+        deadline = time.monotonic() + WARM_STEP_WAIT
+        interval = 0.001
+        while time.monotonic() < deadline:
+            holder = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks w WHERE w.pid = m.pid "
+                "  AND w.locktype = 'advisory' AND w.granted AND w.objsubid = 2 "
+                "  AND w.classid = hashtext(%s)::oid AND w.objid = hashtext(%s)::oid) "
+                "FROM pg_locks m WHERE m.locktype = 'advisory' AND m.granted "
+                "AND m.objsubid = 2 AND m.classid = hashtext(%s)::oid "
+                "AND m.objid = hashtext(%s)::oid",
+                (self.control_db, warm_key(project_id), self.control_db, project_id),
+            ).fetchone()
+            if holder is not None and not holder[0]:
+                return False  # held by a mutation, not a warm-up
+            if self._try_lock(conn, project_id):
+                return True
+            time.sleep(interval)
+            interval = min(interval * 2, 0.01)
+        return False
+
+    def _unlock(self, conn: Conn, project_id: str) -> None:
+        conn.execute(
+            "SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))", (self.control_db, project_id)
+        )
+
+    def _lock_waiting(self, conn: Conn, key: str, timeout: float) -> bool:
+        """Take an advisory lock of this engine, waiting up to `timeout`."""
+        conn.execute(
+            sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{int(timeout * 1000)}ms"))
+        )
+        try:
+            conn.execute(
+                "SELECT pg_advisory_lock(hashtext(%s), hashtext(%s))", (self.control_db, key)
+            )
+        except psycopg.errors.LockNotAvailable:
+            return False
+        finally:
+            conn.execute("RESET lock_timeout")
+        return True
+
+    @contextmanager
+    def _held(self, conn: Conn, project_id: str) -> Iterator[None]:
+        """The project's lock for a warm-up's brief catalog step (waits for a mutation)."""
+        if not self._lock_waiting(conn, project_id, WARM_LOCK_WAIT):
+            raise EngineLocked(LOCKED_MESSAGE, status=423)
+        try:
+            yield
+        finally:
+            self._unlock(conn, project_id)

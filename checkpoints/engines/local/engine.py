@@ -1,0 +1,121 @@
+"""The local engine: Neon's snapshot semantics on one PostgreSQL server.
+
+- branch = a database; snapshot = a database copied with `CREATE DATABASE … TEMPLATE`,
+  not connectable (`ALLOW_CONNECTIONS false`) and owned by the engine's role, so nobody
+  can connect to it or change it; endpoint = the stable database name a connection string
+  carries, held by the branch it serves.
+- each project has its own login role (random password) that owns its branch databases;
+  PUBLIC may not connect to them, so a project's connection string opens nothing else.
+- the catalog (projects, roles, branches, snapshots, endpoints, operations) lives in the
+  control database on the same server: a rollback renames the active database away, the
+  new one onto the endpoint's name and moves the catalog rows in ONE transaction.
+- one mutation per project at a time (`core`); intent first (`rows`, `recover`); warm
+  copies of recent snapshots make a rollback only the rename swap (`warm`, `swap`).
+
+`LocalEngine` composes one mixin per resource or mechanism; the work is synchronous:
+operations are returned already `finished`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from ..errors import EngineError
+from . import catalog as cat
+from . import contain, readonly
+from . import names as ids
+from . import sql as db
+from .oplog import OperationsMixin
+from .recover import RecoverMixin
+from .restore import RestoreMixin
+from .util import quietly
+
+
+class LocalEngine(RestoreMixin, RecoverMixin, OperationsMixin):
+    """Projects, branches, snapshots and endpoints as databases on one PostgreSQL server."""
+
+    name = "local"
+    supports_point_in_time = False
+    #: A restore's swap commits (connections allowed again) before `snapshot_restore`
+    #: returns: the endpoint serves the restored database at once, no wait needed.
+    serves_restore_at_once = True
+    supports_readonly_roles = True
+
+    def __init__(
+        self,
+        server_url: str,
+        *,
+        control_db: str = "checkpoints_engine",
+        fault_hook: Callable[[str], None] | None = None,
+        recover: bool = True,
+        warm_copies: int = 2,
+        limits: contain.RoleLimits | None = None,
+    ) -> None:
+        self.control_db = ids.check_control_db(control_db)
+        self.limits = limits or contain.RoleLimits()
+        self.warm_copies = max(0, int(warm_copies))
+        self._warmers: list[threading.Thread] = []
+        self._warmers_lock = threading.Lock()
+        self.names = ids.Names(control_db)
+        self.fault_hook = fault_hook
+        params = conninfo_to_dict(server_url)
+        self.host = str(params.get("host") or "localhost")
+        self.port = int(params.get("port") or 5432)
+        self._server_url = server_url
+        self._server_conninfo = make_conninfo(server_url)
+        self._control_conninfo = make_conninfo(server_url, dbname=control_db)
+        self._bootstrap()
+        if recover:
+            self.recover()
+
+    def __repr__(self) -> str:
+        return f"LocalEngine({self.host}:{self.port}, control_db={self.control_db!r})"
+
+    def _bootstrap(self) -> None:
+        with self._connect(self._server_conninfo) as conn:
+            # Web and worker processes start engines at the same moment: concurrent GRANT/
+            # REVOKE on one database fail with "tuple concurrently updated". Serialise.
+            conn.execute("SELECT pg_advisory_lock(hashtext('checkpoints-engine-bootstrap'))")
+            try:
+                if not db.database_exists(conn, self.control_db):
+                    conn.execute(
+                        sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.control_db))
+                    )
+                db.restrict_access(conn, self.control_db, None)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext('checkpoints-engine-bootstrap'))")
+        with self._reading() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('checkpoints-engine-schema'))")
+            conn.execute(cat.SCHEMA)
+            conn.execute(readonly.SCHEMA)
+            conn.execute(
+                "INSERT INTO engine_meta VALUES ('schema_version', %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(cat.SCHEMA_VERSION),),
+            )
+
+    def destroy(self) -> None:
+        """Drop every project, database and role of this engine, and its control database
+        (tests and `reset` tools only)."""
+        for project in self.project_list():
+            try:
+                self.project_delete(project.id)
+            except EngineError:
+                pass
+        with self._connect(self._server_conninfo) as conn:
+            prefix = self.names.prefix
+            for (dbname,) in conn.execute(
+                "SELECT datname FROM pg_database WHERE left(datname, %s) = %s",
+                (len(prefix), prefix),
+            ).fetchall():
+                db.drop_database(conn, dbname)
+            for (role,) in conn.execute(
+                "SELECT rolname FROM pg_roles WHERE left(rolname, %s) = %s",
+                (len(prefix), prefix),
+            ).fetchall():
+                quietly(db.drop_role, conn, role)
+            db.drop_database(conn, self.control_db)

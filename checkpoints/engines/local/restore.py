@@ -1,0 +1,184 @@
+"""Restore (the rollback): the snapshot copied (or its warm copy taken) into a new
+branch, then the crash-safe swap. The renames and the catalog rows commit in ONE
+transaction: at every instant the endpoint's name belongs to one complete database, the
+old one or the new one."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from ..base import RestoreResult
+from ..errors import EngineInvalidRequest, EngineNotFound
+from . import contain
+from . import names as ids
+from . import sql as db
+from .roles import RolesMixin
+from .rows import OpSpec
+from .snapshots import SnapshotsMixin
+from .swap import SwapMixin
+from .util import quietly
+from .warm import WarmMixin
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Restore:
+    """What a restore recorded before its copy: the new branch and how it is filled."""
+
+    branch_id: str
+    temp_db: str
+    warm: bool  # a ready warm copy becomes the new branch (no copy)
+    touched: str | None  # a warm copy someone changed or opened: dropped, not used
+    op_ids: list[str]
+    finalize: bool  # swap the new branch in for the target (`finalize_restore`)
+
+
+class RestoreMixin(SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin):
+    def snapshot_restore(
+        self,
+        project_id: str,
+        snapshot_id: str,
+        *,
+        target_branch_id: str | None = None,
+        finalize_restore: bool = False,
+        name: str | None = None,
+    ) -> RestoreResult:
+        with self._mutation(project_id) as conn:
+            snap = self._snapshot_row(conn, project_id, snapshot_id)
+            target = self._restore_target(conn, project_id, snap, target_branch_id)
+            role, _ = self._role(conn, project_id)
+            endpoint = self._endpoint_of(conn, target[0]) if finalize_restore else None
+            plan = self._restore_intent(conn, project_id, snap, target[0], endpoint, name)
+            plan.finalize = finalize_restore
+            if endpoint and plan.touched:
+                quietly(db.drop_database, conn, plan.touched)
+            repaired = self._restore_run(conn, project_id, snap, target, role, endpoint, plan)
+            result = RestoreResult(
+                branch=self._branch(conn, project_id, plan.branch_id),
+                operations=self._ops(conn, plan.op_ids),
+                orphan_branch_id=target[0] if finalize_restore else None,
+                repaired=tuple(repaired) if finalize_restore else (),
+            )
+        if plan.warm and self.warm_copies:
+            self.warm_up(project_id, background=True)  # a fresh warm copy for next time
+        return result
+
+    def _restore_target(
+        self, conn: db.Conn, project_id: str, snap: tuple[Any, ...], target_branch_id: str | None
+    ) -> tuple[Any, ...]:
+        """The branch row a restore replaces: the one asked for, else the snapshot's source."""
+        target_id = target_branch_id or snap[3]
+        if target_id is None:
+            raise EngineInvalidRequest(
+                "cannot determine the target branch: pass target_branch_id", status=400
+            )
+        try:
+            return self._branch_row(conn, project_id, target_id)
+        except EngineNotFound:
+            if target_branch_id is None:
+                raise EngineInvalidRequest(
+                    f"the snapshot's source branch {target_id} no longer exists: "
+                    "pass target_branch_id",
+                    status=400,
+                ) from None
+            raise
+
+    def _restore_intent(
+        self,
+        conn: db.Conn,
+        project_id: str,
+        snap: tuple[Any, ...],
+        target_id: str,
+        endpoint: tuple[str, str] | None,
+        name: str | None,
+    ) -> _Restore:
+        """Commit the new branch (`init`) and the operations; claim a warm copy if any."""
+        branch_id = ids.branch_id()
+        temp_db = self.names.branch_db()
+        specs: list[OpSpec] = [
+            ("timeline_unarchive", target_id, None),
+            ("create_branch", branch_id, None),
+        ]
+        if endpoint:
+            specs += [
+                ("start_compute", branch_id, endpoint[0]),
+                ("suspend_compute", target_id, endpoint[0]),
+            ]
+        with conn.transaction():
+            warm, touched = self._claim_warm(conn, snap[0]) if endpoint else (None, None)
+            temp_db = warm or temp_db
+            conn.execute(
+                "INSERT INTO branches (id, project_id, name, state, dbname, restore_status, "
+                "restored_from, restored_as) VALUES (%s, %s, %s, 'init', %s, 'restored', "
+                "%s, %s)",
+                (
+                    branch_id,
+                    project_id,
+                    name or f"{snap[1]} (restored)",
+                    temp_db,
+                    snap[0],
+                    target_id,
+                ),
+            )
+            op_ids = self._ops_start(conn, project_id, specs)
+        return _Restore(branch_id, temp_db, bool(warm), touched, op_ids, finalize=False)
+
+    def _claim_warm(self, conn: db.Conn, snapshot_id: str) -> tuple[str | None, str | None]:
+        """In the restore's transaction: take the snapshot's ready warm copy off the
+        catalog; return (the copy to use, the copy touched and to drop instead)."""
+        # A ready warm copy becomes the new branch: no copy, only the swap.
+        warm = conn.execute(
+            "DELETE FROM warm_copies WHERE snapshot_id = %s AND state = 'ready' RETURNING dbname",
+            (snapshot_id,),
+        ).fetchone()
+        if warm is None:
+            return None, None
+        if contain.untouched(conn, warm[0]):
+            return warm[0], None
+        # Someone changed or opened it: copy the snapshot instead.
+        log.warning("warm copy %s was touched; not used", warm[0])
+        return None, warm[0]
+
+    def _restore_run(
+        self,
+        conn: db.Conn,
+        project_id: str,
+        snap: tuple[Any, ...],
+        target: tuple[Any, ...],
+        role: str,
+        endpoint: tuple[str, str] | None,
+        plan: _Restore,
+    ) -> list[str]:
+        """Fill the new branch and, with an endpoint, swap it in; undo on failure unless
+        the swap committed. Returns what the role repair after the swap changed."""
+        swapped = False
+        repaired: list[str] = []
+        try:
+            if not plan.warm:
+                db.copy_database(conn, plan.temp_db, template=snap[-1])
+            contain.grant_branch(conn, plan.temp_db, role)
+            self._fault("after_branch_created")
+            if not plan.finalize:
+                with conn.transaction():
+                    conn.execute(
+                        "UPDATE branches SET state = 'ready' WHERE id = %s", (plan.branch_id,)
+                    )
+                    self._ops_end(conn, plan.op_ids)
+            else:
+                swapped = self._finalize(
+                    conn, project_id, target, plan.branch_id, plan.temp_db, endpoint, plan.op_ids
+                )
+                self._fault("after_swap")
+                repaired = self._role_state(conn, project_id)
+        except BaseException as error:
+            if swapped:
+                raise  # the rollback is done and recorded; nothing to undo
+            if endpoint:
+                quietly(db.allow_connections, conn, endpoint[1], True)
+            self._undo_branch(conn, plan.branch_id, plan.temp_db)
+            self._fail(conn, plan.op_ids, error)
+            raise
+        return repaired

@@ -1,0 +1,64 @@
+"""The project's login role (repair, new password) and the read-only roles of shares."""
+
+from __future__ import annotations
+
+import logging
+
+from . import contain, readonly
+from . import names as ids
+from . import sql as db
+from .endpoints import EndpointsMixin
+
+log = logging.getLogger(__name__)
+
+
+class RolesMixin(EndpointsMixin):
+    def readonly_role_ensure(self, project_id: str, branch_id: str) -> None:
+        owner_uri = self.connection_uri(project_id, branch_id=branch_id)
+        with self._mutation(project_id) as conn:
+            dbname = self._branch_row(conn, project_id, branch_id)[-1]
+            readonly.ensure(
+                conn,
+                self.names,
+                project_id=project_id,
+                branch_id=branch_id,
+                dbname=dbname,
+                owner_uri=owner_uri,
+            )
+
+    def readonly_connection_uri(self, project_id: str, branch_id: str) -> str:
+        with self._reading() as conn:
+            self._project_row(conn, project_id)
+            dbname = self._branch_row(conn, project_id, branch_id)[-1]
+            return readonly.connection_uri(
+                conn, branch_id=branch_id, host=self.host, port=self.port, dbname=dbname
+            )
+
+    def _role_state(self, conn: db.Conn, project_id: str) -> list[str]:
+        role, password = self._role(conn, project_id)
+        repaired = contain.apply_role_state(conn, role, password, self.limits)
+        if repaired:
+            log.warning("role of project %s repaired: %s", project_id, ", ".join(repaired))
+        return repaired
+
+    def role_repair(self, project_id: str) -> list[str]:
+        """Put the project role's password, settings and connection limit back to the
+        engine's; return what had been changed ("password", "settings", "connection
+        limit"; empty when nothing). Local only."""
+        with self._mutation(project_id) as conn:
+            return self._role_state(conn, project_id)
+
+    def role_password_reset(self, project_id: str) -> str:
+        """Give the project's role a new password: the old one stops working at once and
+        the role's open sessions end. Returns the new connection string (local only; Neon:
+        `POST …/branches/{b}/roles/{r}/reset_password`)."""
+        with self._mutation(project_id) as conn:
+            role, _ = self._role(conn, project_id)
+            password = ids.password()
+            with conn.transaction():
+                conn.execute(
+                    "UPDATE roles SET password = %s WHERE project_id = %s", (password, project_id)
+                )
+                contain.apply_role_state(conn, role, password, self.limits, force=True)
+            contain.end_role_sessions(conn, role)
+        return self.connection_uri(project_id)

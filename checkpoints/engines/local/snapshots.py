@@ -1,0 +1,162 @@
+"""Snapshots: a root branch's database copied with `CREATE DATABASE … TEMPLATE`, owned
+by the engine's role and not connectable, so nobody can open or change it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from ..base import Operation, Snapshot, SnapshotCreated
+from ..errors import EngineInvalidRequest, EngineNotSupported
+from . import catalog as cat
+from . import names as ids
+from . import sql as db
+from .branches import BranchesMixin
+from .util import check_name
+
+log = logging.getLogger(__name__)
+
+
+class SnapshotsMixin(BranchesMixin):
+    def snapshot_create(
+        self,
+        project_id: str,
+        branch_id: str,
+        *,
+        name: str | None = None,
+        expires_at: datetime | None = None,
+        lsn: str | None = None,
+        timestamp: datetime | None = None,
+    ) -> SnapshotCreated:
+        if lsn is not None or timestamp is not None:
+            raise EngineNotSupported(
+                "point-in-time snapshots (lsn/timestamp) are not supported by the local engine"
+            )
+        with self._mutation(project_id) as conn:
+            branch = self._branch_row(conn, project_id, branch_id)
+            snapshot_id, dbname, op_ids = self._snapshot_intent(
+                conn, project_id, branch, name, expires_at
+            )
+            try:
+                # Owned by the engine's role, not connectable: immutable for the project.
+                self._copy_live(conn, branch_id, branch[-1], dbname)
+                db.restrict_access(conn, dbname, None)
+                self._fault("snapshot_copied")
+                with conn.transaction():
+                    conn.execute(
+                        "UPDATE snapshots SET state = 'ready' WHERE id = %s", (snapshot_id,)
+                    )
+                    self._ops_end(conn, op_ids)
+            except BaseException as error:
+                self._undo_snapshot(conn, snapshot_id, dbname)
+                self._fail(conn, op_ids, error)
+                raise
+            return SnapshotCreated(
+                snapshot=cat.snapshot_from(
+                    self._snapshot_row(conn, project_id, snapshot_id), self._size(conn, dbname)
+                ),
+                operations=self._ops(conn, op_ids),
+            )
+
+    def _snapshot_intent(
+        self,
+        conn: db.Conn,
+        project_id: str,
+        branch: tuple[Any, ...],
+        name: str | None,
+        expires_at: datetime | None,
+    ) -> tuple[str, str, list[str]]:
+        """Check the branch is a root, commit the snapshot's row (`init`) and operation;
+        return the snapshot's id, database name and operation ids."""
+        branch_id = branch[0]
+        if branch[4] is not None:
+            raise EngineInvalidRequest(
+                f"snapshots can only be taken of root branches; branch {branch_id} has "
+                f"parent {branch[4]}",
+                status=400,
+            )
+        snapshot_id = ids.snapshot_id()
+        dbname = self.names.snapshot_db()
+        default_name = f"{branch[2]} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
+        with conn.transaction():
+            conn.execute(
+                "INSERT INTO snapshots (id, project_id, name, source_branch_id, state, "
+                "dbname, expires_at) VALUES (%s, %s, %s, %s, 'init', %s, %s)",
+                (snapshot_id, project_id, name or default_name, branch_id, dbname, expires_at),
+            )
+            op_ids = self._ops_start(conn, project_id, [("create_timeline", branch_id, None)])
+        return snapshot_id, dbname, op_ids
+
+    def _undo_snapshot(self, conn: db.Conn, snapshot_id: str, dbname: str) -> None:
+        try:
+            db.drop_database(conn, dbname)
+            with conn.transaction():
+                conn.execute("DELETE FROM snapshots WHERE id = %s", (snapshot_id,))
+        except psycopg.Error:
+            log.warning("could not undo snapshot %s; recover() will", snapshot_id)
+
+    def snapshot_list(self, project_id: str) -> list[Snapshot]:
+        with self._reading() as conn:
+            self._project_row(conn, project_id)
+            rows = conn.execute(
+                f"SELECT {cat.SNAPSHOT_COLUMNS}, {cat.SIZE_OF.format(col='s.dbname')} "
+                "FROM snapshots s WHERE s.project_id = %s AND s.state = 'ready' "
+                "ORDER BY s.created_at, s.id",
+                (project_id,),
+            ).fetchall()
+        return [cat.snapshot_from(row[:-1], row[-1]) for row in rows]
+
+    def snapshot_rename(self, project_id: str, snapshot_id: str, name: str) -> Snapshot:
+        name = check_name(name, "snapshot")
+        with self._mutation(project_id) as conn:
+            row = self._snapshot_row(conn, project_id, snapshot_id)
+            conn.execute(
+                "UPDATE snapshots SET name = %s, updated_at = now() WHERE id = %s",
+                (name, snapshot_id),
+            )
+            return cat.snapshot_from(
+                self._snapshot_row(conn, project_id, snapshot_id), self._size(conn, row[-1])
+            )
+
+    def snapshot_delete(self, project_id: str, snapshot_id: str) -> list[Operation]:
+        with self._mutation(project_id) as conn:
+            row = self._snapshot_row(conn, project_id, snapshot_id)
+            return self._delete_snapshot(conn, project_id, row)
+
+    def _delete_snapshot(
+        self, conn: db.Conn, project_id: str, row: tuple[Any, ...]
+    ) -> list[Operation]:
+        snapshot_id, dbname = row[0], row[-1]
+        with conn.transaction():
+            conn.execute(
+                "UPDATE snapshots SET state = 'deleting', updated_at = now() WHERE id = %s",
+                (snapshot_id,),
+            )
+            op_ids = self._ops_start(
+                conn, project_id, [("delete_timeline", row[3], None)], on_crash="complete"
+            )
+            # Its warm copy goes too (unknown to the catalog from here: recover() drops it).
+            warm = conn.execute(
+                "DELETE FROM warm_copies WHERE snapshot_id = %s RETURNING dbname", (snapshot_id,)
+            ).fetchall()
+        db.drop_database(conn, dbname)  # waits for a warm-up copying from it
+        for (warm_db,) in warm:
+            db.drop_database(conn, warm_db)
+        with conn.transaction():
+            conn.execute("DELETE FROM snapshots WHERE id = %s", (snapshot_id,))
+            self._ops_end(conn, op_ids)
+        return self._ops(conn, op_ids)
+
+    def snapshots_delete_expired(self, project_id: str) -> list[str]:
+        with self._mutation(project_id) as conn:
+            rows = conn.execute(
+                f"SELECT {cat.SNAPSHOT_COLUMNS} FROM snapshots s WHERE s.project_id = %s "
+                "AND s.state = 'ready' AND s.expires_at <= now() ORDER BY s.created_at",
+                (project_id,),
+            ).fetchall()
+            for row in rows:
+                self._delete_snapshot(conn, project_id, row)
+            return [row[0] for row in rows]

@@ -1,0 +1,177 @@
+"""Warm copies: after a snapshot, `warm_up()` (the app calls it in the background) keeps
+a ready, non-connectable copy of the project's `warm_copies` most recent snapshots, so a
+rollback to one of them is only the rename swap. A warm-up holds its own per-project lock
+while copying and the project's lock only for brief catalog steps."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from ..base import mask_password
+from ..errors import EngineNotFound
+from . import catalog as cat
+from . import sql as db
+from .core import WARM_LOCK_WAIT, WARM_STEP_WAIT, warm_key
+from .rows import LocalRows
+from .util import quietly
+
+log = logging.getLogger(__name__)
+
+WarmTodo = tuple[str, str, str, str]  # (snapshot id, snapshot db, warm db, role)
+
+
+class WarmMixin(LocalRows):
+    _warmers: list[threading.Thread]
+    _warmers_lock: threading.Lock
+
+    def warm_up(self, project_id: str, *, background: bool = False) -> list[str]:
+        """Make warm copies of the project's `warm_copies` most recent snapshots (and drop
+        those of older ones); return the snapshot ids warmed now (local only).
+
+        `background=True` runs it in a daemon thread and returns at once (the app calls it
+        after recording a version; the engine after a rollback consumed a warm copy).
+        Intent first: a warm copy is recorded `init` before its copy starts and `ready`
+        after; a crash in between leaves a row `recover()` drops with its database. Warm
+        copies are owned by the engine's role and not connectable, and are no branches."""
+        if background:
+            thread = threading.Thread(
+                target=self._warm_up_logged, args=(project_id,), name="warm-up", daemon=True
+            )
+            with self._warmers_lock:
+                self._warmers = [t for t in self._warmers if t.is_alive()] + [thread]
+            thread.start()
+            return []
+        warmed: list[str] = []
+        conn = self._connect()
+        try:
+            # One warm-up per project at a time: wait for one already running.
+            if not self._lock_waiting(conn, warm_key(project_id), WARM_LOCK_WAIT):
+                return warmed
+            self._drop_warm_leftovers(conn, project_id)  # init rows: a crashed warm-up's
+            while True:
+                with self._held(conn, project_id):
+                    todo, stale = self._warm_plan(conn, project_id)
+                for dbname in stale:
+                    db.drop_database(conn, dbname)
+                if todo is None:
+                    return warmed
+                if self._warm_copy(conn, project_id, todo):
+                    warmed.append(todo[0])
+        finally:
+            conn.close()  # releases the warm-up lock
+
+    def _warm_copy(self, conn: db.Conn, project_id: str, todo: WarmTodo) -> bool:
+        """Copy one snapshot into its warm copy (recorded `init`) and record it ready;
+        False when its snapshot was deleted meanwhile (the copy is dropped)."""
+        _, snapshot_db, warm_db, _ = todo
+        try:
+            self._fault("warm_intent_recorded")
+            # The engine's and not connectable: nobody can open or change it.
+            db.copy_database(conn, warm_db, template=snapshot_db)
+            db.restrict_access(conn, warm_db, None)
+            self._fault("warm_copied")
+        except BaseException:
+            quietly(db.drop_database, conn, warm_db)
+            quietly(conn.execute, "DELETE FROM warm_copies WHERE dbname = %s", (warm_db,))
+            raise
+        with self._held(conn, project_id):
+            ready = conn.execute(
+                "UPDATE warm_copies SET state = 'ready' WHERE dbname = %s "
+                "AND state = 'init' RETURNING snapshot_id",
+                (warm_db,),
+            ).fetchone()
+        if ready is None:  # its snapshot was deleted meanwhile
+            db.drop_database(conn, warm_db)
+            return False
+        return True
+
+    def _warm_up_logged(self, project_id: str) -> None:
+        try:
+            self.warm_up(project_id)
+        except EngineNotFound:
+            pass
+        except Exception as error:  # a background thread: nobody else would see it
+            log.warning("warm-up of project %s failed: %s", project_id, mask_password(str(error)))
+
+    def warm_wait(self, timeout: float | None = None) -> bool:
+        """Wait for this engine's background warm-ups; False if some still run."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._warmers_lock:
+            threads = list(self._warmers)
+        for thread in threads:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in threads)
+
+    def warm_storage(self, project_id: str) -> list[tuple[str, int]]:
+        """(snapshot id, bytes) of the project's ready warm copies, newest snapshot first."""
+        with self._reading() as conn:
+            self._project_row(conn, project_id)
+            rows = conn.execute(
+                f"SELECT w.snapshot_id, {cat.SIZE_OF.format(col='w.dbname')} "
+                "FROM warm_copies w JOIN snapshots s ON s.id = w.snapshot_id "
+                "WHERE w.project_id = %s AND w.state = 'ready' "
+                "ORDER BY s.created_at DESC, s.id DESC",
+                (project_id,),
+            ).fetchall()
+        return [(row[0], int(row[1] or 0)) for row in rows]
+
+    def _warm_plan(self, conn: db.Conn, project_id: str) -> tuple[WarmTodo | None, list[str]]:
+        """Under the project's lock: claim the warm copies no longer wanted (returned to
+        be dropped) and record the intent for the next one to make, if any."""
+        if (
+            conn.execute(
+                "SELECT 1 FROM projects WHERE id = %s AND state = 'ready'", (project_id,)
+            ).fetchone()
+            is None
+        ):
+            return None, []
+        wanted = conn.execute(
+            "SELECT id, dbname FROM snapshots WHERE project_id = %s AND state = 'ready' "
+            "ORDER BY created_at DESC, id DESC LIMIT %s",
+            (project_id, self.warm_copies),
+        ).fetchall()
+        with conn.transaction():
+            stale = conn.execute(
+                "DELETE FROM warm_copies WHERE project_id = %s AND state = 'ready' "
+                "AND NOT (snapshot_id = ANY(%s)) RETURNING dbname",
+                (project_id, [row[0] for row in wanted]),
+            ).fetchall()
+            have = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT snapshot_id FROM warm_copies WHERE project_id = %s", (project_id,)
+                ).fetchall()
+            }
+            todo = next(((sid, sdb) for sid, sdb in wanted if sid not in have), None)
+            if todo is None:
+                return None, [row[0] for row in stale]
+            warm_db = self.names.warm_db()
+            role, _ = self._role(conn, project_id)
+            conn.execute(
+                "INSERT INTO warm_copies (snapshot_id, project_id, state, dbname) "
+                "VALUES (%s, %s, 'init', %s)",
+                (todo[0], project_id, warm_db),
+            )
+        return (todo[0], todo[1], warm_db, role), [row[0] for row in stale]
+
+    def _drop_warm_leftovers(self, conn: db.Conn, project_id: str) -> None:
+        """With the warm-up lock held: `init` warm copies are a crashed warm-up's."""
+        for (dbname,) in conn.execute(
+            "SELECT dbname FROM warm_copies WHERE project_id = %s AND state = 'init'",
+            (project_id,),
+        ).fetchall():
+            db.drop_database(conn, dbname)
+            conn.execute("DELETE FROM warm_copies WHERE dbname = %s", (dbname,))
+
+    def _repair_warm(self, conn: db.Conn, project_id: str) -> None:
+        if not self._try_lock(conn, warm_key(project_id)):
+            return  # a live warm-up is copying: its `init` row is not a leftover
+        try:
+            self._drop_warm_leftovers(conn, project_id)
+        finally:
+            self._unlock(conn, warm_key(project_id))
+
+    def close(self) -> None:
+        self.warm_wait(timeout=WARM_STEP_WAIT)
