@@ -94,6 +94,9 @@ class ProjectCommand(BaseCommand):
         self._print_json({**page.counts(), "items": page.items})
 
     def _print_page_footer(self, what: str, page: Page) -> None:
+        """Where the page stands, after the table; nothing when the list fits one page."""
+        if page.pages == 1 and page.number == 1:
+            return
         last = page.first_index + len(page.items) - 1 if page.items else 0
         footer = PAGE_FOOTER.format(
             what=what,
