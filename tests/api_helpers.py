@@ -6,8 +6,8 @@ import json
 
 from django.test import Client
 
-from checkpoints.api.services import token_create
 from checkpoints.models import AgentProject, Membership
+from checkpoints.tokens import token_create
 from tests.web_fixtures import jobs_run_queued
 
 API = "/api/v1"

@@ -170,7 +170,15 @@ def test_other_users_project_looks_missing(project, bob_api):
         assert theirs.json() == missing.json()
     assert_error(bob_api.post(f"projects/{project.pk}/versions/0/rollback"), 404, "not_found")
     assert_error(bob_api("DELETE", f"projects/{project.pk}"), 404, "not_found")
-    assert bob_api.get("projects").json() == {"items": []}
+    assert bob_api.get("projects").json() == {
+        "count": 0,
+        "page": 1,
+        "per_page": 50,
+        "pages": 1,
+        "next": None,
+        "previous": None,
+        "items": [],
+    }
 
 
 def test_huge_ids_are_not_found(api):

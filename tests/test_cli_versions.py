@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from checkpoints import services
 from checkpoints.engines.connect import run_sql
-from checkpoints.management.commands import versions as command
+from checkpoints.management import project_command as command
 from checkpoints.models import AgentProject, Membership
 from tests.web_fixtures import engine_project_drop, jobs_run_queued, user_make
 

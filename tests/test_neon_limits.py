@@ -126,7 +126,7 @@ def test_limit_at_v10_leaves_the_live_database_at_v9(neon, emulator, user, api):
     assert [b.id for b in branches] == [project.active_branch_id]  # nothing left behind
     body = api.get(f"projects/{project.pk}/jobs/{job.pk}").json()
     assert body["error"]["code"] == "snapshot_limit"
-    from checkpoints.api.serialize import JOB_ERROR_STATUS
+    from checkpoints.serialize import JOB_ERROR_STATUS
 
     assert JOB_ERROR_STATUS["snapshot_limit"] == 409  # what `?wait=true` answers
 
@@ -187,7 +187,7 @@ def test_quota_and_other_refusals_leave_the_live_database_as_it_was(
     assert job.state == Job.State.FAILED and job.result["error_code"] == code
     assert "Neon refused the snapshot" in job.error and "back at v1" in job.error
     assert tables(project) == {"t1"}
-    from checkpoints.api.serialize import JOB_ERROR_STATUS
+    from checkpoints.serialize import JOB_ERROR_STATUS
 
     assert JOB_ERROR_STATUS[code] == status
     # Retried once Neon accepts snapshots again: the same SQL applies cleanly.

@@ -8,9 +8,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from checkpoints.api.models import ApiToken
-from checkpoints.api.services import token_create
-from checkpoints.api.services import token_revoke as token_revoke_service
 from checkpoints.services import ServiceError
+from checkpoints.tokens import token_create
+from checkpoints.tokens import token_revoke as token_revoke_service
 
 TOKEN_REVOKED = "Token “{name}” revoked: requests with it now answer 401."
 

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from checkpoints.api import pages, shares, views
+from checkpoints.api import jobs, meta, pages, previews, projects, shares, versions
 
 P = "api/v1/projects/<int:pk>"
 
 urlpatterns = [
     path("settings/tokens/", pages.token_list, name="token-list"),
     path("settings/tokens/<int:token_pk>/revoke", pages.token_revoke, name="token-revoke"),
-    path("api/v1/openapi.json", views.openapi, name="api-openapi"),
-    path("api/v1/projects", views.projects, name="api-projects"),
-    path(f"{P}", views.project_detail, name="api-project"),
-    path(f"{P}/connection", views.project_connection, name="api-project-connection"),
-    path(f"{P}/connection/rotate", views.project_password_rotate, name="api-password-rotate"),
-    path(f"{P}/versions", views.versions, name="api-versions"),
-    path(f"{P}/versions/<int:number>", views.version_detail, name="api-version"),
-    path(f"{P}/versions/<int:number>/rollback", views.version_rollback, name="api-rollback"),
-    path(f"{P}/diff", views.version_diff, name="api-diff"),
-    path(f"{P}/previews", views.previews, name="api-previews"),
-    path(f"{P}/previews/<int:preview_pk>", views.preview_detail, name="api-preview"),
-    path(f"{P}/jobs/<int:job_pk>", views.job_detail, name="api-job"),
-    path(f"{P}/jobs/<int:job_pk>/cancel", views.job_cancel, name="api-job-cancel"),
+    path("api/v1/openapi.json", meta.openapi, name="api-openapi"),
+    path("api/v1/projects", projects.projects, name="api-projects"),
+    path(f"{P}", projects.project_detail, name="api-project"),
+    path(f"{P}/connection", projects.project_connection, name="api-project-connection"),
+    path(f"{P}/connection/rotate", projects.project_password_rotate, name="api-password-rotate"),
+    path(f"{P}/versions", versions.versions, name="api-versions"),
+    path(f"{P}/versions/<int:number>", versions.version_detail, name="api-version"),
+    path(f"{P}/versions/<int:number>/rollback", versions.version_rollback, name="api-rollback"),
+    path(f"{P}/diff", versions.version_diff, name="api-diff"),
+    path(f"{P}/previews", previews.previews, name="api-previews"),
+    path(f"{P}/previews/<int:preview_pk>", previews.preview_detail, name="api-preview"),
+    path(f"{P}/jobs/<int:job_pk>", jobs.job_detail, name="api-job"),
+    path(f"{P}/jobs/<int:job_pk>/cancel", jobs.job_cancel, name="api-job-cancel"),
     path(f"{P}/shares", shares.shares, name="api-shares"),
     path(f"{P}/shares/<int:share_pk>", shares.share_detail, name="api-share"),
-    re_path(r"^api/(?P<rest>.*)$", views.unknown, name="api-unknown"),
+    re_path(r"^api/(?P<rest>.*)$", meta.unknown, name="api-unknown"),
 ]

@@ -13,13 +13,12 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
-from checkpoints.api.http import UNAUTHORIZED
-from checkpoints.api.services import token_authenticate
+from checkpoints.tokens import UNAUTHORIZED, token_authenticate
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
-    from checkpoints.api.models import ApiToken
+    from checkpoints.tokens import ApiToken
 
 TOKEN_ENV = "CHECKPOINTS_TOKEN"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,200}$")

@@ -27,13 +27,13 @@ from typing import Any
 import anyio
 from asgiref.sync import async_to_sync
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-from checkpoints.api.http import ApiError, authenticate, error_response
 from checkpoints.mcp.auth import acting_as
 from checkpoints.mcp.server import mcp
+from checkpoints.tokens import UNAUTHORIZED, token_from_header
 
 logger = logging.getLogger(__name__)
 
@@ -112,10 +112,8 @@ def _messages(out: SimpleQueue) -> Iterator[dict[str, Any]]:
 @login_not_required
 def endpoint(request: HttpRequest) -> HttpResponse:
     """POST /mcp (JSON-RPC over Streamable HTTP); GET and DELETE answer 405 (stateless)."""
-    try:
-        authenticate(request)
-    except ApiError as error:
-        response = error_response(error)
+    if token_from_header(request.headers.get("Authorization", "")) is None:
+        response = JsonResponse({"code": "unauthorized", "message": UNAUTHORIZED}, status=401)
         response["WWW-Authenticate"] = 'Bearer realm="checkpoints"'
         return response
     if request.method != "POST":  # stateless: no stream to GET, no session to DELETE

@@ -7,48 +7,34 @@ the worker. Failures exit non-zero with the job's error.
     manage.py versions create --project 3 --prompt "Add orders" --sql-file orders.sql
     manage.py versions rollback --project 3 --version 1
     manage.py versions preview --project 3 --version 2     # prints the connection string
-    manage.py versions list --project 3 --json
+    manage.py versions list --project 3 --json --page 2 --per-page 100
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError
 
-from checkpoints import permissions, services
-from checkpoints.api.serialize import job_json, preview_json, version_json
-from checkpoints.engines.errors import EngineError
+from checkpoints import services
+from checkpoints.management.project_command import ProjectCommand
 from checkpoints.models import AgentProject, Job, Version
+from checkpoints.paging import page_of
+from checkpoints.serialize import job_json, preview_json, version_json
 from checkpoints.tasks import job_execute
 
-PROJECT_NOT_FOUND = "Project {project} does not exist."
-VERSION_NOT_FOUND = "Project {project} has no version v{version}."
-USER_NOT_FOUND = "User {username!r} does not exist."
-NO_USER = "Project {project} has no creator: pass --user."
 SQL_FILE_UNREADABLE = "Cannot read the SQL file {path}: {error}"
 JOB_FAILED = "{kind} failed: {error}"
 JOB_UNFINISHED = "The job {job} did not finish within {seconds:g} s; it is {state}."
 WAIT_SECONDS = 600.0
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = "Create, roll back, preview and list versions of an agent project."
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-
-        def action(name: str, help_text: str) -> CommandParser:
-            sub = actions.add_parser(name, help=help_text)
-            sub.add_argument("--project", type=int, required=True, help="The project's id.")
-            sub.add_argument("--user", help="Act as this user (default: the project's creator).")
-            sub.add_argument("--json", action="store_true", help="Print JSON.")
-            return sub
-
+    def add_actions(self, action) -> None:
         create = action("create", "Apply SQL (optional) to the active branch, save a version.")
         create.add_argument("--prompt", required=True, help="The prompt that made this version.")
         create.add_argument("--sql-file", type=Path, help="SQL to apply first (one transaction).")
@@ -57,22 +43,7 @@ class Command(BaseCommand):
         rollback.add_argument("--version", type=int, required=True, dest="number")
         preview = action("preview", "Open a preview of a version; print its connection string.")
         preview.add_argument("--version", type=int, required=True, dest="number")
-        action("list", "List the project's versions.")
-
-    def handle(self, *args: Any, **options: Any) -> None:
-        project = AgentProject.objects.filter(pk=options["project"]).first()
-        if project is None:
-            raise CommandError(PROJECT_NOT_FOUND.format(project=options["project"]))
-        user = self._user(project, options["user"])
-        if permissions.role_for(user, project) is None:  # scoped like the web and the API
-            raise CommandError(PROJECT_NOT_FOUND.format(project=options["project"]))
-        self.as_json = options["json"]
-        try:
-            getattr(self, f"_{options['action']}")(project, user, options)
-        except services.ServiceError as error:
-            raise CommandError(error.message) from None
-        except EngineError as error:
-            raise CommandError(str(error)) from None
+        action("list", "List the project's versions, a page at a time.", paged=True)
 
     # Actions -----------------------------------------------------------------------------
 
@@ -114,9 +85,16 @@ class Command(BaseCommand):
             "parent", "created_by", "deleted_by"
         )
         current = project.current_version_id
+        asked = self._page_request(options)
         if self.as_json:
-            self._print_json({"items": [version_json(v, current_id=current) for v in versions]})
+            page = page_of(
+                versions.order_by("number", "pk"),
+                asked,
+                lambda v: version_json(v, current_id=current),
+            )
+            self._print_page_json(page)
             return
+        page = page_of(versions.order_by("number", "pk"), asked)
         rows = [
             (
                 ("* " if v.pk == current else "  ") + v.label,
@@ -125,28 +103,12 @@ class Command(BaseCommand):
                 v.parent.label if v.parent else "",
                 v.prompt.splitlines()[0][:60] if v.prompt else "",
             )
-            for v in versions
+            for v in page.items
         ]
         self._print_table(("version", "name", "created (UTC)", "parent", "prompt"), rows)
+        self._print_page_footer("versions", page)
 
-    # Helpers -----------------------------------------------------------------------------
-
-    def _user(self, project: AgentProject, username: str | None):
-        if username is None:
-            if project.created_by is None:
-                raise CommandError(NO_USER.format(project=project.pk))
-            return project.created_by
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None:
-            raise CommandError(USER_NOT_FOUND.format(username=username))
-        return user
-
-    def _version(self, project: AgentProject, number: int) -> Version:
-        versions = project.versions.filter(number=number)
-        version = versions.filter(deleted_at__isnull=True).first() or versions.last()
-        if version is None:
-            raise CommandError(VERSION_NOT_FOUND.format(project=project.pk, version=number))
-        return version
+    # Jobs --------------------------------------------------------------------------------
 
     def _run(self, job: Job) -> Job:
         """Run the job here; if a worker claimed it first, wait for the worker."""
@@ -183,15 +145,3 @@ class Command(BaseCommand):
                 for s in job.step_rows
             ],
         )
-
-    def _print_json(self, data: dict[str, Any]) -> None:
-        self.stdout.write(json.dumps(data, indent=2))
-
-    def _print_table(self, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-        widths = [
-            max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)
-        ]
-        for row in (header, *rows):
-            self.stdout.write(
-                "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-            )

@@ -1,13 +1,15 @@
-"""Token use cases: create (the token is returned once), revoke, authenticate.
+"""API token use cases: create (the token is returned once), revoke, authenticate.
 
 A token is `ckp_<prefix>_<secret>`: 8 visible characters to find the row, 32 random bytes of
-secret. Only sha256(token) is stored; a lookup compares hashes in constant time.
+secret. Only sha256(token) is stored; a lookup compares hashes in constant time. The
+/api/v1 views and the MCP server both authenticate with these (the model is `api.models`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 
 TOKEN_NAME_REQUIRED = "Give the token a name (1 to 100 characters)."
 TOKEN_PREFIX = "ckp_"
+UNAUTHORIZED = "Send a valid API token: `Authorization: Bearer <token>` (Settings → API tokens)."
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 
 def _hash(raw: str) -> str:
@@ -64,3 +68,12 @@ def token_authenticate(*, raw: str) -> ApiToken | None:
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token
+
+
+def token_from_header(header: str) -> ApiToken | None:
+    """The active token of an `Authorization: Bearer <token>` header value, or None."""
+    scheme, _, raw = header.partition(" ")
+    raw = raw.strip()
+    if scheme.lower() != "bearer" or not _TOKEN.match(raw):
+        return None
+    return token_authenticate(raw=raw)

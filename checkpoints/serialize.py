@@ -1,4 +1,8 @@
-"""Models as the API's JSON (plain dicts; the shapes are described in `openapi.py`)."""
+"""Models as JSON: the shapes /api/v1, the MCP tools and `manage.py … --json` answer.
+
+Plain dicts; `api/openapi.json` describes them. A module of its own (not in `api/`) so
+that the API, the MCP server and the commands share it without importing one another.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Any
 
 from django.urls import reverse
 
-from checkpoints.models import AgentProject, Job, Preview, Version
+from checkpoints.models import AgentProject, Job, Preview, ShareLink, Version
 
 #: How a failed job's `result["error_code"]` is answered when the caller waited for it.
 JOB_ERROR_STATUS = {
@@ -139,4 +143,19 @@ def job_json(job: Job) -> dict[str, Any]:
         "finished_at": _time(job.finished_at),
         "duration_ms": job.duration_ms,
         "url": job_url(job),
+    }
+
+
+def share_json(share: ShareLink) -> dict[str, Any]:
+    return {
+        "id": share.pk,
+        "version": share.version.number,
+        "live": share.is_live,
+        "created_by": _username(share.created_by),
+        "created_at": _time(share.created_at),
+        "expires_at": _time(share.expires_at),
+        "revoked_at": _time(share.revoked_at),
+        "open_count": share.open_count,
+        "first_opened_at": _time(share.first_opened_at),
+        "url": reverse("api-share", args=[share.project_id, share.pk]),
     }

@@ -1,0 +1,46 @@
+"""API views of previews: list the live ones (paged), open (a job), read, discard (a job)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+
+from checkpoints import permissions, selectors, services
+from checkpoints.api.http import Invalid, api_view
+from checkpoints.api.inputs import int_field, json_body
+from checkpoints.api.jobs import job_answer, wait_seconds
+from checkpoints.api.listing import list_answer
+from checkpoints.api.lookups import preview_of, project_of, role_of, version_of
+from checkpoints.serialize import preview_json
+
+
+@api_view("GET", "POST")
+def previews(request: HttpRequest, pk: int) -> JsonResponse:
+    project = project_of(request, pk)
+    if request.method == "POST":
+        seconds = wait_seconds(request)
+        data = json_body(request, allowed={"version"})
+        errors: dict[str, str] = {}
+        number = int_field(data, "version", errors, required=True)
+        if errors:
+            raise Invalid(errors)
+        assert number is not None
+        version = version_of(project, number)
+        job = services.preview_open(project=project, version=version, user=request.user)
+        return job_answer(request, job, seconds)
+    live = selectors.previews_live(project=project).order_by("-created_at", "-pk")
+    return list_answer(request, live, preview_json)
+
+
+@api_view("GET", "DELETE")
+def preview_detail(request: HttpRequest, pk: int, preview_pk: int) -> JsonResponse:
+    """A preview; while it is live, with its connection string for operators and owners."""
+    project = project_of(request, pk)
+    preview = preview_of(project, preview_pk)
+    if request.method == "DELETE":
+        seconds = wait_seconds(request)
+        job = services.preview_discard(preview=preview, user=request.user)
+        return job_answer(request, job, seconds)
+    uri = None
+    if preview.is_live and permissions.allows(role_of(request, project), "connection_uri"):
+        uri = services.preview_connection_uri(preview=preview)
+    return JsonResponse(preview_json(preview, connection_uri=uri))

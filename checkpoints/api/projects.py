@@ -1,0 +1,71 @@
+"""API views of projects: list (paged), create (a job), read, delete, connection string."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from checkpoints import permissions, selectors, services
+from checkpoints.api.http import Invalid, api_view
+from checkpoints.api.inputs import int_field, json_body, text_field
+from checkpoints.api.jobs import job_answer, wait_seconds
+from checkpoints.api.listing import list_answer
+from checkpoints.api.lookups import project_of, role_of
+from checkpoints.models import Membership, Team
+from checkpoints.refusals import MAX_ID
+from checkpoints.serialize import project_json
+
+
+@api_view("GET", "POST")
+def projects(request: HttpRequest) -> JsonResponse:
+    if request.method == "POST":
+        return _project_create(request)
+    roles = dict(Membership.objects.filter(user=request.user).values_list("team_id", "role"))
+    listed = selectors.projects_for(request.user).order_by("-created_at", "-pk")
+    return list_answer(request, listed, lambda p: project_json(p, role=roles.get(p.team_id)))
+
+
+def _project_create(request: HttpRequest) -> JsonResponse:
+    seconds = wait_seconds(request)
+    data = json_body(request, allowed={"name", "team"})
+    errors: dict[str, str] = {}
+    name = text_field(data, "name", errors, required=True, max_length=200)
+    team_id = int_field(data, "team", errors, required=False, maximum=MAX_ID)
+    team = None
+    if team_id is not None:
+        team = Team.objects.filter(pk=team_id, memberships__user=request.user).first()
+        if team is None:
+            errors["team"] = "Not a team you belong to."
+    if errors:
+        raise Invalid(errors)
+    assert name is not None
+    job = services.project_create(user=request.user, name=name, team=team)
+    return job_answer(request, job, seconds)
+
+
+@api_view("GET", "DELETE")
+def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    project = project_of(request, pk)
+    if request.method == "DELETE":
+        services.project_delete(project=project, user=request.user)
+        return HttpResponse(status=204)
+    return JsonResponse(project_json(project, role=role_of(request, project)))
+
+
+@api_view("GET")
+def project_connection(request: HttpRequest, pk: int) -> JsonResponse:
+    """The stable connection string (with its password): operators and owners only."""
+    project = project_of(request, pk)
+    permissions.require(request.user, project, "connection_uri")
+    uri = services.project_connection_uri(project=project)
+    return JsonResponse({"connection_uri": uri, "project": project.pk})
+
+
+@api_view("POST")
+def project_password_rotate(request: HttpRequest, pk: int) -> JsonResponse:
+    """A new password (owners): the old one stops working, its sessions end. Answers the
+    new connection string."""
+    project = project_of(request, pk)
+    json_body(request, allowed=set())
+    services.project_password_rotate(project=project, user=request.user)
+    uri = services.project_connection_uri(project=project)
+    return JsonResponse({"connection_uri": uri, "project": project.pk})

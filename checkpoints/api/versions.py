@@ -1,0 +1,107 @@
+"""API views of versions: list (paged), save (a job), read, rename, delete, roll back, diff."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+
+from checkpoints import lifecycle, services
+from checkpoints.api.http import ApiError, Invalid, api_view
+from checkpoints.api.inputs import json_body, text_field
+from checkpoints.api.jobs import job_answer, wait_seconds
+from checkpoints.api.listing import list_answer
+from checkpoints.api.lookups import project_of, version_of, versions_of
+from checkpoints.input_guard import int_or_none
+from checkpoints.models import AgentProject
+from checkpoints.refusals import MAX_NUMBER
+from checkpoints.serialize import version_json
+
+DIFF_UNAVAILABLE = (
+    "A diff needs the schema manifest stored with both versions; "
+    "versions {missing} have none, and a schema cannot be read back from a snapshot later."
+)
+
+
+@api_view("GET", "POST")
+def versions(request: HttpRequest, pk: int) -> JsonResponse:
+    project = project_of(request, pk)
+    if request.method == "POST":
+        return _version_create(request, project)
+    deleted = request.GET.get("deleted", "false").lower()
+    if deleted not in {"true", "false", "1", "0"}:
+        raise Invalid({"deleted": "Must be true or false."})
+    listed = versions_of(project).order_by("number", "pk")
+    if deleted in {"false", "0"}:
+        listed = listed.filter(deleted_at__isnull=True)
+    current = project.current_version_id
+    return list_answer(request, listed, lambda v: version_json(v, current_id=current))
+
+
+def _version_create(request: HttpRequest, project: AgentProject) -> JsonResponse:
+    seconds = wait_seconds(request)
+    data = json_body(request, allowed={"prompt", "sql", "name"})
+    errors: dict[str, str] = {}
+    prompt = text_field(data, "prompt", errors, required=True, max_length=10000)
+    sql = text_field(data, "sql", errors, required=False, max_length=1_000_000, strip=False)
+    name = text_field(data, "name", errors, required=False, max_length=200)
+    if errors:
+        raise Invalid(errors)
+    assert prompt is not None
+    job = services.version_create(
+        project=project, user=request.user, prompt=prompt, sql=sql, name=name
+    )
+    return job_answer(request, job, seconds)
+
+
+@api_view("GET", "PATCH", "DELETE")
+def version_detail(request: HttpRequest, pk: int, number: int) -> JsonResponse:
+    project = project_of(request, pk)
+    version = version_of(project, number)
+    if request.method == "PATCH":
+        data = json_body(request, allowed={"name"})
+        errors: dict[str, str] = {}
+        name = text_field(data, "name", errors, required=True, max_length=200)
+        if errors:
+            raise Invalid(errors)
+        assert name is not None
+        version = services.version_rename(version=version, user=request.user, name=name)
+    elif request.method == "DELETE":
+        seconds = wait_seconds(request)
+        job = services.version_delete(version=version, user=request.user)
+        return job_answer(request, job, seconds)
+    project.refresh_from_db(fields=["current_version"])
+    return JsonResponse(version_json(version, current_id=project.current_version_id))
+
+
+@api_view("POST")
+def version_rollback(request: HttpRequest, pk: int, number: int) -> JsonResponse:
+    project = project_of(request, pk)
+    version = version_of(project, number)
+    seconds = wait_seconds(request)
+    json_body(request, allowed=set())
+    job = services.version_rollback(project=project, version=version, user=request.user)
+    return job_answer(request, job, seconds)
+
+
+@api_view("GET")
+def version_diff(request: HttpRequest, pk: int) -> JsonResponse:
+    """Schema diff between two versions: only possible from manifests stored with each."""
+    project = project_of(request, pk)
+    errors: dict[str, str] = {}
+    numbers: dict[str, int] = {}
+    for key in ("from", "to"):
+        number = int_or_none(request.GET.get(key, ""), maximum=MAX_NUMBER)
+        if number is None:
+            errors[key] = "Give a version number (an integer from 0)."
+        else:
+            numbers[key] = number
+    if errors:
+        raise Invalid(errors)
+    pair = [version_of(project, numbers["from"]), version_of(project, numbers["to"])]
+    missing = [v.label for v in pair if not v.manifest]
+    if missing:
+        message = DIFF_UNAVAILABLE.format(missing=" and ".join(missing))
+        raise ApiError(422, "diff_unavailable", message)
+    diff = lifecycle.version_diff(old=pair[0], new=pair[1])
+    return JsonResponse(
+        {"from": pair[0].number, "to": pair[1].number, "summary": diff.summary, **diff.changes}
+    )

@@ -1,0 +1,123 @@
+"""What `manage.py versions` and `manage.py shares` share: ACTION subcommands on one
+project (`--project`, `--user`, `--json`), the user's role checked like the web and the
+API, refusals as `CommandError`, paged lists, and plain-text tables."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from checkpoints import permissions, services
+from checkpoints.engines.errors import EngineError
+from checkpoints.models import AgentProject, Version
+from checkpoints.paging import DEFAULT_PER_PAGE, MAX_PER_PAGE, Page, PageInvalid, page_request
+
+PROJECT_NOT_FOUND = "Project {project} does not exist."
+VERSION_NOT_FOUND = "Project {project} has no version v{version}."
+USER_NOT_FOUND = "User {username!r} does not exist."
+NO_USER = "Project {project} has no creator: pass --user."
+PAGE_FOOTER = "{what} {first}–{last} of {count} · page {page} of {pages}"
+
+
+class ProjectCommand(BaseCommand):
+    """Subclasses declare their actions in `add_actions` and implement `_<action>`."""
+
+    def add_actions(self, action) -> None:  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+        def action(name: str, help_text: str, *, paged: bool = False) -> CommandParser:
+            sub = actions.add_parser(name, help=help_text)
+            sub.add_argument("--project", type=int, required=True, help="The project's id.")
+            sub.add_argument("--user", help="Act as this user (default: the project's creator).")
+            sub.add_argument("--json", action="store_true", help="Print JSON.")
+            if paged:
+                sub.add_argument("--page", default="1", help="Which page, from 1.")
+                sub.add_argument(
+                    "--per-page",
+                    default=str(DEFAULT_PER_PAGE),
+                    help=f"Items per page ({DEFAULT_PER_PAGE}, at most {MAX_PER_PAGE}).",
+                )
+            return sub
+
+        self.add_actions(action)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        project = AgentProject.objects.filter(pk=options["project"]).first()
+        if project is None:
+            raise CommandError(PROJECT_NOT_FOUND.format(project=options["project"]))
+        user = self._user(project, options["user"])
+        if permissions.role_for(user, project) is None:  # scoped like the web and the API
+            raise CommandError(PROJECT_NOT_FOUND.format(project=options["project"]))
+        self.as_json = options["json"]
+        try:
+            getattr(self, f"_{options['action']}")(project, user, options)
+        except services.ServiceError as error:
+            raise CommandError(error.message) from None
+        except EngineError as error:
+            raise CommandError(str(error)) from None
+        except PageInvalid as error:
+            raise CommandError(
+                " ".join(f"--{k.replace('_', '-')}: {v}" for k, v in error.details.items())
+            ) from None
+
+    # Lookups -----------------------------------------------------------------------------
+
+    def _user(self, project: AgentProject, username: str | None):
+        if username is None:
+            if project.created_by is None:
+                raise CommandError(NO_USER.format(project=project.pk))
+            return project.created_by
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(USER_NOT_FOUND.format(username=username))
+        return user
+
+    def _version(self, project: AgentProject, number: int) -> Version:
+        versions = project.versions.filter(number=number)
+        version = versions.filter(deleted_at__isnull=True).first() or versions.last()
+        if version is None:
+            raise CommandError(VERSION_NOT_FOUND.format(project=project.pk, version=number))
+        return version
+
+    # Output ------------------------------------------------------------------------------
+
+    def _page_request(self, options: dict[str, Any]):
+        return page_request({"page": options["page"], "per_page": options["per_page"]})
+
+    def _print_page_json(self, page: Page) -> None:
+        self._print_json({**page.counts(), "items": page.items})
+
+    def _print_page_footer(self, what: str, page: Page) -> None:
+        """Where the page stands, after the table; nothing when the list fits one page."""
+        if page.pages == 1 and page.number == 1:
+            return
+        last = page.first_index + len(page.items) - 1 if page.items else 0
+        footer = PAGE_FOOTER.format(
+            what=what,
+            first=page.first_index,
+            last=last,
+            count=page.count,
+            page=page.number,
+            pages=page.pages,
+        )
+        if page.next_number:
+            footer += f" (--page {page.next_number} for more)"
+        self.stdout.write(footer)
+
+    def _print_json(self, data: dict[str, Any]) -> None:
+        self.stdout.write(json.dumps(data, indent=2))
+
+    def _print_table(self, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+        widths = [
+            max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)
+        ]
+        for row in (header, *rows):
+            self.stdout.write(
+                "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            )

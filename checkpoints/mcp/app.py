@@ -1,0 +1,163 @@
+"""The MCP server's instance and the plumbing its tools share.
+
+Each tool is one async function: it runs its `*_calls` function on Django's thread for
+database work (`sync_to_async`), waits for the job it started while reporting each step
+as an MCP progress notification, and answers structured content plus a one-line text.
+A job still running after `CHECKPOINTS_MCP_WAIT_SECONDS` is answered with its id, to poll
+with `get_job`. A refusal is a tool error (`isError`) carrying the API's stable code.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any
+
+import anyio
+from asgiref.sync import sync_to_async
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
+
+from checkpoints.mcp import job_calls
+from checkpoints.mcp.failures import ToolFailure, guarded, wait_limit
+from checkpoints.paging import MAX_PAGE, MAX_PER_PAGE
+
+INSTRUCTIONS = """\
+Checkpoints keeps versions of a project's PostgreSQL database. Save a version before and \
+after each risky change (save_version applies your SQL in one transaction: if a statement \
+fails nothing is applied and the error names it). Before rolling back, call plan_rollback \
+to see what the live database would lose. A rollback keeps the project's connection \
+string: apps keep working against it. Open a preview to inspect an old version on its own \
+temporary database without touching the live one, and discard it when done. Long actions \
+wait for their job; if one is still running you get a job id to poll with get_job."""
+
+JOB_POLL_SECONDS = 0.1
+
+mcp: MCPServer = MCPServer(
+    "checkpoints",
+    title="Checkpoints",
+    description="Database versions for AI-agent projects: save, diff, roll back, preview.",
+    instructions=INSTRUCTIONS,
+)
+
+READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
+CREATE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
+DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
+
+ProjectId = Annotated[int, Field(ge=0, description="The project's id (from list_projects).")]
+VersionNumber = Annotated[int, Field(ge=0, description="A version number: v0 is the empty start.")]
+
+
+# Plumbing ---------------------------------------------------------------------------------
+
+
+class Refused(Exception):
+    def __init__(self, failure: ToolFailure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+async def call[T](fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """`fn(**kwargs)` on Django's side (thread-sensitive: one connection per thread)."""
+    try:
+        return await sync_to_async(guarded, thread_sensitive=True)(fn, **kwargs)
+    except ToolFailure as failure:
+        raise Refused(failure) from None
+
+
+def answer(text: str, data: dict[str, Any]) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
+
+
+def refusal(failure: ToolFailure) -> CallToolResult:
+    text = f"{' '.join(failure.message.splitlines())} [{failure.code}]"
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)],
+        structured_content={"error": failure.as_dict()},
+        is_error=True,
+    )
+
+
+def _step_text(step: dict[str, Any]) -> str:
+    detail = step.get("detail") or ""
+    return f"{step.get('name', '')}: {detail}" if detail else str(step.get("name", ""))
+
+
+async def job_wait(ctx: Context, job_id: int) -> bool:
+    """Wait for the job, one progress notification per step change; False on time out."""
+    deadline = time.monotonic() + wait_limit()
+    reported: tuple[int, str] | None = None
+    while True:
+        finished, steps = await call(job_calls.job_progress, job_id=job_id)
+        if steps:
+            done = sum(1 for s in steps if s.get("state") == "succeeded")
+            now = (done, _step_text(steps[-1]))
+            if now != reported:
+                reported = now
+                await ctx.report_progress(done, None, now[1])
+        if finished:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await anyio.sleep(JOB_POLL_SECONDS)
+
+
+async def job_outcome(
+    ctx: Context, job_id: int, done: Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]
+) -> CallToolResult:
+    """The job's outcome: `done(job)` for a success, a tool error for a failure, or the job
+    id to poll when it is still running."""
+    finished = await job_wait(ctx, job_id)
+    job = await call(job_calls.job_answer, job_id=job_id)
+    if not finished:
+        text = (
+            f"Job {job['id']} ({job['kind']}) is still running: "
+            f"poll get_job(project_id={job['project']}, job_id={job['id']})."
+        )
+        return answer(text, {"finished": False, "job": job})
+    if job["state"] != "succeeded":
+        error = job["error"] or {"code": "job_failed", "message": "The job failed."}
+        return refusal(ToolFailure(error["code"], error["message"], job=job))
+    text, data = done(job)
+    return answer(text, {"finished": True, **data, "job": job})
+
+
+def tool(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`mcp.tool(...)` whose refusals answer as tool errors (`isError`) with their code."""
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(fn)
+        async def wrapper(*args: Any, **kwargs: Any) -> CallToolResult:
+            try:
+                return await fn(*args, **kwargs)
+            except Refused as refused:
+                return refusal(refused.failure)
+
+        # The docstring as one paragraph: what a model reads to choose the tool.
+        description = " ".join((fn.__doc__ or "").split())
+        mcp.tool(description=description, **options)(wrapper)
+        return wrapper
+
+    return register
+
+
+def version_line(version: dict[str, Any]) -> str:
+    return f"v{version['number']} “{version['name']}”"
+
+
+PageNumber = Annotated[
+    int, Field(ge=1, le=MAX_PAGE, description="Which page of the list, from 1 (`next_page`).")
+]
+PerPage = Annotated[
+    int, Field(ge=1, le=MAX_PER_PAGE, description=f"Items per page (at most {MAX_PER_PAGE}).")
+]
+
+
+def page_text(data: dict[str, Any]) -> str:
+    """`page 1 of 20; more with page=2` for a paged answer (empty when all fits one page)."""
+    if data["pages"] <= 1 and data["page"] == 1:
+        return ""
+    more = f"; more with page={data['next_page']}" if data["next_page"] else ""
+    return f" (page {data['page']} of {data['pages']}{more})"

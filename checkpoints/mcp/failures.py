@@ -1,0 +1,58 @@
+"""Refusals an agent can act on: the API's stable codes, as MCP tool errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.http import Http404
+
+from checkpoints import services
+from checkpoints.engines.errors import EngineError
+from checkpoints.mcp.auth import Unauthorized
+from checkpoints.paging import PageInvalid
+from checkpoints.refusals import Refusal, engine_refusal, service_refusal
+
+
+class ToolFailure(Exception):
+    """A refusal the agent can act on: a stable code (as in /api/v1) and a message."""
+
+    def __init__(self, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.code, self.message, self.extra = code, message, extra
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, **self.extra}
+
+
+def _from_refusal(error: Refusal) -> ToolFailure:
+    return ToolFailure(error.code, error.message, **error.extra)
+
+
+def guarded[T](call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run `call` with fresh database connections; refusals become `ToolFailure`."""
+    close_old_connections()
+    try:
+        return call(*args, **kwargs)
+    except ToolFailure:
+        raise
+    except Unauthorized as error:
+        raise ToolFailure(error.code, error.message) from None
+    except Http404:
+        raise ToolFailure("not_found", "Not found.") from None
+    except PageInvalid as error:
+        message = " ".join(f"{name}: {text}" for name, text in error.details.items())
+        raise ToolFailure("invalid", message) from None
+    except services.ServiceError as error:
+        raise _from_refusal(service_refusal(error)) from None
+    except EngineError as error:
+        raise _from_refusal(engine_refusal(error)) from None
+    finally:
+        close_old_connections()
+
+
+def wait_limit() -> float:
+    """How long a tool waits for its job before answering with the job id to poll."""
+    return float(getattr(settings, "CHECKPOINTS_MCP_WAIT_SECONDS", 25))

@@ -1,0 +1,50 @@
+"""What an MCP call looks up or starts: another team's project answers like a missing one,
+and a job an agent starts is marked `via: mcp` (the worker writes it into its Activity)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+from django.http import Http404
+
+from checkpoints import selectors
+from checkpoints.mcp.failures import ToolFailure
+from checkpoints.models import AgentProject, Job, Version
+from checkpoints.refusals import MAX_ID, MAX_NUMBER
+
+VIA = "mcp"
+PROJECT_NOT_FOUND = "Project {id} was not found in your teams (see list_projects)."
+VERSION_NOT_FOUND = "Project {project} has no version {number} (see list_versions)."
+
+
+def project_for(user: Any, project_id: int) -> AgentProject:
+    project = None
+    if 0 <= project_id <= MAX_ID:
+        project = selectors.projects_for(user).filter(pk=project_id).first()
+    if project is None:
+        raise ToolFailure("not_found", PROJECT_NOT_FOUND.format(id=project_id))
+    return project
+
+
+def version_for(project: AgentProject, number: int) -> Version:
+    try:
+        if not 0 <= number <= MAX_NUMBER:
+            raise Http404
+        return selectors.version_get(project=project, number=number)
+    except Http404:
+        message = VERSION_NOT_FOUND.format(project=project.pk, number=number)
+        raise ToolFailure("not_found", message) from None
+
+
+def started(start: Callable[[], Job]) -> Job:
+    """Start a job through its service and mark it as asked for over MCP.
+
+    The service enqueues on commit: inside this transaction the worker cannot see the job
+    before it is marked."""
+    with transaction.atomic():
+        job = start()
+        job.result = {**job.result, "via": VIA}
+        Job.objects.filter(pk=job.pk).update(result=job.result)
+    return job

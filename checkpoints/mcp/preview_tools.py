@@ -1,0 +1,83 @@
+"""MCP tools that show a version elsewhere: previews and read-only share links."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context
+from mcp_types import CallToolResult
+from pydantic import Field
+
+from checkpoints.mcp import preview_calls
+from checkpoints.mcp.app import (
+    CREATE,
+    DESTRUCTIVE,
+    ProjectId,
+    VersionNumber,
+    answer,
+    call,
+    job_outcome,
+    tool,
+)
+
+
+@tool(name="open_preview", title="Open a preview", annotations=CREATE)
+async def open_preview(
+    ctx: Context, project_id: ProjectId, version: VersionNumber
+) -> CallToolResult:
+    """Open a saved version on its own temporary database, side by side with the live one
+    (which is not touched). Returns the preview's id and connection string. Previews
+    expire on their own; discard_preview when you are done."""
+    job_id = await call(preview_calls.preview_open, project_id=project_id, version=version)
+
+    def done(job: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        preview = job["preview"]
+        text = f"Preview {preview['id']} of v{version} is open until {preview['expires_at']}."
+        return text, {"preview": preview}
+
+    return await job_outcome(ctx, job_id, done)
+
+
+@tool(name="discard_preview", title="Discard a preview", annotations=DESTRUCTIVE)
+async def discard_preview(
+    ctx: Context,
+    project_id: ProjectId,
+    preview_id: Annotated[int, Field(ge=0, description="The preview's id (from open_preview).")],
+) -> CallToolResult:
+    """Delete a preview's temporary database. The live database and the versions are not
+    touched."""
+    job_id = await call(preview_calls.preview_discard, project_id=project_id, preview_id=preview_id)
+
+    def done(job: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        return f"Discarded preview {preview_id}.", {"preview": job["preview"]}
+
+    return await job_outcome(ctx, job_id, done)
+
+
+# Share links ------------------------------------------------------------------------------
+
+
+@tool(name="share_version", title="Share a version read-only", annotations=CREATE)
+async def share_version(
+    project_id: ProjectId,
+    version: VersionNumber,
+    hours: Annotated[int, Field(ge=1, le=168, description="Hours until it expires.")] = 24,
+) -> CallToolResult:
+    """Create a link that shows the version's app to anyone who has it, with no account
+    and read-only (no forms, a database role that can only SELECT). Give people the path
+    on this server; it expires after `hours` (at most 7 days). Operators and owners."""
+    share = await call(
+        preview_calls.share_create, project_id=project_id, version=version, hours=hours
+    )
+    text = f"Share link {share['id']} of v{version}: {share['path']} (until {share['expires_at']})."
+    return answer(text, {"share": share})
+
+
+@tool(name="revoke_share", title="Revoke a share link", annotations=DESTRUCTIVE)
+async def revoke_share(
+    project_id: ProjectId,
+    share_id: Annotated[int, Field(ge=0, description="The link's id (from share_version).")],
+) -> CallToolResult:
+    """End a share link at once: it answers 410 from now on and its preview is discarded."""
+    share = await call(preview_calls.share_revoke, project_id=project_id, share_id=share_id)
+    return answer(f"Revoked share link {share_id}.", {"share": share})

@@ -1,0 +1,64 @@
+"""MCP tools for projects: list them, create one, get its connection string."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context
+from mcp_types import CallToolResult
+from pydantic import Field
+
+from checkpoints.mcp import project_calls
+from checkpoints.mcp.app import (
+    CREATE,
+    READ,
+    PageNumber,
+    PerPage,
+    ProjectId,
+    answer,
+    call,
+    job_outcome,
+    page_text,
+    tool,
+)
+from checkpoints.paging import DEFAULT_PER_PAGE, PageRequest
+
+
+@tool(name="list_projects", title="List projects", annotations=READ)
+async def list_projects(
+    page: PageNumber = 1, per_page: PerPage = DEFAULT_PER_PAGE
+) -> CallToolResult:
+    """List the projects you can reach (every team you belong to), newest first, with your
+    role in each, the current version and whether the project is ready. Start here to find
+    a project_id. Paged: `count` is the total, `next_page` the page to ask for next."""
+    asked = PageRequest(number=page, per_page=per_page)
+    data = await call(project_calls.projects_list, page=asked)
+    names = ", ".join(f"{p['id']}: {p['name']}" for p in data["projects"]) or "none"
+    return answer(f"{data['count']} projects ({names}){page_text(data)}.", data)
+
+
+@tool(name="create_project", title="Create a project", annotations=CREATE)
+async def create_project(
+    ctx: Context,
+    name: Annotated[str, Field(min_length=1, max_length=200, description="The project's name.")],
+    team_id: Annotated[
+        int | None, Field(ge=0, description="A team of yours; default: your personal team.")
+    ] = None,
+) -> CallToolResult:
+    """Create a project: its own PostgreSQL database and an empty first version v0. Returns
+    the project id; get its connection string with get_connection_string."""
+    job_id = await call(project_calls.project_create, name=name, team_id=team_id)
+
+    def done(job: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        project = job["project_detail"]
+        return f"Project {project['id']} “{project['name']}” is ready at v0.", {"project": project}
+
+    return await job_outcome(ctx, job_id, done)
+
+
+@tool(name="get_connection_string", title="Connection string", annotations=READ)
+async def get_connection_string(project_id: ProjectId) -> CallToolResult:
+    """The project's PostgreSQL connection string (with its password) for the app and for
+    your SQL. It never changes, not even across a rollback. Operators and owners only."""
+    data = await call(project_calls.project_connection, project_id=project_id)
+    return answer(f"Connection string of project {project_id}.", data)

@@ -1,0 +1,86 @@
+"""MCP calls for versions: list (paged), save, delete, compare, plan and start a rollback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checkpoints import lifecycle, permissions, services
+from checkpoints.mcp.auth import current_user
+from checkpoints.mcp.failures import ToolFailure
+from checkpoints.mcp.lookups import project_for, started, version_for
+from checkpoints.paging import PageRequest, page_of
+from checkpoints.serialize import version_json
+
+
+def versions_list(
+    *, project_id: int, include_deleted: bool = False, page: PageRequest | None = None
+) -> dict[str, Any]:
+    project = project_for(current_user(), project_id)
+    listed = project.versions.select_related("parent", "created_by", "deleted_by")
+    listed = listed.order_by("number", "pk")
+    if not include_deleted:
+        listed = listed.filter(deleted_at__isnull=True)
+    current, current_id = project.current_version, project.current_version_id
+    found = page_of(listed, page or PageRequest(), lambda v: version_json(v, current_id=current_id))
+    return {
+        "project": project.pk,
+        "current_version": current.number if current is not None else None,
+        "versions": found.items,
+        **found.counts(),
+    }
+
+
+def version_save(*, project_id: int, prompt: str, sql: str | None, name: str | None) -> int:
+    user = current_user()
+    project = project_for(user, project_id)
+    return started(
+        lambda: services.version_create(
+            project=project, user=user, prompt=prompt, sql=sql, name=name
+        )
+    ).pk
+
+
+def version_delete(*, project_id: int, version: int) -> int:
+    user = current_user()
+    project = project_for(user, project_id)
+    target = version_for(project, version)
+    return started(lambda: services.version_delete(version=target, user=user)).pk
+
+
+def _diff_answer(diff: lifecycle.Diff, **extra: Any) -> dict[str, Any]:
+    if diff.unavailable:
+        raise ToolFailure("diff_unavailable", diff.unavailable)
+    return {**extra, "summary": diff.summary, "changes": diff.changes}
+
+
+def versions_compare(*, project_id: int, from_version: int, to_version: int) -> dict[str, Any]:
+    project = project_for(current_user(), project_id)
+    old, new = version_for(project, from_version), version_for(project, to_version)
+    diff = lifecycle.version_diff(old=old, new=new)
+    return _diff_answer(diff, project=project.pk, **{"from": old.number, "to": new.number})
+
+
+def rollback_plan(*, project_id: int, version: int) -> dict[str, Any]:
+    """What rolling back to `version` would change in the live database now."""
+    project = project_for(current_user(), project_id)
+    target = version_for(project, version)
+    diff = lifecycle.rollback_diff(project=project, version=target)
+    current = project.current_version
+    return _diff_answer(
+        diff,
+        project=project.pk,
+        version=target.number,
+        current_version=current.number if current is not None else None,
+    )
+
+
+def rollback_start(*, project_id: int, version: int) -> tuple[int, dict[str, Any]]:
+    """Start the rollback; also return what it drops (read from the live database first)."""
+    user = current_user()
+    project = project_for(user, project_id)
+    target = version_for(project, version)
+    permissions.require(user, project, "rollback")
+    diff = lifecycle.rollback_diff(project=project, version=target)
+    plan = {"summary": diff.summary or diff.unavailable, "changes": diff.changes}
+    job = started(lambda: services.version_rollback(project=project, version=target, user=user))
+    return job.pk, plan

@@ -1,0 +1,140 @@
+"""MCP tools for versions: save, list, compare, plan and roll back, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context
+from mcp_types import CallToolResult
+from pydantic import Field
+
+from checkpoints.mcp import version_calls
+from checkpoints.mcp.app import (
+    CREATE,
+    DESTRUCTIVE,
+    READ,
+    PageNumber,
+    PerPage,
+    ProjectId,
+    VersionNumber,
+    answer,
+    call,
+    job_outcome,
+    page_text,
+    tool,
+    version_line,
+)
+from checkpoints.paging import DEFAULT_PER_PAGE, PageRequest
+
+
+@tool(name="save_version", title="Save a version", annotations=CREATE)
+async def save_version(
+    ctx: Context,
+    project_id: ProjectId,
+    prompt: Annotated[
+        str,
+        Field(min_length=1, max_length=10000, description="What this step does, in words."),
+    ],
+    sql: Annotated[
+        str | None,
+        Field(
+            max_length=1_000_000,
+            description="SQL to apply first, in one transaction (no BEGIN/COMMIT). If a "
+            "statement fails nothing is applied, no version is saved, and the error names "
+            "the statement. Omit to save the database as it is.",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None, Field(max_length=200, description="Default: the prompt's first line.")
+    ] = None,
+) -> CallToolResult:
+    """Apply SQL to the project's live database and save the result as the next version (a
+    snapshot you can roll back to or preview later). Call it before and after risky changes."""
+    job_id = await call(
+        version_calls.version_save, project_id=project_id, prompt=prompt, sql=sql, name=name
+    )
+
+    def done(job: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        version = job["version"]
+        return f"Saved {version_line(version)} of project {project_id}.", {"version": version}
+
+    return await job_outcome(ctx, job_id, done)
+
+
+@tool(name="list_versions", title="List versions", annotations=READ)
+async def list_versions(
+    project_id: ProjectId,
+    include_deleted: Annotated[bool, Field(description="Also list deleted versions.")] = False,
+    page: PageNumber = 1,
+    per_page: PerPage = DEFAULT_PER_PAGE,
+) -> CallToolResult:
+    """List a project's versions, oldest first: number, name, prompt, who saved it, and
+    which one the live database serves now (current). Paged: `count` is the total,
+    `next_page` the page to ask for next."""
+    data = await call(
+        version_calls.versions_list,
+        project_id=project_id,
+        include_deleted=include_deleted,
+        page=PageRequest(number=page, per_page=per_page),
+    )
+    current = data["current_version"]
+    at = f", live database at v{current}" if current is not None else ""
+    text = f"{data['count']} versions of project {project_id}{at}{page_text(data)}."
+    return answer(text, data)
+
+
+@tool(name="compare_versions", title="Compare two versions", annotations=READ)
+async def compare_versions(
+    project_id: ProjectId,
+    from_version: Annotated[int, Field(ge=0, description="The older version number.")],
+    to_version: Annotated[int, Field(ge=0, description="The newer version number.")],
+) -> CallToolResult:
+    """What changed between two saved versions: tables and columns added or removed,
+    column types changed, rows added or removed per table."""
+    data = await call(
+        version_calls.versions_compare,
+        project_id=project_id,
+        from_version=from_version,
+        to_version=to_version,
+    )
+    return answer(f"v{from_version} → v{to_version} {data['summary']}.", data)
+
+
+@tool(name="plan_rollback", title="What a rollback would drop", annotations=READ)
+async def plan_rollback(project_id: ProjectId, version: VersionNumber) -> CallToolResult:
+    """What rolling the live database back to `version` would change right now: the
+    tables, columns and rows it would drop or bring back. Nothing is changed."""
+    data = await call(version_calls.rollback_plan, project_id=project_id, version=version)
+    return answer(f"Rolling back to v{version} {data['summary']}.", data)
+
+
+@tool(name="rollback_to_version", title="Roll back", annotations=DESTRUCTIVE)
+async def rollback_to_version(
+    ctx: Context, project_id: ProjectId, version: VersionNumber
+) -> CallToolResult:
+    """Roll the project's live database back to a saved version. Everything written since
+    that version is dropped from the live database (it stays in later versions, which you
+    can still roll forward to). The connection string stays the same. Check plan_rollback
+    first; the result says what was dropped."""
+    job_id, plan = await call(version_calls.rollback_start, project_id=project_id, version=version)
+
+    def done(job: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        text = f"Rolled back project {project_id} to {version_line(job['version'])}"
+        text += f": {plan['summary']}." if plan["summary"] else "."
+        return text, {"version": job["version"], "dropped": plan}
+
+    return await job_outcome(ctx, job_id, done)
+
+
+@tool(name="delete_version", title="Delete a version", annotations=DESTRUCTIVE)
+async def delete_version(
+    ctx: Context, project_id: ProjectId, version: VersionNumber
+) -> CallToolResult:
+    """Delete a version's snapshot for good: it can no longer be rolled back to or
+    previewed (it stays in the history, marked deleted). Owners only."""
+    job_id = await call(version_calls.version_delete, project_id=project_id, version=version)
+
+    def done(job: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        return f"Deleted v{version} of project {project_id}.", {"version": job["version"]}
+
+    return await job_outcome(ctx, job_id, done)

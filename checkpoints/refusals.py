@@ -1,0 +1,67 @@
+"""How a refusal reads to a program: an HTTP status, a stable `code` and a message.
+
+The API answers it as `{"code", "message"}` JSON, the MCP server as a tool error with the
+same code. Both map service and engine errors here, so a code means the same everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checkpoints import services
+from checkpoints.engines.base import mask_password
+from checkpoints.engines.errors import EngineError, OperationTimeout
+
+#: Largest id a bigint column holds; larger ids are simply not found.
+MAX_ID = 2**63 - 1
+#: Largest version number (an integer column).
+MAX_NUMBER = 2**31 - 1
+
+NOT_FOUND = "Not found."
+ENGINE_ERROR = "The database engine failed: {error}"
+ENGINE_TIMEOUT = "The database engine did not finish in time: {error}"
+
+#: Service refusals whose message has its own code (status, code).
+SERVICE_CODES = {
+    services.VERSION_DELETED: (422, "version_deleted"),
+    services.VERSION_EXPIRED: (422, "version_expired"),
+    services.PREVIEW_GONE: (422, "preview_gone"),
+    services.NOT_STARTED: (409, "not_ready"),
+}
+
+
+class Refusal(Exception):
+    """A refusal with its status, stable code, message and extra answer fields."""
+
+    def __init__(
+        self, status: int, code: str, message: str, details: dict | None = None, **extra: Any
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.details = details
+        self.extra = extra
+
+
+def not_found() -> Refusal:
+    return Refusal(404, "not_found", NOT_FOUND)
+
+
+def service_refusal(error: services.ServiceError) -> Refusal:
+    if isinstance(error, services.ProjectBusy):
+        job_id = error.job.pk if error.job is not None else None
+        return Refusal(409, "busy", error.message, job_id=job_id)
+    if isinstance(error, services.NotAllowed):
+        return Refusal(403, "forbidden", error.message)
+    if isinstance(error, services.JobNotRunning):
+        return Refusal(409, "not_running", error.message)
+    if error.code:
+        return Refusal(error.status, error.code, error.message)
+    status, code = SERVICE_CODES.get(error.message, (400, "invalid"))
+    return Refusal(status, code, error.message)
+
+
+def engine_refusal(error: EngineError) -> Refusal:
+    text = mask_password(str(error))
+    if isinstance(error, OperationTimeout):
+        return Refusal(504, "engine_timeout", ENGINE_TIMEOUT.format(error=text))
+    return Refusal(502, "engine_error", ENGINE_ERROR.format(error=text))
