@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from checkpoints.engines.base import Branch, Endpoint, Engine, Project, Snapshot
 from checkpoints.engines.errors import (
@@ -162,6 +162,8 @@ class _ProjectMeta:
     database_name: str
     role_name: str
     operations: list[str] = field(default_factory=list)
+    #: branch id -> roles created on that branch through the API (they exist nowhere else)
+    branch_roles: dict[str, set[str]] = field(default_factory=dict)
 
 
 class NeonEmulator:
@@ -534,6 +536,12 @@ class NeonEmulator:
                 return self._endpoint_create(meta, body or {})
             case ("GET", "connection_uri"):
                 return self._connection_uri(meta, query)
+            case ("GET", "branches", "*", "roles"):
+                branch = self.backend.branch_get(pid, rest[1])
+                names = [meta.role_name, *sorted(meta.branch_roles.get(branch.id, ()))]
+                return 200, {"roles": [_role_json(branch, name) for name in names]}
+            case ("POST", "branches", "*", "roles"):
+                return self._role_create(meta, rest[1], body or {})
             case ("POST", "branches", "*", "roles", role, "reset_password"):
                 return self._reset_password(meta, rest[1], role)
         raise _Reply(404, f"{method} {path} is not emulated")
@@ -711,6 +719,7 @@ class NeonEmulator:
         self._ensure_not_locked(meta)
         endpoints = [e for e in self.backend.endpoint_list(pid) if e.branch_id == branch_id]
         backend_ops = self.backend.branch_delete(pid, branch_id)
+        meta.branch_roles.pop(branch_id, None)
         self._wait_backend(pid, backend_ops)
         ops = [
             self._new_op(meta, "suspend_compute", branch_id=branch_id, endpoint_id=e.id)
@@ -826,15 +835,42 @@ class NeonEmulator:
         password = urlsplit(reset(meta.project.id)).password
         return 200, {"role": {**_role_json(branch, role), "password": password}, "operations": []}
 
+    def _role_create(
+        self, meta: _ProjectMeta, branch_id: str, body: dict[str, Any]
+    ) -> tuple[int, Any]:
+        """A role on one branch only. Over a backend that gives each non-default branch a
+        login role of its own (the local engine), that role's credentials stand for it."""
+        name = ((body or {}).get("role") or {}).get("name")
+        if not name:
+            raise _Reply(400, "invalid request: role.name is required")
+        branch = self.backend.branch_get(meta.project.id, branch_id)
+        roles = meta.branch_roles.setdefault(branch_id, set())
+        if name == meta.role_name or name in roles:
+            raise _Reply(409, f"role {name!r} already exists")
+        if branch.default:
+            raise _Reply(400, "the emulator creates roles on non-default branches only")
+        self._ensure_not_locked(meta)
+        roles.add(name)
+        password = urlsplit(self.backend.connection_uri(meta.project.id, branch_id=branch_id))
+        op = self._new_op(meta, "apply_config", branch_id=branch_id)
+        role = {**_role_json(branch, name), "password": unquote(password.password or "")}
+        return 201, {"role": role, "operations": [op]}
+
     def _connection_uri(self, meta: _ProjectMeta, query: dict[str, str]) -> tuple[int, Any]:
         for required in ("database_name", "role_name"):
             if not query.get(required):
                 raise _Reply(400, f"invalid request: query parameter {required} is required")
         if query["database_name"] != meta.database_name:
             raise _Reply(404, f"database {query['database_name']!r} not found")
-        if query["role_name"] != meta.role_name:
-            raise _Reply(404, f"role {query['role_name']!r} not found")
-        uri = self.backend.connection_uri(meta.project.id, branch_id=query.get("branch_id"))
+        pid, branch_id, role = meta.project.id, query.get("branch_id"), query["role_name"]
+        if branch_id and role in meta.branch_roles.get(branch_id, ()):
+            return 200, {"uri": self.backend.connection_uri(pid, branch_id=branch_id)}
+        if role != meta.role_name:
+            raise _Reply(404, f"role {role!r} not found")
+        uri = self.backend.connection_uri(pid, branch_id=branch_id)
+        if branch_id and not self.backend.branch_get(pid, branch_id).default:
+            # As on Neon: a branch inherits its parent's roles and their passwords.
+            uri = _with_credentials(uri, self.backend.connection_uri(pid))
         return 200, {"uri": uri}
 
 
@@ -1046,6 +1082,13 @@ def _database_json(meta: _ProjectMeta, branch: Branch) -> dict[str, Any]:
         "created_at": created,
         "updated_at": created,
     }
+
+
+def _with_credentials(uri: str, source: str) -> str:
+    """`uri` with the user and password of `source`."""
+    parts, creds = urlsplit(uri), urlsplit(source)
+    netloc = creds.netloc.rsplit("@", 1)[0] + "@" + parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _connection_details(uri: str, database: str, role: str) -> dict[str, Any]:

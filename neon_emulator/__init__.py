@@ -3,7 +3,7 @@
     with NeonEmulator(FakeBackend(), checker=OpenAPIChecker()) as emulator:
         engine = NeonEngine("any-key", api_url=emulator.url)
 
-Run it standalone over the local engine: `python -m tests.emulator --server-url postgresql://…`.
+Run it standalone over the local engine: `python -m neon_emulator --server-url postgresql://…`.
 """
 
 from .fake_backend import FakeBackend
