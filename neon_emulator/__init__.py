@@ -7,7 +7,7 @@ Run it standalone over the local engine: `python -m neon_emulator --server-url p
 """
 
 from .fake_backend import FakeBackend
-from .server import (
+from .model import (
     CANCEL,
     ERROR,
     HANG,
@@ -15,8 +15,8 @@ from .server import (
     NORMAL,
     RETRY,
     STAY_FAILED,
-    NeonEmulator,
 )
+from .server import NeonEmulator
 
 __all__ = [
     "CANCEL",

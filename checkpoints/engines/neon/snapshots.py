@@ -31,14 +31,7 @@ class NeonSnapshots(NeonResource):
         The options go in the query string: Neon ignores a JSON body here. A 4xx answer
         (the plan's snapshot limit, a quota, a name already taken…) is `EngineRefused`:
         nothing was made. More info: https://api-docs.neon.tech/reference/createsnapshot"""
-        if lsn and timestamp:
-            raise EngineInvalidRequest("a snapshot takes `lsn` or `timestamp`, not both")
-        options = {"name": name, "expires_at": expires_at, "lsn": lsn, "timestamp": timestamp}
-        params = {
-            key: format_dt(value) if isinstance(value, datetime) else value
-            for key, value in options.items()
-            if value is not None
-        }
+        params = _snapshot_params(name=name, expires_at=expires_at, lsn=lsn, timestamp=timestamp)
 
         def parse(body: dict[str, Any]) -> SnapshotCreated:
             return SnapshotCreated(
@@ -154,6 +147,20 @@ class NeonSnapshots(NeonResource):
                     pass
                 deleted.append(snapshot.id)
         return deleted
+
+
+def _snapshot_params(
+    *, name: str | None, expires_at: datetime | None, lsn: str | None, timestamp: datetime | None
+) -> dict[str, str]:
+    """The query parameters of a snapshot creation."""
+    if lsn and timestamp:
+        raise EngineInvalidRequest("a snapshot takes `lsn` or `timestamp`, not both")
+    options = {"name": name, "expires_at": expires_at, "lsn": lsn, "timestamp": timestamp}
+    return {
+        key: format_dt(value) if isinstance(value, datetime) else value
+        for key, value in options.items()
+        if value is not None
+    }
 
 
 def _as_refusal(exc: EngineError) -> EngineError:
