@@ -171,7 +171,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--neon-emulator",
         action="store_true",
-        help="try the neon engine offline: serve the Neon-API emulator (tests/emulator) over "
+        help="try the neon engine offline: serve the Neon-API emulator (neon_emulator) over "
         "the embedded PostgreSQL and point the app at it",
     )
     parser.add_argument("--exec", nargs=argparse.REMAINDER, help="run a manage.py command")
@@ -193,7 +193,7 @@ def _neon_emulator(server: EmbeddedPostgres, env: dict[str, str]) -> Iterator[No
     """The Neon-API emulator in this process, over real HTTP, backed by a local engine with
     its own control database; the app's processes use the neon engine against it."""
     from checkpoints.engines.local import LocalEngine
-    from tests.emulator import NeonEmulator  # a test tool: present in a source checkout
+    from neon_emulator import NeonEmulator
 
     backend = LocalEngine(server.url("postgres"), control_db="neon_emulator")
     api_key = "napi_emulator_" + secrets.token_hex(12)

@@ -12,8 +12,8 @@ from django.utils import timezone
 from checkpoints import lifecycle, services
 from checkpoints.engines.neon import NeonEngine
 from checkpoints.models import AgentProject, Job
-from tests.emulator.fake_backend import FakeBackend
-from tests.emulator.server import NeonEmulator
+from neon_emulator.fake_backend import FakeBackend
+from neon_emulator.server import NeonEmulator
 from tests.web_fixtures import HX, jobs_run_queued, user_make
 
 pytestmark = pytest.mark.django_db

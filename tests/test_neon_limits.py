@@ -24,8 +24,8 @@ from checkpoints.engines.local import LocalEngine
 from checkpoints.engines.neon import NeonEngine
 from checkpoints.models import AgentProject, Job, Version
 from contacts.db import connect
+from neon_emulator import CANCEL, NeonEmulator
 from tests.api_helpers import Api, token_for
-from tests.emulator import CANCEL, NeonEmulator
 from tests.web_fixtures import HX, jobs_run_queued, user_make
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""Neon engine figures against the Neon-API emulator (tests/emulator, over real HTTP).
+"""Neon engine figures against the Neon-API emulator (neon_emulator, over real HTTP).
 
 API calls are counted by the engine (`request_count`, every HTTP attempt); the notice
 delay is the time from the emulator's last operation of a step turning `finished` to
@@ -18,7 +18,7 @@ KEY = "napi_benchmark_key_000000000000000"
 
 def emulator_available() -> bool:
     try:
-        import tests.emulator  # noqa: F401  (a test tool: present in a source checkout)
+        import neon_emulator  # noqa: F401
     except ImportError:
         return False
     return True
@@ -26,7 +26,7 @@ def emulator_available() -> bool:
 
 def bench_neon(op_duration: float) -> dict[str, float]:
     """One rollback and one preview on the emulator whose operations take `op_duration`."""
-    from tests.emulator import FakeBackend, NeonEmulator
+    from neon_emulator import FakeBackend, NeonEmulator
 
     with NeonEmulator(FakeBackend(), api_key=KEY, op_duration=op_duration) as emu:
         with NeonEngine(KEY, api_url=emu.url) as setup:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .base import Engine
+    from .neon import NeonEngine
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -61,10 +62,23 @@ def _build(name: str, settings) -> Engine:
         )
         return LocalEngine(local_server_url(settings), warm_copies=warm, limits=limits)
     if name == "neon":
-        from .neon import NeonEngine  # written separately; imported only when chosen
-
-        return NeonEngine.from_settings()
+        return neon_from_settings(settings)
     raise ValueError(f"unknown engine {name!r}: use 'local' or 'neon'")
+
+
+def neon_from_settings(settings=None) -> NeonEngine:
+    """The Neon engine of Django settings NEON_API_KEY, NEON_API_URL, NEON_ORG_ID,
+    NEON_SNAPSHOT_LIMIT; ImproperlyConfigured without a key."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .neon import NeonEngine, NeonNotConfigured  # imported only when chosen
+
+    if settings is None:
+        from django.conf import settings
+    try:
+        return NeonEngine.from_settings(settings=settings)
+    except NeonNotConfigured as exc:
+        raise ImproperlyConfigured(str(exc)) from None
 
 
 def local_server_url(settings) -> str:

@@ -17,7 +17,7 @@ import pytest
 from checkpoints.engines.base import Engine
 from checkpoints.engines.connect import run_sql
 from checkpoints.engines.local import LocalEngine
-from tests.emulator.contract import neon_engine
+from neon_emulator.contract import neon_engine
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from checkpoints.engines.connect import run_sql
 from checkpoints.engines.local import LocalEngine
 from checkpoints.engines.neon import NeonEngine
 from checkpoints.engines.operations import wait_for_operations
-from tests.emulator.server import NeonEmulator
+from neon_emulator.server import NeonEmulator
 
 ROWS_V1 = [(1, "alpha"), (2, "beta")]
 ROWS_V2 = [(1, "alpha"), (2, "beta"), (3, "gamma")]

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from checkpoints.engines import neon_from_settings
 from checkpoints.engines.errors import (
     EngineError,
     EngineInvalidRequest,
@@ -207,6 +208,8 @@ def test_connection_uri_looks_up_unknown_names_once(make_engine) -> None:
     databases = {"databases": [{"id": 1, "branch_id": "br-x", "name": "app",
                                 "owner_name": "app_owner", "created_at": NOW, "updated_at": NOW}]}  # fmt: skip
     script = Script(
+        # br-x is not known to be the default branch: asked once (a preview has its own role)
+        ("GET /api/v2/projects/p-1/branches/br-x", ok({"branch": branch("br-x")})),
         ("GET /api/v2/projects/p-1/connection_uri", lambda r: error(404, "database not found")),
         ("GET /api/v2/projects/p-1/branches/br-x/databases", ok(databases)),
         ("GET /api/v2/projects/p-1/connection_uri", ok({"uri": "postgresql://a:b@h/app"})),
@@ -215,7 +218,7 @@ def test_connection_uri_looks_up_unknown_names_once(make_engine) -> None:
     engine = make_engine(script)
     engine.connection_uri("p-1", branch_id="br-x")
     engine.connection_uri("p-1", branch_id="br-x")
-    assert engine.request_count == 4
+    assert engine.request_count == 5
     assert script.requests[-1].url.params["database_name"] == "app"
 
 
@@ -529,11 +532,11 @@ def test_secrets_never_leak(make_engine, caplog) -> None:
 def test_from_settings(settings) -> None:
     settings.NEON_API_KEY = ""
     with pytest.raises(ImproperlyConfigured, match="NEON_API_KEY"):
-        NeonEngine.from_settings()
+        neon_from_settings()
     settings.NEON_API_KEY = API_KEY
     settings.NEON_API_URL = "https://example.test/api/v2/"
     settings.NEON_ORG_ID = "org-1"
-    with NeonEngine.from_settings() as engine:
+    with neon_from_settings() as engine:
         assert engine.api_url == "https://example.test/api/v2"
         assert engine.org_id == "org-1"
         assert API_KEY not in repr(engine)

@@ -25,8 +25,8 @@ from checkpoints.engines.errors import (
 from checkpoints.engines.local import LocalEngine
 from checkpoints.engines.neon import NeonEngine
 from checkpoints.engines.operations import wait_for_operations
-from tests.emulator import ERROR, HANG, RETRY, STAY_FAILED, FakeBackend, NeonEmulator
-from tests.emulator.schema import OpenAPIChecker
+from neon_emulator import ERROR, HANG, RETRY, STAY_FAILED, FakeBackend, NeonEmulator
+from neon_emulator.schema import OpenAPIChecker
 
 API_KEY = "napi_e2e_secret_key_abcdefghijklmnop0123"
 FAST = {"initial_interval": 0.02, "max_interval": 0.1}

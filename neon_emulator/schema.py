@@ -20,17 +20,36 @@ import jsonschema
 SPEC_PATH = Path("/work/shared/neon-api/openapi-subset.json")
 SPEC_CANDIDATES = (
     SPEC_PATH,
-    Path(__file__).resolve().parents[3] / "shared" / "neon-api" / "openapi-subset.json",
     Path(__file__).resolve().parents[2] / "shared" / "neon-api" / "openapi-subset.json",
+    Path(__file__).resolve().parents[1] / "shared" / "neon-api" / "openapi-subset.json",
 )
 
 #: Paths the client uses that the subset does not hold, checked against the spec's
 #: component schemas that describe them.
-EXTRA_RESPONSES = {
+_ROLE_OPERATIONS = {
+    "type": "object",
+    "required": ["role", "operations"],
+    "properties": {
+        "role": {"$ref": "#/components/schemas/Role"},
+        "operations": {"type": "array", "items": {"$ref": "#/components/schemas/Operation"}},
+    },
+}
+EXTRA_RESPONSES: dict[tuple[str, str, str], str | dict[str, Any]] = {
     ("GET", "/projects/{project_id}/branches/{branch_id}/databases", "200"): (
         "#/components/schemas/DatabasesResponse"
     ),
+    ("GET", "/projects/{project_id}/branches/{branch_id}/roles", "200"): (
+        "#/components/schemas/RolesResponse"
+    ),
+    ("POST", "/projects/{project_id}/branches/{branch_id}/roles", "201"): _ROLE_OPERATIONS,
+    (
+        "POST",
+        "/projects/{project_id}/branches/{branch_id}/roles/{role_name}/reset_password",
+        "200",
+    ): _ROLE_OPERATIONS,
 }
+#: Paths the client uses that the subset does not hold (their shapes are above).
+_EXTRA_PATHS = sorted({template for _, template, _ in EXTRA_RESPONSES}, key=len, reverse=True)
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
@@ -64,12 +83,9 @@ class OpenAPIChecker:
             (re.compile("^" + re.sub(r"\{[a-z_]+\}", r"[^/]+", t) + "$"), t)
             for t in self.spec["paths"]
         ]
-        self._templates.append(
-            (
-                re.compile(r"^/projects/[^/]+/branches/[^/]+/databases$"),
-                "/projects/{project_id}/branches/{branch_id}/databases",
-            )
-        )
+        self._templates += [
+            (re.compile("^" + re.sub(r"\{[a-z_]+\}", r"[^/]+", t) + "$"), t) for t in _EXTRA_PATHS
+        ]
 
     def template(self, path: str) -> str | None:
         for pattern, template in self._templates:
@@ -97,7 +113,10 @@ class OpenAPIChecker:
             raise KeyError(f"{method} {path} is not in the spec subset")
         extra = (method, template, str(status))
         if extra in EXTRA_RESPONSES:
-            return {"$ref": EXTRA_RESPONSES[extra]}
+            known = EXTRA_RESPONSES[extra]
+            return {"$ref": known} if isinstance(known, str) else known
+        if template in _EXTRA_PATHS and status >= 400:
+            return {"$ref": "#/components/schemas/GeneralError"}
         operation = self.spec["paths"].get(template, {}).get(method.lower())
         if operation is None:
             raise KeyError(f"{method} {template} is not in the spec subset")

@@ -3,11 +3,11 @@
     with NeonEmulator(FakeBackend(), checker=OpenAPIChecker()) as emulator:
         engine = NeonEngine("any-key", api_url=emulator.url)
 
-Run it standalone over the local engine: `python -m tests.emulator --server-url postgresql://…`.
+Run it standalone over the local engine: `python -m neon_emulator --server-url postgresql://…`.
 """
 
 from .fake_backend import FakeBackend
-from .server import (
+from .model import (
     CANCEL,
     ERROR,
     HANG,
@@ -15,8 +15,8 @@ from .server import (
     NORMAL,
     RETRY,
     STAY_FAILED,
-    NeonEmulator,
 )
+from .server import NeonEmulator
 
 __all__ = [
     "CANCEL",

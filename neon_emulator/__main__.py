@@ -1,6 +1,6 @@
 """Run the Neon-API emulator standalone, for trying the neon engine offline.
 
-    python -m tests.emulator --port 8787 --server-url postgresql://postgres:…@127.0.0.1:54330/postgres
+    python -m neon_emulator --port 8787 --server-url postgresql://postgres:…@127.0.0.1:54330/postgres
 
 Without --server-url it serves an in-memory fake (no databases behind the URIs).
 """
@@ -21,7 +21,7 @@ from .server import NeonEmulator
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.emulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m neon_emulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8787)
     parser.add_argument(
