@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from checkpoints import permissions, services
+from checkpoints import connections, permissions, services
 from checkpoints.models import AgentProject, Job, Membership, Preview, Team
 from contacts import repository
 from tests.api_helpers import Api, token_for
@@ -209,7 +209,7 @@ class _NoEngine:
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_action_by_role(world, case: Case, role: str, monkeypatch):
     if case.fake_engine:  # deleting the shared engine project would end the module
-        monkeypatch.setattr(services, "engine_for", lambda *, project: _NoEngine())
+        monkeypatch.setattr(connections, "engine_for", lambda *, project: _NoEngine())
     response = _request(world, case, role)
     body = response.content.decode()
     if role == "stranger":

@@ -11,10 +11,10 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 
-from checkpoints import sharing
 from checkpoints.api.http import MAX_ID, Invalid, api_view, int_field, json_body, not_found
 from checkpoints.api.views import _project, _version
 from checkpoints.models import ShareLink
+from checkpoints.services import sharing
 
 
 def share_json(share: ShareLink) -> dict[str, Any]:

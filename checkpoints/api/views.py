@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from checkpoints import job_waits, lifecycle, permissions, selectors, services
+from checkpoints import job_waits, permissions, selectors, services
 from checkpoints.api.http import (
     MAX_ID,
     MAX_NUMBER,
@@ -35,6 +35,7 @@ from checkpoints.api.serialize import (
 )
 from checkpoints.input_guard import int_or_none
 from checkpoints.models import AgentProject, Job, Membership, Preview, Team, Version
+from checkpoints.services import lifecycle
 
 DIFF_UNAVAILABLE = (
     "A diff needs the schema manifest stored with both versions; "

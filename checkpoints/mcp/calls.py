@@ -16,13 +16,14 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.http import Http404
 
-from checkpoints import lifecycle, permissions, selectors, services, sharing
+from checkpoints import permissions, selectors, services
 from checkpoints.api.http import MAX_ID, MAX_NUMBER, ApiError, engine_error, service_error
 from checkpoints.api.serialize import job_json, preview_json, project_json, version_json
 from checkpoints.api.shares import share_json
 from checkpoints.engines.errors import EngineError
 from checkpoints.mcp.auth import Unauthorized, current_user
 from checkpoints.models import AgentProject, Job, Membership, Team, Version
+from checkpoints.services import lifecycle, sharing
 
 VIA = "mcp"
 PROJECT_NOT_FOUND = "Project {id} was not found in your teams (see list_projects)."

@@ -14,12 +14,13 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from checkpoints import permissions, services, sharing
+from checkpoints import permissions, services
 from checkpoints.api.shares import share_json
 
 # Its helpers: --user lookup and versions by number.
 from checkpoints.management.commands.versions import Command as VersionsCommand
 from checkpoints.models import AgentProject
+from checkpoints.services import sharing
 
 PROJECT_NOT_FOUND = "Project {project} does not exist."
 SHARE_NOT_FOUND = "Project {project} has no share link {share}."

@@ -23,8 +23,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from checkpoints import permissions, services
 from checkpoints.api.serialize import job_json, preview_json, version_json
 from checkpoints.engines.errors import EngineError
+from checkpoints.jobs.run import job_execute
 from checkpoints.models import AgentProject, Job, Version
-from checkpoints.tasks import job_execute
 
 PROJECT_NOT_FOUND = "Project {project} does not exist."
 VERSION_NOT_FOUND = "Project {project} has no version v{version}."

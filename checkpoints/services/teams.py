@@ -14,8 +14,9 @@ from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from checkpoints import permissions
+from checkpoints.errors import ServiceError
 from checkpoints.models import Invitation, Membership, Team
-from checkpoints.services import ServiceError, team_personal_for
+from checkpoints.signals import team_personal_for
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
