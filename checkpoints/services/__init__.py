@@ -14,14 +14,15 @@ engine lookup and connection strings are `checkpoints.connections` (patch
 `connections.engine_for` in tests), the refusals `checkpoints.errors`.
 """
 
+from checkpoints import connections
 from checkpoints.activity import activity_record
 from checkpoints.connections import (
     connections_refresh,
     engine_default_name,
-    engine_for,
     preview_connection_uri,
     project_connection_uri,
 )
+from checkpoints.engines.base import Engine
 from checkpoints.errors import (
     JOB_CANCELLED,
     JOB_NOT_RUNNING,
@@ -49,6 +50,7 @@ from checkpoints.job_reaper import (
     STALE_AFTER,
     jobs_fail_stale,
 )
+from checkpoints.models import AgentProject
 from checkpoints.selectors import job_active, previews_expired
 from checkpoints.services.jobs import job_cancel
 from checkpoints.services.previews import preview_discard, preview_open
@@ -129,3 +131,8 @@ __all__ = [
     "version_rename",
     "version_rollback",
 ]
+
+
+def engine_for(*, project: AgentProject) -> Engine:
+    """`connections.engine_for`, looked up at each call (so a test's patch of it holds)."""
+    return connections.engine_for(project=project)
