@@ -13,11 +13,11 @@ from django.db.models.signals import post_save
 from checkpoints.models import Membership, Team
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 
 @transaction.atomic
-def team_personal_for(*, user: AbstractBaseUser) -> Team:
+def team_personal_for(*, user: User) -> Team:
     """The user's personal team, created (with the user as owner) on first use."""
     team, _ = Team.objects.get_or_create(
         personal_for=user, defaults={"name": f"{user.get_username()}’s team"}

@@ -74,7 +74,7 @@ def test_the_import_contracts_are_kept(monkeypatch):
 
 
 def test_no_app_module_is_in_an_import_cycle():
-    cycles = [group for group in _cycles("checkpoints", "contacts")]
+    cycles = _cycles("checkpoints", "contacts")
     unknown = [sorted(group) for group in cycles if frozenset(group) not in KNOWN_CYCLES]
     assert unknown == []
 

@@ -31,12 +31,12 @@ from checkpoints.lifecycle.plan import CleanupPlan, Removal
 from checkpoints.models import Activity, AgentProject, Job, Preview, Version
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
 
-def cleanup_now(*, project: AgentProject, user: AbstractBaseUser | None) -> CleanupPlan:
+def cleanup_now(*, project: AgentProject, user: User | None) -> CleanupPlan:
     """Carry the cleanup out now, in this process, as a job of the project (the command
     line, the periodic cleanup). It claims the project like any job (`ProjectBusy` if one
     runs), so no job creates a branch or snapshot that cleanup would take for a leftover."""

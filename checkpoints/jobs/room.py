@@ -24,7 +24,7 @@ def room_ensure(run: JobRun, engine: Engine, *, label: str) -> SnapshotCapacity:
     with run.step("checking snapshot room", f"for {label}"):
         capacity = engine.snapshot_capacity(project.engine_project_id)
         run.detail(f"{capacity.used} of {capacity.limit} snapshots used")
-        if capacity.full:
+        if capacity.full and capacity.limit is not None:
             freed = _free_expired(run, engine, capacity.used - capacity.limit + 1)
             capacity = SnapshotCapacity(
                 capacity.limit, capacity.used - freed, capacity.names

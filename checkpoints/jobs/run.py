@@ -179,10 +179,10 @@ Runner = Callable[["JobRun"], object]
 RUNNERS: dict[str, Runner] = {}
 
 
-def runner(*kinds: str) -> Callable[[Runner], Runner]:
+def runner[R: Runner](*kinds: str) -> Callable[[R], R]:
     """Register the decorated function as the runner of `kinds`."""
 
-    def register(function: Runner) -> Runner:
+    def register(function: R) -> R:
         for kind in kinds:
             RUNNERS[kind] = function
         return function

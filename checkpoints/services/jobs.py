@@ -12,10 +12,10 @@ from checkpoints.job_state import job_transition
 from checkpoints.models import Job
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 
-def job_cancel(*, job: Job, user: AbstractBaseUser) -> Job:
+def job_cancel(*, job: Job, user: User) -> Job:
     """Cancel `job`: at once if it is still queued; if it runs, ask its worker to stop.
 
     The worker honours the request at the next point where stopping leaves nothing

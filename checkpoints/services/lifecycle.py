@@ -31,7 +31,7 @@ from checkpoints.models import Activity, AgentProject, Job
 from checkpoints.tasks import PERIODIC_TASK_PATH, cleanup_schedule_ensure
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 __all__ = [
     "DIFF_NO_MANIFEST",
@@ -63,7 +63,7 @@ AS_OF_UNSUPPORTED = "The {engine} engine cannot save a version as of a past time
 
 
 def restore_window_set(
-    *, project: AgentProject, user: AbstractBaseUser, window: str, count: int | str | None
+    *, project: AgentProject, user: User, window: str, count: int | str | None
 ) -> int:
     """Change the project's restore window and recompute live versions' expiry."""
     permissions.require(user, project, "restore_window")
@@ -95,7 +95,7 @@ def restore_window_set(
 def project_cleanup(
     *,
     project: AgentProject,
-    user: AbstractBaseUser | None,
+    user: User | None,
     dry_run: bool = True,
     fresh: bool = True,
 ) -> CleanupPlan:
@@ -111,7 +111,7 @@ def project_cleanup(
     return cleanup_now(project=project, user=user)
 
 
-def cleanup_start(*, project: AgentProject, user: AbstractBaseUser) -> Job:
+def cleanup_start(*, project: AgentProject, user: User) -> Job:
     """Enqueue the cleanup as a background job (the page's "Clean up now")."""
     permissions.require(user, project, "cleanup")
     if not project.engine_project_id:
@@ -122,7 +122,7 @@ def cleanup_start(*, project: AgentProject, user: AbstractBaseUser) -> Job:
 def version_create_as_of(
     *,
     project: AgentProject,
-    user: AbstractBaseUser,
+    user: User,
     timestamp: datetime | None,
     name: str = "",
 ) -> Job:

@@ -8,10 +8,10 @@ from checkpoints import permissions, tasks, version_rules
 from checkpoints.models import AgentProject, Job, Preview, Version
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 
-def preview_open(*, project: AgentProject, version: Version, user: AbstractBaseUser) -> Job:
+def preview_open(*, project: AgentProject, version: Version, user: User) -> Job:
     """Restore `version` to a temporary branch with its own connection string
     (`jobs.preview.run_preview_open`)."""
     permissions.require(user, project, "preview_open")
@@ -21,7 +21,7 @@ def preview_open(*, project: AgentProject, version: Version, user: AbstractBaseU
     )
 
 
-def preview_discard(*, preview: Preview, user: AbstractBaseUser | None) -> Job:
+def preview_discard(*, preview: Preview, user: User | None) -> Job:
     """Delete the preview's branch (`user=None`: the preview expired)."""
     if user is not None:
         permissions.require(user, preview.project, "preview_discard")

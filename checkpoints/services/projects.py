@@ -17,10 +17,10 @@ from checkpoints.models import Activity, AgentProject, Job, Team
 from checkpoints.signals import team_personal_for
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 
-def project_start_demo(*, user: AbstractBaseUser, team: Team | None = None) -> Job:
+def project_start_demo(*, user: User, team: Team | None = None) -> Job:
     """Create an agent project for the demo; its job makes the engine project and v0."""
     team = team or team_personal_for(user=user)
     permissions.require(user, team, "project_create")
@@ -35,7 +35,7 @@ def project_start_demo(*, user: AbstractBaseUser, team: Team | None = None) -> J
 
 
 @transaction.atomic
-def project_create(*, user: AbstractBaseUser, name: str, team: Team | None = None) -> Job:
+def project_create(*, user: User, name: str, team: Team | None = None) -> Job:
     """Create an agent project; its job makes the engine project and saves the empty v0."""
     name = (name or "").strip()
     if not name or len(name) > 200:
@@ -48,7 +48,7 @@ def project_create(*, user: AbstractBaseUser, name: str, team: Team | None = Non
     return tasks.job_enqueue(project=project, kind=Job.Kind.CREATE_PROJECT, user=user)
 
 
-def project_delete(*, project: AgentProject, user: AbstractBaseUser) -> None:
+def project_delete(*, project: AgentProject, user: User) -> None:
     """Delete the engine project (every branch and snapshot) and the project's records.
 
     Only a team owner may; refused while a job runs on the project."""
@@ -63,13 +63,13 @@ def project_delete(*, project: AgentProject, user: AbstractBaseUser) -> None:
     project.delete()
 
 
-def project_start_over(*, project: AgentProject, user: AbstractBaseUser) -> Job:
+def project_start_over(*, project: AgentProject, user: User) -> Job:
     """Delete the engine project and every version, then begin again at v0."""
     permissions.require(user, project, "start_over")
     return tasks.job_enqueue(project=project, kind=Job.Kind.START_OVER, user=user)
 
 
-def project_password_rotate(*, project: AgentProject, user: AbstractBaseUser | None) -> None:
+def project_password_rotate(*, project: AgentProject, user: User | None) -> None:
     """A new password for the project's role (owners; `user=None`: the command line): the
     old one stops working at once, open sessions end; the connection string changes in its
     password only. Recorded in the Activity log (never the password)."""

@@ -38,7 +38,7 @@ from checkpoints.services.previews import preview_discard
 from contacts import repository
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -93,9 +93,7 @@ def rate_per_minute() -> int:
 # Members: create, list, revoke --------------------------------------------------------------
 
 
-def share_create(
-    *, version: Version, user: AbstractBaseUser, hours: int = DEFAULT_HOURS
-) -> ShareCreated:
+def share_create(*, version: Version, user: User, hours: int = DEFAULT_HOURS) -> ShareCreated:
     """A read-only link to `version`'s app that expires in `hours` (1 to 168)."""
     project = version.project
     permissions.require(user, project, "share_create")
@@ -139,7 +137,7 @@ def share_get(*, project: AgentProject, pk: int) -> ShareLink:
     return get_object_or_404(project.shares.select_related("version", "preview", "project"), pk=pk)
 
 
-def share_revoke(*, share: ShareLink, user: AbstractBaseUser) -> ShareLink:
+def share_revoke(*, share: ShareLink, user: User) -> ShareLink:
     """End the link at once (410 from now on) and discard its preview branch."""
     permissions.require(user, share.project, "share_revoke")
     now = timezone.now()
@@ -160,7 +158,7 @@ def share_revoke(*, share: ShareLink, user: AbstractBaseUser) -> ShareLink:
     return share
 
 
-def _preview_end(share: ShareLink, *, user: AbstractBaseUser | None) -> None:
+def _preview_end(share: ShareLink, *, user: User | None) -> None:
     preview = share.preview
     if preview is None or preview.discarded_at is not None:
         return

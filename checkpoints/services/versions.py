@@ -21,13 +21,13 @@ from checkpoints.errors import (
 from checkpoints.models import AgentProject, Job, Version
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 
 def version_create(
     *,
     project: AgentProject,
-    user: AbstractBaseUser,
+    user: User,
     prompt: str,
     sql: str | None = None,
     name: str | None = None,
@@ -55,7 +55,7 @@ def version_create(
     )
 
 
-def version_create_next(*, project: AgentProject, user: AbstractBaseUser) -> Job:
+def version_create_next(*, project: AgentProject, user: User) -> Job:
     """Apply the next demo step to the active branch, snapshot it, record the version."""
     permissions.require(user, project, "version_create")
     if not project.engine_project_id:
@@ -66,7 +66,7 @@ def version_create_next(*, project: AgentProject, user: AbstractBaseUser) -> Job
     return tasks.job_enqueue(project=project, kind=Job.Kind.CREATE_VERSION, user=user)
 
 
-def version_rename(*, version: Version, user: AbstractBaseUser, name: str) -> Version:
+def version_rename(*, version: Version, user: User, name: str) -> Version:
     """Rename a version and its engine snapshot."""
     permissions.require(user, version.project, "version_rename")
     version_rules.version_require_live(version)
@@ -92,7 +92,7 @@ def version_rename(*, version: Version, user: AbstractBaseUser, name: str) -> Ve
     return version
 
 
-def version_delete(*, version: Version, user: AbstractBaseUser) -> Job:
+def version_delete(*, version: Version, user: User) -> Job:
     """Delete the version's engine snapshot (`jobs.version_delete`); its row stays, marked
     deleted (who, when)."""
     permissions.require(user, version.project, "version_delete")
@@ -103,7 +103,7 @@ def version_delete(*, version: Version, user: AbstractBaseUser) -> Job:
     )
 
 
-def version_rollback(*, project: AgentProject, version: Version, user: AbstractBaseUser) -> Job:
+def version_rollback(*, project: AgentProject, version: Version, user: User) -> Job:
     """Restore `version` into the active branch; the connection string stays the same.
 
     The job runs `jobs.rollback.run_rollback`."""
