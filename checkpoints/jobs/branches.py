@@ -3,12 +3,8 @@ adopting a finished swap, deleting a replaced branch."""
 
 from __future__ import annotations
 
-from checkpoints.engines.base import (
-    Engine,
-)
-from checkpoints.engines.errors import (
-    EngineNotFound,
-)
+from checkpoints.engines.base import Engine
+from checkpoints.engines.errors import EngineNotFound
 from checkpoints.jobs.run import JobRun
 from checkpoints.models import AgentProject, Job, Version
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 import hashlib
 import time
 
-from checkpoints import (
-    demo,
-)
+from checkpoints import demo
 from checkpoints.engines.connect import connect_app as connect
 from checkpoints.jobs.failures import JobFailed
 from checkpoints.lifecycle import manifest as manifests

@@ -10,18 +10,10 @@ from typing import TYPE_CHECKING
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from checkpoints import (
-    connections,
-    tasks,
-)
+from checkpoints import connections, tasks
 from checkpoints.activity import activity_record
-from checkpoints.engines.base import (
-    Engine,
-)
-from checkpoints.engines.errors import (
-    EngineError,
-    EngineNotFound,
-)
+from checkpoints.engines.base import Engine
+from checkpoints.engines.errors import EngineError, EngineNotFound
 from checkpoints.errors import ProjectBusy
 from checkpoints.job_reaper import jobs_fail_stale
 from checkpoints.jobs.run import JobRun, job_finish, runner

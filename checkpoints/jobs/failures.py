@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from checkpoints.engines.base import (
-    mask_password,
-)
-from checkpoints.engines.errors import (
-    EngineError,
-    OperationTimeout,
-)
+from checkpoints.engines.base import mask_password
+from checkpoints.engines.errors import EngineError, OperationTimeout
 
 JOB_CANCELLED = "Cancelled on request: nothing was applied and no version was saved."
 

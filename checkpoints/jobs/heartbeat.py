@@ -9,9 +9,7 @@ import threading
 from django.db import connection
 from django.utils import timezone
 
-from checkpoints import (
-    jobs_live,
-)
+from checkpoints import jobs_live
 from checkpoints.models import Job
 
 logger = logging.getLogger(__name__)

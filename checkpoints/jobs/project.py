@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from checkpoints import (
-    connections,
-    snapshot_room,
-)
-from checkpoints.engines.base import (
-    Engine,
-)
-from checkpoints.engines.errors import (
-    EngineNotFound,
-    EngineRefused,
-)
+from checkpoints import connections, snapshot_room
+from checkpoints.engines.base import Engine
+from checkpoints.engines.errors import EngineNotFound, EngineRefused
 from checkpoints.jobs.run import JobRun, engine_of, runner
 from checkpoints.jobs.snapshot import refused, snapshot_and_record
 from checkpoints.models import Activity, Job, Version

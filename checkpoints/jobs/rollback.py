@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from checkpoints import (
-    connections,
-)
+from checkpoints import connections
 from checkpoints.jobs.branches import (
     ENDPOINT_NOT_MOVED,
     adopt_branch,

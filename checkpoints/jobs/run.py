@@ -15,20 +15,10 @@ from typing import Any
 
 from django.utils import timezone
 
-from checkpoints import (
-    connections,
-    tasks,
-)
+from checkpoints import connections, tasks
 from checkpoints.activity import activity_record
-from checkpoints.engines.base import (
-    CANCELLED,
-    SUCCEEDED_STATUSES,
-    Engine,
-    Operation,
-)
-from checkpoints.engines.errors import (
-    OperationFailed,
-)
+from checkpoints.engines.base import CANCELLED, SUCCEEDED_STATUSES, Engine, Operation
+from checkpoints.engines.errors import OperationFailed
 from checkpoints.engines.operations import wait_for_operations
 from checkpoints.job_state import job_transition
 from checkpoints.jobs.failures import (

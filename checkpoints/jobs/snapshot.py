@@ -9,20 +9,10 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from checkpoints import (
-    connections,
-    snapshot_room,
-)
+from checkpoints import connections, snapshot_room
 from checkpoints.demo import demo_step
-from checkpoints.engines.base import (
-    Engine,
-    SnapshotCapacity,
-)
-from checkpoints.engines.errors import (
-    EngineError,
-    EngineLocked,
-    EngineRefused,
-)
+from checkpoints.engines.base import Engine, SnapshotCapacity
+from checkpoints.engines.errors import EngineError, EngineLocked, EngineRefused
 from checkpoints.jobs.checks import schema_fingerprint
 from checkpoints.jobs.failures import SnapshotRefused
 from checkpoints.jobs.room import room_ensure

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from checkpoints import (
-    connections,
-    snapshot_room,
-)
-from checkpoints.engines.base import (
-    Engine,
-)
-from checkpoints.engines.errors import (
-    EngineError,
-)
+from checkpoints import connections, snapshot_room
+from checkpoints.engines.base import Engine
+from checkpoints.engines.errors import EngineError
 from checkpoints.jobs.branches import (
     ENDPOINT_NOT_MOVED,
     adopt_branch,

@@ -7,18 +7,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from checkpoints import (
-    connections,
-    demo,
-    snapshot_room,
-    version_rules,
-    version_sql,
-)
+from checkpoints import connections, demo, snapshot_room, version_rules, version_sql
 from checkpoints.demo import DEMO_STEPS, demo_step
 from checkpoints.engines.connect import connect_app as connect
-from checkpoints.engines.errors import (
-    EngineRefused,
-)
+from checkpoints.engines.errors import EngineRefused
 from checkpoints.errors import NO_NEXT_VERSION
 from checkpoints.jobs.branches import reconcile_active_branch
 from checkpoints.jobs.failures import JobFailed, error_code, error_text

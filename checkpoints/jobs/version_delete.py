@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from checkpoints.engines.errors import (
-    EngineNotFound,
-)
+from checkpoints.engines.errors import EngineNotFound
 from checkpoints.jobs.run import JobRun, engine_of, runner
 from checkpoints.models import Activity, Job
 
