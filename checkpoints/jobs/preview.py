@@ -56,31 +56,7 @@ def run_preview_open(run: JobRun) -> None:
                 restore.operations,
                 verify=lambda: engine.branch_get(project.engine_project_id, branch_id) is not None,
             )
-            with run.step("creating the endpoint"):
-                existing = [
-                    e
-                    for e in engine.endpoint_list(project.engine_project_id)
-                    if e.branch_id == branch_id
-                ]
-                if existing:
-                    endpoint_id, ops = existing[0].id, []
-                else:
-                    created = engine.endpoint_create(project.engine_project_id, branch_id)
-                    endpoint_id, ops = created.endpoint.id, created.operations
-                preview.endpoint_id = endpoint_id
-                preview.save(update_fields=["endpoint_id"])
-            run.wait(
-                engine,
-                ops,
-                verify=lambda: any(
-                    e.id == endpoint_id for e in engine.endpoint_list(project.engine_project_id)
-                ),
-            )
-            with run.step("waiting for the endpoint"):
-                uri = engine.connection_uri(project.engine_project_id, branch_id=branch_id)
-                preview.connection_uri = uri
-                preview.save(update_fields=["connection_uri"])
-                wait_connectable(uri)
+            uri = _endpoint_ready(run, engine, preview)
             with run.step("verifying", f"the preview serves {target.label}"):
                 verify_version(uri, target)
         except Exception:
@@ -92,6 +68,30 @@ def run_preview_open(run: JobRun) -> None:
         to_version=target,
         detail=f"Preview branch {branch_id} until {preview.expires_at:%H:%M} UTC.",
     )
+
+
+def _endpoint_ready(run: JobRun, engine: Engine, preview: Preview) -> str:
+    """The preview branch's endpoint, made unless one exists, and its connection string
+    once it accepts connections."""
+    pid, branch_id = run.project.engine_project_id, preview.branch_id
+    with run.step("creating the endpoint"):
+        existing = [e for e in engine.endpoint_list(pid) if e.branch_id == branch_id]
+        if existing:
+            endpoint_id, ops = existing[0].id, []
+        else:
+            created = engine.endpoint_create(pid, branch_id)
+            endpoint_id, ops = created.endpoint.id, created.operations
+        preview.endpoint_id = endpoint_id
+        preview.save(update_fields=["endpoint_id"])
+    run.wait(
+        engine, ops, verify=lambda: any(e.id == endpoint_id for e in engine.endpoint_list(pid))
+    )
+    with run.step("waiting for the endpoint"):
+        uri = engine.connection_uri(pid, branch_id=branch_id)
+        preview.connection_uri = uri
+        preview.save(update_fields=["connection_uri"])
+        wait_connectable(uri)
+    return uri
 
 
 def preview_drop(engine: Engine, preview: Preview) -> None:

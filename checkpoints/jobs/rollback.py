@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from checkpoints import connections
+from checkpoints.engines.base import Engine, RestoreResult
 from checkpoints.jobs.branches import (
     ENDPOINT_NOT_MOVED,
     adopt_branch,
@@ -18,7 +19,7 @@ from checkpoints.jobs.failures import JobFailed
 from checkpoints.jobs.run import JobRun, engine_of, runner
 from checkpoints.jobs.snapshot import repair_role
 from checkpoints.lifecycle import policy
-from checkpoints.models import Activity, Job
+from checkpoints.models import Activity, Job, Version
 
 logger = logging.getLogger(__name__)
 
@@ -44,27 +45,7 @@ def run_rollback(run: JobRun) -> None:
             orphan = restore.orphan_branch_id or old_branch
             run.remember(new_branch_id=restore.branch.id, orphan_branch_id=orphan)
         repair_role(run, engine, restore.repaired)
-        try:
-            run.wait(
-                engine,
-                restore.operations,
-                verify=lambda: endpoint_branch_id(engine, project) == restore.branch.id,
-            )
-            with run.step("waiting for the endpoint"):
-                if endpoint_branch_id(engine, project) != restore.branch.id:
-                    raise JobFailed(ENDPOINT_NOT_MOVED)
-                adopt_branch(project, restore.branch.id, target)
-                uri = connections.live_uri(project=project, engine=engine)
-                if not getattr(engine, "serves_restore_at_once", False):
-                    wait_connectable(uri)  # e.g. a Neon compute restarting
-        except Exception:
-            # Record the swap only if it really happened: read it back from the engine.
-            try:
-                if endpoint_branch_id(engine, project) == restore.branch.id:
-                    adopt_branch(project, restore.branch.id, target)
-            except Exception:
-                logger.exception("could not read back the endpoint of %s", project.pk)
-            raise
+        uri = _swap_await(run, engine, restore, target)
         with run.step("verifying", f"the connection string serves {target.label}"):
             verify_version(uri, target)
         keep_orphan = policy.rollback_keeps_old_branch()
@@ -80,3 +61,31 @@ def run_rollback(run: JobRun) -> None:
         f"orphan {orphan} {'kept for cleanup' if keep_orphan else 'deleted once verified'}. "
         "Connection string unchanged.",
     )
+
+
+def _swap_await(run: JobRun, engine: Engine, restore: RestoreResult, target: Version) -> str:
+    """Wait until the endpoint serves the restored branch, record it, and answer the
+    connection string. On a failure the swap is recorded only if it really happened."""
+    project = run.project
+    new_branch = restore.branch.id
+    try:
+        run.wait(
+            engine,
+            restore.operations,
+            verify=lambda: endpoint_branch_id(engine, project) == new_branch,
+        )
+        with run.step("waiting for the endpoint"):
+            if endpoint_branch_id(engine, project) != new_branch:
+                raise JobFailed(ENDPOINT_NOT_MOVED)
+            adopt_branch(project, new_branch, target)
+            uri = connections.live_uri(project=project, engine=engine)
+            if not getattr(engine, "serves_restore_at_once", False):
+                wait_connectable(uri)  # e.g. a Neon compute restarting
+    except Exception:
+        try:  # read it back from the engine
+            if endpoint_branch_id(engine, project) == new_branch:
+                adopt_branch(project, new_branch, target)
+        except Exception:
+            logger.exception("could not read back the endpoint of %s", project.pk)
+        raise
+    return uri

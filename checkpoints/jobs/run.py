@@ -217,20 +217,9 @@ def job_execute(job_id: int) -> None:
                     work()
                 except Exception:  # left for cleanup, which retries it
                     logger.exception("housekeeping after job %s failed", job_id)
-    _listing_refresh(run.project)
+    listing.listing_refresh_after_job(run.project)
     tasks.previews_cleanup_expired()
     tasks.cleanup_schedule_ensure()  # the periodic cleanup starts with the first job
-
-
-def _listing_refresh(project: AgentProject) -> None:
-    """Store what the engine holds now, for pages to show without asking it."""
-    try:
-        project.refresh_from_db()
-        if not project.engine_project_id:
-            return
-        listing.listing_refresh(project=project)
-    except Exception as exc:  # the previous listing stays; the next job refreshes it
-        logger.warning("listing project %s after a job failed: %s", project.pk, error_text(exc))
 
 
 def job_finish(run: JobRun, *, state: str, error: str = "") -> None:

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from checkpoints import connections, snapshot_room
 from checkpoints.demo import demo_step
-from checkpoints.engines.base import Engine, SnapshotCapacity
+from checkpoints.engines.base import Engine, SnapshotCapacity, SnapshotCreated
 from checkpoints.engines.errors import EngineError, EngineLocked, EngineRefused
 from checkpoints.jobs.checks import schema_fingerprint
 from checkpoints.jobs.failures import SnapshotRefused
@@ -67,32 +67,7 @@ def snapshot_and_record(
             )
             if manifest is not None:
                 run.detail(f"{len(manifest['tables'])} tables in {manifest['took_ms']} ms")
-    with run.step("taking the snapshot", f"v{number}"):
-        uri = connections.project_connection_uri(project=project)
-        fingerprint = None if as_of else schema_fingerprint(uri)
-        wanted = f"v{number}"
-        created = while_locked(
-            lambda: engine.snapshot_create(
-                project.engine_project_id,
-                project.active_branch_id,
-                name=snapshot_room.snapshot_name(capacity, wanted, run.job.pk)
-                if capacity
-                else wanted,
-                expires_at=window.version_expiry_default(
-                    project=project, created_at=timezone.now()
-                ),
-                timestamp=as_of,
-            )
-        )
-        run.remember(snapshot_id=created.snapshot.id)
-    snapshot_id = created.snapshot.id
-    run.wait(
-        engine,
-        created.operations,
-        verify=lambda: any(
-            s.id == snapshot_id for s in engine.snapshot_list(project.engine_project_id)
-        ),
-    )
+    created, fingerprint = _snapshot_take(run, engine, number, as_of, capacity)
     if manifest is not None:
         # Read again: the same on both sides of the snapshot means the snapshot holds it
         # exactly, and a restore is then verified row by row (counts and checksums).
@@ -120,6 +95,45 @@ def snapshot_and_record(
     if warm_up is not None:
         warm_up(project.engine_project_id, background=True)
     return version
+
+
+def _snapshot_take(
+    run: JobRun,
+    engine: Engine,
+    number: int,
+    as_of: datetime | None,
+    capacity: SnapshotCapacity | None,
+) -> tuple[SnapshotCreated, str | None]:
+    """Take the snapshot (named `v<number>` unless taken) and wait until the engine lists
+    it; answer it and the schema fingerprint it must serve again (None: as of a time)."""
+    project = run.project
+    with run.step("taking the snapshot", f"v{number}"):
+        uri = connections.project_connection_uri(project=project)
+        fingerprint = None if as_of else schema_fingerprint(uri)
+        wanted = f"v{number}"
+        created = while_locked(
+            lambda: engine.snapshot_create(
+                project.engine_project_id,
+                project.active_branch_id,
+                name=snapshot_room.snapshot_name(capacity, wanted, run.job.pk)
+                if capacity
+                else wanted,
+                expires_at=window.version_expiry_default(
+                    project=project, created_at=timezone.now()
+                ),
+                timestamp=as_of,
+            )
+        )
+        run.remember(snapshot_id=created.snapshot.id)
+    snapshot_id = created.snapshot.id
+    run.wait(
+        engine,
+        created.operations,
+        verify=lambda: any(
+            s.id == snapshot_id for s in engine.snapshot_list(project.engine_project_id)
+        ),
+    )
+    return created, fingerprint
 
 
 def while_locked[T](call: Callable[[], T], *, seconds: float = 15.0) -> T:

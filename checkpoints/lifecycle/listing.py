@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -9,8 +10,10 @@ from typing import Any
 from django.utils import timezone
 
 from checkpoints import connections
-from checkpoints.engines.base import Engine
+from checkpoints.engines.base import Engine, mask_password
 from checkpoints.models import AgentProject
+
+logger = logging.getLogger(__name__)
 
 
 def listing_refresh(*, project: AgentProject, engine: Engine | None = None) -> dict[str, Any]:
@@ -66,3 +69,16 @@ def from_json(cls: type, values: dict[str, Any]) -> Any:
     return cls(
         **{k: datetime.fromisoformat(v) if k in dates and v else v for k, v in values.items()}
     )
+
+
+def listing_refresh_after_job(project: AgentProject) -> None:
+    """Store what the engine holds now, for pages to show without asking it. A failure
+    keeps the previous listing (the next job refreshes it)."""
+    try:
+        project.refresh_from_db()
+        if not project.engine_project_id:
+            return
+        listing_refresh(project=project)
+    except Exception as exc:
+        text = mask_password(str(exc) or type(exc).__name__)[:2000]
+        logger.warning("listing project %s after a job failed: %s", project.pk, text)
