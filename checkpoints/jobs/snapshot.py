@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from django.utils import timezone
 
@@ -73,6 +74,23 @@ def snapshot_and_record(
         # exactly, and a restore is then verified row by row (counts and checksums).
         again = manifests.manifest_of_uri(engine.connection_uri(project.engine_project_id))
         manifest["exact"] = manifests.manifests_equal(manifest, again)
+    version = _version_record(run, created, number, name, prompt, manifest, fingerprint)
+    warm_up = getattr(engine, "warm_up", None)  # local engine: ready copies for rollbacks
+    if warm_up is not None:
+        warm_up(project.engine_project_id, background=True)
+    return version
+
+
+def _version_record(
+    run: JobRun,
+    created: SnapshotCreated,
+    number: int,
+    name: str,
+    prompt: str,
+    manifest: dict[str, Any] | None,
+    fingerprint: str | None,
+) -> Version:
+    project = run.project
     with run.step("recording the version", f"v{number}"):
         version = Version.objects.create(
             project=project,
@@ -91,9 +109,6 @@ def snapshot_and_record(
             window.versions_expiry_apply(project=project)  # older ones fall out
         # A version saved as of a past time has no known schema: nothing to verify against.
         run.remember(version_id=version.pk, fingerprint=fingerprint)
-    warm_up = getattr(engine, "warm_up", None)  # local engine: ready copies for rollbacks
-    if warm_up is not None:
-        warm_up(project.engine_project_id, background=True)
     return version
 
 
