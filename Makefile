@@ -37,15 +37,16 @@ run: install
 run-neon-emulator: install
 	$(BIN)/python -m checkpoints.launcher --neon-emulator
 
-test: install
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# Check only; `make format` rewrites.
+# Check only; `make format` rewrites. The layers are import-linter contracts
+# (pyproject.toml); mypy checks services/ and jobs/ with django-stubs.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix .

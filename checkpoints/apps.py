@@ -6,4 +6,8 @@ class CheckpointsConfig(AppConfig):
     verbose_name = "Checkpoints"
 
     def ready(self) -> None:
-        from checkpoints import checks  # noqa: F401 (registers the deploy checks)
+        # Imported once the models are: the deploy checks, the personal-team signals, and
+        # the job runners, which register with the queue (`checkpoints.tasks`) below them.
+        from checkpoints import checks, jobs, signals  # noqa: F401
+
+        signals.connect()

@@ -16,10 +16,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from checkpoints import lifecycle, permissions, selectors, services, snapshot_room
+from checkpoints import permissions, selectors, services, snapshot_room
 from checkpoints.engines.errors import EngineError
 from checkpoints.input_guard import int_or_none
 from checkpoints.models import AgentProject, Job, Version
+from checkpoints.services import lifecycle
 from checkpoints.views import _action_done, _confirm, _refused
 
 LIFECYCLE_TEMPLATE = "checkpoints/_lifecycle.html"

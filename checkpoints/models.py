@@ -3,7 +3,7 @@
 They live in the metadata database, never in a versioned database, so the audit trail
 survives every restore. The connection strings of the active branch and of live previews
 are stored here (`connection_uri`, with their password) by the jobs that make or change
-them, so no page asks the engine for one (`services.connections_refresh` re-reads them);
+them, so no page asks the engine for one (`connections.connections_refresh` re-reads them);
 they are never rendered unmasked.
 """
 
@@ -12,11 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
-from django.contrib.auth.signals import user_logged_in
 from django.db import models
 from django.db.models import Q
-from django.db.models.signals import post_save
-from django.dispatch import receiver
 from django.utils import timezone
 
 
@@ -374,20 +371,3 @@ class ShareLink(models.Model):
     @property
     def is_live(self) -> bool:
         return self.revoked_at is None and self.expires_at > timezone.now()
-
-
-@receiver(post_save, sender=settings.AUTH_USER_MODEL)
-def _user_created_personal_team(sender, instance, created: bool, **kwargs) -> None:
-    """Every new user owns a personal team from the start."""
-    if created:
-        from checkpoints.services import team_personal_for
-
-        team_personal_for(user=instance)
-
-
-@receiver(user_logged_in)
-def _user_logged_in_personal_team(sender, request, user, **kwargs) -> None:
-    """A first login gets a personal team too (idempotent: users made before teams)."""
-    from checkpoints.services import team_personal_for
-
-    team_personal_for(user=user)

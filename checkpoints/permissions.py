@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from checkpoints.errors import NotAllowed
 from checkpoints.models import AgentProject, Membership, Team
 
 if TYPE_CHECKING:
@@ -76,8 +77,6 @@ def require(user: AbstractBaseUser, target: AgentProject | Team, action: str) ->
     """Refuse with `NotAllowed` (403, readable message) unless the user may do `action`.
 
     Returns the user's role."""
-    from checkpoints.services import NotAllowed
-
     needed, what = ACTIONS[action]
     role = role_for(user, target)
     if not allows(role, action):

@@ -71,3 +71,16 @@ def activities_for(
     if kind:
         activities = activities.filter(kind=kind)
     return activities[:limit]
+
+
+def previews_expired(*, project: AgentProject | None = None) -> QuerySet[Preview]:
+    """Previews past their expiry whose branch still exists."""
+    previews = Preview.objects.filter(discarded_at__isnull=True, expires_at__lte=timezone.now())
+    if project is not None:
+        previews = previews.filter(project=project)
+    return previews
+
+
+def job_active(*, project: AgentProject) -> Job | None:
+    """The project's unfinished job (at most one: the partial unique index on `Job`)."""
+    return project.jobs.filter(state__in=Job.UNFINISHED).first()

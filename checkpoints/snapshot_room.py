@@ -7,25 +7,22 @@ step first makes sure there is room (`room_ensure`): it counts the project's sna
 already expired under the restore window (oldest first, as cleanup would), then refuses
 before anything is applied if there is still no room. A refusal the count did not foresee
 (a limit lower than configured, a quota, any other 4xx) is handled by the step itself: it
-restores the current version (`tasks._undo_applied`).
+restores the current version (`jobs.undo`). The job's side (`room_ensure`) is
+`checkpoints.jobs.room`; this module holds the messages and the page's reads.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.utils import timezone
-
-from checkpoints import services
 from checkpoints.engines.base import SnapshotCapacity
-from checkpoints.engines.errors import EngineNotFound, EngineRefused
-from checkpoints.models import Activity, AgentProject, Version
+from checkpoints.engines.errors import EngineRefused
+from checkpoints.errors import SNAPSHOT_LIMIT
+from checkpoints.models import AgentProject
 
 if TYPE_CHECKING:
     from checkpoints.engines.base import Engine
-    from checkpoints.tasks import JobRun
 
-SNAPSHOT_LIMIT = services.SNAPSHOT_LIMIT
 SNAPSHOT_QUOTA = "{engine} refused the snapshot: the project's quota is reached ({detail})."
 SNAPSHOT_REFUSED = "{engine} refused the snapshot: {detail}."
 NOTHING_APPLIED = " Nothing was applied and no version was saved; try again once there is room."
@@ -65,60 +62,6 @@ def refusal_text(engine: Engine, error: EngineRefused, capacity: SnapshotCapacit
     detail = error.message.split(": ", 1)[-1]
     template = SNAPSHOT_QUOTA if error.reason == "quota" else SNAPSHOT_REFUSED
     return template.format(engine=engine_label(engine), detail=detail)
-
-
-def room_ensure(run: JobRun, engine: Engine, *, label: str) -> SnapshotCapacity:
-    """Count the project's snapshots; free expired versions' snapshots if the limit is
-    reached; raise `RoomFull` when there is still no room for `label`.
-
-    Engines without a limit answer at once (no call)."""
-    project = run.project
-    if engine.snapshot_limit is None:
-        return SnapshotCapacity(limit=None, used=0)
-    with run.step("checking snapshot room", f"for {label}"):
-        capacity = engine.snapshot_capacity(project.engine_project_id)
-        run.detail(f"{capacity.used} of {capacity.limit} snapshots used")
-        if capacity.full:
-            freed = _free_expired(run, engine, capacity.used - capacity.limit + 1)
-            capacity = SnapshotCapacity(
-                capacity.limit, capacity.used - freed, capacity.names
-            )  # names of freed ones no longer matter: new names are checked against all
-        if capacity.full:
-            raise RoomFull(capacity)
-    return capacity
-
-
-def _free_expired(run: JobRun, engine: Engine, needed: int) -> int:
-    """Delete up to `needed` snapshots of expired versions (never the current one)."""
-    project = run.project
-    now = timezone.now()
-    expired = (
-        project.versions.filter(deleted_at__isnull=True, expires_at__lte=now)
-        .exclude(pk=project.current_version_id or 0)
-        .order_by("expires_at", "number")
-    )
-    freed = 0
-    for version in expired[:needed]:
-        try:
-            ops = engine.snapshot_delete(project.engine_project_id, version.snapshot_id)
-        except EngineNotFound:
-            ops = []
-        if ops:
-            run.wait(engine, ops, name=f"snapshot of {version.label} deleted")
-        reason = "expired; its snapshot made room for a new version"
-        Version.objects.filter(pk=version.pk).update(
-            deleted_at=now, deleted_reason=f"cleanup: {reason}"
-        )
-        services.activity_record(
-            project=project,
-            actor=None,
-            kind=Activity.Kind.CLEANUP,
-            to_version=version,
-            operation_ids=[op.id for op in ops],
-            detail=f"Removed snapshot {version.label} ({version.snapshot_id}): {reason}.",
-        )
-        freed += 1
-    return freed
 
 
 def snapshot_name(capacity: SnapshotCapacity, wanted: str, job_pk: int) -> str:

@@ -15,9 +15,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
-from checkpoints import permissions, services, teams
+from checkpoints import permissions, services
 from checkpoints.input_guard import int_or_none
 from checkpoints.models import Membership, Team
+from checkpoints.services import teams
 
 TEAM_TEMPLATE = "checkpoints/team_detail.html"
 FORBIDDEN = "You are not allowed to do this."

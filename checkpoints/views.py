@@ -18,11 +18,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
-from checkpoints import job_waits, permissions, selectors, services, share_views, teams
+from checkpoints import job_waits, permissions, selectors, services, share_views
 from checkpoints.demo import DEMO_STEPS, demo_step
 from checkpoints.engines.base import mask_password
 from checkpoints.input_guard import int_or_none
 from checkpoints.models import Activity, AgentProject, Job
+from checkpoints.services import teams
 from contacts.views import contacts_app_context
 
 logger = logging.getLogger(__name__)

@@ -6,7 +6,8 @@ notification (or a task due later, like a preview's expiry) costs at most one in
 Several workers may run side by side (`make run` starts `CHECKPOINTS_WORKERS`): each
 claims a task row with `SELECT … FOR UPDATE SKIP LOCKED`, and the partial unique index on
 `Job` still allows one job per project, so projects run in parallel, never one project
-twice. The worker also reaps jobs left behind by a dead worker (`jobs_fail_stale`).
+twice. The worker also reaps jobs left behind by a dead worker (`job_reaper.jobs_fail_stale`): pages
+and status polls only read.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
-from checkpoints import jobs_live, services
+from checkpoints import jobs_live, tasks
+from checkpoints.job_reaper import jobs_fail_stale
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +88,8 @@ class ListeningWorker(Worker):
             return
         self._reaped_at = time.monotonic()
         try:
-            services.jobs_fail_stale()
+            jobs_fail_stale()
+            tasks.legacy_paths_rename()
         except Exception:
             logger.exception("reaping stale jobs failed")
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from checkpoints import services
+from checkpoints import connections, services
 from checkpoints.api import http
 from checkpoints.api.models import ApiToken
 from checkpoints.engines.connect import run_sql
@@ -357,14 +357,14 @@ def test_engine_errors_are_502_and_504(api, project, monkeypatch):
     # A string the jobs stored is answered without the engine: without one, it is asked.
     AgentProject.objects.filter(pk=project.pk).update(connection_uri="")
     monkeypatch.setattr(
-        services,
+        connections,
         "engine_for",
         lambda **kw: BrokenEngine(EngineError("boom at postgres://u:secret@h/db")),
     )
     body = assert_error(api.get(path), 502, "engine_error")
     assert "boom" in body["message"] and "secret" not in body["message"]
     monkeypatch.setattr(
-        services, "engine_for", lambda **kw: BrokenEngine(OperationTimeout([], 3.0))
+        connections, "engine_for", lambda **kw: BrokenEngine(OperationTimeout([], 3.0))
     )
     assert_error(api.get(path), 504, "engine_timeout")
 

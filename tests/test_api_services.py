@@ -6,8 +6,8 @@ import pytest
 
 from checkpoints import services
 from checkpoints.engines.connect import run_sql
+from checkpoints.jobs.sql import SQL_FAILED
 from checkpoints.models import AgentProject, Job, Version
-from checkpoints.tasks import SQL_FAILED
 from tests.web_fixtures import engine_project_drop, jobs_run_queued, user_make
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,11 @@ import psycopg
 import pytest
 from django.utils import timezone
 
-from checkpoints import job_waits, jobs_live, services, tasks
+from checkpoints import job_waits, jobs_live, services
 from checkpoints.api.models import ApiToken
 from checkpoints.job_state import job_transition
+from checkpoints.jobs import heartbeat
+from checkpoints.jobs import run as run_mod
 from checkpoints.models import AgentProject, Job, Team
 from tests.api_helpers import Api, token_for
 from tests.web_fixtures import url, user_make
@@ -54,9 +56,9 @@ def test_states_only_move_forward(job, path, refused):
 
 def test_a_reaped_job_is_not_turned_back_into_succeeded(job):
     assert job_transition(job.pk, State.RUNNING, started_at=timezone.now())
-    run = tasks.JobRun(Job.objects.get(pk=job.pk))
+    run = run_mod.JobRun(Job.objects.get(pk=job.pk))
     assert job_transition(job.pk, State.FAILED, error=services.JOB_STALE)
-    tasks._job_finish(run, state=State.SUCCEEDED)
+    run_mod.job_finish(run, state=State.SUCCEEDED)
     job.refresh_from_db()
     assert job.state == State.FAILED and job.error == services.JOB_STALE
 
@@ -79,8 +81,8 @@ def test_the_heartbeat_survives_a_database_error(monkeypatch, pg_server):
         team=Team.objects.get(personal_for=user), name="p", engine_name="local"
     )
     job = Job.objects.create(project=project, kind=Job.Kind.CREATE_VERSION, state=State.RUNNING)
-    monkeypatch.setattr(tasks, "HEARTBEAT_SECONDS", 0.05)
-    with tasks.Heartbeat(job.pk, project.pk) as heart:
+    monkeypatch.setattr(heartbeat, "HEARTBEAT_SECONDS", 0.05)
+    with heartbeat.Heartbeat(job.pk, project.pk) as heart:
         deadline = time.monotonic() + 10
         while heart.backend_pid is None and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -14,7 +14,8 @@ import psycopg
 import pytest
 
 from checkpoints.benchmark.dataset import build_app_database
-from checkpoints.manifest import manifest_diff, manifest_read
+from checkpoints.lifecycle.diff import manifest_diff
+from checkpoints.lifecycle.manifest import manifest_read
 
 SIZE_MB = 100
 

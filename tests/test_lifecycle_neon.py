@@ -9,7 +9,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from checkpoints import lifecycle, services
+from checkpoints import connections, services
+from checkpoints.services import lifecycle
 from checkpoints.engines.neon import NeonEngine
 from checkpoints.models import AgentProject, Job
 from neon_emulator.fake_backend import FakeBackend
@@ -37,7 +38,7 @@ def neon(monkeypatch):
     transport = Recording()
     with NeonEmulator(FakeBackend(), api_key=API_KEY, op_duration=0) as emu:
         engine = NeonEngine(API_KEY, api_url=emu.url, transport=transport)
-        monkeypatch.setattr(services, "engine_for", lambda *, project: engine)
+        monkeypatch.setattr(connections, "engine_for", lambda *, project: engine)
         yield engine, transport
         engine.close()
 

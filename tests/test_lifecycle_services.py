@@ -8,8 +8,9 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from checkpoints import lifecycle, services
+from checkpoints import services
 from checkpoints.models import Activity, AgentProject, Job, Preview, Version
+from checkpoints.services import lifecycle
 from contacts.db import connect
 from tests.web_fixtures import engine_project_drop, jobs_run_queued, project_demo, user_make
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from checkpoints import lifecycle, services
+from checkpoints import services
+from checkpoints.services import lifecycle
 from tests.web_fixtures import engine_project_drop, project_demo, user_make
 
 pytestmark = pytest.mark.django_db

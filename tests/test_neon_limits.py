@@ -18,11 +18,12 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from checkpoints import lifecycle, services
+from checkpoints import connections, services
 from checkpoints.engines.errors import EngineRefused
 from checkpoints.engines.local import LocalEngine
 from checkpoints.engines.neon import NeonEngine
 from checkpoints.models import AgentProject, Job, Version
+from checkpoints.services import lifecycle
 from contacts.db import connect
 from neon_emulator import CANCEL, NeonEmulator
 from tests.api_helpers import Api, token_for
@@ -48,7 +49,7 @@ def neon(emulator, monkeypatch) -> Iterator[NeonEngine]:
     emulator.clear_faults()
     emulator.snapshot_limit = 10
     engine = NeonEngine(API_KEY, api_url=emulator.url, backoff_initial=0.01, snapshot_limit=10)
-    monkeypatch.setattr(services, "engine_for", lambda *, project: engine)
+    monkeypatch.setattr(connections, "engine_for", lambda *, project: engine)
     before = set(emulator.project_ids())
     yield engine
     engine.close()
@@ -197,7 +198,7 @@ def test_quota_and_other_refusals_leave_the_live_database_as_it_was(
 
 def test_local_engine_step_is_all_or_nothing_too(pg_server, monkeypatch, user):
     engine = LocalEngine(pg_server.url("postgres"), control_db=f"cknm_{uuid.uuid4().hex[:8]}")
-    monkeypatch.setattr(services, "engine_for", lambda *, project: engine)
+    monkeypatch.setattr(connections, "engine_for", lambda *, project: engine)
     try:
         project = project_with_versions(user, 1)
         real = engine.snapshot_create

@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from checkpoints import permissions, services
+from checkpoints import connections, permissions, services, tasks
 from checkpoints.models import AgentProject, Job, Membership, Preview, Team
 from contacts import repository
 from tests.api_helpers import Api, token_for
@@ -43,7 +43,7 @@ class World:
 def world(django_db_setup, django_db_blocker):
     """Users of every role, and one started project with v1 and an open preview."""
     # Outside a test transaction on_commit fires at once: jobs are run here, not enqueued.
-    with django_db_blocker.unblock(), mock.patch.object(services, "_job_send", lambda pk: None):
+    with django_db_blocker.unblock(), mock.patch.object(tasks, "_job_send", lambda pk: None):
         owner = user_make("role-owner")
         users = {"owner": owner}
         for role in ("viewer", "operator", "stranger", "spare"):
@@ -209,7 +209,7 @@ class _NoEngine:
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_action_by_role(world, case: Case, role: str, monkeypatch):
     if case.fake_engine:  # deleting the shared engine project would end the module
-        monkeypatch.setattr(services, "engine_for", lambda *, project: _NoEngine())
+        monkeypatch.setattr(connections, "engine_for", lambda *, project: _NoEngine())
     response = _request(world, case, role)
     body = response.content.decode()
     if role == "stranger":

@@ -167,7 +167,7 @@ def test_dead_worker_job_is_failed_not_repeated(user, project):
     job.refresh_from_db()
     assert job.state == Job.State.FAILED and job.error == services.JOB_STALE
     # The task runs later (or again): it must not repeat the work.
-    from checkpoints.tasks import job_execute
+    from checkpoints.jobs.run import job_execute
 
     job_execute(job.pk)
     project.refresh_from_db()

@@ -17,10 +17,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from checkpoints import sharing
 from checkpoints.launcher import gunicorn_command
 from checkpoints.logredact import GunicornLogger, RedactFilter, redact
 from checkpoints.models import AgentProject, ShareLink, Team, Version
+from checkpoints.services import sharing
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,9 +15,10 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from checkpoints import services, sharing, tasks
+from checkpoints import connections, services, tasks
 from checkpoints.engines.errors import EngineNotFound
 from checkpoints.models import Activity, Membership, Preview, ShareLink, Team
+from checkpoints.services import sharing
 from tests.web_fixtures import (
     HX,
     engine_project_drop,
@@ -267,6 +268,6 @@ def _refused_without_read_only_roles(project, owner, monkeypatch):
         def __getattr__(self, attr):
             return getattr(engine, attr)
 
-    monkeypatch.setattr(services, "engine_for", lambda project: NoReadOnly())
+    monkeypatch.setattr(connections, "engine_for", lambda project: NoReadOnly())
     with pytest.raises(services.ServiceError, match="neon engine cannot make"):
         sharing.share_create(version=_version(project, 1), user=owner)

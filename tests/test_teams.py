@@ -11,8 +11,9 @@ from django.http import HttpRequest
 from django.test import Client
 from django.urls import reverse
 
-from checkpoints import services, teams
+from checkpoints import services
 from checkpoints.models import Activity, AgentProject, Invitation, Job, Membership, Team
+from checkpoints.services import teams
 from tests.web_fixtures import HX, engine_project_drop, project_demo, user_make
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from checkpoints import services
+from checkpoints import connections, services
 from checkpoints.engines.errors import EngineError
 from checkpoints.models import AgentProject, Job, Preview
 from contacts import repository
@@ -163,11 +163,11 @@ class FailingEngine:
 
 @pytest.fixture
 def failing(monkeypatch):
-    real = services.engine_for
+    real = connections.engine_for
 
     def install(method: str) -> None:
         monkeypatch.setattr(
-            services,
+            connections,
             "engine_for",
             lambda *, project: FailingEngine(real(project=project), method),
         )

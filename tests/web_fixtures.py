@@ -9,8 +9,8 @@ from django.contrib.auth import get_user_model
 
 from checkpoints import services
 from checkpoints.engines import get_engine
+from checkpoints.jobs.run import job_execute
 from checkpoints.models import AgentProject, Job
-from checkpoints.tasks import job_execute
 
 
 def user_make(username: str = "ada", password: str = "correct-horse-battery-staple"):

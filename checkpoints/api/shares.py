@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 
-from checkpoints import sharing
+from checkpoints.services import sharing
 from checkpoints.api.http import Invalid, api_view
 from checkpoints.api.inputs import int_field, json_body
 from checkpoints.api.listing import list_answer

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 
-from checkpoints import lifecycle, services
+from checkpoints import services
+from checkpoints.services import lifecycle
 from checkpoints.api.http import ApiError, Invalid, api_view
 from checkpoints.api.inputs import json_body, text_field
 from checkpoints.api.jobs import job_answer, wait_seconds

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django import template
 
-from checkpoints import teams
 from checkpoints.models import Membership
+from checkpoints.services import teams
 
 register = template.Library()
 

@@ -17,8 +17,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from checkpoints import services, sharing, tasks
+from checkpoints import services, tasks
 from checkpoints.models import Preview, ShareLink
+from checkpoints.services import sharing
 from tests.web_fixtures import jobs_run_queued, project_demo, user_make
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

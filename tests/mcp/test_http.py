@@ -8,8 +8,8 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from checkpoints import sharing
 from checkpoints.models import Activity, ShareLink
+from checkpoints.services import sharing
 from tests.mcp.agent import TOOLS, Session, agent_loop, http
 
 pytestmark = pytest.mark.django_db

@@ -17,8 +17,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from checkpoints import lifecycle
 from checkpoints.models import AgentProject
+from checkpoints.services import lifecycle
 
 
 def size_text(size: int | None) -> str:

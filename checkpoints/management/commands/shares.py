@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from checkpoints import sharing
+from checkpoints.services import sharing
 from checkpoints.management.project_command import ProjectCommand
 from checkpoints.models import AgentProject
 from checkpoints.paging import page_of

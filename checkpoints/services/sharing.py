@@ -30,12 +30,15 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 
-from checkpoints import permissions, services
+from checkpoints import connections, permissions, tasks, version_rules
+from checkpoints.activity import activity_record
+from checkpoints.errors import NOT_STARTED, ProjectBusy, ServiceError
 from checkpoints.models import Activity, AgentProject, Job, Preview, ShareLink, Version
+from checkpoints.services.previews import preview_discard
 from contacts import repository
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +55,7 @@ RETRY_AFTER = timedelta(seconds=30)
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 
 
-class ShareGone(services.ServiceError):
+class ShareGone(ServiceError):
     status = 410
 
 
@@ -90,20 +93,18 @@ def rate_per_minute() -> int:
 # Members: create, list, revoke --------------------------------------------------------------
 
 
-def share_create(
-    *, version: Version, user: AbstractBaseUser, hours: int = DEFAULT_HOURS
-) -> ShareCreated:
+def share_create(*, version: Version, user: User, hours: int = DEFAULT_HOURS) -> ShareCreated:
     """A read-only link to `version`'s app that expires in `hours` (1 to 168)."""
     project = version.project
     permissions.require(user, project, "share_create")
-    services._require_live(version)
+    version_rules.version_require_live(version)
     if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= MAX_HOURS:
-        raise services.ServiceError(HOURS_INVALID)
-    engine = services.engine_for(project=project)
+        raise ServiceError(HOURS_INVALID)
+    engine = connections.engine_for(project=project)
     if not engine.supports_readonly_roles:
-        raise services.ServiceError(SHARE_UNSUPPORTED.format(engine=engine.name))
+        raise ServiceError(SHARE_UNSUPPORTED.format(engine=engine.name))
     if not project.engine_project_id:
-        raise services.ServiceError(services.NOT_STARTED)
+        raise ServiceError(NOT_STARTED)
     token = secrets.token_urlsafe(32)
     expires_at = timezone.now() + timedelta(hours=hours)
     with transaction.atomic():
@@ -114,7 +115,7 @@ def share_create(
             created_by=user,
             expires_at=expires_at,
         )
-        services.activity_record(
+        activity_record(
             project=project,
             actor=user,
             kind=Activity.Kind.SHARE,
@@ -136,7 +137,7 @@ def share_get(*, project: AgentProject, pk: int) -> ShareLink:
     return get_object_or_404(project.shares.select_related("version", "preview", "project"), pk=pk)
 
 
-def share_revoke(*, share: ShareLink, user: AbstractBaseUser) -> ShareLink:
+def share_revoke(*, share: ShareLink, user: User) -> ShareLink:
     """End the link at once (410 from now on) and discard its preview branch."""
     permissions.require(user, share.project, "share_revoke")
     now = timezone.now()
@@ -145,7 +146,7 @@ def share_revoke(*, share: ShareLink, user: AbstractBaseUser) -> ShareLink:
             revoked_at=now, revoked_by=user
         )
         if revoked:
-            services.activity_record(
+            activity_record(
                 project=share.project,
                 actor=user,
                 kind=Activity.Kind.UNSHARE,
@@ -157,15 +158,15 @@ def share_revoke(*, share: ShareLink, user: AbstractBaseUser) -> ShareLink:
     return share
 
 
-def _preview_end(share: ShareLink, *, user: AbstractBaseUser | None) -> None:
+def _preview_end(share: ShareLink, *, user: User | None) -> None:
     preview = share.preview
     if preview is None or preview.discarded_at is not None:
         return
     Preview.objects.filter(pk=preview.pk).update(expires_at=timezone.now())
     preview.refresh_from_db()
     try:
-        services.preview_discard(preview=preview, user=user)
-    except services.ServiceError:
+        preview_discard(preview=preview, user=user)
+    except ServiceError:
         pass  # busy: the preview cleanup after the running job discards it (it has expired)
 
 
@@ -226,14 +227,14 @@ def share_view(*, share: ShareLink, count: bool = True) -> ShareView:
         return ShareView("failed", share)
     _first_open(share)
     try:
-        job = services._job_enqueue(
+        job = tasks.job_enqueue(
             project=share.project,
             kind=Job.Kind.SHARE_OPEN,
             user=None,
             target_version=share.version,
             request={"share_id": share.pk, "expires_at": share.expires_at.isoformat()},
         )
-    except services.ProjectBusy:
+    except ProjectBusy:
         return ShareView("starting", share)  # another job runs: the page tries again
     return ShareView("starting", share, steps=_steps(job))
 
@@ -241,7 +242,7 @@ def share_view(*, share: ShareLink, count: bool = True) -> ShareView:
 def _ready(share: ShareLink, preview: Preview, *, count: bool) -> ShareView:
     project = share.project
     try:
-        uri = services.engine_for(project=project).readonly_connection_uri(
+        uri = connections.engine_for(project=project).readonly_connection_uri(
             project.engine_project_id, preview.branch_id
         )
         schema, contacts = repository.contacts_list(uri)
@@ -262,7 +263,7 @@ def _first_open(share: ShareLink) -> None:
     if ShareLink.objects.filter(pk=share.pk, first_opened_at__isnull=True).update(
         first_opened_at=timezone.now()
     ):
-        services.activity_record(
+        activity_record(
             project=share.project,
             actor=None,
             kind=Activity.Kind.SHARE_OPEN,

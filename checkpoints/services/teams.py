@@ -6,7 +6,7 @@ Projects belong to teams; a user may belong to several and works in one at a tim
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -14,11 +14,12 @@ from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from checkpoints import permissions
+from checkpoints.errors import ServiceError
 from checkpoints.models import Invitation, Membership, Team
-from checkpoints.services import ServiceError, team_personal_for
+from checkpoints.signals import team_personal_for
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
     from django.http import HttpRequest
 
 SESSION_KEY = "checkpoints_team"
@@ -49,11 +50,11 @@ class LastOwner(ServiceError):
 # Reads -------------------------------------------------------------------------------------
 
 
-def teams_for(user: AbstractBaseUser) -> QuerySet[Team]:
+def teams_for(user: User) -> QuerySet[Team]:
     return Team.objects.filter(memberships__user=user).order_by("name", "pk")
 
 
-def team_get(*, user: AbstractBaseUser, pk: int) -> Team:
+def team_get(*, user: User, pk: int) -> Team:
     """A team the user belongs to; any other id answers 404."""
     return get_object_or_404(teams_for(user), pk=pk)
 
@@ -69,7 +70,7 @@ def team_current(request: HttpRequest) -> Team:
     """The team the session works in: the one last switched to, else the personal team.
 
     A team the user has left (or was removed from) is forgotten silently."""
-    user = request.user
+    user = cast("User", request.user)  # the pages that ask are for signed-in users
     team_id = request.session.get(SESSION_KEY)
     team = teams_for(user).filter(pk=team_id).first() if team_id else None
     if team is None:
@@ -89,7 +90,7 @@ def team_switch(request: HttpRequest, *, team: Team) -> None:
 
 
 @transaction.atomic
-def team_create(*, user: AbstractBaseUser, name: str) -> Team:
+def team_create(*, user: User, name: str) -> Team:
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise ServiceError(TEAM_NAME_REQUIRED)
@@ -104,7 +105,7 @@ def _role_checked(role: str) -> str:
     return role
 
 
-def _user_find(who: str) -> AbstractBaseUser | None:
+def _user_find(who: str) -> User | None:
     """The one user with this username, else the one with this email; else None."""
     User = get_user_model()
     by_name = User.objects.filter(**{User.USERNAME_FIELD: who}).first()
@@ -115,7 +116,7 @@ def _user_find(who: str) -> AbstractBaseUser | None:
 
 
 @transaction.atomic
-def member_invite(*, team: Team, by: AbstractBaseUser, who: str, role: str) -> str:
+def member_invite(*, team: Team, by: User, who: str, role: str) -> str:
     """Invite a user (by username or email) to the team; owners only. Returns the message
     to show, the same whether or not anyone was invited (`INVITED`)."""
     permissions.require(by, team, "members_manage")
@@ -131,7 +132,7 @@ def member_invite(*, team: Team, by: AbstractBaseUser, who: str, role: str) -> s
     return INVITED.format(who=who, role=role)
 
 
-def invitations_for(user: AbstractBaseUser) -> QuerySet[Invitation]:
+def invitations_for(user: User) -> QuerySet[Invitation]:
     return (
         Invitation.objects.filter(user=user)
         .select_related("team", "invited_by")
@@ -139,13 +140,13 @@ def invitations_for(user: AbstractBaseUser) -> QuerySet[Invitation]:
     )
 
 
-def invitation_get(*, user: AbstractBaseUser, pk: int) -> Invitation:
+def invitation_get(*, user: User, pk: int) -> Invitation:
     """One of the user's own invitations; anyone else's answers 404."""
     return get_object_or_404(invitations_for(user), pk=pk)
 
 
 @transaction.atomic
-def invitation_accept(*, invitation: Invitation, user: AbstractBaseUser) -> Membership:
+def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
     """The invited user joins the team with the invitation's role."""
     if invitation.user_id != user.pk:
         raise ServiceError("This invitation is for someone else.")
@@ -156,7 +157,7 @@ def invitation_accept(*, invitation: Invitation, user: AbstractBaseUser) -> Memb
     return membership
 
 
-def invitation_decline(*, invitation: Invitation, user: AbstractBaseUser) -> None:
+def invitation_decline(*, invitation: Invitation, user: User) -> None:
     if invitation.user_id != user.pk:
         raise ServiceError("This invitation is for someone else.")
     invitation.delete()
@@ -169,7 +170,7 @@ def _owners_locked(team: Team) -> list[int]:
 
 
 @transaction.atomic
-def member_set_role(*, membership: Membership, by: AbstractBaseUser, role: str) -> Membership:
+def member_set_role(*, membership: Membership, by: User, role: str) -> Membership:
     """Change a member's role. Owners only; the last owner cannot be demoted."""
     team = membership.team
     permissions.require(by, team, "members_manage")
@@ -183,7 +184,7 @@ def member_set_role(*, membership: Membership, by: AbstractBaseUser, role: str) 
 
 
 @transaction.atomic
-def member_remove(*, membership: Membership, by: AbstractBaseUser) -> None:
+def member_remove(*, membership: Membership, by: User) -> None:
     """Remove a member (owners), or leave (anyone, themselves). Never the last owner."""
     team = membership.team
     if membership.user_id != by.pk:

@@ -14,19 +14,20 @@ It lists every user table with its columns ([name, type] in table order), an exa
   seen. This bounds the cost: counting 100 MB of rows takes tens of milliseconds, hashing
   them takes seconds (measured in `tests/test_lifecycle_manifest.py`).
 
-`manifest_diff(old, new)` says what going from `old` to `new` changes: tables and columns
-added, removed or retyped, rows added or removed per table; `diff_summary` turns it into
-one sentence ("drops columns role, company, tags and 1 contact").
+What changed between two manifests is `lifecycle.diff`.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 import psycopg
 from django.conf import settings
 from psycopg import sql
+
+from checkpoints.engines.connect import connect_app as connect
 
 MANIFEST_FORMAT = 1
 DEFAULT_HASH_MAX_BYTES = 8 * 1024 * 1024
@@ -42,6 +43,8 @@ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'
 ORDER BY n.nspname, c.relname, a.attnum
 """
+
+logger = logging.getLogger(__name__)
 
 
 def hash_max_bytes() -> int:
@@ -146,111 +149,12 @@ def manifests_equal(first: dict[str, Any] | None, second: dict[str, Any] | None)
 # Diff ------------------------------------------------------------------------------------
 
 
-def manifest_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """What going from the `old` manifest to the `new` one changes.
-
-    Returns {"tables_added": [...], "tables_removed": [...], "tables": {name: {...}}} where
-    each changed table lists columns_added / columns_removed / columns_changed
-    ({column: [old type, new type]}), rows_added / rows_removed (from the counts) and
-    rows_changed (same count, different checksum), and "empty" when nothing differs."""
-    old_tables, new_tables = old.get("tables", {}), new.get("tables", {})
-    diff: dict[str, Any] = {
-        "tables_added": sorted(table_label(t) for t in new_tables.keys() - old_tables.keys()),
-        "tables_removed": sorted(table_label(t) for t in old_tables.keys() - new_tables.keys()),
-        "tables": {},
-    }
-    for key in sorted(old_tables.keys() | new_tables.keys()):
-        before = old_tables.get(key, {"columns": [], "rows": 0, "checksum": None})
-        after = new_tables.get(key, {"columns": [], "rows": 0, "checksum": None})
-        change = _table_diff(before, after, whole=key not in old_tables or key not in new_tables)
-        if change:
-            diff["tables"][table_label(key)] = change
-    diff["empty"] = not (diff["tables_added"] or diff["tables_removed"] or diff["tables"])
-    return diff
-
-
-def _table_diff(before: dict, after: dict, *, whole: bool) -> dict[str, Any]:
-    cols_before, cols_after = dict(before["columns"]), dict(after["columns"])
-    change: dict[str, Any] = {}
-    if not whole:
-        added = [c for c in cols_after if c not in cols_before]
-        removed = [c for c in cols_before if c not in cols_after]
-        retyped = {
-            c: [cols_before[c], cols_after[c]]
-            for c in cols_before
-            if c in cols_after and cols_before[c] != cols_after[c]
-        }
-        if added:
-            change["columns_added"] = added
-        if removed:
-            change["columns_removed"] = removed
-        if retyped:
-            change["columns_changed"] = retyped
-    delta = after["rows"] - before["rows"]
-    if delta > 0:
-        change["rows_added"] = delta
-    elif delta < 0:
-        change["rows_removed"] = -delta
-    elif (
-        not whole
-        and before.get("checksum")
-        and after.get("checksum")
-        and before["checksum"] != after["checksum"]
-        and not change
-    ):
-        change["rows_changed"] = True
-    return change
-
-
-def _rows(count: int, table: str) -> str:
-    noun = table[:-1] if count == 1 and table.endswith("s") else table
-    return f"{count} {noun}"
-
-
-def _whole_table(table: str, rows: int) -> str:
-    return f"table {table} ({rows} row{'s' if rows != 1 else ''})" if rows else f"table {table}"
-
-
-def _join(items: list[str]) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def diff_summary(diff: dict[str, Any]) -> str:
-    """One sentence, e.g. "drops columns role, company, tags and 1 contact"."""
-    if diff.get("empty"):
-        return "changes nothing in the schema or the row counts"
-    drops: list[str] = []
-    adds: list[str] = []
-    other: list[str] = []
-    for table in diff["tables_removed"]:
-        drops.append(_whole_table(table, diff["tables"].get(table, {}).get("rows_removed", 0)))
-    for table in diff["tables_added"]:
-        adds.append(_whole_table(table, diff["tables"].get(table, {}).get("rows_added", 0)))
-    columns_removed = [c for t in diff["tables"].values() for c in t.get("columns_removed", [])]
-    columns_added = [c for t in diff["tables"].values() for c in t.get("columns_added", [])]
-    if columns_removed:
-        word = "column" if len(columns_removed) == 1 else "columns"
-        drops.append(f"{word} {', '.join(columns_removed)}")
-    if columns_added:
-        word = "column" if len(columns_added) == 1 else "columns"
-        adds.append(f"{word} {', '.join(columns_added)}")
-    for table, change in diff["tables"].items():
-        if table in diff["tables_removed"] or table in diff["tables_added"]:
-            continue
-        if change.get("rows_removed"):
-            drops.append(_rows(change["rows_removed"], table))
-        if change.get("rows_added"):
-            adds.append(_rows(change["rows_added"], table))
-        for column, (old, new) in change.get("columns_changed", {}).items():
-            other.append(f"changes {table}.{column} from {old} to {new}")
-        if change.get("rows_changed"):
-            other.append(f"changes rows of {table}")
-    parts = []
-    if drops:
-        parts.append("drops " + _join(drops))
-    if adds:
-        parts.append("adds " + _join(adds))
-    parts.extend(other)
-    return "; ".join(parts)
+def manifest_of_uri(uri: str) -> dict[str, Any] | None:
+    """The manifest of the database at `uri`, or None if it cannot be read (logged)."""
+    try:
+        with connect(uri) as conn:
+            conn.read_only = True
+            return manifest_read(conn)
+    except Exception:
+        logger.exception("could not read a manifest")
+        return None

@@ -1,0 +1,91 @@
+"""The project's branches, classified: the active one stays; the rest is a live preview,
+an expired preview's branch, a rollback's replaced branch, or a leftover."""
+
+from __future__ import annotations
+
+from checkpoints.engines.base import Branch
+from checkpoints.lifecycle.plan import CleanupPlan, Holding, Removal, Seen, made_by
+from checkpoints.models import AgentProject, Job, Preview
+
+
+def _rollback_orphans(project: AgentProject) -> dict[str, Job]:
+    """Orphan branch id -> the rollback job that left it."""
+    jobs = project.jobs.filter(kind=Job.Kind.ROLLBACK, result__has_key="orphan_branch_id")
+    return {job.result["orphan_branch_id"]: job for job in jobs}
+
+
+def _verified(job: Job) -> bool:
+    return any(s["name"] == "verifying" and s["state"] == "succeeded" for s in job.steps)
+
+
+def branches_classify(
+    plan: CleanupPlan, seen: Seen, branches: list[Branch], live_previews: set[str]
+) -> None:
+    project = seen.project
+    orphans = _rollback_orphans(project)
+    previews = {p.branch_id: p for p in project.previews.select_related("version")}
+    for branch in branches:
+        holding = Holding("branch", branch.id, branch.name, branch.logical_size)
+        plan.branches.append(holding)
+        if branch.id == project.active_branch_id or (
+            branch.default and not project.active_branch_id
+        ):
+            holding.role, holding.note = "active", "kept: the active branch (serves the app)"
+            continue
+        preview = previews.get(branch.id)
+        if preview is not None:
+            _preview_branch(plan, holding, branch, preview, branch.id in live_previews)
+        elif made_by(seen.in_flight, branch.id, branch.created_at):
+            holding.role = "in-flight"
+            holding.note = f"being made by the running job #{seen.in_flight.pk}"  # type: ignore[union-attr]
+            plan.kept.append(f"{branch.name}: {holding.note}")
+        elif branch.id in orphans:
+            _orphan_branch(plan, holding, branch, orphans[branch.id])
+        else:
+            holding.role = "leftover"
+            holding.note = (
+                "orphan of a rollback"
+                if branch.name.endswith("(old)") or "(old " in branch.name
+                else "branch no version, preview or rollback records (left by a failed job)"
+            )
+            plan.removals.append(
+                Removal("branch", branch.id, branch.name, holding.note, branch.logical_size)
+            )
+
+
+def _preview_branch(
+    plan: CleanupPlan, holding: Holding, branch: Branch, preview: Preview, live: bool
+) -> None:
+    holding.role = "preview"
+    if live:
+        holding.note = f"kept: live preview of {preview.version.label}"
+        return
+    holding.note = (
+        "expired preview" if preview.discarded_at is None else "discarded preview's branch"
+    )
+    plan.removals.append(
+        Removal(
+            "branch",
+            branch.id,
+            branch.name,
+            f"branch of the {holding.note} of {preview.version.label}",
+            branch.logical_size,
+            preview_id=preview.pk if preview.discarded_at is None else None,
+        )
+    )
+
+
+def _orphan_branch(plan: CleanupPlan, holding: Holding, branch: Branch, rollback: Job) -> None:
+    holding.role = "orphan"
+    target = rollback.target_version.label if rollback.target_version else "a version"
+    if not _verified(rollback):
+        holding.note = (
+            f"kept: holds the database from before the unverified rollback to {target} "
+            f"(job #{rollback.pk}); delete it by hand once checked"
+        )
+        plan.kept.append(f"{branch.name}: {holding.note}")
+        return
+    holding.note = f"orphan of the verified rollback to {target}"
+    plan.removals.append(
+        Removal("branch", branch.id, branch.name, holding.note, branch.logical_size)
+    )

@@ -1,0 +1,18 @@
+"""Settings that decide what cleanup and rollbacks leave behind."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+
+
+def rollback_keeps_old_branch() -> bool:
+    """CHECKPOINTS_ROLLBACK_KEEP_OLD_BRANCH: leave a verified rollback's `(old)` branch for
+    cleanup instead of deleting it at once (an undo window until the next cleanup)."""
+    return bool(getattr(settings, "CHECKPOINTS_ROLLBACK_KEEP_OLD_BRANCH", False))
+
+
+def cleanup_interval() -> timedelta | None:
+    minutes = getattr(settings, "CHECKPOINTS_CLEANUP_INTERVAL_MINUTES", 60)
+    return timedelta(minutes=minutes) if minutes else None

@@ -1,0 +1,94 @@
+"""Use cases on a project: start it (the demo or an empty one), delete it, start over,
+rotate its password."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+from django.utils import timezone
+
+from checkpoints import connections, permissions, selectors, tasks
+from checkpoints.activity import activity_record
+from checkpoints.engines.base import mask_password
+from checkpoints.engines.errors import EngineError, EngineNotFound
+from checkpoints.errors import NAME_REQUIRED, NOT_STARTED, ServiceError
+from checkpoints.models import Activity, AgentProject, Job, Team
+from checkpoints.signals import team_personal_for
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+
+def project_start_demo(*, user: User, team: Team | None = None) -> Job:
+    """Create an agent project for the demo; its job makes the engine project and v0."""
+    team = team or team_personal_for(user=user)
+    permissions.require(user, team, "project_create")
+    number = AgentProject.objects.filter(team=team).count() + 1
+    project = AgentProject.objects.create(
+        team=team,
+        created_by=user,
+        name=f"Contact book {number}" if number > 1 else "Contact book",
+        engine_name=connections.engine_default_name(),
+    )
+    return tasks.job_enqueue(project=project, kind=Job.Kind.START_DEMO, user=user)
+
+
+@transaction.atomic
+def project_create(*, user: User, name: str, team: Team | None = None) -> Job:
+    """Create an agent project; its job makes the engine project and saves the empty v0."""
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise ServiceError(NAME_REQUIRED)
+    team = team or team_personal_for(user=user)
+    permissions.require(user, team, "project_create")
+    project = AgentProject.objects.create(
+        team=team, created_by=user, name=name, engine_name=connections.engine_default_name()
+    )
+    return tasks.job_enqueue(project=project, kind=Job.Kind.CREATE_PROJECT, user=user)
+
+
+def project_delete(*, project: AgentProject, user: User) -> None:
+    """Delete the engine project (every branch and snapshot) and the project's records.
+
+    Only a team owner may; refused while a job runs on the project."""
+    permissions.require(user, project, "project_delete")
+    if selectors.job_active(project=project) is not None:
+        raise tasks.project_busy(project)
+    if project.engine_project_id:
+        try:
+            connections.engine_for(project=project).project_delete(project.engine_project_id)
+        except EngineNotFound:
+            pass
+    project.delete()
+
+
+def project_start_over(*, project: AgentProject, user: User) -> Job:
+    """Delete the engine project and every version, then begin again at v0."""
+    permissions.require(user, project, "start_over")
+    return tasks.job_enqueue(project=project, kind=Job.Kind.START_OVER, user=user)
+
+
+def project_password_rotate(*, project: AgentProject, user: User | None) -> None:
+    """A new password for the project's role (owners; `user=None`: the command line): the
+    old one stops working at once, open sessions end; the connection string changes in its
+    password only. Recorded in the Activity log (never the password)."""
+    if user is not None:
+        permissions.require(user, project, "password_rotate")
+    if not project.engine_project_id:
+        raise ServiceError(NOT_STARTED)
+    started = timezone.now()
+    engine = connections.engine_for(project=project)
+    try:
+        engine.role_password_reset(project.engine_project_id)
+    except EngineError as error:
+        raise ServiceError(f"The password was not rotated: {mask_password(str(error))}") from error
+    connections.connections_refresh(project=project, engine=engine)  # pages show the stored one
+    activity_record(
+        project=project,
+        actor=user,
+        kind=Activity.Kind.ROTATE,
+        duration_ms=int((timezone.now() - started).total_seconds() * 1000),
+        detail="New password for the connection string; the old one stopped working and "
+        "its open sessions ended.",
+    )

@@ -1,0 +1,48 @@
+"""Every user owns a personal team: made on sign-up, or on the first login of a user made
+before teams. Connected in `CheckpointsConfig.ready`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.contrib.auth.signals import user_logged_in
+from django.db import transaction
+from django.db.models.signals import post_save
+
+from checkpoints.models import Membership, Team
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+
+@transaction.atomic
+def team_personal_for(*, user: User) -> Team:
+    """The user's personal team, created (with the user as owner) on first use."""
+    team, _ = Team.objects.get_or_create(
+        personal_for=user, defaults={"name": f"{user.get_username()}’s team"}
+    )
+    Membership.objects.get_or_create(team=team, user=user, defaults={"role": Membership.Role.OWNER})
+    return team
+
+
+def _user_created_personal_team(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    """Every new user owns a personal team from the start."""
+    if created:
+        team_personal_for(user=instance)
+
+
+def _user_logged_in_personal_team(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """A first login gets a personal team too (idempotent: users made before teams)."""
+    team_personal_for(user=user)
+
+
+def connect() -> None:
+    post_save.connect(
+        _user_created_personal_team,
+        sender=settings.AUTH_USER_MODEL,
+        dispatch_uid="checkpoints.personal_team.created",
+    )
+    user_logged_in.connect(
+        _user_logged_in_personal_team, dispatch_uid="checkpoints.personal_team.login"
+    )
