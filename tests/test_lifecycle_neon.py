@@ -10,9 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from checkpoints import connections, services
-from checkpoints.services import lifecycle
 from checkpoints.engines.neon import NeonEngine
 from checkpoints.models import AgentProject, Job
+from checkpoints.services import lifecycle
 from neon_emulator.fake_backend import FakeBackend
 from neon_emulator.server import NeonEmulator
 from tests.web_fixtures import HX, jobs_run_queued, user_make

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 
-from checkpoints.services import sharing
 from checkpoints.api.http import Invalid, api_view
 from checkpoints.api.inputs import int_field, json_body
 from checkpoints.api.listing import list_answer
 from checkpoints.api.lookups import project_of, version_of
 from checkpoints.refusals import MAX_ID, not_found
 from checkpoints.serialize import share_json
+from checkpoints.services import sharing
 
 
 @api_view("GET", "POST")

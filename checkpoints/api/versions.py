@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 
 from checkpoints import services
-from checkpoints.services import lifecycle
 from checkpoints.api.http import ApiError, Invalid, api_view
 from checkpoints.api.inputs import json_body, text_field
 from checkpoints.api.jobs import job_answer, wait_seconds
@@ -15,6 +14,7 @@ from checkpoints.input_guard import int_or_none
 from checkpoints.models import AgentProject
 from checkpoints.refusals import MAX_NUMBER
 from checkpoints.serialize import version_json
+from checkpoints.services import lifecycle
 
 DIFF_UNAVAILABLE = (
     "A diff needs the schema manifest stored with both versions; "

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from checkpoints import services
-from checkpoints.services import sharing
 from checkpoints.mcp.auth import current_user
 from checkpoints.mcp.failures import ToolFailure
 from checkpoints.mcp.lookups import project_for, started, version_for
 from checkpoints.refusals import MAX_ID
 from checkpoints.serialize import share_json
+from checkpoints.services import sharing
 
 PREVIEW_NOT_FOUND = "Project {project} has no preview {id}."
 SHARE_NOT_FOUND = "Project {project} has no share link {id}."

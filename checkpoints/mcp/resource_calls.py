@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from checkpoints import permissions, selectors
-from checkpoints.services import lifecycle
 from checkpoints.mcp.auth import current_user
 from checkpoints.mcp.failures import ToolFailure
 from checkpoints.mcp.lookups import project_for, version_for
 from checkpoints.paging import MAX_PER_PAGE
 from checkpoints.serialize import preview_json, project_json, version_json
+from checkpoints.services import lifecycle
 
 #: The timeline is one document: the newest versions, the count says how many there are.
 TIMELINE_VERSIONS = MAX_PER_PAGE

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from checkpoints import permissions, services
-from checkpoints.services import lifecycle
 from checkpoints.mcp.auth import current_user
 from checkpoints.mcp.failures import ToolFailure
 from checkpoints.mcp.lookups import project_for, started, version_for
 from checkpoints.paging import PageRequest, page_of
 from checkpoints.serialize import version_json
+from checkpoints.services import lifecycle
 
 
 def versions_list(

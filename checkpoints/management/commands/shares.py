@@ -13,11 +13,11 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from checkpoints.services import sharing
 from checkpoints.management.project_command import ProjectCommand
 from checkpoints.models import AgentProject
 from checkpoints.paging import page_of
 from checkpoints.serialize import share_json
+from checkpoints.services import sharing
 
 SHARE_NOT_FOUND = "Project {project} has no share link {share}."
 

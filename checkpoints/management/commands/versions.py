@@ -19,11 +19,11 @@ from typing import Any
 from django.core.management.base import CommandError
 
 from checkpoints import services
+from checkpoints.jobs.run import job_execute
 from checkpoints.management.project_command import ProjectCommand
 from checkpoints.models import AgentProject, Job, Version
 from checkpoints.paging import page_of
 from checkpoints.serialize import job_json, preview_json, version_json
-from checkpoints.jobs.run import job_execute
 
 SQL_FILE_UNREADABLE = "Cannot read the SQL file {path}: {error}"
 JOB_FAILED = "{kind} failed: {error}"
