@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from checkpoints import lifecycle_views, services
+from checkpoints import services
 from checkpoints.models import Job
+from checkpoints.views.lifecycle import rollback_note
 from tests.web_fixtures import (
     HX,
     engine_project_drop,
@@ -111,4 +112,4 @@ def test_rollback_sentence_is_empty_without_manifests(user, project):
     v1 = project.versions.get(number=1)
     v1.manifest = None
     v1.save()
-    assert lifecycle_views.rollback_sentence(project, v1) == ""
+    assert rollback_note.rollback_sentence(project, v1) == ""
