@@ -45,7 +45,7 @@ def activity_context(request: HttpRequest, project: AgentProject) -> dict[str, A
             hx_get=reverse("project-activity", args=[project.pk]),
             target="#activity-list",
             what="Events",
-            label="Activity pages",
+            label="Pages of activity",
             newer="Newer",
             older="Older",
         ),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.paginator import Page
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -23,6 +24,24 @@ VERSIONS_PER_PAGE = 20
 VERSIONS_PARAM = "versions_page"
 META_PER_PAGE = 50
 META_PARAM = "meta_page"
+
+
+def _pager(
+    request: HttpRequest, project: AgentProject, page: Page, param: str, what: str, noun: str
+) -> dict[str, Any]:
+    """A pager of the project page: its links reload the `#project` region."""
+    return pager(
+        page,
+        query=request.GET,
+        param=param,
+        href=reverse("project-detail", args=[project.pk]),
+        target="#project",
+        push="1",
+        what=what,
+        label=f"Pages of {what.lower()}",
+        newer=f"Newer {noun}",
+        older=f"Older {noun}",
+    )
 
 
 def _annotate(project: AgentProject, versions: list[Version], current: Version | None) -> None:
@@ -75,21 +94,9 @@ def history_context(request: HttpRequest, project: AgentProject) -> dict[str, An
     _annotate(project, history, current)
     choices, diff_from, diff_to = _diff_choices(project, history, current)
     live_total = project.versions.filter(deleted_at__isnull=True).count()
-    detail = reverse("project-detail", args=[project.pk])
     return {
         "history": history,
-        "history_pager": pager(
-            page,
-            query=request.GET,
-            param=VERSIONS_PARAM,
-            href=detail,
-            target="#project",
-            push="1",
-            what="Versions",
-            label="Version pages",
-            newer="Newer versions",
-            older="Older versions",
-        ),
+        "history_pager": _pager(request, project, page, VERSIONS_PARAM, "Versions", "versions"),
         "lifecycle": {
             "window_text": lifecycle.window_describe(project),
             "window_choices": AgentProject.RestoreWindow.choices,
@@ -117,19 +124,7 @@ def meta_context(request: HttpRequest, project: AgentProject) -> dict[str, Any]:
     """The Meta tab's table of every version row, newest first, one page at a time."""
     rows = project.versions.select_related("parent", "created_by").order_by("-pk")
     page = page_get(rows, query=request.GET, param=META_PARAM, per_page=META_PER_PAGE)
-    detail = reverse("project-detail", args=[project.pk])
     return {
         "all_versions": page.object_list,
-        "meta_pager": pager(
-            page,
-            query=request.GET,
-            param=META_PARAM,
-            href=detail,
-            target="#project",
-            push="1",
-            what="Version rows",
-            label="Metadata pages",
-            newer="Newer rows",
-            older="Older rows",
-        ),
+        "meta_pager": _pager(request, project, page, META_PARAM, "Version rows", "rows"),
     }

@@ -52,7 +52,8 @@ def rollback_sentence(project: AgentProject, version: Version) -> str:
     except (psycopg.Error, EngineError, services.ServiceError) as error:
         reason = mask_password(str(error).strip().splitlines()[0] if str(error).strip() else "")
         logger.warning("rollback confirmation of project %s: %s", project.pk, reason)
-        short = "it did not answer" if isinstance(error, psycopg.errors.QueryCanceled) else ""
+        timed_out = (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable)
+        short = "it did not answer in time" if isinstance(error, timed_out) else ""
         return UNREADABLE.format(
             label=version.label, seconds=READ_SECONDS, reason=short or reason or "no answer"
         )
