@@ -197,6 +197,9 @@ X_FRAME_OPTIONS = "DENY"
 
 # Engines ------------------------------------------------------------------------------
 CHECKPOINTS_ENGINE = os.environ.get("CHECKPOINTS_ENGINE", "local")
+#: What the project page's App and schema tabs show: a plug-in function of the versioned
+#: app (see checkpoints/views/app_panel.py), so the core never imports the app.
+CHECKPOINTS_APP_PANEL = "contacts.views.contacts_app_context"
 # The local engine's PostgreSQL server (a role that may CREATEDB); default: the embedded one.
 CHECKPOINTS_LOCAL_SERVER_URL = os.environ.get("CHECKPOINTS_LOCAL_SERVER_URL", "")
 # Local engine: ready copies of the most recent versions, so rolling back to them is a swap.

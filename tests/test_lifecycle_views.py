@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
-from checkpoints import lifecycle_views, services
+from checkpoints import services
+from checkpoints.engines.connect import connect
 from checkpoints.models import Job
+from checkpoints.views.lifecycle import rollback_note
 from tests.web_fixtures import (
     HX,
     engine_project_drop,
@@ -111,4 +114,30 @@ def test_rollback_sentence_is_empty_without_manifests(user, project):
     v1 = project.versions.get(number=1)
     v1.manifest = None
     v1.save()
-    assert lifecycle_views.rollback_sentence(project, v1) == ""
+    assert rollback_note.rollback_sentence(project, v1) == ""
+
+
+def test_rollback_confirmation_says_plainly_when_the_live_database_does_not_answer(
+    client_ada, project
+):
+    """A GET that only reads: a locked live database costs a bounded wait, then a plain
+    sentence (and the confirmation still works); an unreachable one says so too."""
+    uri = services.project_connection_uri(project=project)
+    with connect(uri, autocommit=False) as holder:
+        holder.execute("lock table contacts in access exclusive mode")
+        started = time.monotonic()
+        confirm = client_ada.get(url("version-rollback", project.pk, 1), headers=HX)
+        waited = time.monotonic() - started
+        holder.rollback()
+    text = confirm.content.decode()
+    assert confirm.status_code == 200 and "Roll back to v1" in text
+    assert waited < rollback_note.READ_SECONDS * 3 + 2, waited
+    assert (
+        f"could not be read from the live database within {rollback_note.READ_SECONDS} s "
+        "(it did not answer in time)"
+    ) in text
+    project.connection_uri = "postgresql://nobody:secret@127.0.0.1:1/nothing"
+    project.save(update_fields=["connection_uri"])
+    sentence = rollback_note.rollback_sentence(project, project.versions.get(number=1))
+    assert sentence.startswith("What rolling back to v1 changes could not be read")
+    assert "secret" not in sentence

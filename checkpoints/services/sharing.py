@@ -35,7 +35,6 @@ from checkpoints.activity import activity_record
 from checkpoints.errors import NOT_STARTED, ProjectBusy, ServiceError
 from checkpoints.models import Activity, AgentProject, Job, Preview, ShareLink, Version
 from checkpoints.services.previews import preview_discard
-from contacts import repository
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -73,12 +72,12 @@ class ShareCreated:
 
 @dataclass(frozen=True)
 class ShareView:
-    """What the public page shows: `ready` (the app), `starting` or `failed`."""
+    """What the public page shows: `ready` (the app, read through `uri`, the preview
+    branch's read-only connection string: never show it), `starting` or `failed`."""
 
     state: str
     share: ShareLink
-    schema: repository.Schema | None = None
-    contacts: list[repository.Contact] = field(default_factory=list)
+    uri: str = ""
     steps: list[dict] = field(default_factory=list)
 
 
@@ -204,14 +203,15 @@ def share_rate_allowed(*, share: ShareLink) -> bool:
     return count <= rate_per_minute()
 
 
-def share_view(*, share: ShareLink, count: bool = True) -> ShareView:
+def share_view(*, share: ShareLink) -> ShareView:
     """What `/s/<token>` shows now. Starts the link's preview on first open (and again if
-    its preview is gone); reads the app through the read-only role once it is ready."""
+    its preview is gone); once it is ready, the read-only connection string to read the
+    app through (the app reads it, then calls `share_opened`)."""
     if not share.is_live:
         raise ShareGone(SHARE_GONE)
     preview = share.preview
     if preview is not None and preview.is_live:
-        return _ready(share, preview, count=count)
+        return _ready(share, preview)
     if share.version.deleted_at is not None:  # no snapshot to start from any more
         raise ShareGone(SHARE_GONE)
     job = _latest_job(share)
@@ -239,24 +239,25 @@ def share_view(*, share: ShareLink, count: bool = True) -> ShareView:
     return ShareView("starting", share, steps=_steps(job))
 
 
-def _ready(share: ShareLink, preview: Preview, *, count: bool) -> ShareView:
+def _ready(share: ShareLink, preview: Preview) -> ShareView:
     project = share.project
     try:
         uri = connections.engine_for(project=project).readonly_connection_uri(
             project.engine_project_id, preview.branch_id
         )
-        schema, contacts = repository.contacts_list(uri)
     except Exception as exc:  # the page says "not available", never why (no ids, no URIs)
         logger.warning(
-            "share link #%s: reading the preview failed: %s", share.pk, type(exc).__name__
+            "share link #%s: the read-only role failed: %s", share.pk, type(exc).__name__
         )
         return ShareView("failed", share)
-    if count:
-        now = timezone.now()
-        ShareLink.objects.filter(pk=share.pk).update(
-            open_count=F("open_count") + 1, last_opened_at=now
-        )
-    return ShareView("ready", share, schema=schema, contacts=contacts)
+    return ShareView("ready", share, uri=uri)
+
+
+def share_opened(*, share: ShareLink) -> None:
+    """Count one open of the link (the app was shown)."""
+    ShareLink.objects.filter(pk=share.pk).update(
+        open_count=F("open_count") + 1, last_opened_at=timezone.now()
+    )
 
 
 def _first_open(share: ShareLink) -> None:

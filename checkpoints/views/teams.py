@@ -1,5 +1,5 @@
-"""Team pages: the team list, a team's members (owners manage them), the team switcher,
-and the 403 answer for refused actions (`handler403`).
+"""Team pages: the team list, a team's members (owners manage them), the team switcher
+and invitations.
 
 A team page of a team the user does not belong to answers 404. Member changes are POSTs;
 htmx gets the `#members` region back (with the error inline), others a redirect.
@@ -13,29 +13,15 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from checkpoints import permissions, services
 from checkpoints.input_guard import int_or_none
 from checkpoints.models import Membership, Team
 from checkpoints.services import teams
+from checkpoints.views.responses import forbidden
 
 TEAM_TEMPLATE = "checkpoints/team_detail.html"
-FORBIDDEN = "You are not allowed to do this."
-
-
-def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    """403 with a readable message: a `#flash` fragment for htmx, else a page."""
-    message = getattr(exception, "message", "") or FORBIDDEN
-    if getattr(request, "htmx", False):
-        response = render(
-            request,
-            "checkpoints/_flash.html",
-            {"level": "error", "message": message},
-            status=403,
-        )
-        return reswap(retarget(response, "#flash"), "innerHTML")
-    return render(request, "403.html", {"message": message}, status=403)
 
 
 @require_http_methods(["GET", "POST"])

@@ -1,0 +1,76 @@
+"""Storage and cleanup: the restore window, what the project holds (as the last job
+listed it, no engine call) and the cleanup's dry run and start."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from checkpoints import lifecycle, permissions, selectors, services
+from checkpoints.models import AgentProject, Job
+from checkpoints.views.page import project_render
+from checkpoints.views.responses import action_run, refused
+
+
+@require_POST
+def restore_window(request: HttpRequest, pk: int) -> HttpResponse:
+    project = selectors.project_get(user=request.user, pk=pk)
+    try:
+        lifecycle.restore_window_set(
+            project=project,
+            user=request.user,
+            window=request.POST.get("window", ""),
+            count=request.POST.get("count"),
+        )
+    except services.ServiceError as error:
+        return refused(request, project, error)
+    project.refresh_from_db()
+    if request.htmx:
+        return project_render(request, project, tab=request.POST.get("tab"))
+    return redirect("project-detail", pk=project.pk)
+
+
+@require_GET
+def project_holdings(request: HttpRequest, pk: int) -> HttpResponse:
+    """What the engine holds for the project, as the last job listed it (no engine call)."""
+    project = selectors.project_get(user=request.user, pk=pk)
+    plan = lifecycle.project_holdings(project=project)
+    return _holdings(request, project, plan, dry_run=False)
+
+
+@require_http_methods(["GET", "POST"])
+def project_cleanup(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: the dry run (what would go and why); POST: "Clean up now" (a job)."""
+    project = selectors.project_get(user=request.user, pk=pk)
+    if request.method == "POST":
+        return action_run(
+            request, project, lambda: lifecycle.cleanup_start(project=project, user=request.user)
+        )
+    try:
+        plan = lifecycle.project_cleanup(
+            project=project, user=request.user, dry_run=True, fresh=False
+        )
+    except services.ServiceError as error:
+        return refused(request, project, error)
+    return _holdings(request, project, plan, dry_run=True)
+
+
+def _holdings(
+    request: HttpRequest, project: AgentProject, plan: lifecycle.CleanupPlan, *, dry_run: bool
+) -> HttpResponse:
+    context = {
+        "project": project,
+        "plan": plan,
+        "dry_run": dry_run,
+        "busy": services.job_active(project=project) is not None,
+        "can": permissions.can_for(request.user, project),
+        "previews": list(selectors.previews_live(project=project)),
+        "last_cleanup": project.jobs.filter(kind=Job.Kind.CLEANUP, state=Job.State.SUCCEEDED)
+        .order_by("-finished_at")
+        .first(),
+    }
+    template = "checkpoints/_holdings.html"
+    if request.htmx:
+        template += "#holdings"
+    return render(request, template, context)

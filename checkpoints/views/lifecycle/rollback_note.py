@@ -1,0 +1,61 @@
+"""The sentence the rollback confirmation opens with: what rolling back changes in the
+live database now ("Rolling back to v1 drops columns role, company, tags and 1 contact.").
+
+The confirmation is a GET: it only reads. It opens the live database read-only with a
+short connect and statement timeout, so a slow or unreachable database costs at most a
+few seconds, and then the sentence says plainly that it could not look (never a
+silent nothing). A version saved without a manifest has nothing to compare: no sentence.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+
+from checkpoints import manifest as manifests
+from checkpoints import services
+from checkpoints.engines.base import mask_password
+from checkpoints.engines.connect import connect
+from checkpoints.engines.errors import EngineError
+from checkpoints.models import AgentProject, Version
+
+logger = logging.getLogger(__name__)
+
+#: How long the confirmation may wait for the live database, per connect and statement.
+READ_SECONDS = 2
+UNREADABLE = (
+    "What rolling back to {label} changes could not be read from the live database "
+    "within {seconds} s ({reason}). "
+)
+
+
+def _live_manifest(uri: str) -> dict:
+    options = f"-c statement_timeout={READ_SECONDS * 1000} -c lock_timeout={READ_SECONDS * 1000}"
+    with connect(
+        uri,
+        retry_for=0.5,
+        blocked_for=READ_SECONDS,
+        connect_timeout=READ_SECONDS,
+        options=options,
+    ) as conn:
+        conn.read_only = True
+        return manifests.manifest_read(conn)
+
+
+def rollback_sentence(project: AgentProject, version: Version) -> str:
+    """What rolling back to `version` changes, or why that cannot be said now."""
+    if not version.manifest:
+        return ""
+    try:
+        live = _live_manifest(services.project_connection_uri(project=project))
+    except (psycopg.Error, EngineError, services.ServiceError) as error:
+        reason = mask_password(str(error).strip().splitlines()[0] if str(error).strip() else "")
+        logger.warning("rollback confirmation of project %s: %s", project.pk, reason)
+        timed_out = (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable)
+        short = "it did not answer in time" if isinstance(error, timed_out) else ""
+        return UNREADABLE.format(
+            label=version.label, seconds=READ_SECONDS, reason=short or reason or "no answer"
+        )
+    summary = manifests.diff_summary(manifests.manifest_diff(live, version.manifest))
+    return f"Rolling back to {version.label} {summary}. "
