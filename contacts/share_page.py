@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
-from checkpoints import sharing
+from checkpoints.services import sharing
 from contacts import repository
 
 logger = logging.getLogger(__name__)

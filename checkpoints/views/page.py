@@ -15,12 +15,13 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from checkpoints import job_waits, permissions, selectors, services, sharing
+from checkpoints import job_waits, permissions, selectors, services
 from checkpoints.demo import DEMO_STEPS, demo_step
 from checkpoints.engines.base import mask_password
 from checkpoints.engines.errors import EngineError
 from checkpoints.input_guard import int_or_none
 from checkpoints.models import AgentProject, Job
+from checkpoints.services import sharing
 from checkpoints.views.activity import activity_context
 from checkpoints.views.app_panel import app_panel_context
 from checkpoints.views.history import history_context, meta_context, timeline_context

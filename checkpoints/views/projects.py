@@ -8,7 +8,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from checkpoints import permissions, selectors, services, teams
+from checkpoints import permissions, selectors, services
+from checkpoints.services import teams
 from checkpoints.views.responses import confirmed_action
 
 

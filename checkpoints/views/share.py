@@ -10,8 +10,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import retarget, trigger_client_event
 
-from checkpoints import permissions, selectors, services, sharing
+from checkpoints import permissions, selectors, services
 from checkpoints.models import AgentProject
+from checkpoints.services import sharing
 
 DIALOG = "share/_dialog.html"
 CARD = "share/_shares.html#shares"

@@ -12,8 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from checkpoints import lifecycle, permissions, selectors, services
+from checkpoints import permissions, selectors, services
 from checkpoints.engines.errors import EngineError
+from checkpoints.services import lifecycle
 from checkpoints.views.lifecycle.rollback_note import rollback_sentence
 from checkpoints.views.responses import action_run, confirm_page, confirmed_action, refused
 

@@ -7,8 +7,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from checkpoints import lifecycle, permissions, selectors, services
+from checkpoints import permissions, selectors, services
 from checkpoints.models import AgentProject, Job
+from checkpoints.services import lifecycle
 from checkpoints.views.page import project_render
 from checkpoints.views.responses import action_run, refused
 

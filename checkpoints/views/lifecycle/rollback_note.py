@@ -13,11 +13,11 @@ import logging
 
 import psycopg
 
-from checkpoints import manifest as manifests
 from checkpoints import services
 from checkpoints.engines.base import mask_password
 from checkpoints.engines.connect import connect
 from checkpoints.engines.errors import EngineError
+from checkpoints.lifecycle import manifest as manifests
 from checkpoints.models import AgentProject, Version
 
 logger = logging.getLogger(__name__)
