@@ -18,6 +18,7 @@ from checkpoints.engines.base import mask_password
 from checkpoints.engines.connect import connect
 from checkpoints.engines.errors import EngineError
 from checkpoints.lifecycle import manifest as manifests
+from checkpoints.lifecycle.diff import diff_summary, manifest_diff
 from checkpoints.models import AgentProject, Version
 
 logger = logging.getLogger(__name__)
@@ -57,5 +58,5 @@ def rollback_sentence(project: AgentProject, version: Version) -> str:
         return UNREADABLE.format(
             label=version.label, seconds=READ_SECONDS, reason=short or reason or "no answer"
         )
-    summary = manifests.diff_summary(manifests.manifest_diff(live, version.manifest))
+    summary = diff_summary(manifest_diff(live, version.manifest))
     return f"Rolling back to {version.label} {summary}. "
