@@ -97,7 +97,7 @@ class AgentProject(models.Model):
         DAYS = "days", "Keep versions for N days"
         VERSIONS = "versions", "Keep the last N versions"
 
-    # What cleanup may remove (see checkpoints/lifecycle.py): the default expiry of new
+    # What cleanup may remove (see checkpoints/lifecycle/): the default expiry of new
     # versions, recomputed for live versions when it changes.
     restore_window = models.CharField(
         max_length=20, choices=RestoreWindow.choices, default=RestoreWindow.FOREVER
@@ -341,7 +341,7 @@ class ShareLink(models.Model):
 
     Only the token's sha256 is kept: the link is shown once, when it is made. Its view is
     served from a preview branch (`preview`) made on first open, which expires with the
-    link (checkpoints/sharing.py)."""
+    link (checkpoints/services/sharing.py)."""
 
     project = models.ForeignKey(AgentProject, on_delete=models.CASCADE, related_name="shares")
     version = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="shares")
