@@ -12,6 +12,7 @@ import pytest
 
 from checkpoints.engines.local import LocalEngine
 from checkpoints.engines.neon import NeonEngine
+from tests.postgres_plugin import engine_url
 
 from .schema import OpenAPIChecker
 from .server import NeonEmulator
@@ -26,8 +27,8 @@ def shared_emulator(request: pytest.FixtureRequest) -> NeonEmulator:
     global _emulator
     with _lock:
         if _emulator is None:
-            server = request.getfixturevalue("pg_server")
-            backend = LocalEngine(server.url("postgres"), control_db=f"ckn_{uuid.uuid4().hex[:10]}")
+            request.getfixturevalue("pg_server")  # the server is up
+            backend = LocalEngine(engine_url(), control_db=f"ckn_{uuid.uuid4().hex[:10]}")
             _emulator = NeonEmulator(
                 backend, api_key=API_KEY, op_duration=0.05, checker=OpenAPIChecker()
             ).start()
