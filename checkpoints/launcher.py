@@ -32,8 +32,8 @@ from pathlib import Path
 
 import psutil
 import psycopg
-from psycopg import sql
 
+from checkpoints import pgroles
 from checkpoints.pgserver import EmbeddedPostgres, free_port
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -78,10 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         if own_server:
             say(f"Starting PostgreSQL (embedded, data in {server.data_dir}) …")
         server.start()
+        # The metadata database is the embedded one unless the operator gave theirs.
+        pgroles.ensure_roles(server, None if os.environ.get("DATABASE_URL") else METADATA_DB)
         env = _child_env(server, data_dir)
         if args.neon_emulator:
             stack.enter_context(_neon_emulator(server, env))
-        _ensure_database(server, METADATA_DB, env)
         manage = [sys.executable, str(BASE_DIR / "manage.py")]
         _run(manage + ["prepare_run"] + ([] if args.exec else ["--first-account"]), env)
         if args.exec:
@@ -181,8 +182,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def _child_env(server: EmbeddedPostgres, data_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("DJANGO_SECRET_KEY", _secret_key(data_dir))
-    env.setdefault("DATABASE_URL", server.url(METADATA_DB))
-    env.setdefault("CHECKPOINTS_LOCAL_SERVER_URL", server.url("postgres"))
+    # Least privilege: Django as the metadata database's owner, the engine as a
+    # CREATEDB/CREATEROLE role; neither is the superuser (checkpoints.pgroles).
+    if not env.get("DATABASE_URL"):
+        env["DATABASE_URL"] = pgroles.app_url(server.data_dir, METADATA_DB) or ""
+    if not env.get("CHECKPOINTS_LOCAL_SERVER_URL"):
+        env["CHECKPOINTS_LOCAL_SERVER_URL"] = pgroles.engine_url(server.data_dir) or server.url()
     env["CHECKPOINTS_DATA_DIR"] = str(data_dir)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
@@ -195,7 +200,9 @@ def _neon_emulator(server: EmbeddedPostgres, env: dict[str, str]) -> Iterator[No
     from checkpoints.engines.local import LocalEngine
     from neon_emulator import NeonEmulator
 
-    backend = LocalEngine(server.url("postgres"), control_db="neon_emulator")
+    backend = LocalEngine(
+        pgroles.engine_url(server.data_dir) or server.url(), control_db="neon_emulator"
+    )
     api_key = "napi_emulator_" + secrets.token_hex(12)
     with NeonEmulator(backend, api_key=api_key, op_duration=1.0) as emulator:
         env.update(CHECKPOINTS_ENGINE="neon", NEON_API_URL=emulator.url, NEON_API_KEY=api_key)
@@ -210,16 +217,6 @@ def _secret_key(data_dir: Path) -> str:
         path.write_text(secrets.token_urlsafe(50))
         path.chmod(0o600)
     return path.read_text().strip()
-
-
-def _ensure_database(server: EmbeddedPostgres, name: str, env: dict[str, str]) -> None:
-    if env["DATABASE_URL"] != server.url(name):
-        return  # an external metadata database: the operator created it
-    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    server.keep_out_of((name,))  # projects' roles never open the metadata database
 
 
 def _run(argv: list[str], env: dict[str, str]) -> None:

@@ -96,8 +96,13 @@ TEMPLATES = [
 
 def _default_database_url() -> str:
     """The metadata database on the embedded server that `make run` starts."""
+    from checkpoints.pgroles import app_url
     from checkpoints.pgserver import read_config
 
+    # The app's own role once `make run` made it; a data folder from before: the superuser.
+    url = app_url(DATA_DIR / "postgres", "checkpoints")
+    if url:
+        return url
     config = read_config(DATA_DIR / "postgres")
     if config is None:
         return "postgresql://postgres@127.0.0.1:5432/checkpoints"
@@ -200,8 +205,20 @@ CHECKPOINTS_ENGINE = os.environ.get("CHECKPOINTS_ENGINE", "local")
 #: What the project page's App and schema tabs show: a plug-in function of the versioned
 #: app (see checkpoints/views/app_panel.py), so the core never imports the app.
 CHECKPOINTS_APP_PANEL = "contacts.views.contacts_app_context"
-# The local engine's PostgreSQL server (a role that may CREATEDB); default: the embedded one.
-CHECKPOINTS_LOCAL_SERVER_URL = os.environ.get("CHECKPOINTS_LOCAL_SERVER_URL", "")
+
+
+def _default_engine_url() -> str:
+    """The engine's own role on the embedded server (`make run` made it), else empty."""
+    from checkpoints.pgroles import engine_url
+
+    return engine_url(DATA_DIR / "postgres") or ""
+
+
+# The local engine's PostgreSQL server (a role that may CREATEDB and CREATEROLE); default:
+# the embedded one, as the engine's least-privilege role.
+CHECKPOINTS_LOCAL_SERVER_URL = os.environ.get("CHECKPOINTS_LOCAL_SERVER_URL") or (
+    _default_engine_url()
+)
 # Local engine: ready copies of the most recent versions, so rolling back to them is a swap.
 CHECKPOINTS_WARM_COPIES = int(os.environ.get("CHECKPOINTS_WARM_COPIES", "2"))
 # Per-project limits on each project's role (local engine), so one cannot take the server.

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from checkpoints import pgroles
 from checkpoints.pgserver import EmbeddedPostgres
 
 _TMP = Path(tempfile.mkdtemp(prefix="checkpoints-tests-"))
@@ -25,8 +26,17 @@ def pytest_load_initial_conftests(early_config, parser, args) -> None:
         "DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789"
     )
     PG_SERVER.start()
+    # Django keeps the superuser (pytest-django creates and drops its test database); the
+    # engine runs as `make run` runs it (tests/test_least_privilege.py checks the roles).
+    pgroles.ensure_roles(PG_SERVER, None)
     os.environ["DATABASE_URL"] = PG_SERVER.url("checkpoints")
-    os.environ["CHECKPOINTS_LOCAL_SERVER_URL"] = PG_SERVER.url("postgres")
+    os.environ["CHECKPOINTS_LOCAL_SERVER_URL"] = engine_url()
+
+
+def engine_url() -> str:
+    """The local engine's admin URL on the test server: its least-privilege role once the
+    engine can run so (pgroles.ENGINE_ROLE_IN_USE), the superuser until then."""
+    return pgroles.engine_url(PG_SERVER.data_dir) or PG_SERVER.url("postgres")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

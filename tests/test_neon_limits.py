@@ -27,6 +27,7 @@ from checkpoints.services import lifecycle
 from contacts.db import connect
 from neon_emulator import CANCEL, NeonEmulator
 from tests.api_helpers import Api, token_for
+from tests.postgres_plugin import engine_url
 from tests.web_fixtures import HX, jobs_run_queued, user_make
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +36,7 @@ API_KEY = "napi_limits_" + uuid.uuid4().hex
 
 @pytest.fixture(scope="module")
 def emulator(pg_server) -> Iterator[NeonEmulator]:
-    backend = LocalEngine(pg_server.url("postgres"), control_db=f"cknl_{uuid.uuid4().hex[:8]}")
+    backend = LocalEngine(engine_url(), control_db=f"cknl_{uuid.uuid4().hex[:8]}")
     try:
         with NeonEmulator(backend, api_key=API_KEY, op_duration=0) as emu:
             yield emu
@@ -197,7 +198,7 @@ def test_quota_and_other_refusals_leave_the_live_database_as_it_was(
 
 
 def test_local_engine_step_is_all_or_nothing_too(pg_server, monkeypatch, user):
-    engine = LocalEngine(pg_server.url("postgres"), control_db=f"cknm_{uuid.uuid4().hex[:8]}")
+    engine = LocalEngine(engine_url(), control_db=f"cknm_{uuid.uuid4().hex[:8]}")
     monkeypatch.setattr(connections, "engine_for", lambda *, project: engine)
     try:
         project = project_with_versions(user, 1)

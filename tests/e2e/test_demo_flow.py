@@ -16,7 +16,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
-from neon_emulator.contract import API_KEY, shared_emulator
+from tests.neon_contract import API_KEY, shared_emulator
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

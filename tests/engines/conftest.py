@@ -17,13 +17,14 @@ import pytest
 from checkpoints.engines.base import Engine
 from checkpoints.engines.connect import run_sql
 from checkpoints.engines.local import LocalEngine
-from neon_emulator.contract import neon_engine
+from tests.neon_contract import neon_engine
+from tests.postgres_plugin import engine_url
 
 
 @pytest.fixture(scope="module")
 def local_module_engine(pg_server) -> Iterator[LocalEngine]:
     """One LocalEngine per test module, with its own control database, destroyed after."""
-    engine = LocalEngine(pg_server.url("postgres"), control_db=f"ckt_{uuid.uuid4().hex[:10]}")
+    engine = LocalEngine(engine_url(), control_db=f"ckt_{uuid.uuid4().hex[:10]}")
     try:
         yield engine
     finally:

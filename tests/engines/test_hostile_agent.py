@@ -17,12 +17,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from checkpoints.engines.connect import run_sql
 from checkpoints.engines.local import LocalEngine
 from checkpoints.engines.neon import NeonEngine
 from checkpoints.engines.operations import wait_for_operations
 from neon_emulator.server import NeonEmulator
+from tests.postgres_plugin import engine_url
 
 ROWS_V1 = [(1, "alpha"), (2, "beta")]
 ROWS_V2 = [(1, "alpha"), (2, "beta"), (3, "gamma")]
@@ -151,17 +153,18 @@ def test_warm_copies_and_snapshots_refuse_every_change(scene: Scene):
 
 
 def test_a_touched_warm_copy_is_not_used(scene: Scene, pg_server):
-    """Even someone who can open a warm copy (the superuser here) and keeps a session on
-    it after changing its rows does not make the rollback fail or serve those rows."""
+    """Even someone who can open a warm copy (the engine's own role here: a superuser's
+    session no non-superuser engine may end) and keeps a session on it after changing its
+    rows does not make the rollback fail or serve those rows."""
     warm = dict(
         scene.engine._connect().execute(
             "SELECT snapshot_id, dbname FROM warm_copies WHERE project_id = %s",
             (scene.project_id,),
         )
     )
-    with superuser(pg_server) as admin:
+    with psycopg.connect(engine_url(), autocommit=True) as admin:
         admin.execute(f'ALTER DATABASE "{warm[scene.v1]}" ALLOW_CONNECTIONS true')
-    held = superuser(pg_server, warm[scene.v1])
+    held = psycopg.connect(make_conninfo(engine_url(), dbname=warm[scene.v1]), autocommit=True)
     try:
         held.execute("UPDATE items SET name = 'tampered'")
         scene.rollback(scene.v1)
@@ -263,7 +266,7 @@ def test_a_rollback_repairs_the_password(scene: Scene):
 def test_recover_restores_the_role_state(scene: Scene, pg_server):
     attempt(scene.uri, "ALTER ROLE CURRENT_USER PASSWORD 'mine-now'")
     attempt(scene.uri, "ALTER ROLE CURRENT_USER SET default_transaction_read_only = on")
-    LocalEngine(pg_server.url(), control_db=scene.engine.control_db)  # recover() runs
+    LocalEngine(engine_url(), control_db=scene.engine.control_db)  # recover() runs
     assert run_sql(scene.uri, "SHOW default_transaction_read_only") == [("off",)]
 
 
@@ -422,7 +425,7 @@ def test_an_app_still_creates_what_it_needs(scene: Scene):
 
 @pytest.fixture(scope="module")
 def neon(pg_server) -> Iterator[NeonEngine]:
-    backend = LocalEngine(pg_server.url("postgres"), control_db=f"ckh_{uuid.uuid4().hex[:8]}")
+    backend = LocalEngine(engine_url(), control_db=f"ckh_{uuid.uuid4().hex[:8]}")
     key = "napi_hostile_" + uuid.uuid4().hex
     try:
         with NeonEmulator(backend, api_key=key, op_duration=0.02) as emulator:

@@ -22,6 +22,7 @@ import pytest
 from checkpoints.engines.base import BUSY_STATUSES
 from checkpoints.engines.connect import run_sql
 from checkpoints.engines.local import OTHER_STEPS, ROLLBACK_STEPS, LocalEngine
+from tests.postgres_plugin import engine_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,7 +100,7 @@ def assert_consistent(engine: LocalEngine, project_id: str) -> None:
 
 @pytest.mark.parametrize("step", ROLLBACK_STEPS)
 def test_rollback_killed_at_each_step(local, pg_server, step):
-    server_url = pg_server.url("postgres")
+    server_url = engine_url()
     created = local.project_create(name="crash")
     pid, main = created.project.id, created.branch
     uri = local.connection_uri(pid)
@@ -143,7 +144,7 @@ def test_rollback_killed_at_each_step(local, pg_server, step):
 
 @pytest.mark.parametrize("step", OTHER_STEPS)
 def test_other_mutations_killed(local, pg_server, step):
-    server_url = pg_server.url("postgres")
+    server_url = engine_url()
     created = local.project_create(name="crash")
     pid, main = created.project.id, created.branch
     uri = local.connection_uri(pid)

@@ -18,6 +18,7 @@ from checkpoints.engines.base import BUSY_STATUSES, FINISHED
 from checkpoints.engines.connect import run_sql
 from checkpoints.engines.errors import EngineInvalidRequest, EngineLocked, EngineNotSupported
 from checkpoints.engines.local import LOCKED_MESSAGE, LocalEngine
+from tests.postgres_plugin import engine_url
 
 
 def with_database(uri: str, dbname: str) -> str:
@@ -203,7 +204,7 @@ def test_one_mutation_per_project_at_a_time(local, pg_server):
             reached.set()
             assert release.wait(30)
 
-    slow = LocalEngine(pg_server.url(), control_db=local.control_db, fault_hook=hook)
+    slow = LocalEngine(engine_url(), control_db=local.control_db, fault_hook=hook)
     outcome: dict[str, object] = {}
 
     def run() -> None:
@@ -279,7 +280,7 @@ def test_recover_repairs_leftovers(local, pg_server):
     uri = local.connection_uri(pid)
     run_sql(uri, "CREATE TABLE t (x int)")
     stray = local.names.prefix + "br_straydatabase"
-    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+    with psycopg.connect(engine_url(), autocommit=True) as conn:  # as a crashed engine left it
         conn.execute(f'CREATE DATABASE "{stray}"')
         conn.execute(f'ALTER DATABASE "{dbname_of(uri)}" ALLOW_CONNECTIONS false')
     catalog(
@@ -288,7 +289,7 @@ def test_recover_repairs_leftovers(local, pg_server):
         "VALUES (gen_random_uuid(), %s, %s, 'create_branch', 'running')",
         (pid, main.id),
     )
-    summary = LocalEngine(pg_server.url(), control_db=local.control_db, recover=False).recover()
+    summary = LocalEngine(engine_url(), control_db=local.control_db, recover=False).recover()
     assert summary["dropped_databases"] == 1 and summary["projects"] == 1
     assert not catalog(local, "SELECT 1 FROM pg_database WHERE datname = %s", (stray,))
     assert run_sql(uri, "SELECT count(*) FROM t") == [(0,)]
@@ -412,7 +413,7 @@ def test_engines_started_at_once_share_one_control_database(pg_server):
     import multiprocessing
 
     control_db = f"ckt_{uuid.uuid4().hex[:10]}"
-    url = pg_server.url("postgres")
+    url = engine_url()
     context = multiprocessing.get_context("spawn")
     try:
         with context.Pool(8) as pool:

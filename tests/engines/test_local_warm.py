@@ -23,6 +23,7 @@ from checkpoints.engines.connect import run_sql
 from checkpoints.engines.errors import EngineLocked
 from checkpoints.engines.local import WARM_STEPS, LocalEngine, _warm_key
 from tests.engines.test_local_crash import ROOT, wait_for_other_engines_gone
+from tests.postgres_plugin import engine_url
 
 SCHEMA_SQL = (
     "SELECT table_name, column_name, data_type, column_default FROM information_schema.columns "
@@ -215,7 +216,7 @@ sys.exit(3)
 
 @pytest.mark.parametrize("step", WARM_STEPS)
 def test_warm_up_killed_at_each_step_is_repaired(local, pg_server, step):
-    server_url = pg_server.url("postgres")
+    server_url = engine_url()
     pid, main, uri, (v1, v1_state), (v2, _) = two_versions(local)
     payload = json.dumps(
         {"server_url": server_url, "control_db": local.control_db, "step": step, "project_id": pid}

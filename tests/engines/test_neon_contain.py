@@ -13,7 +13,7 @@ import pytest
 from checkpoints.engines.connect import run_sql
 from checkpoints.engines.neon import NeonEngine, preview_role_name
 from checkpoints.engines.operations import wait_for_operations
-from neon_emulator.contract import neon_engine
+from tests.neon_contract import neon_engine
 
 ROWS = [(1, "alpha"), (2, "beta")]
 

@@ -27,6 +27,7 @@ from checkpoints.engines.neon import NeonEngine
 from checkpoints.engines.operations import wait_for_operations
 from neon_emulator import ERROR, HANG, RETRY, STAY_FAILED, FakeBackend, NeonEmulator
 from neon_emulator.schema import OpenAPIChecker
+from tests.postgres_plugin import engine_url
 
 API_KEY = "napi_e2e_secret_key_abcdefghijklmnop0123"
 FAST = {"initial_interval": 0.02, "max_interval": 0.1}
@@ -46,7 +47,7 @@ def emulator(checker) -> Iterator[NeonEmulator]:
 @pytest.fixture(scope="module")
 def local_emulator(checker, pg_server) -> Iterator[NeonEmulator]:
     """The emulator over the local engine: real databases behind the API."""
-    backend = LocalEngine(pg_server.url("postgres"), control_db=f"ckne_{uuid.uuid4().hex[:8]}")
+    backend = LocalEngine(engine_url(), control_db=f"ckne_{uuid.uuid4().hex[:8]}")
     try:
         with NeonEmulator(backend, api_key=API_KEY, op_duration=0.1, checker=checker) as emu:
             yield emu

@@ -12,9 +12,9 @@ import pytest
 
 from checkpoints.engines.local import LocalEngine
 from checkpoints.engines.neon import NeonEngine
-
-from .schema import OpenAPIChecker
-from .server import NeonEmulator
+from neon_emulator.schema import OpenAPIChecker
+from neon_emulator.server import NeonEmulator
+from tests.postgres_plugin import engine_url
 
 API_KEY = "napi_contract_" + uuid.uuid4().hex
 _lock = threading.Lock()
@@ -26,8 +26,8 @@ def shared_emulator(request: pytest.FixtureRequest) -> NeonEmulator:
     global _emulator
     with _lock:
         if _emulator is None:
-            server = request.getfixturevalue("pg_server")
-            backend = LocalEngine(server.url("postgres"), control_db=f"ckn_{uuid.uuid4().hex[:10]}")
+            request.getfixturevalue("pg_server")  # the server is up
+            backend = LocalEngine(engine_url(), control_db=f"ckn_{uuid.uuid4().hex[:10]}")
             _emulator = NeonEmulator(
                 backend, api_key=API_KEY, op_duration=0.05, checker=OpenAPIChecker()
             ).start()
