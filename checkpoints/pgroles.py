@@ -55,13 +55,9 @@ def read_passwords(data_dir: Path) -> RolePasswords | None:
     return RolePasswords(app=raw[APP_ROLE], engine=raw[ENGINE_ROLE])
 
 
-#: Whether the local engine connects as ENGINE_ROLE. Not yet, for two engine statements
-#: only a superuser may run: the role repair (`local_contain.apply_role_state`) names
-#: NOSUPERUSER NOREPLICATION NOBYPASSRLS in its ALTER ROLE, and a preview's endpoint runs
-#: REASSIGN OWNED BY <project role> TO <branch role>, whose new owner lacks CREATE on the
-#: project's schema `public` (`local._branch_role_adopt`). With those fixed, the engine
-#: tests pass as ENGINE_ROLE: flip this then (tests follow it: tests/postgres_plugin.py).
-ENGINE_ROLE_IN_USE = False
+#: Whether the local engine connects as ENGINE_ROLE (not the superuser). Tests follow it
+#: (tests/postgres_plugin.py); False runs the engine as the superuser, as before.
+ENGINE_ROLE_IN_USE = True
 
 
 def app_url(data_dir: Path, database: str) -> str | None:

@@ -110,10 +110,13 @@ def apply_role_state(
                     ident, sql.Literal(scram_verifier(password))
                 )
             )
+        # Only a superuser may name SUPERUSER, REPLICATION or BYPASSRLS (even to take them
+        # away); an engine that is not one cannot have granted them either.
+        superuser = conn.execute("SELECT current_setting('is_superuser') = 'on'").fetchone()
+        privileged = "NOSUPERUSER NOREPLICATION NOBYPASSRLS " if superuser and superuser[0] else ""
         conn.execute(
             sql.SQL(
-                "ALTER ROLE {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
-                "LOGIN CONNECTION LIMIT {}"
+                "ALTER ROLE {} " + privileged + "NOCREATEDB NOCREATEROLE LOGIN CONNECTION LIMIT {}"
             ).format(ident, sql.Literal(limits.connection_limit))
         )
         for dbname in per_database:

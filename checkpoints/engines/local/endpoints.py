@@ -71,6 +71,18 @@ class EndpointsMixin(LocalRows):
         """The branch's objects pass to its own role; the project's role loses its grants."""
         project_role, _ = self._role(conn, project_id)
         with self._connect(self._db_conninfo(dbname)) as branch_conn:
+            # Schemas first: a non-superuser engine may only give an object to a role that
+            # may create in its schema.
+            owned = branch_conn.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspowner = %s::regrole",
+                (project_role,),
+            ).fetchall()
+            for (schema,) in owned:
+                branch_conn.execute(
+                    sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(
+                        sql.Identifier(schema), sql.Identifier(role)
+                    )
+                )
             branch_conn.execute(
                 sql.SQL("REASSIGN OWNED BY {} TO {}").format(
                     sql.Identifier(project_role), sql.Identifier(role)
