@@ -1,8 +1,8 @@
 """The OpenAPI 3.1 description of the API (`openapi.json`, beside this file), served at
 /api/v1/openapi.json.
 
-Hand-maintained data; `tests/test_api_openapi.py` validates real responses of every
-endpoint against it, and `tests/test_api_schemathesis.py` runs schemathesis over it. Only
+Hand-maintained data; `tests/api/test_api_openapi.py` validates real responses of every
+endpoint against it, and `tests/api/test_api_schemathesis.py` runs schemathesis over it. Only
 the largest `wait_seconds` is filled in from the settings when it is served.
 """
 

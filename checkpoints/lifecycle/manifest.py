@@ -12,7 +12,7 @@ It lists every user table with its columns ([name, type] in table order), an exa
 - bigger tables are not hashed (`"checksum_kind": "none"`): the count and the on-disk size
   still show rows added or removed, but an in-place edit of the same number of rows is not
   seen. This bounds the cost: counting 100 MB of rows takes tens of milliseconds, hashing
-  them takes seconds (measured in `tests/test_lifecycle_manifest.py`).
+  them takes seconds (measured in `tests/services/test_lifecycle_manifest.py`).
 
 What changed between two manifests is `lifecycle.diff`.
 """

@@ -15,7 +15,7 @@ import pytest
 
 from tests.e2e.test_launcher import SOURCES, clean_env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 EVERY_COMMAND_HELP = """
 import django

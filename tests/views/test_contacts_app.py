@@ -154,7 +154,7 @@ def test_checkpoints_never_imports_contacts():
     import ast
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent / "checkpoints"
+    root = Path(__file__).resolve().parents[2] / "checkpoints"
     found = []
     for path in root.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):

@@ -28,7 +28,7 @@ from tests.web_fixtures import HX, engine_project_drop, project_demo, user_make
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 _READ = re.compile(r'request\.(?:GET|POST)(?:\.get\(|\[|\.getlist\()"([A-Za-z_]+)"')
 
 

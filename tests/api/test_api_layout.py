@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
+ROOT = Path(__file__).resolve().parents[2] / "checkpoints"
 SHARED = ["serialize.py", "refusals.py", "paging.py", "tokens.py"]
 MODULES = sorted(
     [

@@ -22,7 +22,7 @@ from checkpoints.logredact import GunicornLogger, RedactFilter, redact
 from checkpoints.models import AgentProject, ShareLink, Team, Version
 from checkpoints.services import sharing
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _free_port() -> int:
