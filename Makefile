@@ -41,7 +41,7 @@ test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Check only; `make format` rewrites. The layers are import-linter contracts
-# (pyproject.toml); mypy checks services/ and jobs/ with django-stubs.
+# (pyproject.toml); mypy checks services/, jobs/ and engines/ with django-stubs.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
