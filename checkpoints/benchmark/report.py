@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from checkpoints.benchmark.engine_bench import IDLE_CLIENTS, SizeResult
+from checkpoints.benchmark.results import IDLE_CLIENTS, SizeResult
 
 
 @dataclass(frozen=True)
@@ -59,42 +59,66 @@ def web_rows(figures: dict[str, float]) -> list[Row]:
 
 def size_rows(result: SizeResult) -> list[Row]:
     f = result.figures
-    template, dump, swap = f.get("template_copy"), f.get("dump_restore"), f.get("swap", 0.0)
-    rows = [
+    template, dump = f.get("template_copy"), f.get("dump_restore")
+    return [
+        *_snapshot_rows(f, template),
+        *_rollback_rows(f, template, dump),
+        *_session_rows(f),
+        Row("swap (renames + catalog, one transaction)", f.get("swap"), "≈ 1 ms idle"),
+        Row("preview (until its URI answers)", f.get("preview")),
+        Row("baseline: CREATE DATABASE … TEMPLATE", template),
+        Row("baseline: pg_dump -Fc | pg_restore", dump),
+    ]
+
+
+def _snapshot_rows(f: dict[str, float], template: float | None) -> list[Row]:
+    snapshot, bulk = f.get("snapshot"), f.get("snapshot_after_bulk")
+    return [
         Row(
             "snapshot (version create)",
-            f.get("snapshot"),
+            snapshot,
             "≤ 1.5 × template copy",
-            _within(f.get("snapshot"), template, 1.5),
-            _ratio(f.get("snapshot"), template),
+            _within(snapshot, template, 1.5),
+            _ratio(snapshot, template),
         ),
         Row(
             "first snapshot after a bulk write of this size",
-            f.get("snapshot_after_bulk"),
+            bulk,
             "≤ 2 × template copy",
-            _within(f.get("snapshot_after_bulk"), template, 2),
-            _ratio(f.get("snapshot_after_bulk"), template),
+            _within(bulk, template, 2),
+            _ratio(bulk, template),
         ),
         Row("  bare FILE_COPY right after the same write", f.get("copy_after_bulk_file_copy")),
         Row("  bare WAL_LOG right after the same write", f.get("copy_after_bulk_wal_log")),
+    ]
+
+
+def _rollback_rows(f: dict[str, float], template: float | None, dump: float | None) -> list[Row]:
+    rows = [
         Row(
             "rollback, cold (copy + swap)",
             f.get("rollback"),
             "≤ 1.5 × (template copy + swap)",
-            _within(f.get("rollback"), (template or 0) + swap, 1.5),
+            _within(f.get("rollback"), (template or 0) + f.get("swap", 0.0), 1.5),
             _ratio(f.get("rollback"), dump),
-        ),
+        )
     ]
     if "rollback_warm" in f:
+        warm = f["rollback_warm"]
         rows.append(
             Row(
                 "rollback, warm (swap only)",
-                f["rollback_warm"],
+                warm,
                 "≤ 50 ms and ≥ 60 × faster than dump/restore",
-                f["rollback_warm"] <= 0.05 and (dump or 0) / f["rollback_warm"] >= 60,
-                _ratio(f["rollback_warm"], dump),
+                warm <= 0.05 and (dump or 0) / warm >= 60,
+                _ratio(warm, dump),
             )
         )
+    return rows
+
+
+def _session_rows(f: dict[str, float]) -> list[Row]:
+    rows = []
     if "end_sessions" in f:
         rows.append(
             Row(
@@ -106,12 +130,6 @@ def size_rows(result: SizeResult) -> list[Row]:
         )
     if "end_sessions_builtin" in f:
         rows.append(Row("  vs pg_terminate_backend(pid, timeout) each", f["end_sessions_builtin"]))
-    rows += [
-        Row("swap (renames + catalog, one transaction)", f.get("swap"), "≈ 1 ms idle"),
-        Row("preview (until its URI answers)", f.get("preview")),
-        Row("baseline: CREATE DATABASE … TEMPLATE", template),
-        Row("baseline: pg_dump -Fc | pg_restore", dump),
-    ]
     return rows
 
 

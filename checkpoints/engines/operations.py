@@ -50,18 +50,7 @@ def wait_for_operations(
     for op in latest.values():
         _notify(on_change, op)
     while True:
-        pending = [op_id for op_id in order if not _is_done(latest[op_id])]
-        for op_id in pending:
-            op = latest[op_id]
-            if op.status == ERROR:
-                raise OperationFailed(op)
-            if op.status == FAILED:
-                first_seen = failed_since.setdefault(op_id, clock())
-                if not _retry_pending(op) and clock() - first_seen >= failed_grace:
-                    raise OperationFailed(op)
-            else:
-                failed_since.pop(op_id, None)
-        pending = [op_id for op_id in pending if latest[op_id].status != ERROR]
+        pending = _pending(latest, order, failed_since, failed_grace, clock)
         if not pending:
             return [latest[op_id] for op_id in order]
         waited = clock() - started
@@ -76,6 +65,29 @@ def wait_for_operations(
             ):
                 _notify(on_change, fresh)
             latest[fresh.id] = fresh
+
+
+def _pending(
+    latest: dict[str, Operation],
+    order: list[str],
+    failed_since: dict[str, float],
+    failed_grace: float,
+    clock: Callable[[], float],
+) -> list[str]:
+    """The operations not terminal yet; raises for `error`, and for `failed` with no
+    retry pending past the grace period (`failed_since` notes when each was first seen)."""
+    pending = [op_id for op_id in order if not _is_done(latest[op_id])]
+    for op_id in pending:
+        op = latest[op_id]
+        if op.status == ERROR:
+            raise OperationFailed(op)
+        if op.status == FAILED:
+            first_seen = failed_since.setdefault(op_id, clock())
+            if not _retry_pending(op) and clock() - first_seen >= failed_grace:
+                raise OperationFailed(op)
+        else:
+            failed_since.pop(op_id, None)
+    return pending
 
 
 def _is_done(op: Operation) -> bool:

@@ -74,12 +74,15 @@ def _swap_await(run: JobRun, engine: Engine, restore: RestoreResult, target: Ver
             restore.operations,
             verify=lambda: endpoint_branch_id(engine, project) == new_branch,
         )
+        at_once = getattr(engine, "serves_restore_at_once", False)
         with run.step("waiting for the endpoint"):
-            if endpoint_branch_id(engine, project) != new_branch:
+            # At once: the restore returned after its swap (endpoint moved) committed, so
+            # reading it back costs a connection and tells nothing; verifying reads the data.
+            if not at_once and endpoint_branch_id(engine, project) != new_branch:
                 raise JobFailed(ENDPOINT_NOT_MOVED)
             adopt_branch(project, new_branch, target)
             uri = connections.live_uri(project=project, engine=engine)
-            if not getattr(engine, "serves_restore_at_once", False):
+            if not at_once:
                 wait_connectable(uri)  # e.g. a Neon compute restarting
     except Exception:
         try:  # read it back from the engine

@@ -9,11 +9,12 @@ from typing import Any
 import psycopg
 
 from ..base import Branch, Operation
-from ..errors import EngineInvalidRequest
+from ..errors import EngineInvalidRequest, EngineLocked
 from . import catalog as cat
 from . import contain, readonly
 from . import names as ids
 from . import sql as db
+from .core import LOCKED_MESSAGE, WARM_STEP_WAIT, drop_key
 from .rows import LocalRows, OpSpec
 from .util import check_name
 
@@ -94,6 +95,13 @@ class BranchesMixin(LocalRows):
                     (branch_id,),
                 )
                 op_ids = self._ops_start(conn, project_id, specs, on_crash="complete")
+        # The project's lock released: DROP DATABASE forces a checkpoint (seconds under
+        # load), which the project's next mutation (a rollback right after a rollback
+        # deletes its orphan) must not wait for. No mutation uses a `deleting` branch, and
+        # recover() leaves it alone while this connection holds its drop lock.
+        with self._reading() as conn:
+            if not self._lock_waiting(conn, drop_key(project_id), WARM_STEP_WAIT):
+                raise EngineLocked(LOCKED_MESSAGE, status=423)
             self._fault("delete_intent_recorded")
             self._finish_branch_delete(conn, branch_id, row[-1])
             with conn.transaction():

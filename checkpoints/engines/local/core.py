@@ -34,6 +34,11 @@ WARM_STEP_WAIT = 10.0
 WARM_LOCK_WAIT = 120.0
 
 
+def drop_key(project_id: str) -> str:
+    """A third advisory lock of a project, held while a deleted branch's database drops."""
+    return f"drop:{project_id}"
+
+
 def warm_key(project_id: str) -> str:
     """The second advisory lock of a project, held by its warm-up while it copies."""
     return f"warm:{project_id}"

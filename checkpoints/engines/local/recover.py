@@ -9,6 +9,7 @@ from ..base import BUSY_STATUSES
 from . import contain
 from . import sql as db
 from .branches import BranchesMixin
+from .core import drop_key
 from .legacy import LegacyMixin
 from .projects import ProjectsMixin
 from .roles import RolesMixin
@@ -84,7 +85,11 @@ class RecoverMixin(ProjectsMixin, BranchesMixin, RolesMixin, WarmMixin, LegacyMi
             (project_id,),
         ).fetchall():
             if bstate == "deleting":
-                self._finish_branch_delete(conn, branch_id, dbname)
+                if self._try_lock(conn, drop_key(project_id)):  # else a live delete's
+                    try:
+                        self._finish_branch_delete(conn, branch_id, dbname)
+                    finally:
+                        self._unlock(conn, drop_key(project_id))
             else:
                 self._undo_branch(conn, branch_id, dbname)
         for snapshot_id, dbname in conn.execute(

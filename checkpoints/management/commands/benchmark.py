@@ -82,22 +82,9 @@ class Command(BaseCommand):
                 if not json:
                     self.stderr.write(f"measuring {size:g} MB ({runs} runs) …")
                 results.append(bench_size(engine, admin_url, size, runs))
-            extra = []
-            if web_contacts > 0:
-                if not json:
-                    self.stderr.write("measuring the web app (gunicorn + worker) …")
-                figures = bench_web(
-                    admin_url,
-                    runs=runs,
-                    contacts=web_contacts,
-                    renders=max(20, 10 * runs),
-                    worker_interval=worker_interval,
-                )
-                extra += web_rows(figures)
-            if neon_op_seconds > 0 and emulator_available():
-                if not json:
-                    self.stderr.write("measuring the neon engine against the emulator …")
-                extra += neon_rows(bench_neon(neon_op_seconds))
+            extra = self._extra(
+                admin_url, runs, json, web_contacts, worker_interval, neon_op_seconds
+            )
             header = machine(admin_url)
             render = render_json if json else render_table
             self.stdout.write(render(header, results, extra))
@@ -106,16 +93,47 @@ class Command(BaseCommand):
             if server:
                 server.stop()
 
+    def _extra(
+        self,
+        admin_url: str,
+        runs: int,
+        quiet: bool,
+        web_contacts: int,
+        worker_interval: float,
+        neon_op_seconds: float,
+    ) -> list:
+        """The web figures (a live app) and the Neon ones (the emulator), where asked for."""
+        extra = []
+        if web_contacts > 0:
+            if not quiet:
+                self.stderr.write("measuring the web app (gunicorn + workers) …")
+            figures = bench_web(
+                admin_url,
+                runs=runs,
+                contacts=web_contacts,
+                renders=max(20, 10 * runs),
+                worker_interval=worker_interval,
+            )
+            extra += web_rows(figures)
+        if neon_op_seconds > 0 and emulator_available():
+            if not quiet:
+                self.stderr.write("measuring the neon engine against the emulator …")
+            extra += neon_rows(bench_neon(neon_op_seconds))
+        return extra
+
 
 def machine(admin_url: str) -> dict[str, str]:
     with psycopg.connect(admin_url) as conn:
         version = conn.execute("SHOW server_version").fetchone()[0]
-        data_directory = conn.execute("SHOW data_directory").fetchone()[0]
+        try:  # the engine's least-privilege role may not read it
+            data_directory = conn.execute("SHOW data_directory").fetchone()[0]
+        except psycopg.errors.InsufficientPrivilege:
+            data_directory = None
     return {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} "
         f"{platform.release()}",
         "postgresql": version,
-        "filesystem": filesystem_of(data_directory),
+        "filesystem": filesystem_of(data_directory) if data_directory else "unknown",
         "engine": "local",
     }
 

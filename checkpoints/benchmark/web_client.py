@@ -1,0 +1,91 @@
+"""The web benchmark's client: it logs in and clicks as a browser with htmx does, and
+follows a job's status fragment (`?seen=…`, held by the server until the job changes)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import httpx
+
+HTMX = {"HX-Request": "true"}
+
+
+def login(client: httpx.Client, password: str) -> None:
+    client.get("/accounts/login/").raise_for_status()
+    response = client.post(
+        "/accounts/login/",
+        data={
+            "username": "bench",
+            "password": password,
+            "csrfmiddlewaretoken": client.cookies["csrftoken"],
+        },
+    )
+    if response.status_code != 302:
+        raise RuntimeError(f"login failed ({response.status_code})")
+
+
+def post(client: httpx.Client, path: str) -> httpx.Response:
+    response = client.post(
+        path, headers={**HTMX, "X-CSRFToken": client.cookies["csrftoken"]}, data={"tab": "app"}
+    )
+    if response.status_code >= 400:
+        raise RuntimeError(f"POST {path} answered {response.status_code}")
+    return response
+
+
+def start_demo(client: httpx.Client) -> int:
+    response = client.post("/projects/start", headers={"X-CSRFToken": client.cookies["csrftoken"]})
+    match = re.search(r"/projects/(\d+)/", response.headers.get("location", ""))
+    if response.status_code != 302 or not match:
+        raise RuntimeError(f"starting the demo answered {response.status_code}")
+    pk = int(match.group(1))
+    wait_job(client, pk, job_of(client.get(f"/projects/{pk}/")))
+    return pk
+
+
+def job_of(response: httpx.Response) -> int:
+    match = re.search(r"/jobs/(\d+)/status", response.text)
+    if not match:
+        raise RuntimeError("no job status on the page after the action")
+    return int(match.group(1))
+
+
+_STATUS = re.compile(r'hx-get="(/projects/\d+/jobs/(\d+)/status\?seen=\w*)"')
+
+
+def wait_job(
+    client: httpx.Client, pk: int, job: int, timeout: float = 120, first: str = ""
+) -> None:
+    """Ask for the job's status fragment as the page does: each answer carries the URL of
+    the next request (`?seen=…`), which the server holds until the job changes."""
+    deadline = time.monotonic() + timeout
+    found = _STATUS.search(first)
+    status = found.group(1) if found else f"/projects/{pk}/jobs/{job}/status"
+    while time.monotonic() < deadline:
+        response = client.get(status, headers=HTMX)
+        trigger = response.headers.get("HX-Trigger")
+        if trigger and "jobFinished" in trigger:
+            state = json.loads(trigger)["jobFinished"]["state"]
+            if state != "succeeded":
+                raise RuntimeError(f"job {job} ended {state}")
+            return
+        found = _STATUS.search(response.text)
+        if found:
+            status = found.group(1)
+        else:
+            time.sleep(0.01)
+    raise TimeoutError(f"job {job} did not end within {timeout:.0f} s")
+
+
+def click_rollback(client: httpx.Client, pk: int, number: int) -> float:
+    started = time.perf_counter()
+    answer = post(client, f"/projects/{pk}/versions/{number}/rollback")
+    wait_job(client, pk, job_of(answer), first=answer.text)
+    page = client.get(f"/projects/{pk}/")
+    elapsed = time.perf_counter() - started
+    current = re.search(r'chip-current"[^>]*aria-current="true"[^>]*>(v\d+)<', page.text)
+    if not current or current.group(1) != f"v{number}":
+        raise RuntimeError(f"the project page does not show v{number} as current")
+    return elapsed
