@@ -24,8 +24,12 @@ def tiered(engine: Engine) -> bool:
 
 
 def tier_move_soon(project: AgentProject) -> None:
-    """Queue a tier move unless the project is busy (the next save or cleanup queues one)."""
+    """Queue a tier move when the policy has something to move, unless the project is
+    busy (the next save or cleanup queues one): a queued job holds the project."""
     if not project.engine_project_id or not tiered(connections.engine_for(project=project)):
+        return
+    plan = tier_plan(project)
+    if not (plan.to_cold or plan.to_hot):
         return
     try:
         tasks.job_enqueue(project=project, kind=Job.Kind.TIER_MOVE, user=None)
