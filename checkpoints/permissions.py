@@ -26,6 +26,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "project_create": (OPERATOR, "create projects"),
     "version_create": (OPERATOR, "create versions"),
     "version_rename": (OPERATOR, "rename versions"),
+    "version_pin": (OPERATOR, "pin versions (keep them hot)"),
     "rollback": (OPERATOR, "roll back"),
     "preview_open": (OPERATOR, "open previews"),
     "preview_discard": (OPERATOR, "discard previews"),

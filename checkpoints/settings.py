@@ -221,6 +221,9 @@ CHECKPOINTS_LOCAL_SERVER_URL = os.environ.get("CHECKPOINTS_LOCAL_SERVER_URL") or
 )
 # Local engine: ready copies of the most recent versions, so rolling back to them is a swap.
 CHECKPOINTS_WARM_COPIES = int(os.environ.get("CHECKPOINTS_WARM_COPIES", "2"))
+# Local engine's cold tier: the newest N versions per project stay hot (plus pinned and
+# current ones); older ones are archived under DATA_DIR/cold (off on reflink file systems).
+CHECKPOINTS_HOT_VERSIONS = int(os.environ.get("CHECKPOINTS_HOT_VERSIONS", "5"))
 # Per-project limits on each project's role (local engine), so one cannot take the server.
 CHECKPOINTS_ROLE_CONNECTION_LIMIT = int(os.environ.get("CHECKPOINTS_ROLE_CONNECTION_LIMIT", "20"))
 CHECKPOINTS_ROLE_STATEMENT_TIMEOUT = os.environ.get("CHECKPOINTS_ROLE_STATEMENT_TIMEOUT", "5min")

@@ -21,10 +21,21 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
         neon_op_seconds=0.2,
         web_contacts=20,
         worker_interval=0.1,
+        storage_sizes="1",
+        storage_versions=8,
         stdout=out,
         stderr=io.StringIO(),
     )
     report = json.loads(out.getvalue())
+    storage = report["storage"]
+    assert storage["sizes"] == ["tiny", "1 MB"]
+    for label in storage["sizes"]:
+        cold = storage[label]
+        assert 0 < cold["cold_bytes"] < cold["hot_bytes"]
+        assert cold["rollback_cold"] > 0 and cold["rollback_hot"] > 0
+    assert storage["tiny"]["cold_bytes"] <= 200_000
+    versions = storage["versions"]
+    assert versions["count"] == 8 and versions["tiered_bytes"] < versions["all_hot_bytes"]
     (size,) = report["sizes"]
     figures = size["median_seconds"]
     for name in (
@@ -77,6 +88,7 @@ def test_benchmark_table_shows_targets_beside_figures(pg_server):
         runs=1,
         neon_op_seconds=0,
         web_contacts=0,
+        storage_versions=0,
         stdout=out,
         stderr=io.StringIO(),
     )

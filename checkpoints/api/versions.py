@@ -83,6 +83,25 @@ def version_rollback(request: HttpRequest, pk: int, number: int) -> JsonResponse
     return job_answer(request, job, seconds)
 
 
+@api_view("POST")
+def version_pin(request: HttpRequest, pk: int, number: int) -> JsonResponse:
+    """Keep the version hot whatever the tier policy says."""
+    return _pin_set(request, pk, number, services.version_pin)
+
+
+@api_view("POST")
+def version_unpin(request: HttpRequest, pk: int, number: int) -> JsonResponse:
+    return _pin_set(request, pk, number, services.version_unpin)
+
+
+def _pin_set(request: HttpRequest, pk: int, number: int, use_case) -> JsonResponse:
+    project = project_of(request, pk)
+    version = version_of(project, number)
+    json_body(request, allowed=set())
+    version = use_case(version=version, user=request.user)
+    return JsonResponse(version_json(version, current_id=project.current_version_id))
+
+
 @api_view("GET")
 def version_diff(request: HttpRequest, pk: int) -> JsonResponse:
     """Schema diff between two versions: only possible from manifests stored with each."""

@@ -60,7 +60,14 @@ def _build(name: str, settings) -> Engine:
                 )
             ),
         )
-        return LocalEngine(local_server_url(settings), warm_copies=warm, limits=limits)
+        return LocalEngine(
+            local_server_url(settings),
+            warm_copies=warm,
+            limits=limits,
+            # The cold tier's archives: in the app's data folder, outside PostgreSQL's.
+            archive_dir=getattr(settings, "CHECKPOINTS_COLD_DIR", None)
+            or settings.DATA_DIR / "cold",
+        )
     if name == "neon":
         return neon_from_settings(settings)
     raise ValueError(f"unknown engine {name!r}: use 'local' or 'neon'")

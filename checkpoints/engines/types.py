@@ -81,6 +81,8 @@ class Snapshot:
     timestamp: datetime | None = None
     full_size: int | None = None
     manual: bool = True
+    #: "hot" (a database) or "cold" (an archive: the local engine's cold tier).
+    tier: str = "hot"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from checkpoints.engines.errors import EngineError, EngineNotFound
 from checkpoints.errors import ProjectBusy
 from checkpoints.job_reaper import jobs_fail_stale
 from checkpoints.jobs.run import JobRun, job_finish, runner
+from checkpoints.jobs.tier_move import tier_move_soon
 from checkpoints.lifecycle import listing
 from checkpoints.lifecycle.holdings import project_holdings
 from checkpoints.lifecycle.plan import CleanupPlan, Removal
@@ -53,6 +54,7 @@ def cleanup_now(*, project: AgentProject, user: User | None) -> CleanupPlan:
         job_finish(run, state=Job.State.FAILED, error=str(exc)[:2000])
         raise
     job_finish(run, state=Job.State.SUCCEEDED)
+    tier_move_soon(project)  # after the claim is released: older versions may go cold
     return plan
 
 
@@ -95,6 +97,7 @@ def run_cleanup(run: JobRun) -> CleanupPlan:
     run.remember(cleanup=plan.as_dict())
     with run.step("listing what remains"):
         listing.listing_refresh(project=project, engine=engine)
+    run.after_success(lambda: tier_move_soon(project))
     return plan
 
 

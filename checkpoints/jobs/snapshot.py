@@ -18,6 +18,7 @@ from checkpoints.jobs.checks import schema_fingerprint
 from checkpoints.jobs.failures import SnapshotRefused
 from checkpoints.jobs.room import room_ensure
 from checkpoints.jobs.run import JobRun
+from checkpoints.jobs.tier_move import tier_move_soon
 from checkpoints.lifecycle import manifest as manifests
 from checkpoints.lifecycle import window
 from checkpoints.models import Activity, AgentProject, Version
@@ -78,6 +79,7 @@ def snapshot_and_record(
     warm_up = getattr(engine, "warm_up", None)  # local engine: ready copies for rollbacks
     if warm_up is not None:
         warm_up(project.engine_project_id, background=True)
+    run.after_success(lambda: tier_move_soon(project))  # older versions may go cold
     return version
 
 
@@ -102,6 +104,7 @@ def _version_record(
             created_by=run.job.created_by,
             expires_at=created.snapshot.expires_at,
             manifest=manifest,
+            size_bytes=created.snapshot.full_size,  # recorded now, never per view
         )
         project.current_version = version
         project.save(update_fields=["current_version"])

@@ -15,6 +15,7 @@ from checkpoints.engines.errors import EngineError
 from checkpoints.lifecycle.branches import branches_classify
 from checkpoints.lifecycle.listing import from_json, listing_refresh
 from checkpoints.lifecycle.plan import CleanupPlan, Holding, Removal, Seen, made_by
+from checkpoints.lifecycle.tiers import EXPECTED_ROLLBACK
 from checkpoints.models import AgentProject, Version
 
 CURRENT_KEPT = "the current version (what the live database serves)"
@@ -54,6 +55,8 @@ def project_holdings(*, project: AgentProject, engine: Engine | None = None) -> 
     branches = [from_json(Branch, raw) for raw in listing["branches"]]
     snapshots = [from_json(Snapshot, raw) for raw in listing["snapshots"]]
     plan.listed_at = datetime.fromisoformat(listing["at"])
+    plan.storage_mode = _storage_mode(project, engine)
+    plan.rollback_times = dict(EXPECTED_ROLLBACK)
     plan.capacity = listing.get("capacity")
     seen = Seen.of(project)
     _versions_gone(plan, seen, {s.id for s in snapshots})
@@ -68,6 +71,15 @@ def project_holdings(*, project: AgentProject, engine: Engine | None = None) -> 
     if seen.in_window:
         plan.kept.append(f"{len(seen.in_window)} version(s) inside the restore window")
     return plan
+
+
+def _storage_mode(project: AgentProject, engine: Engine | None) -> str:
+    """The engine's mode, an attribute set at its start-up (no engine call)."""
+    try:
+        engine = engine or connections.engine_for(project=project)
+    except Exception:  # an engine that cannot start: the listing still shows
+        return ""
+    return str(getattr(engine, "storage_mode", ""))
 
 
 def _listing(project: AgentProject, engine: Engine | None) -> dict:
@@ -130,7 +142,10 @@ def _snapshot_classify(plan: CleanupPlan, seen: Seen, snap: Snapshot) -> None:
 def _version_snapshot_classify(
     plan: CleanupPlan, seen: Seen, snap: Snapshot, holding: Holding, version: Version
 ) -> None:
-    holding.role, holding.version = "version", version.label
+    holding.role, holding.version, holding.number = "version", version.label, version.number
+    holding.tier, holding.pinned = version.tier, version.pinned
+    if version.size_bytes is not None:  # recorded when saved or moved: never computed here
+        holding.size = version.size_bytes
     expired = version.expires_at is not None and version.expires_at <= seen.now
     if version.pk == seen.project.current_version_id:
         holding.note = "kept: " + CURRENT_KEPT

@@ -25,6 +25,9 @@ class Holding:
     note: str = ""
     version: str = ""
     expires_at: datetime | None = None
+    tier: str = ""  # a version's snapshot: hot | cold
+    pinned: bool = False
+    number: int | None = None  # a version's number (its Pin/Unpin action)
 
 
 @dataclass
@@ -57,6 +60,10 @@ class CleanupPlan:
     listed_at: datetime | None = None
     #: {limit, used}: the engine's snapshot limit (None: no limit) and the snapshots held.
     capacity: dict[str, Any] | None = None
+    #: The engine's storage mode: tiered | reflink (all hot) | hot (no cold tier) | "".
+    storage_mode: str = ""
+    #: Expected rollback time per tier (`lifecycle.tiers.EXPECTED_ROLLBACK`).
+    rollback_times: dict[str, str] = field(default_factory=dict)
 
     @property
     def branches_size(self) -> int:

@@ -61,6 +61,7 @@ from checkpoints.services.projects import (
     project_start_demo,
     project_start_over,
 )
+from checkpoints.services.tiers import version_pin, version_unpin
 from checkpoints.services.versions import (
     version_create,
     version_create_next,
@@ -79,6 +80,8 @@ from checkpoints.version_rules import (
 )
 
 __all__ = [
+    "version_pin",
+    "version_unpin",
     "JOB_CANCELLED",
     "JOB_NEVER_STARTED",
     "JOB_NOT_RUNNING",

@@ -107,6 +107,8 @@ def _exercise(api: RecordingApi, project) -> None:
     api.get(f"{base}/versions")
     api.get(f"{base}/versions/1")
     api("PATCH", f"{base}/versions/1", {"name": "Items"})
+    api.post(f"{base}/versions/1/pin")
+    api.post(f"{base}/versions/1/unpin")
     api.get(f"{base}/diff", **{"from": 0, "to": 1})  # 200, from the manifests
     api.get(f"{base}/diff")  # 400
 

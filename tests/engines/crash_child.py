@@ -1,7 +1,8 @@
 """Run one local-engine mutation in a child process that SIGKILLs itself at a fault step.
 
 Usage: python -m tests.engines.crash_child '<json>' with keys server_url, control_db,
-step, call ("rollback", "snapshot", "delete_branch", "create_project") and its arguments.
+step, call ("rollback", "snapshot", "delete_branch", "create_project", "freeze",
+"thaw") and its arguments.
 Exit code 3 means the step was never reached (the call completed).
 """
 
@@ -24,7 +25,12 @@ def main() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
     engine = LocalEngine(
-        args["server_url"], control_db=args["control_db"], fault_hook=hook, recover=False
+        args["server_url"],
+        control_db=args["control_db"],
+        fault_hook=hook,
+        recover=False,
+        archive_dir=args.get("archive_dir"),
+        reflink=False,
     )
     call = args["call"]
     if call == "rollback":
@@ -38,6 +44,10 @@ def main() -> None:
         engine.snapshot_create(args["project_id"], args["branch_id"], name="crash")
     elif call == "delete_branch":
         engine.branch_delete(args["project_id"], args["branch_id"])
+    elif call == "freeze":
+        engine.snapshot_freeze(args["project_id"], args["snapshot_id"])
+    elif call == "thaw":
+        engine.snapshot_thaw(args["project_id"], args["snapshot_id"])
     elif call == "create_project":
         engine.project_create(name="crash")
     sys.exit(3)

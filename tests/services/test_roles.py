@@ -256,6 +256,7 @@ def test_the_table_names_every_action_once():
             "project_create",
             "version_create",
             "version_rename",
+            "version_pin",
             "rollback",
             "preview_open",
             "preview_discard",

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..base import Branch, Endpoint, Operation, Project, Snapshot
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS engine_meta (
@@ -105,6 +105,14 @@ CREATE TABLE IF NOT EXISTS branch_roles (
     password text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
+-- The cold tier (cold.py): 'freezing'/'thawing' record a move's intent; a cold snapshot's
+-- database is gone and `archive` (its sha256 `checksum`) holds it; `stored_bytes` is what
+-- the snapshot takes in its tier, recorded when it moves.
+ALTER TABLE snapshots ADD COLUMN IF NOT EXISTS tier text NOT NULL DEFAULT 'hot'
+    CHECK (tier IN ('hot', 'freezing', 'cold', 'thawing'));
+ALTER TABLE snapshots ADD COLUMN IF NOT EXISTS archive text;
+ALTER TABLE snapshots ADD COLUMN IF NOT EXISTS checksum text;
+ALTER TABLE snapshots ADD COLUMN IF NOT EXISTS stored_bytes bigint;
 """
 
 PROJECT_COLUMNS = "id, name, created_at"
@@ -146,7 +154,7 @@ def branch_from(row: tuple[Any, ...], size: int | None = None) -> Branch:
     )
 
 
-def snapshot_from(row: tuple[Any, ...], size: int | None = None) -> Snapshot:
+def snapshot_from(row: tuple[Any, ...], size: int | None = None, tier: str = "hot") -> Snapshot:
     return Snapshot(
         id=row[0],
         name=row[1],
@@ -154,6 +162,7 @@ def snapshot_from(row: tuple[Any, ...], size: int | None = None) -> Snapshot:
         source_branch_id=row[3],
         expires_at=row[4],
         full_size=size,
+        tier=tier,
     )
 
 

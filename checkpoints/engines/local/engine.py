@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
+import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..errors import EngineError
+from . import archive, contain, readonly
 from . import catalog as cat
-from . import contain, readonly
 from . import names as ids
 from . import sql as db
 from .oplog import OperationsMixin
@@ -54,6 +56,9 @@ class LocalEngine(RestoreMixin, RecoverMixin, OperationsMixin):
         recover: bool = True,
         warm_copies: int = 2,
         limits: contain.RoleLimits | None = None,
+        archive_dir: Path | str | None = None,
+        pg_bin_dir: Path | str | None = None,
+        reflink: bool | None = None,
     ) -> None:
         self.control_db = ids.check_control_db(control_db)
         self.limits = limits or contain.RoleLimits()
@@ -68,7 +73,12 @@ class LocalEngine(RestoreMixin, RecoverMixin, OperationsMixin):
         self._server_url = server_url
         self._server_conninfo = make_conninfo(server_url)
         self._control_conninfo = make_conninfo(server_url, dbname=control_db)
+        self.archive_dir = Path(archive_dir) if archive_dir else None
+        bin_dir = Path(pg_bin_dir) if pg_bin_dir else archive.default_bin_dir()
+        self.pg_bin_dir = bin_dir if bin_dir and (bin_dir / "pg_dump").is_file() else None
         self._bootstrap()
+        # Tried once at start-up: on a reflink file system every copy is almost free.
+        self.reflink = self._probe_reflink() if reflink is None else reflink
         if recover:
             self.recover()
 
@@ -97,6 +107,17 @@ class LocalEngine(RestoreMixin, RecoverMixin, OperationsMixin):
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (str(cat.SCHEMA_VERSION),),
             )
+
+    def _probe_reflink(self) -> bool:
+        """Whether PostgreSQL's data folder clones files (FICLONE), tried there once;
+        False where the engine cannot write there (another machine, another user)."""
+        try:
+            with self._reading() as conn:
+                row = conn.execute("SHOW data_directory").fetchone()
+        except psycopg.Error:
+            return False
+        folder = Path(row[0]) if row else None
+        return bool(folder and folder.is_dir() and archive.reflink_supported(folder))
 
     def destroy(self) -> None:
         """Drop every project, database and role of this engine, and its control database

@@ -9,10 +9,10 @@ from . import catalog as cat
 from . import contain, readonly
 from . import names as ids
 from . import sql as db
-from .rows import LocalRows
+from .cold_recover import ColdRecoverMixin
 
 
-class ProjectsMixin(LocalRows):
+class ProjectsMixin(ColdRecoverMixin):
     def project_create(self, *, name: str) -> ProjectCreated:
         project_id = ids.project_id()
         branch_id = ids.branch_id()
@@ -120,6 +120,7 @@ class ProjectsMixin(LocalRows):
             "SELECT dbname FROM warm_copies WHERE project_id = %s", (project_id,)
         ).fetchall():
             db.drop_database(conn, dbname)
+        self._project_archives_drop(project_id)
         readonly.drop_for_project(conn, project_id)
         role = conn.execute(
             "SELECT name FROM roles WHERE project_id = %s", (project_id,)

@@ -9,6 +9,7 @@ from ..base import BUSY_STATUSES
 from . import contain
 from . import sql as db
 from .branches import BranchesMixin
+from .cold_recover import COLD_CANDIDATES, ColdRecoverMixin
 from .core import drop_key
 from .legacy import LegacyMixin
 from .projects import ProjectsMixin
@@ -32,11 +33,13 @@ _CANDIDATES = (
     "           AND o.status = ANY(%s)) "
     "OR EXISTS (SELECT 1 FROM endpoints e JOIN pg_database d "
     "           ON d.datname = e.dbname WHERE e.project_id = p.id "
-    "           AND NOT d.datallowconn)"
+    "           AND NOT d.datallowconn) " + COLD_CANDIDATES
 )
 
 
-class RecoverMixin(ProjectsMixin, BranchesMixin, RolesMixin, WarmMixin, LegacyMixin):
+class RecoverMixin(
+    ProjectsMixin, BranchesMixin, ColdRecoverMixin, RolesMixin, WarmMixin, LegacyMixin
+):
     def recover(self) -> dict[str, int]:
         """Repair what crashed engines left; safe while other processes work.
 
@@ -52,7 +55,13 @@ class RecoverMixin(ProjectsMixin, BranchesMixin, RolesMixin, WarmMixin, LegacyMi
         Warm copies left `init` are dropped unless a live warm-up holds the project's
         warm-up lock.
         """
-        summary = {"projects": 0, "skipped_locked": 0, "dropped_databases": 0, "roles_repaired": 0}
+        summary = {
+            "projects": 0,
+            "skipped_locked": 0,
+            "dropped_databases": 0,
+            "dropped_archives": 0,
+            "roles_repaired": 0,
+        }
         with self._reading() as conn:
             candidates = [
                 row[0] for row in conn.execute(_CANDIDATES, (list(BUSY_STATUSES),)).fetchall()
@@ -67,6 +76,7 @@ class RecoverMixin(ProjectsMixin, BranchesMixin, RolesMixin, WarmMixin, LegacyMi
                 finally:
                     self._unlock(conn, project_id)
             summary["dropped_databases"] = self._drop_unknown(conn)
+            summary["dropped_archives"] = self._drop_unknown_archives(conn)
             summary["roles_repaired"] = self._repair_roles(conn)
             self._contain_legacy(conn)
         if summary["projects"] or summary["dropped_databases"] or summary["roles_repaired"]:
@@ -97,8 +107,10 @@ class RecoverMixin(ProjectsMixin, BranchesMixin, RolesMixin, WarmMixin, LegacyMi
             (project_id,),
         ).fetchall():
             db.drop_database(conn, dbname)
+            self._archive_drop(conn, snapshot_id)
             with conn.transaction():
                 conn.execute("DELETE FROM snapshots WHERE id = %s", (snapshot_id,))
+        self._repair_cold(conn, project_id)
         self._repair_warm(conn, project_id)
         for (dbname,) in conn.execute(
             "SELECT e.dbname FROM endpoints e JOIN pg_database d ON d.datname = e.dbname "

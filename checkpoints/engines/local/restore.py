@@ -157,7 +157,11 @@ class RestoreMixin(SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin):
         swapped = False
         repaired: list[str] = []
         try:
-            if not plan.warm:
+            cold = None if plan.warm else self._cold_source(conn, snap[0])
+            if cold is not None:  # the archive loaded into the new branch
+                self._load_archive(conn, plan.temp_db, *cold)
+                db.allow_connections(conn, plan.temp_db, False)
+            elif not plan.warm:
                 db.copy_database(conn, plan.temp_db, template=snap[-1])
             contain.grant_branch(conn, plan.temp_db, role)
             self._fault("after_branch_created")

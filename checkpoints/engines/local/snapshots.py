@@ -15,12 +15,13 @@ from . import catalog as cat
 from . import names as ids
 from . import sql as db
 from .branches import BranchesMixin
+from .cold_recover import ColdRecoverMixin
 from .util import check_name
 
 log = logging.getLogger(__name__)
 
 
-class SnapshotsMixin(BranchesMixin):
+class SnapshotsMixin(BranchesMixin, ColdRecoverMixin):
     def snapshot_create(
         self,
         project_id: str,
@@ -102,12 +103,14 @@ class SnapshotsMixin(BranchesMixin):
         with self._reading() as conn:
             self._project_row(conn, project_id)
             rows = conn.execute(
-                f"SELECT {cat.SNAPSHOT_COLUMNS}, {cat.SIZE_OF.format(col='s.dbname')} "
+                f"SELECT {cat.SNAPSHOT_COLUMNS}, s.tier, COALESCE("
+                f"{cat.SIZE_OF.format(col='s.dbname')}, s.stored_bytes) "
                 "FROM snapshots s WHERE s.project_id = %s AND s.state = 'ready' "
                 "ORDER BY s.created_at, s.id",
                 (project_id,),
             ).fetchall()
-        return [cat.snapshot_from(row[:-1], row[-1]) for row in rows]
+        tiers = {"freezing": "hot", "thawing": "cold"}
+        return [cat.snapshot_from(row[:-2], row[-1], tiers.get(row[-2], row[-2])) for row in rows]
 
     def snapshot_rename(self, project_id: str, snapshot_id: str, name: str) -> Snapshot:
         name = check_name(name, "snapshot")
@@ -145,6 +148,7 @@ class SnapshotsMixin(BranchesMixin):
         db.drop_database(conn, dbname)  # waits for a warm-up copying from it
         for (warm_db,) in warm:
             db.drop_database(conn, warm_db)
+        self._archive_drop(conn, snapshot_id)
         with conn.transaction():
             conn.execute("DELETE FROM snapshots WHERE id = %s", (snapshot_id,))
             self._ops_end(conn, op_ids)

@@ -129,7 +129,7 @@ class WarmMixin(LocalRows):
             return None, []
         wanted = conn.execute(
             "SELECT id, dbname FROM snapshots WHERE project_id = %s AND state = 'ready' "
-            "ORDER BY created_at DESC, id DESC LIMIT %s",
+            "AND tier = 'hot' ORDER BY created_at DESC, id DESC LIMIT %s",
             (project_id, self.warm_copies),
         ).fetchall()
         with conn.transaction():

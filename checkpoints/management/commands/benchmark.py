@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json as _json
 import os
 import platform
 import signal
@@ -15,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from checkpoints.benchmark.engine_bench import bench_size
 from checkpoints.benchmark.neon_bench import bench_neon, emulator_available
 from checkpoints.benchmark.report import neon_rows, render_json, render_table, web_rows
+from checkpoints.benchmark.storage_bench import bench_storage
 from checkpoints.benchmark.web_bench import WORKER_INTERVAL, bench_web
 from checkpoints.engines import local_server_url
 from checkpoints.engines.local import LocalEngine
@@ -49,6 +51,17 @@ class Command(BaseCommand):
             help="the web figures' worker fallback polling interval in seconds (as `make run`)",
         )
         parser.add_argument(
+            "--storage-sizes",
+            default="100",
+            help="app database sizes in MB for the cold-tier figures (a tiny one is added)",
+        )
+        parser.add_argument(
+            "--storage-versions",
+            type=int,
+            default=300,
+            help="tiny versions for the data-folder figure (0 skips the storage figures)",
+        )
+        parser.add_argument(
             "--data-dir",
             type=Path,
             help="run on a fresh embedded PostgreSQL in this folder (e.g. on XFS/btrfs)",
@@ -64,6 +77,8 @@ class Command(BaseCommand):
         neon_op_seconds: float,
         web_contacts: int = 1000,
         worker_interval: float = WORKER_INTERVAL,
+        storage_sizes: str = "100",
+        storage_versions: int = 300,
         **opts,
     ):
         try:
@@ -85,9 +100,15 @@ class Command(BaseCommand):
             extra = self._extra(
                 admin_url, runs, json, web_contacts, worker_interval, neon_op_seconds
             )
+            storage = self._storage(admin_url, runs, json, storage_sizes, storage_versions)
             header = machine(admin_url)
-            render = render_json if json else render_table
-            self.stdout.write(render(header, results, extra))
+            if json:
+                body = _json.loads(render_json(header, results, extra))
+                body["storage"] = storage.figures if storage else None
+                self.stdout.write(_json.dumps(body, indent=2))
+            else:
+                lines = storage.lines() if storage else []
+                self.stdout.write("\n".join([render_table(header, results, extra), *lines]))
         finally:
             engine.destroy()  # every database and role the benchmark made
             if server:
@@ -120,6 +141,17 @@ class Command(BaseCommand):
                 self.stderr.write("measuring the neon engine against the emulator …")
             extra += neon_rows(bench_neon(neon_op_seconds))
         return extra
+
+    def _storage(
+        self, admin_url: str, runs: int, quiet: bool, storage_sizes: str, storage_versions: int
+    ):
+        """The cold tier's figures (bytes per version, cold rollback, data folder), if asked."""
+        if storage_versions <= 0:
+            return None
+        if not quiet:
+            self.stderr.write(f"measuring the cold tier ({storage_versions} versions) …")
+        sizes_mb = [float(s) for s in storage_sizes.split(",") if s.strip()]
+        return bench_storage(admin_url, sizes_mb, runs, storage_versions)
 
 
 def machine(admin_url: str) -> dict[str, str]:
