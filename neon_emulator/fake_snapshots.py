@@ -74,34 +74,47 @@ class _FakeSnapshots(Engine):
         with self._lock:
             snap = self._snapshot(project_id, snapshot_id)
             target = self._branch(project_id, target_branch_id or snap.source_branch_id or "")
-            now = datetime.now(UTC)
             new_id = _id("br-")
-            ops = [self._op(project_id, "create_branch", new_id)]
-            if finalize_restore:
-                old_name = f"{target.name} (old)"
-                self._check_name(project_id, old_name, exclude=target.id)
-                orphan = replace(target, name=old_name, default=False)
-                self.branches[project_id][target.id] = orphan
-                branch = Branch(
-                    id=new_id, project_id=project_id, name=target.name, created_at=now,
-                    default=target.default, restore_status="finalized",
-                    restored_from=snapshot_id, restored_as=target.id,
-                )  # fmt: skip
-                for ep in list(self.endpoints[project_id].values()):
-                    if ep.branch_id == target.id:
-                        self.endpoints[project_id][ep.id] = replace(ep, branch_id=new_id)
-            else:
-                new_name = name or f"{target.name}-restore-{secrets.token_hex(3)}"
+            new_name = name or f"{target.name}-restore-{secrets.token_hex(3)}"
+            if not finalize_restore:
                 self._check_name(project_id, new_name)
-                branch = Branch(
-                    id=new_id, project_id=project_id, name=new_name, created_at=now,
-                    restore_status="restored", restored_from=snapshot_id, restored_as=target.id,
-                )  # fmt: skip
+            branch = Branch(
+                id=new_id, project_id=project_id, name=new_name, created_at=datetime.now(UTC),
+                restore_status="restored", restored_from=snapshot_id, restored_as=target.id,
+            )  # fmt: skip
             self.branches[project_id][new_id] = branch
             self.data[new_id] = self.data.get(snapshot_id, "")
+            ops = [self._op(project_id, "create_branch", new_id)]
+            if finalize_restore:
+                self._finalize(project_id, new_id, None)
             return RestoreResult(
-                branch, ops, orphan_branch_id=target.id if finalize_restore else None
+                self.branches[project_id][new_id],
+                ops,
+                orphan_branch_id=target.id if finalize_restore else None,
             )
+
+    def branch_finalize_restore(
+        self, project_id: str, branch_id: str, *, old_name: str | None = None
+    ) -> list[Operation]:
+        with self._lock:
+            self._finalize(project_id, branch_id, old_name)
+            return [self._op(project_id, "start_compute", branch_id)]
+
+    def _finalize(self, project_id: str, branch_id: str, old_name: str | None) -> None:
+        """The restored branch takes the target's name and endpoint; the target is renamed."""
+        branch = self._branch(project_id, branch_id)
+        if branch.restore_status != "restored" or not branch.restored_as:
+            raise EngineInvalidRequest(f"branch {branch_id} is not a restore to finalize")
+        target = self._branch(project_id, branch.restored_as)
+        old_name = old_name or f"{target.name} (old)"
+        self._check_name(project_id, old_name, exclude=target.id)
+        self.branches[project_id][target.id] = replace(target, name=old_name, default=False)
+        self.branches[project_id][branch_id] = replace(
+            branch, name=target.name, default=target.default, restore_status="finalized"
+        )
+        for ep in list(self.endpoints[project_id].values()):
+            if ep.branch_id == target.id:
+                self.endpoints[project_id][ep.id] = replace(ep, branch_id=branch_id)
 
     def snapshots_delete_expired(self, project_id: str) -> list[str]:
         now = datetime.now(UTC)

@@ -72,6 +72,8 @@ class _Routes:
                 return 200, {"branch": _branch_json(branch), "operations": []}
             case ("DELETE", "branches", "*"):
                 return self._branch_delete(meta, rest[1])
+            case ("POST", "branches", "*", "finalize_restore"):
+                return self._finalize_restore(meta, rest[1], body or {})
             case ("POST", "branches", "*", "snapshot"):
                 return self._snapshot_create(meta, rest[1], query, body or {})
             case ("GET", "branches", "*", "endpoints"):

@@ -93,6 +93,30 @@ class _Snapshots:
         payload["operations"] = ops
         return 200, payload
 
+    def _finalize_restore(
+        self, meta: _ProjectMeta, branch_id: str, body: dict[str, Any]
+    ) -> tuple[int, Any]:
+        """The target's computes move onto the restored branch, which takes the target's
+        name; the target is renamed `name` (or `<name> (old)`). Only a branch restored
+        with `finalize_restore: false`, not yet finalized, is eligible."""
+        pid = meta.project.id
+        branch = self.backend.branch_get(pid, branch_id)
+        if branch.restore_status != "restored" or not branch.restored_as:
+            raise _Reply(400, f"branch {branch_id} is not a restored branch to finalize")
+        name = body.get("name")
+        if name and any(b.name == name for b in self.backend.branch_list(pid)):
+            raise _Reply(409, f"branch with name {name!r} already exists")
+        self._ensure_not_locked(meta)
+        target = branch.restored_as
+        self._wait_backend(pid, self.backend.branch_finalize_restore(pid, branch_id, old_name=name))
+        moved = [e for e in self.backend.endpoint_list(pid) if e.branch_id == branch_id]
+        ops = [self._new_op(meta, "suspend_compute", branch_id=target)]
+        ops += [
+            self._new_op(meta, "start_compute", branch_id=branch_id, endpoint_id=e.id)
+            for e in moved
+        ]
+        return 200, {"operations": ops}
+
     def _snapshot_rename(
         self, meta: _ProjectMeta, snapshot_id: str, body: dict[str, Any]
     ) -> tuple[int, Any]:

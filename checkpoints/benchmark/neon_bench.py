@@ -25,7 +25,8 @@ def emulator_available() -> bool:
 
 
 def bench_neon(op_duration: float) -> dict[str, float]:
-    """One rollback and one preview on the emulator whose operations take `op_duration`."""
+    """One rollback (in two steps, as the job makes it) and one preview on the emulator
+    whose operations take `op_duration`."""
     from neon_emulator import FakeBackend, NeonEmulator
 
     with NeonEmulator(FakeBackend(), api_key=KEY, op_duration=op_duration) as emu:
@@ -37,10 +38,15 @@ def bench_neon(op_duration: float) -> dict[str, float]:
             wait_for_operations(setup, pid, snap.operations)
 
         with NeonEngine(KEY, api_url=emu.url) as engine:
+            # As the rollback job does it: restore, then finalize naming the replaced branch.
             restore = engine.snapshot_restore(
-                pid, snap.snapshot.id, target_branch_id=main, finalize_restore=True
+                pid, snap.snapshot.id, target_branch_id=main, name="v1 (restoring, job #1)"
             )
-            rollback_notice = _wait(engine, emu, pid, restore.operations)
+            wait_for_operations(engine, pid, restore.operations)
+            swap = engine.branch_finalize_restore(
+                pid, restore.branch.id, old_name="before v1 (old, job #1)"
+            )
+            rollback_notice = _wait(engine, emu, pid, swap)
             engine.connection_uri(pid)
             rollback_calls = engine.request_count
 

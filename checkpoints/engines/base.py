@@ -79,6 +79,9 @@ class Engine(ABC):
     supports_readonly_roles: bool = False
     #: Manual snapshots a project may hold (None: no limit). Neon's is a plan setting.
     snapshot_limit: int | None = None
+    #: Whether a rollback restores in two steps (`snapshot_restore` without finalizing,
+    #: then `branch_finalize_restore`) so the replaced branch gets a name of ours.
+    restores_in_two_steps: bool = False
 
     # Projects
     @abstractmethod
@@ -150,6 +153,15 @@ class Engine(ABC):
     ) -> RestoreResult:
         """Restore a snapshot into a new branch; with `finalize_restore` move the target's
         endpoint onto it (rollback), leaving the target detached as `<name> (old)`."""
+
+    def branch_finalize_restore(
+        self, project_id: str, branch_id: str, *, old_name: str | None = None
+    ) -> list[Operation]:
+        """Finish a restore made with `finalize_restore=False`: the target's endpoint moves
+        onto the restored branch `branch_id`, which takes the target's name; the target is
+        renamed `old_name` (None: `<name> (old)`). Refused (EngineInvalidRequest) for a
+        branch no such restore made, or one already finalized."""
+        raise EngineNotSupported(f"{self.name} cannot finalize a restore apart", status=501)
 
     @abstractmethod
     def snapshots_delete_expired(self, project_id: str) -> list[str]:

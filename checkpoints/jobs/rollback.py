@@ -16,6 +16,7 @@ from checkpoints.jobs.branches import (
 )
 from checkpoints.jobs.checks import verify_version, wait_connectable
 from checkpoints.jobs.failures import JobFailed
+from checkpoints.jobs.live_restore import restore_into_live
 from checkpoints.jobs.run import JobRun, engine_of, runner
 from checkpoints.jobs.snapshot import repair_role
 from checkpoints.lifecycle import policy
@@ -35,15 +36,10 @@ def run_rollback(run: JobRun) -> None:
     with engine_of(run) as engine:
         reconcile_active_branch(run, engine)
         old_branch = project.active_branch_id
-        with run.step("restore requested", f"{target.label} into the active branch"):
-            restore = engine.snapshot_restore(
-                project.engine_project_id,
-                target.snapshot_id,
-                target_branch_id=old_branch,
-                finalize_restore=True,
-            )
-            orphan = restore.orphan_branch_id or old_branch
-            run.remember(new_branch_id=restore.branch.id, orphan_branch_id=orphan)
+        restore = restore_into_live(
+            run, engine, target, step="restore requested", remember=run.remember
+        )
+        orphan = restore.orphan_branch_id or old_branch
         repair_role(run, engine, restore.repaired)
         uri = _swap_await(run, engine, restore, target)
         with run.step("verifying", f"the connection string serves {target.label}"):

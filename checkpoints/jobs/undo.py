@@ -15,6 +15,7 @@ from checkpoints.jobs.branches import (
 )
 from checkpoints.jobs.checks import verify_version, wait_connectable
 from checkpoints.jobs.failures import JobFailed, error_text
+from checkpoints.jobs.live_restore import remember_under, restore_into_live
 from checkpoints.jobs.run import JobRun
 from checkpoints.models import Version
 
@@ -39,14 +40,10 @@ def undo_applied(run: JobRun, engine: Engine, version: Version | None) -> str:
             logger.warning("could not delete snapshot %s of a failed step", snapshot_id)
     old_branch = project.active_branch_id
     try:
-        with run.step("undoing the prompt", f"restoring {version.label} into the active branch"):
-            restore = engine.snapshot_restore(
-                pid, version.snapshot_id, target_branch_id=old_branch, finalize_restore=True
-            )
-            orphan = restore.orphan_branch_id or old_branch
-            run.remember(
-                undo={"new_branch_id": restore.branch.id, "orphan_branch_id": orphan},
-            )
+        restore = restore_into_live(
+            run, engine, version, step="undoing the prompt", remember=remember_under(run, "undo")
+        )
+        orphan = restore.orphan_branch_id or old_branch
         moved = lambda: endpoint_branch_id(engine, project) == restore.branch.id  # noqa: E731
         run.wait(engine, restore.operations, name="restore operations", verify=moved)
         with run.step("verifying the undo", f"the live database serves {version.label}"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from checkpoints.engines.base import Branch
 from checkpoints.lifecycle.plan import CleanupPlan, Holding, Removal, Seen, made_by
+from checkpoints.lifecycle.restore_names import made_by_job
 from checkpoints.models import AgentProject, Job, Preview
 
 
@@ -41,16 +42,34 @@ def branches_classify(
             plan.kept.append(f"{branch.name}: {holding.note}")
         elif branch.id in orphans:
             _orphan_branch(plan, holding, branch, orphans[branch.id])
+        elif (named := _named_rollback(project, branch)) is not None:
+            _orphan_branch(plan, holding, branch, named)
         else:
             holding.role = "leftover"
-            holding.note = (
-                "orphan of a rollback"
-                if branch.name.endswith("(old)") or "(old " in branch.name
-                else "branch no version, preview or rollback records (left by a failed job)"
-            )
+            holding.note = _leftover_note(branch.name)
             plan.removals.append(
                 Removal("branch", branch.id, branch.name, holding.note, branch.logical_size)
             )
+
+
+def _named_rollback(project: AgentProject, branch: Branch) -> Job | None:
+    """The rollback whose finalize gave the branch its name (the job may have stopped
+    before recording the branch's id)."""
+    named = made_by_job(branch.name)
+    if named is None or named[0] != "old":
+        return None
+    return project.jobs.filter(pk=named[1], kind=Job.Kind.ROLLBACK).first()
+
+
+def _leftover_note(name: str) -> str:
+    named = made_by_job(name)
+    if named is not None and named[0] == "restoring":
+        return f"restored by job #{named[1]}, which stopped before finalizing it"
+    if named is not None:
+        return f"the branch job #{named[1]} replaced"
+    if name.endswith("(old)") or "(old " in name:
+        return "orphan of a rollback"
+    return "branch no version, preview or rollback records (left by a failed job)"
 
 
 def _preview_branch(

@@ -31,13 +31,14 @@ from . import archive, contain, readonly
 from . import catalog as cat
 from . import names as ids
 from . import sql as db
+from .finalize import FinalizeMixin
 from .oplog import OperationsMixin
 from .recover import RecoverMixin
 from .restore import RestoreMixin
 from .util import quietly
 
 
-class LocalEngine(RestoreMixin, RecoverMixin, OperationsMixin):
+class LocalEngine(RestoreMixin, FinalizeMixin, RecoverMixin, OperationsMixin):
     """Projects, branches, snapshots and endpoints as databases on one PostgreSQL server."""
 
     name = "local"

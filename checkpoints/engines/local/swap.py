@@ -26,13 +26,15 @@ class SwapMixin(LocalRows):
         temp_db: str,
         endpoint: tuple[str, str] | None,
         op_ids: list[str],
+        orphan_name: str | None = None,
     ) -> bool:
         """Move the target's endpoint (its database name) onto the new branch, the new
-        branch into the target's name and settings, the target away as `<name> (old)`.
+        branch into the target's name and settings, the target away as `orphan_name`
+        (default `<name> (old)`).
 
         The renames and the catalog rows commit in one transaction: at every instant the
         endpoint's name belongs to one complete database, the old one or the new one."""
-        orphan_name = self._orphan_name(conn, project_id, target[2])
+        orphan_name = orphan_name or self._orphan_name(conn, project_id, target[2])
         orphan_db = self.names.branch_db() if endpoint else target[-1]
         new_db = endpoint[1] if endpoint else temp_db
         live = self._block_live(conn, endpoint)

@@ -36,6 +36,7 @@ class NeonEngine(NeonProjects, NeonBranches, NeonSnapshots, NeonRoles, NeonOpera
 
     name = "neon"
     supports_point_in_time = True
+    restores_in_two_steps = True
 
     def __init__(
         self,

@@ -135,6 +135,34 @@ class NeonSnapshots(NeonResource):
             recover=recover,
         )
 
+    def branch_finalize_restore(
+        self, project_id: str, branch_id: str, *, old_name: str | None = None
+    ) -> list[Operation]:
+        """Finish a restore made without finalizing: the target's computes move onto
+        `branch_id`, which takes the target's name; the target is renamed `old_name`.
+
+        A lost answer is looked up (the branch `finalized`), never sent twice.
+        More info: https://api-docs.neon.tech/reference/finalizerestorebranch"""
+        payload = {"name": old_name} if old_name is not None else {}
+
+        def parse(body: dict[str, Any]) -> list[Operation]:
+            return operations_from(body.get("operations", []))
+
+        def recover(since: datetime) -> list[Operation] | None:
+            if self.branch_get(project_id, branch_id).restore_status != "finalized":
+                return None
+            return self._busy_operations(project_id)
+
+        operations = self.http.post(
+            f"/projects/{seg(project_id)}/branches/{seg(branch_id)}/finalize_restore",
+            json=payload,
+            parse=parse,
+            recover=recover,
+        )
+        # The finalized branch is the default now if the one it replaced was.
+        self._default_branch.pop(project_id, None)
+        return operations
+
     def snapshots_delete_expired(self, project_id: str) -> list[str]:
         """Delete snapshots whose `expires_at` has passed (Neon also does so on its own)."""
         now = datetime.now(UTC)
