@@ -17,8 +17,9 @@ from typing import Any
 
 import psycopg
 
+from checkpoints.benchmark.baselines import drop_all as _drop_all
+from checkpoints.benchmark.baselines import dump_restore as _dump_restore
 from checkpoints.benchmark.dataset import build_app_database, set_marker
-from checkpoints.benchmark.engine_bench import _drop_all, _dump_restore
 from checkpoints.engines.local import LocalEngine
 from checkpoints.pgserver import pg_bin
 
