@@ -36,8 +36,14 @@ ROLES_FILE = "roles.json"
 _APP_ATTRIBUTES = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
 _ENGINE_ATTRIBUTES = "LOGIN NOSUPERUSER CREATEDB CREATEROLE NOREPLICATION NOBYPASSRLS"
 #: pg_signal_backend: end projects' sessions (swap, snapshot, rotate); pg_read_all_stats:
-#: sizes and activity of every database.
-_ENGINE_MEMBER_OF = ("pg_signal_backend", "pg_read_all_stats")
+#: sizes and activity of every database; pg_checkpoint and pg_read_all_settings: the
+#: benchmark's checkpoints and data-folder sizes, the reflink probe's data folder.
+_ENGINE_MEMBER_OF = (
+    "pg_signal_backend",
+    "pg_read_all_stats",
+    "pg_checkpoint",
+    "pg_read_all_settings",
+)
 
 
 @dataclass(frozen=True)

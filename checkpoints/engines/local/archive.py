@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict
@@ -89,15 +90,33 @@ def restore(bin_dir: Path, server_url: str, dbname: str, path: Path, checksum: s
         raise EngineError(f"cold archive {path.name} is missing")
     if sha256(path) != checksum:
         raise EngineError(f"cold archive {path.name} does not match its checksum")
-    argv = [
-        str(bin_dir / "pg_restore"),
-        f"--jobs={RESTORE_JOBS}",
-        "--exit-on-error",
-        "--dbname",
-        dbname,
-        str(path),
-    ]
-    _run(argv, _env(server_url, dbname))
+    env = _env(server_url, dbname)
+    with tempfile.NamedTemporaryFile("w", suffix=".list", delete=True) as listing:
+        listing.write(_restorable(bin_dir, path, env))
+        listing.flush()
+        argv = [
+            str(bin_dir / "pg_restore"),
+            f"--jobs={RESTORE_JOBS}",
+            "--exit-on-error",
+            "--use-list",
+            listing.name,
+            "--dbname",
+            dbname,
+            str(path),
+        ]
+        _run(argv, env)
+
+
+def _restorable(bin_dir: Path, path: Path, env: dict[str, str]) -> str:
+    """The archive's table of contents without grants on the system catalogs: the new
+    database has its own (the server's roles set them up), and only a superuser may
+    grant on pg_authid."""
+    argv = [str(bin_dir / "pg_restore"), "--list", str(path)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise EngineError(f"pg_restore --list failed: {done.stderr.strip()[-500:]}")
+    kept = [line for line in done.stdout.splitlines() if " ACL pg_catalog " not in line]
+    return "\n".join(kept) + "\n"
 
 
 def remove(path: Path) -> None:
