@@ -27,6 +27,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "version_create": (OPERATOR, "create versions"),
     "version_rename": (OPERATOR, "rename versions"),
     "rollback": (OPERATOR, "roll back"),
+    "tables_restore": (OPERATOR, "restore tables"),
     "preview_open": (OPERATOR, "open previews"),
     "preview_discard": (OPERATOR, "discard previews"),
     "job_cancel": (OPERATOR, "cancel jobs"),

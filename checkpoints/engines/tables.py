@@ -136,6 +136,12 @@ def schema_ddl(source_uri: str, tables: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _one(conn: psycopg.Connection, query: Any, params: Any = None) -> tuple[Any, ...]:
+    row = conn.execute(query, params).fetchone()
+    assert row is not None
+    return row
+
+
 def _rows_copy(source: psycopg.Connection, live: psycopg.Connection, key: str) -> int:
     columns = [row[0] for row in live.execute(_COPY_COLUMNS, [_regclass(key)]).fetchall()]
     names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
@@ -144,21 +150,19 @@ def _rows_copy(source: psycopg.Connection, live: psycopg.Connection, key: str) -
     with source.cursor().copy(out) as reading, live.cursor().copy(into) as writing:
         for chunk in reading:
             writing.write(chunk)
-    return live.execute(sql.SQL("SELECT count(*) FROM {}").format(_ident(key))).fetchone()[0]
+    return _one(live, sql.SQL("SELECT count(*) FROM {}").format(_ident(key)))[0]
 
 
 def _sequences_reset(source: psycopg.Connection, live: psycopg.Connection, key: str) -> None:
     for schema, name in source.execute(_OWNED_SEQUENCES, [_regclass(key)]).fetchall():
         seq = sql.Identifier(schema, name)
-        last, called = source.execute(
-            sql.SQL("SELECT last_value, is_called FROM {}").format(seq)
-        ).fetchone()
+        last, called = _one(source, sql.SQL("SELECT last_value, is_called FROM {}").format(seq))
         live.execute("SELECT setval(%s::regclass, %s, %s)", [f'"{schema}"."{name}"', last, called])
 
 
-def _grants(live: psycopg.Connection, tables: list[str]) -> list[sql.Composable]:
+def _grants(live: psycopg.Connection, tables: list[str]) -> list[sql.Composed]:
     """The live tables' grants to other roles, to give again after they are recreated."""
-    grants: list[sql.Composable] = []
+    grants: list[sql.Composed] = []
     for key in tables:
         schema, _, name = key.partition(".")
         for grantee, privilege in live.execute(_GRANTS, [schema, name]).fetchall():
@@ -171,11 +175,7 @@ def _grants(live: psycopg.Connection, tables: list[str]) -> list[sql.Composable]
 
 
 def _existing(conn: psycopg.Connection, tables: list[str]) -> list[str]:
-    return [
-        key
-        for key in tables
-        if conn.execute("SELECT to_regclass(%s)", [_regclass(key)]).fetchone()[0]
-    ]
+    return [key for key in tables if _one(conn, "SELECT to_regclass(%s)", [_regclass(key)])[0]]
 
 
 def tables_restore(

@@ -61,6 +61,7 @@ from checkpoints.services.projects import (
     project_start_demo,
     project_start_over,
 )
+from checkpoints.services.tables import version_table_keys, version_tables_restore
 from checkpoints.services.versions import (
     version_create,
     version_create_next,
@@ -130,6 +131,8 @@ __all__ = [
     "version_number_after",
     "version_rename",
     "version_rollback",
+    "version_table_keys",
+    "version_tables_restore",
 ]
 
 
