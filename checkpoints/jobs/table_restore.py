@@ -14,6 +14,7 @@ from typing import Any
 from checkpoints import connections
 from checkpoints.engines.base import Engine
 from checkpoints.engines.errors import EngineNotFound
+from checkpoints.engines.operations import wait_for_operations
 from checkpoints.engines.tables import TablesRefused, tables_restore
 from checkpoints.jobs.branches import reconcile_active_branch
 from checkpoints.jobs.checks import wait_connectable
@@ -145,7 +146,8 @@ def _branch_remove(run: JobRun, engine: Engine, branch_id: str) -> None:
         return
     with run.step("cleaning up", "deleting the temporary branch"):
         try:
-            run.wait(engine, engine.branch_delete(run.project.engine_project_id, branch_id))
+            pid = run.project.engine_project_id
+            wait_for_operations(engine, pid, engine.branch_delete(pid, branch_id))
         except EngineNotFound:
             pass
         except Exception:
