@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from checkpoints import permissions, tasks, version_rules
 from checkpoints.errors import NOT_STARTED, ServiceError
+from checkpoints.lifecycle.diff import diff_summary, manifest_diff
 from checkpoints.lifecycle.manifest import table_label
 from checkpoints.models import Job, Version
 
@@ -62,3 +63,21 @@ def version_tables_restore(
         target_version=version,
         request={"tables": chosen, "include_dependencies": bool(include_dependencies)},
     )
+
+
+def tables_changes(
+    live: dict[str, Any] | None, version: Version, tables: list[str]
+) -> list[tuple[str, str]]:
+    """Per chosen table, what restoring it from `version` changes in the live database
+    (read from the manifests): [("contacts", "drops column tags and 1 contact"), ...]."""
+    expected = (version.manifest or {}).get("tables", {})
+    found = (live or {}).get("tables", {})
+    changes = []
+    for key in tables:
+        old = {"tables": {key: found[key]} if key in found else {}}
+        new = {"tables": {key: expected[key]} if key in expected else {}}
+        summary = diff_summary(manifest_diff(old, new))
+        if key not in found:
+            summary = f"is not in the live database: {summary}"
+        changes.append((table_label(key), summary))
+    return changes

@@ -30,12 +30,19 @@ TOOLS = {
     "compare_versions",
     "plan_rollback",
     "rollback_to_version",
+    "restore_tables",
     "delete_version",
     "open_preview",
     "discard_preview",
     "get_job",
 }
-DESTRUCTIVE = {"rollback_to_version", "delete_version", "discard_preview", "revoke_share"}
+DESTRUCTIVE = {
+    "rollback_to_version",
+    "restore_tables",
+    "delete_version",
+    "discard_preview",
+    "revoke_share",
+}
 
 
 @asynccontextmanager
@@ -149,4 +156,13 @@ async def agent_loop(session: Session, name: str) -> dict[str, Any]:
 
     discarded = await session.ok("discard_preview", project_id=pid, preview_id=preview["id"])
     assert discarded["preview"]["live"] is False
+
+    # Only todos from v2: its column `done` and its two rows; a table made since stays.
+    run_sql(uri, "insert into todos (title) values ('third'); create table notes (n int);")
+    run_sql(uri, "insert into notes values (7)")
+    restored = await session.ok("restore_tables", project_id=pid, version=2, tables=["todos"])
+    assert restored["tables"] == [{"table": "todos", "changes": "drops 1 todo; adds column done"}]
+    assert tables(uri) == {"todos", "notes"}
+    assert run_sql(uri, "select count(*), count(done) from todos")[0] == (2, 2)
+    assert run_sql(uri, "select n from notes") == [(7,)]
     return {"project": pid, "uri": uri}
