@@ -129,3 +129,36 @@ def test_validation_roles_and_busy(user, project):
         "include_dependencies": False,
     }
     jobs_run_queued()
+
+
+def test_cli_restores_tables_and_prints_rows(user, project):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    args = ["restore-tables", "--project", str(project.pk), "--user", user.username]
+    call_command("versions", *args, "--version", "2", "--table", "contacts", stdout=out)
+    assert "Restored 1 table(s) from v2" in out.getvalue()
+    assert "public.contacts" in out.getvalue()
+    uri = services.project_connection_uri(project=project)
+    assert run_sql(uri, "SELECT count(*) FROM notes") == [(2,)]
+    with pytest.raises(CommandError, match="v2 has no table orders"):
+        call_command("versions", *args, "--version", "2", "--table", "orders")
+
+
+def test_api_restore_tables(user, project):
+    from tests.api_helpers import Api, token_for
+
+    api = Api(token_for(user))
+    url = f"projects/{project.pk}/versions/2/restore-tables"
+    assert api.post(url, {"tables": "contacts"}).status_code == 400
+    assert api.post(url, {"tables": ["orders"]}).json()["code"] == "invalid"
+    accepted = api.post(url, {"tables": ["contacts"]})
+    assert accepted.status_code == 202
+    assert api.post(url, {"tables": ["contacts"]}).status_code == 409  # busy
+    jobs_run_queued()
+    job = api.get(accepted["Location"]).json()
+    assert job["state"] == "succeeded", job
+    uri = services.project_connection_uri(project=project)
+    assert run_sql(uri, "SELECT count(*) FROM notes") == [(2,)]
