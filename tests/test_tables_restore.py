@@ -162,3 +162,17 @@ def test_api_restore_tables(user, project):
     assert job["state"] == "succeeded", job
     uri = services.project_connection_uri(project=project)
     assert run_sql(uri, "SELECT count(*) FROM notes") == [(2,)]
+
+
+def test_a_foreign_key_from_live_refuses_before_anything_is_kept(user, project):
+    v2 = project.versions.get(number=2)
+    uri = services.project_connection_uri(project=project)
+    run_sql(uri, "CREATE TABLE calls (id int PRIMARY KEY, contact_id uuid REFERENCES contacts)")
+    before = _tables(uri)
+    services.version_tables_restore(version=v2, user=user, tables=["contacts"])
+    job = jobs_run_queued()[0]
+    assert job.state == Job.State.FAILED
+    assert "cannot be restored alone: calls in the live database references contacts" in job.error
+    assert _tables(uri) == before
+    assert not Version.objects.filter(automatic=True).exists()
+    assert [s["name"] for s in job.steps][-2:] == ["checking foreign keys", "cleaning up"]

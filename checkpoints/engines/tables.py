@@ -178,6 +178,38 @@ def _existing(conn: psycopg.Connection, tables: list[str]) -> list[str]:
     return [key for key in tables if _one(conn, "SELECT to_regclass(%s)", [_regclass(key)])[0]]
 
 
+def _tables_checked(
+    source: psycopg.Connection, live: psycopg.Connection, chosen: list[str], include: bool
+) -> list[str]:
+    """The tables to restore: `chosen` (and what foreign keys tie to them, if `include`);
+    `TablesRefused` if the version lacks one or a foreign key leaves them."""
+    missing = sorted(set(chosen) - set(_existing(source, chosen)))
+    if missing:
+        raise TablesRefused(f"The version has no table {', '.join(missing)}.")
+    version_fks, live_fks = foreign_keys(source), foreign_keys(live)
+    if include:
+        chosen = _existing(source, with_dependencies(chosen, version_fks, live_fks))
+    problems = dependency_problems(chosen, version_fks, live_fks)
+    if problems:
+        raise TablesRefused(
+            "These tables cannot be restored alone: "
+            + "; ".join(problems)
+            + ". Include the tables they depend on, or choose others."
+        )
+    return chosen
+
+
+def tables_check(
+    source_uri: str, live_uri: str, tables: Iterable[str], *, include_dependencies: bool = False
+) -> list[str]:
+    """The tables a restore would replace, read-only on both sides: `TablesRefused` now
+    rather than after the live state was kept."""
+    chosen = sorted({table_key(t) for t in tables})
+    with connect(source_uri) as source, connect(live_uri) as live:
+        source.read_only = live.read_only = True
+        return _tables_checked(source, live, chosen, include_dependencies)
+
+
 def tables_restore(
     source_uri: str,
     live_uri: str,
@@ -196,20 +228,7 @@ def tables_restore(
     with connect(source_uri) as source, connect(live_uri) as live:
         source.read_only = True
         source.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        missing = sorted(set(chosen) - set(_existing(source, chosen)))
-        if missing:
-            raise TablesRefused(f"The version has no table {', '.join(missing)}.")
-        version_fks, live_fks = foreign_keys(source), foreign_keys(live)
-        if include_dependencies:
-            chosen = with_dependencies(chosen, version_fks, live_fks)
-            chosen = _existing(source, chosen)
-        problems = dependency_problems(chosen, version_fks, live_fks)
-        if problems:
-            raise TablesRefused(
-                "These tables cannot be restored alone: "
-                + "; ".join(problems)
-                + ". Include the tables they depend on, or choose others."
-            )
+        chosen = _tables_checked(source, live, chosen, include_dependencies)
         ddl = schema_ddl(source_uri, chosen)
         live.execute(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")
         present = _existing(live, chosen)

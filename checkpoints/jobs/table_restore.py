@@ -9,13 +9,14 @@ crash leaves it to cleanup, which removes any branch no record names)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from checkpoints import connections
 from checkpoints.engines.base import Engine
 from checkpoints.engines.errors import EngineNotFound
 from checkpoints.engines.operations import wait_for_operations
-from checkpoints.engines.tables import TablesRefused, tables_restore
+from checkpoints.engines.tables import TablesRefused, tables_check, tables_restore
 from checkpoints.jobs.branches import reconcile_active_branch
 from checkpoints.jobs.checks import wait_connectable
 from checkpoints.jobs.failures import JobFailed
@@ -35,32 +36,34 @@ def run_table_restore(run: JobRun) -> None:
     target = run.job.target_version
     assert target is not None
     request = run.result.get("request") or {}
+    tables, include = request.get("tables", []), bool(request.get("include_dependencies"))
     with engine_of(run) as engine:
         reconcile_active_branch(run, engine)
         run.cancel_check()
         branch_id = ""
         try:
             branch_id, source_uri = _version_open(run, engine, target)
+            live_uri = connections.live_uri(project=project, engine=engine)
+            with run.step("checking foreign keys"):
+                checked = _refused_as_failure(
+                    lambda: tables_check(source_uri, live_uri, tables, include_dependencies=include)
+                )
+                run.detail(", ".join(manifests.table_label(t) for t in checked))
             kept = live_state_keep(
                 run, engine, reason=f"Before restoring tables from {target.label}"
             )
             run.cancel_check()  # the last point before the live database changes
-            live_uri = connections.live_uri(project=project, engine=engine)
-            tables = [manifests.table_label(t) for t in request.get("tables", [])]
-            with run.step("restoring tables", f"{len(tables)} from {target.label}") as step:
-                try:
-                    done = tables_restore(
+            with run.step("restoring tables", f"{len(checked)} from {target.label}") as step:
+                done = _refused_as_failure(
+                    lambda: tables_restore(
                         source_uri,
                         live_uri,
-                        request.get("tables", []),
-                        include_dependencies=bool(request.get("include_dependencies")),
+                        tables,
+                        include_dependencies=include,
                         before_copy=lambda key: run.detail(f"copying {manifests.table_label(key)}"),
                     )
-                except TablesRefused as refused:
-                    raise JobFailed(str(refused)) from None
-                step["name"] = f"restoring {len(done.tables)} table" + (
-                    "s" if len(done.tables) != 1 else ""
                 )
+                step["name"] = f"restoring {len(done.tables)} table" + "s" * (len(done.tables) != 1)
                 run.detail(_rows_text(done.rows))
                 run.remember(tables=done.tables, rows=done.rows, copy_seconds=done.seconds)
             with run.step("verifying", f"the restored tables hold {target.label}"):
@@ -75,6 +78,14 @@ def run_table_restore(run: JobRun) -> None:
         + (f"the live state was kept as {kept.label}." if kept else "the live state matched.")
         + " Every other table untouched; connection string unchanged.",
     )
+
+
+def _refused_as_failure[T](work: Callable[[], T]) -> T:
+    """A foreign-key refusal fails the job with its message (nothing was changed)."""
+    try:
+        return work()
+    except TablesRefused as refused:
+        raise JobFailed(str(refused)) from None
 
 
 def _rows_text(rows: dict[str, int]) -> str:
