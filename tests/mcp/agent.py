@@ -157,12 +157,37 @@ async def agent_loop(session: Session, name: str) -> dict[str, Any]:
     discarded = await session.ok("discard_preview", project_id=pid, preview_id=preview["id"])
     assert discarded["preview"]["live"] is False
 
-    # Only todos from v2: its column `done` and its two rows; a table made since stays.
+    return {"project": pid, "uri": uri}
+
+
+async def tables_restore_loop(session: Session, name: str) -> None:
+    """v1 todos, v2 adds a column; since then a row and a table `notes`: restore only
+    todos from v2 (its column and rows) while notes keeps its row."""
+    pid = (await session.ok("create_project", name=name))["project"]["id"]
+    uri = (await session.ok("get_connection_string", project_id=pid))["connection_uri"]
+    await session.ok(
+        "save_version",
+        project_id=pid,
+        prompt="Todos",
+        sql="create table todos (id serial primary key, title text not null);"
+        "insert into todos (title) values ('write tests'), ('ship');",
+    )
+    await session.ok(
+        "save_version",
+        project_id=pid,
+        prompt="Done flag",
+        sql="alter table todos add column done boolean default false;",
+    )
     run_sql(uri, "insert into todos (title) values ('third'); create table notes (n int);")
     run_sql(uri, "insert into notes values (7)")
-    restored = await session.ok("restore_tables", project_id=pid, version=2, tables=["todos"])
-    assert restored["tables"] == [{"table": "todos", "changes": "drops 1 todo; adds column done"}]
+    restored = await session.ok("restore_tables", project_id=pid, version=1, tables=["todos"])
+    assert restored["tables"] == [{"table": "todos", "changes": "drops column done and 1 todo"}]
     assert tables(uri) == {"todos", "notes"}
-    assert run_sql(uri, "select count(*), count(done) from todos")[0] == (2, 2)
+    assert run_sql(uri, "select count(*) from todos")[0][0] == 2
+    assert "done" not in {
+        c
+        for (c,) in run_sql(
+            uri, "select column_name from information_schema.columns where table_name = 'todos'"
+        )
+    }
     assert run_sql(uri, "select n from notes") == [(7,)]
-    return {"project": pid, "uri": uri}
