@@ -119,3 +119,24 @@ def test_a_failing_copy_leaves_the_live_database_as_it_was(engine, sql):
     )
     assert sql(live, "SELECT max(id) FROM contacts") == [(4,)]
     wait_for_operations(engine, pid, engine.branch_delete(pid, branch), deadline=60)
+
+
+def test_a_connection_lost_midway_leaves_the_live_database_as_it_was(engine, sql):
+    """The worker's live connection ends between two tables (as when the worker dies):
+    the server rolls the open transaction back."""
+    pid, live, source, branch = _source(engine, sql)
+    before = _manifest(live)
+
+    def end_the_live_session(table: str) -> None:
+        if table == "public.contacts":
+            sql(
+                live,
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND state LIKE 'idle in transaction%'",
+            )
+
+    with pytest.raises(psycopg.OperationalError):
+        tables_restore(source, live, ["companies", "contacts"], before_copy=end_the_live_session)
+    assert _manifest(live) == before
+    wait_for_operations(engine, pid, engine.branch_delete(pid, branch), deadline=60)
