@@ -3,7 +3,7 @@ own URLs (`contacts.urls`) are included by the root URLconf."""
 
 from django.urls import path
 
-from checkpoints.views import activity, jobs, page, previews, projects, teams, versions
+from checkpoints.views import activity, jobs, page, previews, projects, tables, teams, versions
 from checkpoints.views.lifecycle import cleanup, diff, tiers
 
 P = "projects/<int:pk>"
@@ -47,6 +47,7 @@ version_urls = [
     path(f"{V}/rollback", versions.version_rollback, name="version-rollback"),
     path(f"{V}/pin", tiers.version_pin, name="version-pin"),
     path(f"{V}/unpin", tiers.version_unpin, name="version-unpin"),
+    path(f"{V}/restore-tables", tables.version_tables_restore, name="version-tables-restore"),
     path(f"{V}/rename", versions.version_rename, name="version-rename"),
     path(f"{V}/delete", versions.version_delete, name="version-delete"),
     path(f"{P}/versions/as-of", versions.version_create_as_of, name="version-create-as-of"),

@@ -28,6 +28,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "version_rename": (OPERATOR, "rename versions"),
     "version_pin": (OPERATOR, "pin versions (keep them hot)"),
     "rollback": (OPERATOR, "roll back"),
+    "tables_restore": (OPERATOR, "restore tables"),
     "preview_open": (OPERATOR, "open previews"),
     "preview_discard": (OPERATOR, "discard previews"),
     "job_cancel": (OPERATOR, "cancel jobs"),

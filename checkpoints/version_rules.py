@@ -40,8 +40,10 @@ def version_number_after(*, project: AgentProject) -> int:
 
 
 def version_next_number(*, project: AgentProject) -> int | None:
-    """The number the next version of the demo would get, or None at the end."""
-    last = project.versions.filter(deleted_at__isnull=True).order_by("-number").first()
+    """The demo script's next step, or None at the end. Automatic versions (the live
+    state kept before a rollback) are no step of the script: they are skipped."""
+    live = project.versions.filter(deleted_at__isnull=True, automatic=False)
+    last = live.order_by("-number").first()
     number = 0 if last is None else last.number + 1
     return number if demo_step(number) is not None else None
 

@@ -21,6 +21,11 @@ urlpatterns = [
     path(f"{P}/versions/<int:number>/rollback", versions.version_rollback, name="api-rollback"),
     path(f"{P}/versions/<int:number>/pin", versions.version_pin, name="api-version-pin"),
     path(f"{P}/versions/<int:number>/unpin", versions.version_unpin, name="api-version-unpin"),
+    path(
+        f"{P}/versions/<int:number>/restore-tables",
+        versions.version_restore_tables,
+        name="api-restore-tables",
+    ),
     path(f"{P}/diff", versions.version_diff, name="api-diff"),
     path(f"{P}/previews", previews.previews, name="api-previews"),
     path(f"{P}/previews/<int:preview_pk>", previews.preview_detail, name="api-preview"),

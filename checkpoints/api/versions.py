@@ -1,4 +1,5 @@
-"""API views of versions: list (paged), save (a job), read, rename, delete, roll back, diff."""
+"""API views of versions: list (paged), save (a job), read, rename, delete, roll back,
+restore tables, diff."""
 
 from __future__ import annotations
 
@@ -100,6 +101,29 @@ def _pin_set(request: HttpRequest, pk: int, number: int, use_case) -> JsonRespon
     json_body(request, allowed=set())
     version = use_case(version=version, user=request.user)
     return JsonResponse(version_json(version, current_id=project.current_version_id))
+
+
+@api_view("POST")
+def version_restore_tables(request: HttpRequest, pk: int, number: int) -> JsonResponse:
+    """Give the live database some tables as they were in this version (a job)."""
+    project = project_of(request, pk)
+    version = version_of(project, number)
+    seconds = wait_seconds(request)
+    data = json_body(request, allowed={"tables", "include_dependencies"})
+    tables, include = data.get("tables"), data.get("include_dependencies", False)
+    errors: dict[str, str] = {}
+    if not isinstance(tables, list) or not tables or len(tables) > 500:
+        errors["tables"] = "Give a list of 1 to 500 table names."
+    elif not all(isinstance(t, str) and 0 < len(t) <= 200 for t in tables):
+        errors["tables"] = "Each table name is a string of 1 to 200 characters."
+    if not isinstance(include, bool):
+        errors["include_dependencies"] = "Must be true or false."
+    if errors:
+        raise Invalid(errors)
+    job = services.version_tables_restore(
+        version=version, user=request.user, tables=tables, include_dependencies=include
+    )
+    return job_answer(request, job, seconds)
 
 
 @api_view("GET")

@@ -13,6 +13,7 @@ from checkpoints.jobs import (  # noqa: F401 (each module registers its runners)
     rollback,
     run,
     share,
+    table_restore,
     tier_move,
     version,
     version_delete,

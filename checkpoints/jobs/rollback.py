@@ -16,6 +16,7 @@ from checkpoints.jobs.branches import (
 )
 from checkpoints.jobs.checks import verify_version, wait_connectable
 from checkpoints.jobs.failures import JobFailed
+from checkpoints.jobs.live_keep import live_state_keep
 from checkpoints.jobs.live_restore import restore_into_live
 from checkpoints.jobs.run import JobRun, engine_of, runner
 from checkpoints.jobs.snapshot import repair_role
@@ -35,6 +36,10 @@ def run_rollback(run: JobRun) -> None:
     run.remember(from_label=from_version.label if from_version else "")
     with engine_of(run) as engine:
         reconcile_active_branch(run, engine)
+        kept = live_state_keep(run, engine, reason=_keep_reason(run, target))
+        # What "Undo rollback" goes back to: the live state kept, or the version it matched.
+        back = kept or from_version
+        run.remember(undo_version_id=back.pk if back else None, undo_label=_label(back))
         old_branch = project.active_branch_id
         restore = restore_into_live(
             run, engine, target, step="restore requested", remember=run.remember
@@ -50,13 +55,28 @@ def run_rollback(run: JobRun) -> None:
             # DATABASE forces a checkpoint: seconds under load) happens right after.
             run.after_success(lambda: orphan_delete(run, engine, orphan))
     run.record_activity(
-        kind=Activity.Kind.ROLLBACK,
+        kind=Activity.Kind.UNDO if is_undo(run) else Activity.Kind.ROLLBACK,
         from_version=from_version,
         to_version=target,
         detail=f"Active branch {old_branch} → {restore.branch.id}; "
         f"orphan {orphan} {'kept for cleanup' if keep_orphan else 'deleted once verified'}. "
         "Connection string unchanged.",
     )
+
+
+def _keep_reason(run: JobRun, target: Version) -> str:
+    if is_undo(run):
+        return f"Before undo (back to {target.label})"
+    return f"Before rollback to {target.label}"
+
+
+def is_undo(run: JobRun) -> bool:
+    """A rollback asked for as "Undo rollback" (recorded as such in the Activity)."""
+    return bool((run.result.get("request") or {}).get("undo"))
+
+
+def _label(version: Version | None) -> str:
+    return version.label if version else ""
 
 
 def _swap_await(run: JobRun, engine: Engine, restore: RestoreResult, target: Version) -> str:

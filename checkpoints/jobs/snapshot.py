@@ -69,7 +69,7 @@ def snapshot_and_record(
             )
             if manifest is not None:
                 run.detail(f"{len(manifest['tables'])} tables in {manifest['took_ms']} ms")
-    created, fingerprint = _snapshot_take(run, engine, number, as_of, capacity)
+    created, fingerprint = snapshot_take(run, engine, number, as_of, capacity)
     if manifest is not None:
         # Read again: the same on both sides of the snapshot means the snapshot holds it
         # exactly, and a restore is then verified row by row (counts and checksums).
@@ -115,7 +115,7 @@ def _version_record(
     return version
 
 
-def _snapshot_take(
+def snapshot_take(
     run: JobRun,
     engine: Engine,
     number: int,

@@ -42,7 +42,9 @@ def run_create_version(run: JobRun) -> None:
             raise JobFailed(NO_NEXT_VERSION.format(last=DEMO_STEPS[-1].number))
         script = demo_step(demo_number)
         assert script is not None
-        number, name, prompt = demo_number, script.name, script.prompt
+        # The step's number, unless automatic versions took it: then the next free one.
+        number = max(demo_number, version_rules.version_number_after(project=project))
+        name, prompt = script.name, script.prompt
 
         def statements(conn: Any) -> list[str]:
             # Bring the schema from what the database holds up to this step; the

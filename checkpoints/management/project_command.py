@@ -56,7 +56,7 @@ class ProjectCommand(BaseCommand):
             raise CommandError(PROJECT_NOT_FOUND.format(project=options["project"]))
         self.as_json = options["json"]
         try:
-            getattr(self, f"_{options['action']}")(project, user, options)
+            getattr(self, f"_{options['action'].replace('-', '_')}")(project, user, options)
         except services.ServiceError as error:
             raise CommandError(error.message) from None
         except EngineError as error:

@@ -1,16 +1,19 @@
-"""MCP calls for versions: list (paged), save, delete, compare, plan and start a rollback."""
+"""MCP calls for versions: list (paged), save, delete, compare, plan and start a rollback,
+start a table restore."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from checkpoints import permissions, services
+from checkpoints.lifecycle.manifest import manifest_of_uri
 from checkpoints.mcp.auth import current_user
 from checkpoints.mcp.failures import ToolFailure
 from checkpoints.mcp.lookups import project_for, started, version_for
 from checkpoints.paging import PageRequest, page_of
 from checkpoints.serialize import version_json
 from checkpoints.services import lifecycle
+from checkpoints.services.tables import tables_changes, tables_validate
 
 
 def versions_list(
@@ -85,3 +88,26 @@ def rollback_start(*, project_id: int, version: int) -> tuple[int, dict[str, Any
     plan = {"summary": diff.summary or diff.unavailable, "changes": diff.changes}
     job = started(lambda: services.version_rollback(project=project, version=target, user=user))
     return job.pk, plan
+
+
+def tables_restore_start(
+    *, project_id: int, version: int, tables: list[str], include_dependencies: bool
+) -> tuple[int, list[dict[str, str]]]:
+    """Start restoring `tables` of `version`; also return what changes per table (the
+    live manifest against the version's, read first)."""
+    user = current_user()
+    project = project_for(user, project_id)
+    target = version_for(project, version)
+    permissions.require(user, project, "tables_restore")
+    chosen = tables_validate(target, tables)
+    live = manifest_of_uri(services.project_connection_uri(project=project))
+    changes = [
+        {"table": label, "changes": summary}
+        for label, summary in tables_changes(live, target, chosen)
+    ]
+    job = started(
+        lambda: services.version_tables_restore(
+            version=target, user=user, tables=chosen, include_dependencies=include_dependencies
+        )
+    )
+    return job.pk, changes

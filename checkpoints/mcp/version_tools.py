@@ -1,4 +1,4 @@
-"""MCP tools for versions: save, list, compare, plan and roll back, delete."""
+"""MCP tools for versions: save, list, compare, plan and roll back, restore tables, delete."""
 
 from __future__ import annotations
 
@@ -122,6 +122,43 @@ async def rollback_to_version(
         text = f"Rolled back project {project_id} to {version_line(job['version'])}"
         text += f": {plan['summary']}." if plan["summary"] else "."
         return text, {"version": job["version"], "dropped": plan}
+
+    return await job_outcome(ctx, job_id, done)
+
+
+@tool(name="restore_tables", title="Restore tables", annotations=DESTRUCTIVE)
+async def restore_tables(
+    ctx: Context,
+    project_id: ProjectId,
+    version: VersionNumber,
+    tables: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=200)]],
+        Field(
+            min_length=1,
+            max_length=500,
+            description="Tables to restore, as the version lists them (e.g. contacts).",
+        ),
+    ],
+    include_dependencies: Annotated[
+        bool,
+        Field(description="Also restore the tables a foreign key ties to these."),
+    ] = False,
+) -> CallToolResult:
+    """Give the live database these tables exactly as they were in a saved version
+    (schema and rows, in one transaction); every other table keeps its rows. The live
+    state is saved first as an automatic version. A foreign key leaving the tables
+    refuses it unless include_dependencies. The result says what changed per table."""
+    job_id, changes = await call(
+        version_calls.tables_restore_start,
+        project_id=project_id,
+        version=version,
+        tables=tables,
+        include_dependencies=include_dependencies,
+    )
+
+    def done(job: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        lines = "; ".join(f"{c['table']} {c['changes']}" for c in changes)
+        return f"Restored from v{version} into project {project_id}: {lines}.", {"tables": changes}
 
     return await job_outcome(ctx, job_id, done)
 

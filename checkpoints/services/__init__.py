@@ -61,6 +61,7 @@ from checkpoints.services.projects import (
     project_start_demo,
     project_start_over,
 )
+from checkpoints.services.tables import version_table_keys, version_tables_restore
 from checkpoints.services.tiers import version_pin, version_unpin
 from checkpoints.services.versions import (
     version_create,
@@ -133,6 +134,8 @@ __all__ = [
     "version_number_after",
     "version_rename",
     "version_rollback",
+    "version_table_keys",
+    "version_tables_restore",
 ]
 
 

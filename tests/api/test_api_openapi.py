@@ -120,6 +120,11 @@ def _exercise(api: RecordingApi, project) -> None:
     queued = api.post(f"{base}/versions", {"prompt": "Never", "sql": "select 1"})
     assert api.post(f"{queued['Location']}/cancel").json()["state"] == "cancelled"  # 200
 
+    api.post(f"{base}/versions/1/restore-tables", {"tables": []})  # 400
+    restored = api.post(f"{base}/versions/1/restore-tables", {"tables": ["items"]})
+    jobs_run_queued()
+    assert api.get(restored["Location"]).json()["state"] == "succeeded"
+
     opened = api.post(f"{base}/previews", {"version": 1})
     jobs_run_queued()
     preview_url = api.get(opened["Location"]).json()["preview"]["url"]

@@ -30,12 +30,19 @@ TOOLS = {
     "compare_versions",
     "plan_rollback",
     "rollback_to_version",
+    "restore_tables",
     "delete_version",
     "open_preview",
     "discard_preview",
     "get_job",
 }
-DESTRUCTIVE = {"rollback_to_version", "delete_version", "discard_preview", "revoke_share"}
+DESTRUCTIVE = {
+    "rollback_to_version",
+    "restore_tables",
+    "delete_version",
+    "discard_preview",
+    "revoke_share",
+}
 
 
 @asynccontextmanager
@@ -149,4 +156,38 @@ async def agent_loop(session: Session, name: str) -> dict[str, Any]:
 
     discarded = await session.ok("discard_preview", project_id=pid, preview_id=preview["id"])
     assert discarded["preview"]["live"] is False
+
     return {"project": pid, "uri": uri}
+
+
+async def tables_restore_loop(session: Session, name: str) -> None:
+    """v1 todos, v2 adds a column; since then a row and a table `notes`: restore only
+    todos from v2 (its column and rows) while notes keeps its row."""
+    pid = (await session.ok("create_project", name=name))["project"]["id"]
+    uri = (await session.ok("get_connection_string", project_id=pid))["connection_uri"]
+    await session.ok(
+        "save_version",
+        project_id=pid,
+        prompt="Todos",
+        sql="create table todos (id serial primary key, title text not null);"
+        "insert into todos (title) values ('write tests'), ('ship');",
+    )
+    await session.ok(
+        "save_version",
+        project_id=pid,
+        prompt="Done flag",
+        sql="alter table todos add column done boolean default false;",
+    )
+    run_sql(uri, "insert into todos (title) values ('third'); create table notes (n int);")
+    run_sql(uri, "insert into notes values (7)")
+    restored = await session.ok("restore_tables", project_id=pid, version=1, tables=["todos"])
+    assert restored["tables"] == [{"table": "todos", "changes": "drops column done and 1 todo"}]
+    assert tables(uri) == {"todos", "notes"}
+    assert run_sql(uri, "select count(*) from todos")[0][0] == 2
+    assert "done" not in {
+        c
+        for (c,) in run_sql(
+            uri, "select column_name from information_schema.columns where table_name = 'todos'"
+        )
+    }
+    assert run_sql(uri, "select n from notes") == [(7,)]

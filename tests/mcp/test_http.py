@@ -10,7 +10,7 @@ from mcp.shared.exceptions import MCPError
 
 from checkpoints.models import Activity, ShareLink
 from checkpoints.services import sharing
-from tests.mcp.agent import TOOLS, Session, agent_loop, http
+from tests.mcp.agent import TOOLS, Session, agent_loop, http, tables_restore_loop
 
 pytestmark = pytest.mark.django_db
 
@@ -80,6 +80,9 @@ def test_a_viewer_lists_and_reads_but_cannot_act(http_world, loop_done):
                 "preview": await agent.refused("open_preview", project_id=pid, version=1),
                 "uri": await agent.refused("get_connection_string", project_id=pid),
                 "delete": await agent.refused("delete_version", project_id=pid, version=1),
+                "tables": await agent.refused(
+                    "restore_tables", project_id=pid, version=1, tables=["todos"]
+                ),
             }
             return {"projects": projects, "versions": versions, "diff": diff, **refusals}
 
@@ -87,7 +90,7 @@ def test_a_viewer_lists_and_reads_but_cannot_act(http_world, loop_done):
     assert [p["role"] for p in seen["projects"]["projects"] if p["id"] == pid] == ["viewer"]
     assert len(seen["versions"]["versions"]) == 3
     assert seen["diff"]["changes"]["tables_added"] == ["tags", "todos"]
-    for refusal in ("rollback", "save", "preview", "uri", "delete"):
+    for refusal in ("rollback", "save", "preview", "uri", "delete", "tables"):
         assert seen[refusal]["code"] == "forbidden", seen[refusal]
         assert "viewer" in seen[refusal]["message"]
 
@@ -158,3 +161,11 @@ def test_share_a_version_then_revoke_it(http_world, loop_done):
     assert revoked["live"] is False and revoked["revoked_at"]
     viewer = anyio.run(session, http_world.viewer, refused)
     assert viewer["code"] == "forbidden"
+
+
+def test_restore_only_one_table(http_world):
+    async def session() -> None:
+        async with http(http_world.url, http_world.operator) as client:
+            await tables_restore_loop(Session(client), "Tables over HTTP")
+
+    anyio.run(session)

@@ -265,6 +265,7 @@ def test_the_table_names_every_action_once():
             "job_cancel",
             "share_create",
             "share_revoke",
+            "tables_restore",
         },
     }
     for role, actions in expected.items():

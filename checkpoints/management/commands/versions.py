@@ -1,4 +1,4 @@
-"""`manage.py versions create|rollback|preview|list`: the API's verbs for scripts and CI.
+"""`manage.py versions create|rollback|restore-tables|preview|list`: the API's verbs for scripts and CI.
 
 Each action calls the same service as the web pages and the API, then runs the job to
 completion in this process (`tasks.job_execute`); if a worker claimed it first, it waits for
@@ -6,6 +6,7 @@ the worker. Failures exit non-zero with the job's error.
 
     manage.py versions create --project 3 --prompt "Add orders" --sql-file orders.sql
     manage.py versions rollback --project 3 --version 1
+    manage.py versions restore-tables --project 3 --version 2 --table contacts
     manage.py versions preview --project 3 --version 2     # prints the connection string
     manage.py versions list --project 3 --json --page 2 --per-page 100
 """
@@ -41,6 +42,19 @@ class Command(ProjectCommand):
         create.add_argument("--name", help="The version's name (default: the prompt's first line).")
         rollback = action("rollback", "Roll the active branch back to a version.")
         rollback.add_argument("--version", type=int, required=True, dest="number")
+        tables = action(
+            "restore-tables",
+            "Give the live database some tables as they were in a version (the rest untouched).",
+        )
+        tables.add_argument("--version", type=int, required=True, dest="number")
+        tables.add_argument(
+            "--table", action="append", required=True, dest="tables", help="Repeat per table."
+        )
+        tables.add_argument(
+            "--include-dependencies",
+            action="store_true",
+            help="Also restore the tables a foreign key ties to these.",
+        )
         preview = action("preview", "Open a preview of a version; print its connection string.")
         preview.add_argument("--version", type=int, required=True, dest="number")
         action("list", "List the project's versions, a page at a time.", paged=True)
@@ -67,6 +81,29 @@ class Command(ProjectCommand):
         version = self._version(project, options["number"])
         job = self._run(services.version_rollback(project=project, version=version, user=user))
         self._print_version(project, version, job)
+
+    def _restore_tables(self, project: AgentProject, user, options: dict[str, Any]) -> None:
+        version = self._version(project, options["number"])
+        job = services.version_tables_restore(
+            version=version,
+            user=user,
+            tables=options["tables"],
+            include_dependencies=options["include_dependencies"],
+        )
+        job = self._run(job)
+        if self.as_json:
+            self._print_json({"job": job_json(job)})
+            return
+        rows = job.result.get("rows", {})
+        self.stdout.write(
+            f"Restored {len(rows)} table(s) from {version.label} in {job.duration_ms} ms"
+            + (
+                f"; the live state was kept as {job.result['kept_label']}."
+                if job.result.get("kept_label")
+                else "."
+            )
+        )
+        self._print_table(("table", "rows"), [(k, str(n)) for k, n in sorted(rows.items())])
 
     def _preview(self, project: AgentProject, user, options: dict[str, Any]) -> None:
         version = self._version(project, options["number"])
