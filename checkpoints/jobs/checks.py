@@ -54,14 +54,14 @@ def schema_fingerprint(uri: str) -> str:
 
 def verify_version(uri: str, version: Version) -> None:
     """Check the database serves `version`: its schema fingerprint, else the demo variant."""
-    made = (
-        Job.objects.filter(project_id=version.project_id, result__version_id=version.pk)
-        .filter(result__has_key="fingerprint")
-        .first()
-    )
-    if made is None:  # saved before fingerprints were recorded: a demo version
+    jobs = Job.objects.filter(project_id=version.project_id)
+    made = jobs.filter(result__version_id=version.pk, result__has_key="fingerprint").first()
+    # An automatic version: the rollback that kept the live state recorded its fingerprint.
+    kept = None if made else jobs.filter(result__kept_version_id=version.pk).first()
+    fingerprint = made.result["fingerprint"] if made else kept and kept.result["kept_fingerprint"]
+    if made is None and kept is None:  # saved before fingerprints were recorded: a demo version
         verify_variant(uri, version.number)
-    elif made.result["fingerprint"] and schema_fingerprint(uri) != made.result["fingerprint"]:
+    elif fingerprint and schema_fingerprint(uri) != fingerprint:
         raise JobFailed(VERIFY_FAILED.format(found="another schema", expected=version.label))
     if version.manifest:
         with connect(uri) as conn:

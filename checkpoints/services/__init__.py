@@ -61,6 +61,7 @@ from checkpoints.services.projects import (
     project_start_demo,
     project_start_over,
 )
+from checkpoints.services.undo import rollback_to_undo, rollback_undo, undo_version
 from checkpoints.services.versions import (
     version_create,
     version_create_next,
@@ -79,6 +80,9 @@ from checkpoints.version_rules import (
 )
 
 __all__ = [
+    "rollback_to_undo",
+    "rollback_undo",
+    "undo_version",
     "JOB_CANCELLED",
     "JOB_NEVER_STARTED",
     "JOB_NOT_RUNNING",
