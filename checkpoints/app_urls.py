@@ -45,6 +45,7 @@ project_urls = [
 version_urls = [
     path(f"{P}/versions/next", versions.version_create_next, name="version-create-next"),
     path(f"{V}/rollback", versions.version_rollback, name="version-rollback"),
+    path(f"{P}/rollback/undo", versions.rollback_undo, name="rollback-undo"),
     path(f"{V}/rename", versions.version_rename, name="version-rename"),
     path(f"{V}/delete", versions.version_delete, name="version-delete"),
     path(f"{P}/versions/as-of", versions.version_create_as_of, name="version-create-as-of"),
