@@ -76,6 +76,7 @@ def version_json(version: Version, *, current_id: int | None = None) -> dict[str
         "deleted_at": _time(version.deleted_at),
         "deleted_by": _username(version.deleted_by),
         "snapshot_id": version.snapshot_id,
+        "automatic": version.automatic,
     }
 
 

@@ -75,5 +75,5 @@ def test_no_undo_button_without_a_rollback(client_ada, project):
     page = client_ada.get(url("project-detail", project.pk)).content.decode()
     assert "Undo rollback" not in page
     refused = client_ada.post(url("rollback-undo", project.pk), headers=HX)
-    assert refused.status_code == 400 and "no rollback to undo" in refused.content.decode()
+    assert refused.status_code == 409 and "no rollback to undo" in refused.content.decode()
     assert not Job.objects.filter(kind=Job.Kind.ROLLBACK).exists()

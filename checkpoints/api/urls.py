@@ -19,6 +19,7 @@ urlpatterns = [
     path(f"{P}/versions", versions.versions, name="api-versions"),
     path(f"{P}/versions/<int:number>", versions.version_detail, name="api-version"),
     path(f"{P}/versions/<int:number>/rollback", versions.version_rollback, name="api-rollback"),
+    path(f"{P}/rollback/undo", versions.rollback_undo, name="api-rollback-undo"),
     path(f"{P}/diff", versions.version_diff, name="api-diff"),
     path(f"{P}/previews", previews.previews, name="api-previews"),
     path(f"{P}/previews/<int:preview_pk>", previews.preview_detail, name="api-preview"),

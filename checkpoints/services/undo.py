@@ -16,6 +16,21 @@ if TYPE_CHECKING:
 NOTHING_TO_UNDO = "There is no rollback to undo: the last change to the live database was not one."
 UNDO_GONE = "The rollback cannot be undone: {label}, which holds what it replaced, is gone."
 
+
+class NothingToUndo(ServiceError):
+    """No rollback to undo: the last change to the live database was not a rollback."""
+
+    status = 409
+    code = "nothing_to_undo"
+
+
+class UndoGone(ServiceError):
+    """The version holding what the rollback replaced was deleted."""
+
+    status = 422
+    code = "version_deleted"
+
+
 #: Jobs that leave the live database as it was: they do not stand between a rollback and
 #: its undo.
 _NEUTRAL = (
@@ -57,10 +72,10 @@ def rollback_undo(*, project: AgentProject, user: User) -> Job:
     permissions.require(user, project, "rollback")
     job = rollback_to_undo(project=project)
     if job is None:
-        raise ServiceError(NOTHING_TO_UNDO)
+        raise NothingToUndo(NOTHING_TO_UNDO)
     version = project.versions.filter(pk=job.result["undo_version_id"]).first()
     if version is None:
-        raise ServiceError(UNDO_GONE.format(label=job.result.get("undo_label") or "the version"))
+        raise UndoGone(UNDO_GONE.format(label=job.result.get("undo_label") or "the version"))
     version_rules.version_require_live(version)
     return tasks.job_enqueue(
         project=project,

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from checkpoints import permissions, selectors, services
 from checkpoints.engines.errors import EngineError
 from checkpoints.services import lifecycle
-from checkpoints.services.undo import NOTHING_TO_UNDO
+from checkpoints.services.undo import NOTHING_TO_UNDO, NothingToUndo
 from checkpoints.views.lifecycle.rollback_note import rollback_sentence
 from checkpoints.views.responses import action_run, confirm_page, confirmed_action, refused
 
@@ -64,7 +64,7 @@ def rollback_undo(request: HttpRequest, pk: int) -> HttpResponse:
     project = selectors.project_get(user=request.user, pk=pk)
     version = services.undo_version(project=project)
     if version is None:
-        return refused(request, project, services.ServiceError(NOTHING_TO_UNDO))
+        return refused(request, project, NothingToUndo(NOTHING_TO_UNDO))
     label = version.label
     return confirmed_action(
         request,
