@@ -1,5 +1,5 @@
 """Not collected by default: `pytest tests/bench_undo_100mb.py -s` measures, at 100 MB on
-the local engine, a rollback that keeps the live state, the undo, and a plain rollback."""
+each engine, a rollback that keeps the live state, the undo, and a plain rollback."""
 
 from __future__ import annotations
 
@@ -33,7 +33,24 @@ def _job(start) -> Job:
     return job
 
 
-def test_undo_at_100_mb(capsys):
+@pytest.fixture(params=["local", "neon"])
+def bench_engine(request, settings):
+    from checkpoints.engines import reset_engines
+    from neon_emulator.contract import API_KEY, shared_emulator
+
+    if request.param == "neon":
+        emulator = shared_emulator(request)
+        settings.CHECKPOINTS_ENGINE = "neon"
+        settings.NEON_API_KEY = API_KEY
+        settings.NEON_API_URL = emulator.url
+    else:
+        settings.CHECKPOINTS_ENGINE = "local"
+    reset_engines()
+    yield request.param
+    reset_engines()
+
+
+def test_undo_at_100_mb(bench_engine, capsys):
     user = user_make()
     job = services.project_create(user=user, name="bench")
     jobs_run_queued()
@@ -54,7 +71,7 @@ def test_undo_at_100_mb(capsys):
         v2 = project.versions.get(number=2)
         plain = _job(lambda: services.version_rollback(project=project, version=v2, user=user))
         with capsys.disabled():
-            print(f"\ndatabase {size / 1e6:.0f} MB")
+            print(f"\n{bench_engine}: database {size / 1e6:.0f} MB")
             for name, j in (("rollback+keep", keep), ("undo", undo), ("plain rollback", plain)):
                 print(f"{name}: {j.duration_ms} ms  [{_steps(j)}]")
     finally:
