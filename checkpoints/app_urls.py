@@ -48,6 +48,7 @@ version_urls = [
     path(f"{V}/pin", tiers.version_pin, name="version-pin"),
     path(f"{V}/unpin", tiers.version_unpin, name="version-unpin"),
     path(f"{V}/restore-tables", tables.version_tables_restore, name="version-tables-restore"),
+    path(f"{P}/rollback/undo", versions.rollback_undo, name="rollback-undo"),
     path(f"{V}/rename", versions.version_rename, name="version-rename"),
     path(f"{V}/delete", versions.version_delete, name="version-delete"),
     path(f"{P}/versions/as-of", versions.version_create_as_of, name="version-create-as-of"),

@@ -79,6 +79,7 @@ def version_json(version: Version, *, current_id: int | None = None) -> dict[str
         "tier": version.tier,
         "pinned": version.pinned,
         "size_bytes": version.size_bytes,
+        "automatic": version.automatic,
     }
 
 

@@ -26,6 +26,7 @@ urlpatterns = [
         versions.version_restore_tables,
         name="api-restore-tables",
     ),
+    path(f"{P}/rollback/undo", versions.rollback_undo, name="api-rollback-undo"),
     path(f"{P}/diff", versions.version_diff, name="api-diff"),
     path(f"{P}/previews", previews.previews, name="api-previews"),
     path(f"{P}/previews/<int:preview_pk>", previews.preview_detail, name="api-preview"),

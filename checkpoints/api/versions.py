@@ -126,6 +126,16 @@ def version_restore_tables(request: HttpRequest, pk: int, number: int) -> JsonRe
     return job_answer(request, job, seconds)
 
 
+@api_view("POST")
+def rollback_undo(request: HttpRequest, pk: int) -> JsonResponse:
+    """Roll forward to what the last rollback replaced (its automatic version)."""
+    project = project_of(request, pk)
+    seconds = wait_seconds(request)
+    json_body(request, allowed=set())
+    job = services.rollback_undo(project=project, user=request.user)
+    return job_answer(request, job, seconds)
+
+
 @api_view("GET")
 def version_diff(request: HttpRequest, pk: int) -> JsonResponse:
     """Schema diff between two versions: only possible from manifests stored with each."""

@@ -66,16 +66,11 @@ def verify_version(uri: str, version: Version) -> None:
     One connection, pipelined: the schema read and the manifest's column read go out in
     one round trip, the manifest's counts in a second (it was two connections, three
     round trips: a connection costs more than the queries here)."""
-    made = (
-        Job.objects.filter(project_id=version.project_id, result__version_id=version.pk)
-        .filter(result__has_key="fingerprint")
-        .first()
-    )
-    expected = made.result["fingerprint"] if made is not None else None
+    expected, known = _fingerprint_expected(version)
     conn = connect(uri)
     try:  # closed, not committed: a read-only transaction needs no COMMIT round trip
         conn.read_only = True
-        if made is None:  # saved before fingerprints were recorded: a demo version
+        if not known:  # saved before fingerprints were recorded: a demo version
             found = demo.variant_from_connection(conn)
             if found != version.number:
                 raise JobFailed(VERIFY_FAILED.format(found=f"v{found}", expected=version.label))
@@ -90,3 +85,16 @@ def verify_version(uri: str, version: Version) -> None:
         conn.close()
     if problems:
         raise JobFailed(CONTENT_MISMATCH.format(version=version.label, found="; ".join(problems)))
+
+
+def _fingerprint_expected(version: Version) -> tuple[str | None, bool]:
+    """The schema fingerprint recorded for `version`, and whether any job recorded one: the
+    job that saved it, or (an automatic version) the rollback that kept the live state."""
+    jobs = Job.objects.filter(project_id=version.project_id)
+    made = jobs.filter(result__version_id=version.pk, result__has_key="fingerprint").first()
+    if made is not None:
+        return made.result["fingerprint"], True
+    kept = jobs.filter(result__kept_version_id=version.pk).first()
+    if kept is not None:
+        return kept.result.get("kept_fingerprint"), True
+    return None, False

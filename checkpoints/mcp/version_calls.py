@@ -1,5 +1,5 @@
 """MCP calls for versions: list (paged), save, delete, compare, plan and start a rollback,
-start a table restore."""
+start a table restore, undo one."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from checkpoints.paging import PageRequest, page_of
 from checkpoints.serialize import version_json
 from checkpoints.services import lifecycle
 from checkpoints.services.tables import tables_changes, tables_validate
+from checkpoints.services.undo import NOTHING_TO_UNDO, NothingToUndo
 
 
 def versions_list(
@@ -111,3 +112,17 @@ def tables_restore_start(
         )
     )
     return job.pk, changes
+
+
+def undo_start(*, project_id: int) -> tuple[int, dict[str, Any]]:
+    """Start the undo of the last rollback; also return what it changes (read first)."""
+    user = current_user()
+    project = project_for(user, project_id)
+    permissions.require(user, project, "rollback")
+    target = services.undo_version(project=project)
+    if target is None:
+        raise NothingToUndo(NOTHING_TO_UNDO)
+    diff = lifecycle.rollback_diff(project=project, version=target)
+    plan = {"summary": diff.summary or diff.unavailable, "changes": diff.changes}
+    job = started(lambda: services.rollback_undo(project=project, user=user))
+    return job.pk, plan

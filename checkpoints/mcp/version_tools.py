@@ -1,4 +1,4 @@
-"""MCP tools for versions: save, list, compare, plan and roll back, restore tables, delete."""
+"""MCP tools for versions: save, list, compare, plan and roll back, restore tables, undo, delete."""
 
 from __future__ import annotations
 
@@ -159,6 +159,22 @@ async def restore_tables(
     def done(job: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         lines = "; ".join(f"{c['table']} {c['changes']}" for c in changes)
         return f"Restored from v{version} into project {project_id}: {lines}.", {"tables": changes}
+
+    return await job_outcome(ctx, job_id, done)
+
+
+@tool(name="undo_rollback", title="Undo the last rollback", annotations=DESTRUCTIVE)
+async def undo_rollback(ctx: Context, project_id: ProjectId) -> CallToolResult:
+    """Undo the last rollback: the live database goes back to what the rollback replaced
+    (saved automatically before it, rows and schema), in the same connection string. Its
+    state now is saved first too, so an undo can be undone by calling this again. Fails
+    with nothing_to_undo when the last change to the live database was not a rollback."""
+    job_id, plan = await call(version_calls.undo_start, project_id=project_id)
+
+    def done(job: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        text = f"Undid the rollback of project {project_id}: back to {version_line(job['version'])}"
+        text += f": {plan['summary']}." if plan["summary"] else "."
+        return text, {"version": job["version"], "changed": plan}
 
     return await job_outcome(ctx, job_id, done)
 

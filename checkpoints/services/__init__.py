@@ -63,6 +63,7 @@ from checkpoints.services.projects import (
 )
 from checkpoints.services.tables import version_table_keys, version_tables_restore
 from checkpoints.services.tiers import version_pin, version_unpin
+from checkpoints.services.undo import rollback_to_undo, rollback_undo, undo_version
 from checkpoints.services.versions import (
     version_create,
     version_create_next,
@@ -83,6 +84,9 @@ from checkpoints.version_rules import (
 __all__ = [
     "version_pin",
     "version_unpin",
+    "rollback_to_undo",
+    "rollback_undo",
+    "undo_version",
     "JOB_CANCELLED",
     "JOB_NEVER_STARTED",
     "JOB_NOT_RUNNING",

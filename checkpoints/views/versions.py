@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from checkpoints import permissions, selectors, services
 from checkpoints.engines.errors import EngineError
 from checkpoints.services import lifecycle
+from checkpoints.services.undo import NOTHING_TO_UNDO, NothingToUndo
 from checkpoints.views.lifecycle.rollback_note import rollback_sentence
 from checkpoints.views.responses import action_run, confirm_page, confirmed_action, refused
 
@@ -45,7 +46,8 @@ def version_rollback(request: HttpRequest, pk: int, number: int) -> HttpResponse
             "title": f"Roll back to {label}?",
             "body": rollback_sentence(project, version)
             + f"The live database becomes {label} again. Changes made after {label} (data "
-            "and schema) will be gone. The connection string does not change.",
+            "and schema) will be gone from it; they are kept first as an automatic version, "
+            "so the rollback can be undone. The connection string does not change.",
             "action": reverse("version-rollback", args=[project.pk, version.number]),
             "confirm_label": f"Roll back to {label}",
             "danger": True,
@@ -53,6 +55,32 @@ def version_rollback(request: HttpRequest, pk: int, number: int) -> HttpResponse
         start=lambda: services.version_rollback(
             project=project, version=version, user=request.user
         ),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def rollback_undo(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: the confirmation step; POST: roll forward to what the last rollback replaced."""
+    project = selectors.project_get(user=request.user, pk=pk)
+    version = services.undo_version(project=project)
+    if version is None:
+        return refused(request, project, NothingToUndo(NOTHING_TO_UNDO))
+    label = version.label
+    return confirmed_action(
+        request,
+        project,
+        permission="rollback",
+        confirm=lambda: {
+            "title": "Undo the rollback?",
+            "body": rollback_sentence(project, version, undo=True)
+            + f"The live database goes back to {label} ({version.name}), as it was before "
+            "the rollback; its state now is kept first if it changed. The connection "
+            "string does not change.",
+            "action": reverse("rollback-undo", args=[project.pk]),
+            "confirm_label": "Undo rollback",
+            "danger": True,
+        },
+        start=lambda: services.rollback_undo(project=project, user=request.user),
     )
 
 

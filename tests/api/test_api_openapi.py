@@ -112,11 +112,19 @@ def _exercise(api: RecordingApi, project) -> None:
     api.get(f"{base}/diff", **{"from": 0, "to": 1})  # 200, from the manifests
     api.get(f"{base}/diff")  # 400
 
+    assert api.post(f"{base}/rollback/undo").json()["code"] == "nothing_to_undo"  # 409
     first = api.post(f"{base}/versions/0/rollback")
     api.post(f"{base}/versions/1/rollback")  # 409
     jobs_run_queued()
     api.get(first["Location"])
     api.post(f"{first['Location']}/cancel")  # 409 not_running
+    for back_to in (1, 0):  # undo, then undo the undo
+        undo = api.post(f"{base}/rollback/undo")  # 202
+        jobs_run_queued()
+        assert api.get(undo["Location"]).json()["state"] == "succeeded"
+        versions = api.get(f"{base}/versions").json()
+        current = [v for v in versions["items"] if v["current"]]
+        assert [v["number"] for v in current] == [back_to]
     queued = api.post(f"{base}/versions", {"prompt": "Never", "sql": "select 1"})
     assert api.post(f"{queued['Location']}/cancel").json()["state"] == "cancelled"  # 200
 

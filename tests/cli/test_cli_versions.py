@@ -129,3 +129,25 @@ def test_role_and_busy_refusals(project):
     with pytest.raises(CommandError) as busy:
         versions("rollback", "--project", str(project.pk), "--version", "0")
     assert "busy" in str(busy.value)
+
+
+def test_undo_restores_what_the_rollback_replaced(project, tmp_path):
+    sql = tmp_path / "items.sql"
+    sql.write_text("create table items (id int primary key);\n")
+    versions(
+        "create", "--project", str(project.pk), "--prompt", "Add items", "--sql-file", str(sql)
+    )
+    uri = services.project_connection_uri(project=project)
+    run_sql(uri, "insert into items values (7)")  # after v1: only the live database has it
+    with pytest.raises(CommandError, match="no rollback to undo"):
+        versions("undo", "--project", str(project.pk))
+    versions("rollback", "--project", str(project.pk), "--version", "0")
+    assert "items" not in tables(uri)
+    listed = versions("list", "--project", str(project.pk))
+    assert "Before rollback to v0 [automatic]" in listed
+    out = versions("undo", "--project", str(project.pk))
+    assert "Undid the rollback: back to v2 “Before rollback to v0”" in out
+    assert run_sql(uri, "select id from items") == [(7,)]
+    body = json.loads(versions("undo", "--project", str(project.pk), "--json"))
+    assert body["number"] == 0 and body["current"] and body["job"]["state"] == "succeeded"
+    assert "items" not in tables(uri)

@@ -31,6 +31,7 @@ TOOLS = {
     "plan_rollback",
     "rollback_to_version",
     "restore_tables",
+    "undo_rollback",
     "delete_version",
     "open_preview",
     "discard_preview",
@@ -39,6 +40,7 @@ TOOLS = {
 DESTRUCTIVE = {
     "rollback_to_version",
     "restore_tables",
+    "undo_rollback",
     "delete_version",
     "discard_preview",
     "revoke_share",
@@ -139,6 +141,8 @@ async def agent_loop(session: Session, name: str) -> dict[str, Any]:
     plan = await session.ok("plan_rollback", project_id=pid, version=1)
     assert "tags" in plan["summary"] and "done" in plan["summary"]
 
+    nothing = await session.refused("undo_rollback", project_id=pid)
+    assert nothing["code"] == "nothing_to_undo", nothing
     rolled = await session.ok("rollback_to_version", project_id=pid, version=1)
     assert rolled["version"]["number"] == 1
     assert rolled["dropped"]["changes"]["tables_removed"] == ["tags"]
@@ -147,6 +151,13 @@ async def agent_loop(session: Session, name: str) -> dict[str, Any]:
     assert again == uri
     assert tables(uri) == {"todos"}
     assert run_sql(uri, "select count(*) from todos")[0][0] == 2
+
+    # Undo brings v2 back (tags and done) into the same connection string; undo again: v1.
+    undone = await session.ok("undo_rollback", project_id=pid)
+    assert undone["version"]["number"] == 2 and tables(uri) == {"todos", "tags"}
+    assert "tags" in undone["changed"]["summary"]
+    redone = await session.ok("undo_rollback", project_id=pid)
+    assert redone["version"]["number"] == 1 and tables(uri) == {"todos"}
 
     opened = await session.ok("open_preview", project_id=pid, version=2)
     preview = opened["preview"]

@@ -76,6 +76,7 @@ def test_a_viewer_lists_and_reads_but_cannot_act(http_world, loop_done):
             diff = await agent.ok("compare_versions", project_id=pid, from_version=0, to_version=2)
             refusals = {
                 "rollback": await agent.refused("rollback_to_version", project_id=pid, version=2),
+                "undo": await agent.refused("undo_rollback", project_id=pid),
                 "save": await agent.refused("save_version", project_id=pid, prompt="x", sql=""),
                 "preview": await agent.refused("open_preview", project_id=pid, version=1),
                 "uri": await agent.refused("get_connection_string", project_id=pid),
@@ -90,7 +91,7 @@ def test_a_viewer_lists_and_reads_but_cannot_act(http_world, loop_done):
     assert [p["role"] for p in seen["projects"]["projects"] if p["id"] == pid] == ["viewer"]
     assert len(seen["versions"]["versions"]) == 3
     assert seen["diff"]["changes"]["tables_added"] == ["tags", "todos"]
-    for refusal in ("rollback", "save", "preview", "uri", "delete", "tables"):
+    for refusal in ("rollback", "undo", "save", "preview", "uri", "delete", "tables"):
         assert seen[refusal]["code"] == "forbidden", seen[refusal]
         assert "viewer" in seen[refusal]["message"]
 

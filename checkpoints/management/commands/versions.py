@@ -1,4 +1,4 @@
-"""`manage.py versions create|rollback|restore-tables|preview|list`: the API's verbs for scripts and CI.
+"""`manage.py versions create|rollback|restore-tables|undo|preview|list`: the API's verbs for scripts and CI.
 
 Each action calls the same service as the web pages and the API, then runs the job to
 completion in this process (`tasks.job_execute`); if a worker claimed it first, it waits for
@@ -7,6 +7,7 @@ the worker. Failures exit non-zero with the job's error.
     manage.py versions create --project 3 --prompt "Add orders" --sql-file orders.sql
     manage.py versions rollback --project 3 --version 1
     manage.py versions restore-tables --project 3 --version 2 --table contacts
+    manage.py versions undo --project 3                    # undo the last rollback
     manage.py versions preview --project 3 --version 2     # prints the connection string
     manage.py versions list --project 3 --json --page 2 --per-page 100
 """
@@ -55,6 +56,7 @@ class Command(ProjectCommand):
             action="store_true",
             help="Also restore the tables a foreign key ties to these.",
         )
+        action("undo", "Undo the last rollback: back to the live state it replaced.")
         preview = action("preview", "Open a preview of a version; print its connection string.")
         preview.add_argument("--version", type=int, required=True, dest="number")
         action("list", "List the project's versions, a page at a time.", paged=True)
@@ -105,6 +107,11 @@ class Command(ProjectCommand):
         )
         self._print_table(("table", "rows"), [(k, str(n)) for k, n in sorted(rows.items())])
 
+    def _undo(self, project: AgentProject, user, options: dict[str, Any]) -> None:
+        job = self._run(services.rollback_undo(project=project, user=user))
+        assert job.target_version is not None
+        self._print_version(project, job.target_version, job)
+
     def _preview(self, project: AgentProject, user, options: dict[str, Any]) -> None:
         version = self._version(project, options["number"])
         job = self._run(services.preview_open(project=project, version=version, user=user))
@@ -135,7 +142,7 @@ class Command(ProjectCommand):
         rows = [
             (
                 ("* " if v.pk == current else "  ") + v.label,
-                v.name,
+                v.name + (" [automatic]" if v.automatic else ""),
                 f"{v.created_at:%Y-%m-%d %H:%M:%S}",
                 v.parent.label if v.parent else "",
                 v.prompt.splitlines()[0][:60] if v.prompt else "",
@@ -174,6 +181,8 @@ class Command(ProjectCommand):
             )
             return
         verb = "Rolled back to" if job.kind == Job.Kind.ROLLBACK else "Saved"
+        if (job.result.get("request") or {}).get("undo"):
+            verb = "Undid the rollback: back to"
         self.stdout.write(f"{verb} {version.label} “{version.name}” in {job.duration_ms} ms.")
         self._print_table(
             ("step", "state", "ms", "detail"),

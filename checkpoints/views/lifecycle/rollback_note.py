@@ -26,8 +26,7 @@ logger = logging.getLogger(__name__)
 #: How long the confirmation may wait for the live database, per connect and statement.
 READ_SECONDS = 2
 UNREADABLE = (
-    "What rolling back to {label} changes could not be read from the live database "
-    "within {seconds} s ({reason}). "
+    "What {doing} changes could not be read from the live database within {seconds} s ({reason}). "
 )
 
 
@@ -44,8 +43,10 @@ def _live_manifest(uri: str) -> dict:
         return manifests.manifest_read(conn)
 
 
-def rollback_sentence(project: AgentProject, version: Version) -> str:
-    """What rolling back to `version` changes, or why that cannot be said now."""
+def rollback_sentence(project: AgentProject, version: Version, *, undo: bool = False) -> str:
+    """What rolling back to `version` (or undoing the rollback, which goes back to it)
+    changes, or why that cannot be said now."""
+    doing = "undoing the rollback" if undo else f"rolling back to {version.label}"
     if not version.manifest:
         return ""
     try:
@@ -56,7 +57,7 @@ def rollback_sentence(project: AgentProject, version: Version) -> str:
         timed_out = (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable)
         short = "it did not answer in time" if isinstance(error, timed_out) else ""
         return UNREADABLE.format(
-            label=version.label, seconds=READ_SECONDS, reason=short or reason or "no answer"
+            doing=doing, seconds=READ_SECONDS, reason=short or reason or "no answer"
         )
     summary = diff_summary(manifest_diff(live, version.manifest))
-    return f"Rolling back to {version.label} {summary}. "
+    return f"{doing[0].upper()}{doing[1:]} {summary}. "

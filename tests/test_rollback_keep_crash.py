@@ -1,0 +1,109 @@
+"""A rollback's worker dies at each new step of keeping the live state: the live database
+and the metadata stay as they were, the job is failed by the reaper (never re-run),
+cleanup removes what the dead job left, and the next rollback keeps the state again.
+
+The death is a BaseException raised where the process would stop: no `except Exception`
+handler of the job runs, as with a SIGKILL (the engine's own crash points are killed for
+real in tests/engines/test_local_crash.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from checkpoints import connections, job_reaper, services
+from checkpoints.jobs import live_keep
+from checkpoints.jobs.run import job_execute
+from checkpoints.models import Job
+from checkpoints.services import lifecycle
+from contacts import repository
+from tests.web_fixtures import engine_project_drop, jobs_run_queued, project_demo, user_make
+
+pytestmark = pytest.mark.django_db
+
+
+class Died(BaseException):
+    """The worker process is gone from here on."""
+
+
+@pytest.fixture
+def user():
+    return user_make()
+
+
+@pytest.fixture
+def project(user):
+    project = project_demo(user, versions=3)
+    yield project
+    engine_project_drop(project)
+
+
+def _die(*_args, **_kwargs):
+    raise Died
+
+
+class DiesOnRestore:
+    """The real engine, except that the process dies as the restore is asked for."""
+
+    def __init__(self, engine):
+        self._engine = engine
+
+    def __getattr__(self, name):
+        return _die if name == "snapshot_restore" else getattr(self._engine, name)
+
+
+def _dies_at(monkeypatch, step: str) -> None:
+    if step == "before the live state is recorded":
+        monkeypatch.setattr(live_keep, "_kept_record", _die)
+    elif step == "after the live state is recorded":
+        real = connections.engine_for
+        monkeypatch.setattr(connections, "engine_for", lambda **kw: DiesOnRestore(real(**kw)))
+    else:  # while comparing: nothing made yet
+        monkeypatch.setattr(live_keep.manifests, "manifest_of_uri", _die)
+
+
+@pytest.mark.parametrize(
+    "step",
+    ["while comparing", "before the live state is recorded", "after the live state is recorded"],
+)
+def test_rollback_dies_while_keeping_the_live_state(user, project, monkeypatch, step):
+    uri = services.project_connection_uri(project=project)
+    repository.contact_create(
+        uri, schema=repository.schema_read(uri), data={"name": "Dorothy", "email": "dv@x.org"}
+    )
+    job = services.version_rollback(
+        project=project, version=project.versions.get(number=1), user=user
+    )
+    with monkeypatch.context() as patch:
+        _dies_at(patch, step)
+        with pytest.raises(Died):
+            job_execute(job.pk)
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert job_reaper.jobs_fail_stale(project=project) == 1
+
+    project.refresh_from_db()
+    assert project.current_version.number == 3  # the live database was never replaced
+    assert repository.schema_read(uri).variant == 3
+    assert "dv@x.org" in {c.email for c in repository.contacts_list(uri)[1]}
+    kept = list(project.versions.filter(automatic=True))
+    assert len(kept) == (1 if step == "after the live state is recorded" else 0)
+    with pytest.raises(services.ServiceError, match="no rollback to undo"):
+        services.rollback_undo(project=project, user=user)
+
+    # Cleanup removes a snapshot the dead job took but never recorded; recorded ones stay.
+    plan = lifecycle.project_cleanup(project=project, user=user, dry_run=False)
+    leftovers = [r for r in plan.removals if r.kind == "snapshot"]
+    assert len(leftovers) == (1 if step == "before the live state is recorded" else 0)
+    engine = services.engine_for(project=project)
+    held = {s.id for s in engine.snapshot_list(project.engine_project_id)}
+    assert {v.snapshot_id for v in project.versions.filter(deleted_at__isnull=True)} == held
+
+    # The next rollback works, keeps the state (again, or for the first time), and undoes.
+    services.version_rollback(project=project, version=project.versions.get(number=1), user=user)
+    assert jobs_run_queued()[0].state == Job.State.SUCCEEDED
+    project.refresh_from_db()
+    services.rollback_undo(project=project, user=user)
+    assert jobs_run_queued()[0].state == Job.State.SUCCEEDED
+    assert "dv@x.org" in {c.email for c in repository.contacts_list(uri)[1]}
