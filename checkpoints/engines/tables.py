@@ -23,18 +23,11 @@ from psycopg import sql
 from checkpoints.engines.base import mask_password
 from checkpoints.engines.connect import connect_app as connect
 from checkpoints.engines.errors import EngineError
+from checkpoints.engines.table_keys import dependency_problems, foreign_keys, with_dependencies
 from checkpoints.pgserver import pg_bin
 
 #: How long the live side waits for a lock held by the app before it gives up.
 LOCK_TIMEOUT_MS = 10_000
-
-_FOREIGN_KEYS = """
-SELECT sn.nspname || '.' || s.relname, tn.nspname || '.' || t.relname
-FROM pg_constraint c
-JOIN pg_class s ON s.oid = c.conrelid JOIN pg_namespace sn ON sn.oid = s.relnamespace
-JOIN pg_class t ON t.oid = c.confrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
-WHERE c.contype = 'f' AND c.conrelid <> c.confrelid
-"""
 
 _OWNED_SEQUENCES = """
 SELECT sn.nspname, s.relname
@@ -80,42 +73,6 @@ def _regclass(key: str) -> str:
 def _ident(key: str) -> sql.Identifier:
     schema, _, name = key.partition(".")
     return sql.Identifier(schema, name)
-
-
-def foreign_keys(conn: psycopg.Connection) -> set[tuple[str, str]]:
-    """(referencing table, referenced table) for every foreign key between two tables."""
-    return {(a, b) for a, b in conn.execute(_FOREIGN_KEYS).fetchall()}
-
-
-def dependency_problems(
-    chosen: Iterable[str], version_fks: set[tuple[str, str]], live_fks: set[tuple[str, str]]
-) -> list[str]:
-    """Why `chosen` cannot be restored alone: empty when no foreign key leaves it."""
-    chosen = set(chosen)
-    problems = [
-        f"{a.removeprefix('public.')} references {b.removeprefix('public.')} in the version"
-        for a, b in sorted(version_fks)
-        if a in chosen and b not in chosen
-    ]
-    problems += [
-        f"{a.removeprefix('public.')} in the live database references {b.removeprefix('public.')}"
-        for a, b in sorted(live_fks)
-        if b in chosen and a not in chosen
-    ]
-    return problems
-
-
-def with_dependencies(
-    chosen: Iterable[str], version_fks: set[tuple[str, str]], live_fks: set[tuple[str, str]]
-) -> list[str]:
-    """`chosen` and every table a foreign key ties to it, in either database, transitively."""
-    tables = set(chosen)
-    edges = version_fks | live_fks
-    while True:
-        more = {b for a, b in edges if a in tables} | {a for a, b in edges if b in tables}
-        if more <= tables:
-            return sorted(tables)
-        tables |= more
 
 
 def schema_ddl(source_uri: str, tables: list[str]) -> str:
