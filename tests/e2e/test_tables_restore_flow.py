@@ -7,13 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth import get_user_model
-from neon_emulator.contract import API_KEY, shared_emulator
 from playwright.sync_api import Page, expect
 
 from checkpoints import services
 from checkpoints.engines.connect import run_sql
 from checkpoints.models import AgentProject
 from tests.e2e.test_demo_flow import JOB_TIMEOUT, PASSWORD, contacts_headers, current_chip
+from tests.neon_contract import API_KEY, shared_emulator
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -1,4 +1,4 @@
-"""Not collected by default: `pytest tests/bench_undo_100mb.py -s` measures, at 100 MB on
+"""Not collected by default: `pytest tests/jobs/bench_undo_100mb.py -s` measures, at 100 MB on
 each engine, a rollback that keeps the live state, the undo, and a plain rollback."""
 
 from __future__ import annotations
@@ -35,9 +35,8 @@ def _job(start) -> Job:
 
 @pytest.fixture(params=["local", "neon"])
 def bench_engine(request, settings):
-    from neon_emulator.contract import API_KEY, shared_emulator
-
     from checkpoints.engines import reset_engines
+    from tests.neon_contract import API_KEY, shared_emulator
 
     if request.param == "neon":
         emulator = shared_emulator(request)
