@@ -20,15 +20,26 @@ def test_the_strategy_follows_size_and_pending_writes():
 
 
 def test_pending_wal_grows_with_a_bulk_write_and_a_checkpoint_clears_it(pg_server):
-    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
-        conn.execute("CHECKPOINT")
-        before = local_sql.wal_since_checkpoint(conn)
-        conn.execute("CREATE TABLE copy_strategy_bulk (g int, pad text)")
-        conn.execute(  # a table of its own transaction: WAL-logged at every wal_level
-            "INSERT INTO copy_strategy_bulk SELECT g, repeat('x', 900) "
-            "FROM generate_series(1, 3000) g"
-        )
-        after = local_sql.wal_since_checkpoint(conn)
-        conn.execute("DROP TABLE copy_strategy_bulk")
+    # Another test's background DROP DATABASE can checkpoint meanwhile: then measure again.
+    for _attempt in range(5):
+        with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+            redo = _redo_lsn(conn)
+            before = local_sql.wal_since_checkpoint(conn)
+            conn.execute("CREATE TABLE copy_strategy_bulk (g int, pad text)")
+            conn.execute(  # a table of its own transaction: WAL-logged at every wal_level
+                "INSERT INTO copy_strategy_bulk SELECT g, repeat('x', 900) "
+                "FROM generate_series(1, 3000) g"
+            )
+            after = local_sql.wal_since_checkpoint(conn)
+            undisturbed = _redo_lsn(conn) == redo
+            conn.execute("DROP TABLE copy_strategy_bulk")
+        if undisturbed:
+            break
+    assert undisturbed, "a checkpoint ran during every attempt"
     assert before is not None and after is not None
     assert after - before > MB / 2
+
+
+def _redo_lsn(conn: psycopg.Connection) -> str:
+    return str(conn.execute("SELECT redo_lsn FROM pg_control_checkpoint()").fetchone()[0])
