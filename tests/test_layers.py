@@ -3,6 +3,7 @@ an import cycle, counting imports inside functions; every job kind finds its run
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
 import sys
@@ -99,3 +100,37 @@ def test_the_stored_task_paths_still_point_at_tasks():
     ):
         assert import_string(path).module_path == path
     assert set(tasks.LEGACY_TASK_PATHS.values()) == {tasks.PERIODIC_TASK_PATH}
+
+
+#: Modules that may be longer: the models and the settings are declarations, not code.
+LONG_ALLOWED = {"checkpoints/models.py", "checkpoints/settings.py"}
+MAX_MODULE_LINES = 250
+MAX_FUNCTION_LINES = 50
+
+
+def _app_modules() -> list[Path]:
+    found = []
+    for package in ("checkpoints", "contacts", "neon_emulator"):
+        found += [p for p in (ROOT / package).rglob("*.py") if "migrations" not in p.parts]
+    return sorted(found)
+
+
+def test_every_app_module_has_at_most_250_lines():
+    long = [
+        f"{path.relative_to(ROOT)}: {lines}"
+        for path in _app_modules()
+        if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+        and str(path.relative_to(ROOT)) not in LONG_ALLOWED
+    ]
+    assert long == []
+
+
+def test_every_app_function_has_at_most_50_lines():
+    long = []
+    for path in _app_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {lines}")
+    assert long == []
