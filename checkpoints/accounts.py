@@ -57,7 +57,7 @@ def locked_out(
     cooloff = settings.AXES_COOLOFF_TIME
     window = cooloff if isinstance(cooloff, timedelta) else timedelta(hours=float(cooloff or 1))
     context = {
-        "form": AuthenticationForm(request),
+        "form": LoginForm(request),
         "locked_out": LOCKED_OUT.format(username=username[:150], window=window_text(window)),
         "password_reset": email_configured(),
         "next": request.POST.get("next", ""),
@@ -65,7 +65,21 @@ def locked_out(
     return render(request, "registration/login.html", context, status=429)
 
 
+class LoginForm(AuthenticationForm):
+    """Django sets the username's max_length after the field is built, so it only reaches
+    the widget: a longer name would go on to authenticate() and django-axes' 255-character
+    column. Refuse it here, as any other wrong login."""
+
+    def clean(self) -> dict[str, Any]:
+        username = self.data.get("username") or ""
+        if len(username) > (self.fields["username"].max_length or 150):
+            raise self.get_invalid_login_error()
+        return super().clean()
+
+
 class LoginView(auth_views.LoginView):
+    form_class = LoginForm
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(password_reset=email_configured(), **kwargs)
 

@@ -98,3 +98,11 @@ def test_unreachable_mail_server_is_a_message_not_a_traceback(client, settings, 
     assert answer["Location"] == unknown["Location"]
     assert "not sent" in caplog.text and "Traceback" not in caplog.text
     assert all(record.exc_info is None for record in caplog.records)
+
+
+@pytest.mark.django_db
+def test_a_username_longer_than_the_field_is_a_wrong_login_not_a_500(client):
+    # Found by the Hypothesis test: it reached django-axes' 255-character column.
+    response = client.post("/accounts/login/", {"username": "9" * 1000, "password": "pw"})
+    assert response.status_code == 200
+    assert "correct username and password" in response.content.decode()

@@ -170,7 +170,8 @@ def untouched(conn: Conn, dbname: str) -> bool:
 def end_role_sessions(conn: Conn, role: str) -> int:
     """Signal every session of `role` to end (a rotated password); return how many."""
     row = conn.execute(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = %s",
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE usename = %s AND backend_type = 'client backend'",
         (role,),
     ).fetchone()
     return int(row[0]) if row else 0

@@ -57,10 +57,10 @@ def try_clone_copies(conn: Conn) -> bool:
 
 def wal_since_checkpoint(conn: Conn) -> int | None:
     """Bytes of WAL since the last checkpoint began: about what a checkpoint now would
-    flush. None where the role may not read the control file (not a superuser)."""
+    flush (the insert position: with asynchronous commits the write position lags). None where the role may not read the control file (not a superuser)."""
     try:
         row = conn.execute(
-            "SELECT pg_current_wal_lsn() - redo_lsn FROM pg_control_checkpoint()"
+            "SELECT pg_current_wal_insert_lsn() - redo_lsn FROM pg_control_checkpoint()"
         ).fetchone()
     except psycopg.Error:
         return None
@@ -178,10 +178,12 @@ def drop_role(conn: Conn, name: str) -> None:
 
 
 def terminate_sessions(conn: Conn, name: str) -> int:
-    """Signal every other session on database `name` to end; return how many were seen."""
+    """Signal every other client session on database `name` to end; return how many were
+    seen. Autovacuum workers are left to the server: it ends them itself for a rename or a
+    drop, and only a superuser (or pg_signal_autovacuum_worker) may signal them."""
     row = conn.execute(
         "SELECT count(*), count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-        "WHERE datname = %s AND pid <> pg_backend_pid()",
+        "WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
         (name,),
     ).fetchone()
     return int(row[0]) if row else 0
