@@ -13,32 +13,11 @@ from checkpoints.models import Job
 from checkpoints.views.lifecycle import rollback_note
 from tests.web_fixtures import (
     HX,
-    engine_project_drop,
     jobs_run_queued,
-    project_demo,
     url,
-    user_make,
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def user():
-    return user_make("ada")
-
-
-@pytest.fixture
-def client_ada(client, user):
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def project(user):
-    project = project_demo(user, versions=3)
-    yield project
-    engine_project_drop(project)
 
 
 def test_inline_rename_then_delete_keeps_history_and_refuses_rollback(client_ada, user, project):

@@ -24,11 +24,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def user():
-    return user_make("ada")
-
-
-@pytest.fixture
 def project(user):
     project = project_demo(user, versions=3)
     uri = services.project_connection_uri(project=project)

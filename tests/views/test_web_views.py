@@ -28,17 +28,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def user():
-    return user_make("ada")
-
-
-@pytest.fixture
-def client_ada(client, user):
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def project(user):
     project = project_demo(user, versions=1)
     yield project
