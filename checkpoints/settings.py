@@ -8,8 +8,9 @@ from pathlib import Path
 
 import dj_database_url
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("CHECKPOINTS_DATA_DIR", BASE_DIR / ".data"))
+# What Checkpoints itself reads (engines, jobs, limits, the data folder): product_settings.py.
+from checkpoints.product_settings import *  # noqa: F403
+from checkpoints.product_settings import BASE_DIR, DATA_DIR
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -199,88 +200,3 @@ SECURE_HSTS_PRELOAD = SECURE_SSL
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SECURE_SSL else None
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
-
-# Engines ------------------------------------------------------------------------------
-CHECKPOINTS_ENGINE = os.environ.get("CHECKPOINTS_ENGINE", "local")
-#: What the project page's App and schema tabs show: a plug-in function of the versioned
-#: app (see checkpoints/views/app_panel.py), so the core never imports the app.
-CHECKPOINTS_APP_PANEL = "contacts.views.contacts_app_context"
-
-
-def _default_engine_url() -> str:
-    """The engine's own role on the embedded server (`make run` made it), else empty."""
-    from checkpoints.pgroles import engine_url
-
-    return engine_url(DATA_DIR / "postgres") or ""
-
-
-# The local engine's PostgreSQL server (a role that may CREATEDB and CREATEROLE); default:
-# the embedded one, as the engine's least-privilege role.
-CHECKPOINTS_LOCAL_SERVER_URL = os.environ.get("CHECKPOINTS_LOCAL_SERVER_URL") or (
-    _default_engine_url()
-)
-# Local engine: ready copies of the most recent versions, so rolling back to them is a swap.
-CHECKPOINTS_WARM_COPIES = int(os.environ.get("CHECKPOINTS_WARM_COPIES", "2"))
-# Local engine's cold tier: the newest N versions per project stay hot (plus pinned and
-# current ones); older ones are archived under DATA_DIR/cold (off on reflink file systems).
-CHECKPOINTS_HOT_VERSIONS = int(os.environ.get("CHECKPOINTS_HOT_VERSIONS", "5"))
-# Per-project limits on each project's role (local engine), so one cannot take the server.
-CHECKPOINTS_ROLE_CONNECTION_LIMIT = int(os.environ.get("CHECKPOINTS_ROLE_CONNECTION_LIMIT", "20"))
-CHECKPOINTS_ROLE_STATEMENT_TIMEOUT = os.environ.get("CHECKPOINTS_ROLE_STATEMENT_TIMEOUT", "5min")
-CHECKPOINTS_ROLE_IDLE_IN_TRANSACTION_TIMEOUT = os.environ.get(
-    "CHECKPOINTS_ROLE_IDLE_IN_TRANSACTION_TIMEOUT", "1min"
-)
-NEON_API_KEY = os.environ.get("NEON_API_KEY", "")
-NEON_API_URL = os.environ.get("NEON_API_URL", "https://console.neon.tech/api/v2")
-NEON_ORG_ID = os.environ.get("NEON_ORG_ID", "")
-#: Manual snapshots your Neon plan allows per project (Free 1, paid 100 in 2026); 0: unknown.
-NEON_SNAPSHOT_LIMIT = int(os.environ.get("NEON_SNAPSHOT_LIMIT", "100") or 0)
-# Previews are deleted this many minutes after they were opened.
-CHECKPOINTS_PREVIEW_TTL_MINUTES = int(os.environ.get("CHECKPOINTS_PREVIEW_TTL_MINUTES", "60"))
-# How long an MCP tool waits for its job before answering with the job id to poll.
-CHECKPOINTS_MCP_WAIT_SECONDS = float(os.environ.get("CHECKPOINTS_MCP_WAIT_SECONDS", "25"))
-
-# Jobs ----------------------------------------------------------------------------------
-# Seconds one statement of an agent's version SQL may run before it is cancelled.
-CHECKPOINTS_STATEMENT_TIMEOUT = float(os.environ.get("CHECKPOINTS_STATEMENT_TIMEOUT", "60"))
-# `?wait=true` holds a web thread at most this long, then answers 202 + Location.
-CHECKPOINTS_API_WAIT_SECONDS = float(os.environ.get("CHECKPOINTS_API_WAIT_SECONDS", "15"))
-# How many waits (API `?wait=true`, or progress panels) one token or user holds at once;
-# more answer at once (202 + Location, or a panel that polls).
-CHECKPOINTS_WAITS_PER_OWNER = int(os.environ.get("CHECKPOINTS_WAITS_PER_OWNER", "2"))
-# The progress panel's request waits this long for the job to change before answering.
-CHECKPOINTS_STATUS_WAIT_SECONDS = float(os.environ.get("CHECKPOINTS_STATUS_WAIT_SECONDS", "2"))
-# Share links: requests per link and minute (per web process: local-memory cache).
-CHECKPOINTS_SHARE_RATE_PER_MINUTE = int(os.environ.get("CHECKPOINTS_SHARE_RATE_PER_MINUTE", "120"))
-
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-        "server": {"format": "[%(asctime)s] %(message)s"},
-    },
-    # Share-link tokens are secrets in URL paths: redacted from every record.
-    "filters": {"redact_share_tokens": {"()": "checkpoints.logredact.RedactFilter"}},
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact_share_tokens"],
-        },
-        "server": {
-            "class": "logging.StreamHandler",
-            "formatter": "server",
-            "filters": ["redact_share_tokens"],
-        },
-    },
-    "root": {"handlers": ["console"], "level": os.environ.get("CHECKPOINTS_LOG_LEVEL", "INFO")},
-    "loggers": {
-        "httpx": {"level": "WARNING"},
-        "httpcore": {"level": "WARNING"},
-        # Django's own default handlers (console under DEBUG, mail_admins) do not redact.
-        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        # runserver's request lines (its default handler has no filter).
-        "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
-    },
-}
