@@ -23,6 +23,7 @@ from ..base import Engine, mask_password
 from ..errors import EngineLocked, EngineTransientError
 from . import contain
 from . import names as ids
+from .parking import Parking
 from .sql import Conn
 
 LOCKED_MESSAGE = (
@@ -57,6 +58,7 @@ class LocalCore(Engine):
     _server_url: str
     _server_conninfo: str
     _control_conninfo: str
+    _parking: Parking
 
     def _connect(self, conninfo: str | None = None) -> Conn:
         try:
@@ -77,11 +79,14 @@ class LocalCore(Engine):
 
     @contextmanager
     def _reading(self) -> Iterator[Conn]:
-        conn = self._connect()
+        """A control connection, the parked one when it is usable; parked again after."""
+        conn = self._parking.take() or self._connect()
         try:
             yield conn
-        finally:
+        except BaseException:
             conn.close()
+            raise
+        self._parking.park(conn)
 
     def _fault(self, step: str) -> None:
         if self.fault_hook is not None:

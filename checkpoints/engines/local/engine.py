@@ -19,6 +19,7 @@ operations are returned already `finished`.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from . import names as ids
 from . import sql as db
 from .finalize import FinalizeMixin
 from .oplog import OperationsMixin
+from .parking import Parking
 from .recover import RecoverMixin
 from .restore import RestoreMixin
 from .util import quietly
@@ -74,6 +76,8 @@ class LocalEngine(RestoreMixin, FinalizeMixin, RecoverMixin, OperationsMixin):
         self._server_url = server_url
         self._server_conninfo = make_conninfo(server_url)
         self._control_conninfo = make_conninfo(server_url, dbname=control_db)
+        self._parking = Parking()
+        weakref.finalize(self, self._parking.close)
         self.archive_dir = Path(archive_dir) if archive_dir else None
         bin_dir = Path(pg_bin_dir) if pg_bin_dir else archive.default_bin_dir()
         self.pg_bin_dir = bin_dir if bin_dir and (bin_dir / "pg_dump").is_file() else None
@@ -120,6 +124,10 @@ class LocalEngine(RestoreMixin, FinalizeMixin, RecoverMixin, OperationsMixin):
         folder = Path(row[0]) if row else None
         return bool(folder and folder.is_dir() and archive.reflink_supported(folder))
 
+    def close(self) -> None:
+        super().close()
+        self._parking.close()
+
     def destroy(self) -> None:
         """Drop every project, database and role of this engine, and its control database
         (tests and `reset` tools only)."""
@@ -140,4 +148,5 @@ class LocalEngine(RestoreMixin, FinalizeMixin, RecoverMixin, OperationsMixin):
                 (len(prefix), prefix),
             ).fetchall():
                 quietly(db.drop_role, conn, role)
+            self._parking.close()
             db.drop_database(conn, self.control_db)

@@ -57,7 +57,8 @@ class RestoreMixin(SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin):
                 quietly(db.drop_database, conn, plan.touched)
             repaired = self._restore_run(conn, project_id, snap, target, role, endpoint, plan)
             result = RestoreResult(
-                branch=self._branch(conn, project_id, plan.branch_id),
+                # Like Neon's answer to a restore: the new branch, its size not known yet.
+                branch=self._branch(conn, project_id, plan.branch_id, sized=False),
                 operations=self._ops(conn, plan.op_ids),
                 orphan_branch_id=target[0] if finalize_restore else None,
                 repaired=tuple(repaired) if finalize_restore else (),

@@ -71,6 +71,7 @@ class WarmMixin(LocalRows):
             # The engine's and not connectable: nobody can open or change it.
             db.copy_database(conn, warm_db, template=snapshot_db)
             db.restrict_access(conn, warm_db, None)
+            self._prime(conn, warm_db)
             self._fault("warm_copied")
         except BaseException:
             quietly(db.drop_database, conn, warm_db)
@@ -86,6 +87,18 @@ class WarmMixin(LocalRows):
             db.drop_database(conn, warm_db)
             return False
         return True
+
+    def _prime(self, conn: db.Conn, warm_db: str) -> None:
+        """Open the warm copy once as its owner, the engine (nobody else may connect: no
+        grants), so PostgreSQL writes its relation-cache file: the app's first connection
+        after the rollback starts about 3.5 ms sooner. Closed again before it is ready."""
+        db.allow_connections(conn, warm_db, True)
+        try:
+            with self._connect(self._db_conninfo(warm_db)):
+                pass
+        finally:
+            db.allow_connections(conn, warm_db, False)
+            db.end_sessions(conn, warm_db)  # our backend gone before the copy is ready
 
     def _warm_up_logged(self, project_id: str) -> None:
         try:
