@@ -1,22 +1,30 @@
-"""The copy strategy: WAL_LOG right after heavy writes (no checkpoint of the fresh pages in
-the user's wait), FILE_COPY otherwise; the pending WAL is read from the real server."""
+"""The copy strategy: the faster of WAL_LOG and FILE_COPY by the measured cost estimates
+(small databases and heavy pending writes: WAL_LOG), the pending WAL read from the real
+server."""
 
 from __future__ import annotations
 
 import psycopg
 
 from checkpoints.engines.local import sql as local_sql
+from checkpoints.engines.local.strategy import copy_strategy
 
 MB = 1024 * 1024
 
 
 def test_the_strategy_follows_size_and_pending_writes():
-    assert local_sql.copy_strategy(1 * MB, None) == "WAL_LOG"
-    assert local_sql.copy_strategy(100 * MB, None) == "FILE_COPY"
-    assert local_sql.copy_strategy(100 * MB, 10 * MB) == "FILE_COPY"
-    assert local_sql.copy_strategy(100 * MB, 30 * MB) == "WAL_LOG"
-    assert local_sql.copy_strategy(100 * MB, 60 * MB) == "WAL_LOG"
-    assert local_sql.copy_strategy(1000 * MB, 100 * MB) == "FILE_COPY"
+    # The measured cases of `strategy`'s table, each given its faster strategy.
+    assert copy_strategy(int(11.5 * MB), None) == "WAL_LOG"
+    assert copy_strategy(21 * MB, 10 * MB) == "WAL_LOG"
+    assert copy_strategy(35 * MB, 97 * MB) == "WAL_LOG"
+    assert copy_strategy(35 * MB, 583 * MB) == "WAL_LOG"
+    assert copy_strategy(103 * MB, None) == "FILE_COPY"
+    assert copy_strategy(210 * MB, 97 * MB) == "FILE_COPY"
+    assert copy_strategy(415 * MB, 291 * MB) == "FILE_COPY"
+    assert copy_strategy(723 * MB, 583 * MB) == "FILE_COPY"
+    # Pending writes move the crossing up: 100 MB flips once about 220 MB are pending.
+    assert copy_strategy(100 * MB, 200 * MB) == "FILE_COPY"
+    assert copy_strategy(100 * MB, 250 * MB) == "WAL_LOG"
 
 
 def test_pending_wal_grows_with_a_bulk_write_and_a_checkpoint_clears_it(pg_server):

@@ -18,16 +18,7 @@ import psycopg
 from psycopg import sql
 
 from ..errors import EngineTransientError
-
-#: Below this size a template is copied with WAL_LOG (no checkpoint), above with FILE_COPY.
-SMALL_DATABASE_BYTES = 16 * 1024 * 1024
-#: ... unless the WAL written since the last checkpoint is at least this share of the
-#: template's size: FILE_COPY would first flush all those fresh pages (its checkpoint).
-#: `make bench` right after a bulk write of the database's size (loaded 2-core ext4):
-#: 10 MB FILE_COPY 2.96 s, WAL_LOG 0.52 s; 100 MB FILE_COPY 4.90 s, WAL_LOG 4.09 s. The
-#: 10 MB case had pending WAL of about half the (grown) size: hence a quarter. Idle,
-#: FILE_COPY stays the choice (O(1) with reflinks).
-PENDING_WAL_SHARE = 0.25
+from .strategy import copy_strategy
 
 Conn = psycopg.Connection[Any]
 
@@ -67,15 +58,6 @@ def wal_since_checkpoint(conn: Conn) -> int | None:
     return int(row[0]) if row and row[0] is not None else None
 
 
-def copy_strategy(size: int, pending_wal: int | None) -> str:
-    """WAL_LOG for small templates and right after heavy writes, else FILE_COPY."""
-    if size < SMALL_DATABASE_BYTES:
-        return "WAL_LOG"
-    if pending_wal is not None and pending_wal >= size * PENDING_WAL_SHARE:
-        return "WAL_LOG"
-    return "FILE_COPY"
-
-
 def copy_database(
     conn: Conn,
     name: str,
@@ -85,9 +67,9 @@ def copy_database(
     allow_connections: bool = False,
     clone: bool = True,
 ) -> None:
-    """CREATE DATABASE name TEMPLATE template: WAL_LOG for tiny templates and right after
-    heavy writes (`copy_strategy`), FILE_COPY (with `file_copy_method = clone` where the
-    server supports it) for the rest. The copy gets no
+    """CREATE DATABASE name TEMPLATE template with the faster strategy (`copy_strategy`:
+    WAL_LOG for small templates and right after heavy writes; FILE_COPY, with
+    `file_copy_method = clone` where the server supports it, for the rest). The copy gets no
     database-level grants (PostgreSQL does not copy them): call `restrict_access` next."""
     size = database_size(conn, template) or 0
     strategy = copy_strategy(size, wal_since_checkpoint(conn) if size else None)
