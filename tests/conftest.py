@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from checkpoints.engines.op_timings import OPERATION_TIMINGS
 from checkpoints.pgserver import EmbeddedPostgres
 from tests.postgres_plugin import PG_SERVER
 
@@ -42,6 +43,15 @@ def _plain_static_storage(settings, _static_root) -> None:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_operation_timings() -> Iterator[None]:
+    """Each test starts as a fresh process: what earlier tests' waits learned about
+    operation durations does not change its poll schedule."""
+    OPERATION_TIMINGS.clear()
+    yield
+    OPERATION_TIMINGS.clear()
 
 
 @contextmanager

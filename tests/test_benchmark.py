@@ -59,9 +59,11 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
     assert size["ratios"]["rollback_over_dump_restore"] > 0
     assert report["machine"]["filesystem"]
     neon = {row["name"].split(": ")[1]: row for row in report["web_and_neon"]}
-    assert neon["API calls per rollback"]["seconds"] >= 3  # restore, polls, URI
-    assert neon["API calls per preview"]["seconds"] >= 5
-    assert neon["notice delay, rollback"]["seconds"] >= 0
+    assert neon["API calls per rollback, steady"]["seconds"] >= 3  # restore, polls, URI
+    assert neon["API calls per rollback, cold process"]["seconds"] >= 3
+    assert neon["API calls per preview, steady"]["seconds"] >= 5
+    assert neon["notice delay, rollback, steady"]["seconds"] >= 0
+    assert neon["notice delay, rollback, cold process"]["seconds"] >= 0
     web = {row["name"]: row for row in report["web_and_neon"] if row["name"].startswith("web:")}
     assert len(web) >= 6
     queue = next(row for name, row in web.items() if "waited in the queue" in name)

@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from datetime import datetime
 
 from .errors import EngineNotSupported
+from .op_timings import OPERATION_TIMINGS, OperationTimings
 from .types import (
     BUSY_STATUSES,
     CANCELLED,
@@ -82,6 +83,9 @@ class Engine(ABC):
     #: Whether a rollback restores in two steps (`snapshot_restore` without finalizing,
     #: then `branch_finalize_restore`) so the replaced branch gets a name of ours.
     restores_in_two_steps: bool = False
+    #: How long operations took, for `wait_for_operations`: the process's memory unless an
+    #: engine is given its own (the benchmark's cold runs, tests).
+    operation_timings: OperationTimings = OPERATION_TIMINGS
 
     # Projects
     @abstractmethod
