@@ -72,7 +72,7 @@ def size_rows(result: SizeResult) -> list[Row]:
     template, dump = f.get("template_copy"), f.get("dump_restore")
     return [
         *_snapshot_rows(f, template),
-        *_rollback_rows(f, template, dump),
+        *_rollback_rows(f, template, dump, result.size_mb),
         *_session_rows(f),
         Row("swap (renames + catalog, one transaction)", f.get("swap"), "≈ 1 ms idle"),
         Row("preview (until its URI answers)", f.get("preview")),
@@ -103,7 +103,9 @@ def _snapshot_rows(f: dict[str, float], template: float | None) -> list[Row]:
     ]
 
 
-def _rollback_rows(f: dict[str, float], template: float | None, dump: float | None) -> list[Row]:
+def _rollback_rows(
+    f: dict[str, float], template: float | None, dump: float | None, size_mb: float
+) -> list[Row]:
     rows = [
         Row(
             "rollback, cold (copy + swap)",
@@ -115,12 +117,15 @@ def _rollback_rows(f: dict[str, float], template: float | None, dump: float | No
     ]
     if "rollback_warm" in f:
         warm = f["rollback_warm"]
+        # The ratio is the target at 100 MB and above (issue 20); a small database's dump
+        # takes too little time for it.
+        by_ratio = size_mb >= 100
         rows.append(
             Row(
                 "rollback, warm (swap only)",
                 warm,
-                "≤ 50 ms and ≥ 60 × faster than dump/restore",
-                warm <= 0.05 and (dump or 0) / warm >= 60,
+                "≤ 50 ms and ≥ 60 × faster than dump/restore" if by_ratio else "≤ 50 ms",
+                warm <= 0.05 and (not by_ratio or (dump or 0) / warm >= 60),
                 _ratio(warm, dump),
             )
         )
