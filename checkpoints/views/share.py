@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import retarget, trigger_client_event
 
 from checkpoints import permissions, selectors, services
+from checkpoints.input_guard import int_or_none
 from checkpoints.models import AgentProject
 from checkpoints.services import sharing
 
@@ -47,8 +48,7 @@ def version_share(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     if request.method == "GET":
         permissions.require(request.user, project, "share_create")
         return render(request, template, context)
-    raw = request.POST.get("hours", "")
-    hours = int(raw) if raw.isdigit() and len(raw) < 6 else 0
+    hours = int_or_none(request.POST.get("hours"), maximum=99_999) or 0
     try:
         created = sharing.share_create(version=version, user=request.user, hours=hours)
     except services.NotAllowed:
