@@ -22,12 +22,17 @@ def job_marker(job: Job) -> str:
     return hashlib.sha1(seen.encode()).hexdigest()[:12]
 
 
-def job_wait_finished(job: Job, seconds: float, *, token_id: int) -> bool:
-    """Wait up to `seconds` for `job` to finish, if token `token_id` has a free slot.
-
-    Answers whether it waited (False: all of the token's slots are taken)."""
+def job_wait_finished(
+    job: Job, seconds: float, *, token_id: int | None = None, user_id: int | None = None
+) -> bool:
+    """Wait up to `seconds` for `job` to finish, if token `token_id` (or user `user_id`)
+    has a free slot. Answers whether it waited (False: all of its slots are taken)."""
     state = Job.objects.filter(pk=job.pk).values_list("state", flat=True)
-    with jobs_live.wait_slot(jobs_live.WAIT_SLOT_TOKEN, token_id, slots=_slots()) as free:
+    if token_id is not None:
+        namespace, owner = jobs_live.WAIT_SLOT_TOKEN, token_id
+    else:
+        namespace, owner = jobs_live.WAIT_SLOT_USER, int(user_id or 0)
+    with jobs_live.wait_slot(namespace, owner, slots=_slots()) as free:
         if free:
             jobs_live.job_wait(job.pk, seconds, done=lambda: state.first() in (None, *Job.FINISHED))
     return free

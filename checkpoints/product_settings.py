@@ -59,6 +59,10 @@ CHECKPOINTS_API_WAIT_SECONDS = float(os.environ.get("CHECKPOINTS_API_WAIT_SECOND
 CHECKPOINTS_WAITS_PER_OWNER = int(os.environ.get("CHECKPOINTS_WAITS_PER_OWNER", "2"))
 # The progress panel's request waits this long for the job to change before answering.
 CHECKPOINTS_STATUS_WAIT_SECONDS = float(os.environ.get("CHECKPOINTS_STATUS_WAIT_SECONDS", "2"))
+# A button's answer waits this long for the job it started: one that ends within it (a warm
+# rollback: about 0.15 s) is answered with its result, no progress panel and no status
+# request; a longer one with the progress panel at that moment. 0: never wait.
+CHECKPOINTS_ACTION_WAIT_SECONDS = float(os.environ.get("CHECKPOINTS_ACTION_WAIT_SECONDS", "0.5"))
 # Share links: requests per link and minute (per web process: local-memory cache).
 CHECKPOINTS_SHARE_RATE_PER_MINUTE = int(os.environ.get("CHECKPOINTS_SHARE_RATE_PER_MINUTE", "120"))
 

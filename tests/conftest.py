@@ -46,6 +46,13 @@ def _plain_static_storage(settings, _static_root) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _actions_answer_at_once(settings) -> None:
+    """Most tests run their jobs by hand, after the request: a button's answer does not
+    wait for a worker there. tests/views/test_action_answer.py turns the wait on."""
+    settings.CHECKPOINTS_ACTION_WAIT_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
 def _fresh_operation_timings() -> Iterator[None]:
     """Each test starts as a fresh process: what earlier tests' waits learned about
     operation durations does not change its poll schedule."""

@@ -21,7 +21,8 @@ from statistics import median, quantiles
 import httpx
 
 from checkpoints.benchmark.web_app import served_app
-from checkpoints.benchmark.web_client import click_rollback, job_of, post, start_demo, wait_job
+from checkpoints.benchmark.web_browser import browser_rollbacks, chromium_path
+from checkpoints.benchmark.web_client import click_rollback, post, settle, start_demo
 from checkpoints.benchmark.web_data import (
     add_contacts,
     engine_project_id,
@@ -47,9 +48,18 @@ def bench_web(
     with served_app(admin_url, worker_interval) as (client, meta_db):
         pk = start_demo(client)
         for _ in range(3):  # v1, v2, v3 through "Create next version"
-            wait_job(client, pk, job_of(post(client, f"/projects/{pk}/versions/next")))
+            settle(client, pk, post(client, f"/projects/{pk}/versions/next"))
         engine_project = engine_project_id(admin_url, meta_db, pk)
         figures = _rollbacks(client, admin_url, meta_db, pk, engine_project, runs)
+        if chromium_path():  # as a person sees it; ends on v3 as `_rollbacks` does
+            figures.update(
+                browser_rollbacks(
+                    client,
+                    pk,
+                    [2, 3] * runs,
+                    ready=lambda: until(lambda: warm_ready(admin_url, engine_project) >= 2, 60),
+                )
+            )
         add_contacts(admin_url, engine_project, contacts)
         figures.update(_contacts_page(client, pk, renders))
         figures["contacts"] = contacts

@@ -41,15 +41,25 @@ def start_demo(client: httpx.Client) -> int:
     if response.status_code != 302 or not match:
         raise RuntimeError(f"starting the demo answered {response.status_code}")
     pk = int(match.group(1))
-    wait_job(client, pk, job_of(client.get(f"/projects/{pk}/")))
+    settle(client, pk, client.get(f"/projects/{pk}/"))
     return pk
 
 
-def job_of(response: httpx.Response) -> int:
+def job_of(response: httpx.Response) -> int | None:
+    """The job whose progress panel the answer shows; None when the answer already
+    carries the finished job's result (it ended within the action's wait)."""
     match = re.search(r"/jobs/(\d+)/status", response.text)
-    if not match:
-        raise RuntimeError("no job status on the page after the action")
-    return int(match.group(1))
+    return int(match.group(1)) if match else None
+
+
+def settle(client: httpx.Client, pk: int, response: httpx.Response) -> httpx.Response:
+    """The project region once the action's job ended: the answer itself when it carried
+    the result, else the page fetched after following the status panel, as htmx does."""
+    job = job_of(response)
+    if job is None:
+        return response
+    wait_job(client, pk, job, first=response.text)
+    return client.get(f"/projects/{pk}/")
 
 
 _STATUS = re.compile(r'hx-get="(/projects/\d+/jobs/(\d+)/status\?seen=\w*)"')
@@ -81,9 +91,7 @@ def wait_job(
 
 def click_rollback(client: httpx.Client, pk: int, number: int) -> float:
     started = time.perf_counter()
-    answer = post(client, f"/projects/{pk}/versions/{number}/rollback")
-    wait_job(client, pk, job_of(answer), first=answer.text)
-    page = client.get(f"/projects/{pk}/")
+    page = settle(client, pk, post(client, f"/projects/{pk}/versions/{number}/rollback"))
     elapsed = time.perf_counter() - started
     current = re.search(r'chip-current"[^>]*aria-current="true"[^>]*>(v\d+)<', page.text)
     if not current or current.group(1) != f"v{number}":

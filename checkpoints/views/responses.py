@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django_htmx.http import reswap, retarget, trigger_client_event
+from django.urls import reverse
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
-from checkpoints import permissions, services
-from checkpoints.models import AgentProject
+from checkpoints import job_waits, permissions, services
+from checkpoints.models import AgentProject, Job
 from checkpoints.views.page import project_render
 
 FORBIDDEN = "You are not allowed to do this."
@@ -37,12 +39,34 @@ def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpR
     return render(request, "403.html", {"message": message}, status=403)
 
 
-def action_done(request: HttpRequest, project: AgentProject) -> HttpResponse:
-    """An action started: the refreshed `#project` region (it fires `jobStarted`)."""
+def action_done(
+    request: HttpRequest, project: AgentProject, job: Job | None = None
+) -> HttpResponse:
+    """An action started: the refreshed `#project` region (it fires `jobStarted`).
+
+    It first waits a moment (`CHECKPOINTS_ACTION_WAIT_SECONDS`) for the action's `job`: one
+    that ends within it is answered with its result, without a progress panel and the
+    status requests it would make (a warm rollback: click to page in one request)."""
+    if job is not None and _wait_for(request, job):
+        project.refresh_from_db()
+        job.refresh_from_db()
+        opened = job.kind == Job.Kind.PREVIEW_OPEN and job.state == Job.State.SUCCEEDED
+        if opened and job.preview_id:
+            target = reverse("preview-detail", args=[project.pk, job.preview_id])
+            return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
     if request.htmx:
         response = project_render(request, project, tab=request.POST.get("tab"))
         return trigger_client_event(response, "jobStarted")
     return redirect("project-detail", pk=project.pk)
+
+
+def _wait_for(request: HttpRequest, job: Job) -> bool:
+    """Wait for `job` to end, at most the action wait; answers whether it ended."""
+    seconds = float(getattr(settings, "CHECKPOINTS_ACTION_WAIT_SECONDS", 0))
+    if seconds <= 0:
+        return False
+    job_waits.job_wait_finished(job, seconds, user_id=request.user.pk)
+    return Job.objects.filter(pk=job.pk, state__in=Job.FINISHED).exists()
 
 
 def refused(
@@ -65,10 +89,10 @@ def action_run(
 ) -> HttpResponse:
     """Call the service `start`; answer `action_done`, or `refused` with its error."""
     try:
-        start()
+        started = start()
     except services.ServiceError as error:
         return refused(request, project, error)
-    return action_done(request, project)
+    return action_done(request, project, started if isinstance(started, Job) else None)
 
 
 def confirm_page(request: HttpRequest, project: AgentProject, **confirm: Any) -> HttpResponse:

@@ -67,3 +67,24 @@ def test_the_page_updates_when_the_job_ends_and_cancel_stops_it(
     assert long.state == Job.State.CANCELLED and took < 5
     project.refresh_from_db()
     assert project.current_version.number == 1
+
+
+def test_a_quick_rollback_shows_its_result_from_the_buttons_own_answer(
+    live_server, engine_cleanup, page: Page, settings
+):
+    settings.CHECKPOINTS_ACTION_WAIT_SECONDS = 10  # as `make run` does (0.5 s), roomier
+    user = user_make("ada", PASSWORD)
+    project = project_demo(user, versions=2)
+    _log_in(page, live_server.url, "ada")
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    with worker_threads(1, interval=30):
+        page.get_by_role("button", name="Roll back to v1", exact=True).click()
+        page.locator("#confirm").get_by_role("button", name="Roll back to v1").click()
+        expect(page.locator('.timeline [aria-current="true"]')).to_have_text("v1", timeout=30_000)
+    expect(page.locator("#job-result")).to_contain_text("Rolled back from v2 to v1")
+    expect(page.get_by_role("button", name="Undo rollback")).to_be_visible()
+    assert not [u for u in asked if "/status" in u], asked  # no progress panel, no status poll
+    project.refresh_from_db()
+    assert project.current_version.number == 1
