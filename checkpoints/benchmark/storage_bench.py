@@ -51,6 +51,10 @@ class StorageResult:
                 f"(of which archives {_kb(v['archive_bytes'])}) vs {_mb(v['all_hot_bytes'])} "
                 f"all hot = {100 * v['tiered_bytes'] / v['all_hot_bytes']:.1f}% (target ≤ 15%)"
             )
+            out.append(
+                f"  (pg_wal aside: {_mb(v.get('wal_bytes', 0))} of WAL segments the server "
+                "recycles, as many whatever the versions)"
+            )
         return out
 
 
@@ -163,15 +167,21 @@ def _bench_versions(engine: LocalEngine, admin_url: str, count: int) -> dict:
             "tiered_bytes": before + grown,
             "all_hot_bytes": before + count * hot_bytes,
             "data_folder_before": before,
+            "wal_bytes": _data_folder(admin_url, wal=True),
         }
     finally:
         engine.project_delete(project.id)
 
 
-def _data_folder(admin_url: str) -> int:
-    """Bytes PostgreSQL's data folder takes on disk, after a checkpoint."""
+def _data_folder(admin_url: str, *, wal: bool = False) -> int:
+    """Bytes PostgreSQL's data folder takes on disk after a checkpoint, its `pg_wal`
+    aside: the server keeps and recycles up to `max_wal_size` of WAL segments whatever
+    the versions, as many as the benchmark's earlier bulk writes left (`wal=True`: those)."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute("CHECKPOINT")
         folder = conn.execute("SHOW data_directory").fetchone()[0]  # type: ignore[index]
-    done = subprocess.run(["du", "-sb", folder], capture_output=True, text=True)
+    command = (
+        ["du", "-sb", f"{folder}/pg_wal"] if wal else ["du", "-sb", "--exclude=pg_wal", folder]
+    )
+    done = subprocess.run(command, capture_output=True, text=True)
     return int(done.stdout.split()[0]) if done.returncode == 0 else 0
