@@ -385,6 +385,8 @@ def test_demo_by_keyboard_focus_and_live_region(
     expect(page.get_by_role("tab", name="App", exact=True)).to_have_attribute(
         "aria-selected", "true"
     )
+    # A region refresh still under way (the discard's jobFinished) would replace the form.
+    page.wait_for_load_state("networkidle")
 
     # Rename: Escape cancels, focus returns to Rename, which is still there after Save too.
     rename = page.locator("#version-name-2").get_by_role("button", name=re.compile("^Rename"))

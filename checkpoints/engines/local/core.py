@@ -105,16 +105,16 @@ class LocalCore(Engine):
         deadline = time.monotonic() + WARM_STEP_WAIT
         interval = 0.001
         while time.monotonic() < deadline:
+            # One read of pg_locks (two would be two moments: a warm-up seen holding the
+            # project's lock in the first could be gone, its warm lock with it, in the second).
             holder = conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM pg_locks w WHERE w.pid = m.pid "
-                "  AND w.locktype = 'advisory' AND w.granted AND w.objsubid = 2 "
-                "  AND w.classid = hashtext(%s)::oid AND w.objid = hashtext(%s)::oid) "
-                "FROM pg_locks m WHERE m.locktype = 'advisory' AND m.granted "
-                "AND m.objsubid = 2 AND m.classid = hashtext(%s)::oid "
-                "AND m.objid = hashtext(%s)::oid",
-                (self.control_db, warm_key(project_id), self.control_db, project_id),
+                "SELECT bool_and(warm) FROM (SELECT bool_or(objid = hashtext(%s)::oid) AS warm, "
+                "  bool_or(objid = hashtext(%s)::oid) AS project FROM pg_locks "
+                "  WHERE locktype = 'advisory' AND granted AND objsubid = 2 "
+                "  AND classid = hashtext(%s)::oid GROUP BY pid) held WHERE project",
+                (warm_key(project_id), project_id, self.control_db),
             ).fetchone()
-            if holder is not None and not holder[0]:
+            if holder is not None and holder[0] is False:
                 return False  # held by a mutation, not a warm-up
             if self._try_lock(conn, project_id):
                 return True
