@@ -12,6 +12,7 @@ import pytest
 from checkpoints.engines.op_timings import OPERATION_TIMINGS
 from checkpoints.pgserver import EmbeddedPostgres
 from tests.postgres_plugin import PG_SERVER
+from tests.web_fixtures import engine_project_drop, project_demo, user_make
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +44,20 @@ def _plain_static_storage(settings, _static_root) -> None:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture
+def user():
+    """Ada, the usual test user."""
+    return user_make()
+
+
+@pytest.fixture
+def project(user):
+    """Ada's demo project at v3 (on the local engine), dropped from the engine after."""
+    project = project_demo(user, versions=3)
+    yield project
+    engine_project_drop(project)
 
 
 @pytest.fixture(autouse=True)

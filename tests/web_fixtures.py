@@ -9,8 +9,10 @@ from django.contrib.auth import get_user_model
 
 from checkpoints import services
 from checkpoints.engines import get_engine
+from checkpoints.engines.connect import run_sql
 from checkpoints.jobs.run import job_execute
 from checkpoints.models import AgentProject, Job
+from contacts import repository
 
 
 def user_make(username: str = "ada", password: str = "correct-horse-battery-staple"):
@@ -59,3 +61,19 @@ def url(name: str, *args) -> str:
     from django.urls import reverse
 
     return reverse(name, args=args)
+
+
+def project_with_notes(user, notes: tuple[str, ...]) -> AgentProject:
+    """v3 of the demo, a contact added since, and a table `notes` (holding `notes`) the
+    agent made after v3: what Restore tables… is tried on."""
+    project = project_demo(user, versions=3)
+    uri = services.project_connection_uri(project=project)
+    repository.contact_create(
+        uri,
+        schema=repository.schema_read(uri),
+        data={"name": "Katherine Johnson", "email": "kj@example.com", "tags": ["nasa"]},
+    )
+    run_sql(uri, "CREATE TABLE notes (id serial PRIMARY KEY, body text)")
+    for body in notes:
+        run_sql(uri, "INSERT INTO notes (body) VALUES (%s)", (body,))
+    return project

@@ -19,25 +19,13 @@ from checkpoints.jobs.run import job_execute
 from checkpoints.models import Job
 from checkpoints.services import lifecycle
 from contacts import repository
-from tests.web_fixtures import engine_project_drop, jobs_run_queued, project_demo, user_make
+from tests.web_fixtures import jobs_run_queued
 
 pytestmark = pytest.mark.django_db
 
 
 class Died(BaseException):
     """The worker process is gone from here on."""
-
-
-@pytest.fixture
-def user():
-    return user_make()
-
-
-@pytest.fixture
-def project(user):
-    project = project_demo(user, versions=3)
-    yield project
-    engine_project_drop(project)
 
 
 def _die(*_args, **_kwargs):

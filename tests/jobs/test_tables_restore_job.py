@@ -12,7 +12,7 @@ from checkpoints.jobs.cleanup import cleanup_now
 from checkpoints.lifecycle.manifest import manifest_read
 from checkpoints.models import Activity, Job, Membership, Version
 from contacts import repository
-from tests.web_fixtures import engine_project_drop, jobs_run_queued, project_demo, user_make
+from tests.web_fixtures import engine_project_drop, jobs_run_queued, project_with_notes, user_make
 
 pytestmark = pytest.mark.django_db
 
@@ -24,16 +24,7 @@ def user():
 
 @pytest.fixture
 def project(user):
-    """v3 of the demo, a contact added since, and a table `notes` the agent made at v3."""
-    project = project_demo(user, versions=3)
-    uri = services.project_connection_uri(project=project)
-    repository.contact_create(
-        uri,
-        schema=repository.schema_read(uri),
-        data={"name": "Katherine Johnson", "email": "kj@example.com", "tags": ["nasa"]},
-    )
-    run_sql(uri, "CREATE TABLE notes (id serial PRIMARY KEY, body text)")
-    run_sql(uri, "INSERT INTO notes (body) VALUES ('kept'), ('also kept')")
+    project = project_with_notes(user, ("kept", "also kept"))
     yield project
     engine_project_drop(project)
 

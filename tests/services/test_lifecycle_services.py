@@ -12,22 +12,10 @@ from checkpoints import services
 from checkpoints.models import Activity, AgentProject, Job, Preview, Version
 from checkpoints.services import lifecycle
 from contacts.db import connect
-from tests.web_fixtures import engine_project_drop, jobs_run_queued, project_demo, user_make
+from tests.web_fixtures import jobs_run_queued
 
 pytestmark = pytest.mark.django_db
 Window = AgentProject.RestoreWindow
-
-
-@pytest.fixture
-def user():
-    return user_make()
-
-
-@pytest.fixture
-def project(user):
-    project = project_demo(user, versions=3)
-    yield project
-    engine_project_drop(project)
 
 
 def engine_of(project):

@@ -13,23 +13,11 @@ from checkpoints.lifecycle import manifest as manifests
 from checkpoints.models import Activity, AgentProject, Job
 from checkpoints.services import lifecycle
 from contacts import repository
-from tests.web_fixtures import engine_project_drop, jobs_run_queued, project_demo, user_make
+from tests.web_fixtures import engine_project_drop, jobs_run_queued, project_demo
 
 pytestmark = pytest.mark.django_db
 
 KJ = {"name": "Katherine Johnson", "email": "kj@example.com", "tags": ["nasa"]}
-
-
-@pytest.fixture
-def user():
-    return user_make()
-
-
-@pytest.fixture
-def project(user):
-    project = project_demo(user, versions=3)
-    yield project
-    engine_project_drop(project)
 
 
 def _run() -> Job:

@@ -15,7 +15,7 @@ from tests.web_fixtures import (
     HX,
     engine_project_drop,
     jobs_run_queued,
-    project_demo,
+    project_with_notes,
     url,
     user_make,
 )
@@ -25,15 +25,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def project(user):
-    project = project_demo(user, versions=3)
-    uri = services.project_connection_uri(project=project)
-    repository.contact_create(
-        uri,
-        schema=repository.schema_read(uri),
-        data={"name": "Katherine Johnson", "email": "kj@example.com", "tags": ["nasa"]},
-    )
-    run_sql(uri, "CREATE TABLE notes (id serial PRIMARY KEY, body text)")
-    run_sql(uri, "INSERT INTO notes (body) VALUES ('kept')")
+    project = project_with_notes(user, ("kept",))
     yield project
     engine_project_drop(project)
 
