@@ -26,6 +26,10 @@ def live_state_keep(run: JobRun, engine: Engine, *, reason: str) -> Version | No
     base = project.current_version
     role_repair(run, engine)
     with run.step("keeping the live state", "comparing with the current version"):
+        missing = getattr(engine, "live_database_missing", None)  # local engine
+        if missing is not None and missing(project.engine_project_id):
+            run.detail("the live database is missing: nothing to keep, the rollback rebuilds it")
+            return None
         live = manifests.manifest_of_uri(connections.project_connection_uri(project=project))
         if live is not None and base is not None and manifests.manifests_equal(live, base.manifest):
             run.detail(f"the live database matches {base.label}: nothing to keep")

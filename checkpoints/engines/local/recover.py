@@ -33,7 +33,9 @@ _CANDIDATES = (
     "           AND o.status = ANY(%s)) "
     "OR EXISTS (SELECT 1 FROM endpoints e JOIN pg_database d "
     "           ON d.datname = e.dbname WHERE e.project_id = p.id "
-    "           AND NOT d.datallowconn) " + COLD_CANDIDATES
+    "           AND NOT d.datallowconn) "
+    "OR EXISTS (SELECT 1 FROM endpoints e WHERE e.project_id = p.id AND NOT EXISTS "
+    "           (SELECT 1 FROM pg_database d WHERE d.datname = e.dbname)) " + COLD_CANDIDATES
 )
 
 
@@ -118,6 +120,7 @@ class RecoverMixin(
             (project_id,),
         ).fetchall():
             db.allow_connections(conn, dbname, True)
+        self._rebuild_missing_live(conn, project_id)
         conn.execute(
             "UPDATE operations SET "
             "status = CASE on_crash WHEN 'complete' THEN 'finished' ELSE 'failed' END, "
@@ -126,6 +129,39 @@ class RecoverMixin(
             "updated_at = clock_timestamp() WHERE project_id = %s AND status = ANY(%s)",
             (INTERRUPTED + "; undone on restart", project_id, list(BUSY_STATUSES)),
         )
+
+    def _rebuild_missing_live(self, conn: db.Conn, project_id: str) -> None:
+        """An endpoint whose database is gone (dropped behind the engine's back) gets it
+        back from its branch's current version: the branch's newest snapshot, else the one
+        it was restored from. Filled under another name and renamed: a crash midway leaves
+        a database the catalog does not know, which recovery drops."""
+        for branch_id, live_db, source in conn.execute(
+            "SELECT e.branch_id, e.dbname, coalesce((SELECT s.id FROM snapshots s "
+            "  WHERE s.source_branch_id = e.branch_id AND s.state = 'ready' "
+            "  ORDER BY s.created_at DESC, s.id DESC LIMIT 1), b.restored_from) "
+            "FROM endpoints e JOIN branches b ON b.id = e.branch_id "
+            "WHERE e.project_id = %s AND NOT EXISTS "
+            "(SELECT 1 FROM pg_database d WHERE d.datname = e.dbname)",
+            (project_id,),
+        ).fetchall():
+            snap = conn.execute(
+                "SELECT dbname FROM snapshots WHERE id = %s AND state = 'ready'", (source,)
+            ).fetchone()
+            if snap is None:
+                log.warning(
+                    "live database %s is missing and has no version to rebuild it from", live_db
+                )
+                continue
+            log.warning("rebuilding the missing live database %s of branch %s", live_db, branch_id)
+            temp_db = self.names.branch_db()
+            cold = self._cold_source(conn, source)
+            if cold is not None:
+                self._load_archive(conn, temp_db, *cold)
+            else:
+                db.copy_database(conn, temp_db, template=snap[0])
+            contain.grant_branch(conn, temp_db, self._role(conn, project_id)[0])
+            db.rename_database(conn, temp_db, live_db)
+            db.allow_connections(conn, live_db, True)
 
     def _repair_roles(self, conn: db.Conn) -> int:
         """Every project role's password, settings and limit back to the engine's. Only the

@@ -54,6 +54,19 @@ class SwapMixin(LocalRows):
                 db.end_sessions(conn, endpoint[1])
         return False  # pragma: no cover
 
+    def live_database_missing(self, project_id: str) -> bool:
+        """True when the project's endpoint names a database that is gone (dropped behind
+        the engine's back): there is no live state to keep, the next rollback rebuilds it."""
+        with self._reading() as conn:
+            return (
+                conn.execute(
+                    "SELECT 1 FROM endpoints e WHERE e.project_id = %s AND NOT EXISTS "
+                    "(SELECT 1 FROM pg_database d WHERE d.datname = e.dbname)",
+                    (project_id,),
+                ).fetchone()
+                is not None
+            )
+
     def _block_live(self, conn: db.Conn, endpoint: tuple[str, str] | None) -> bool:
         """Block and empty the endpoint's live database; False when there is none."""
         if endpoint is None:
