@@ -69,10 +69,13 @@ def project_start_over(*, project: AgentProject, user: User) -> Job:
     return tasks.job_enqueue(project=project, kind=Job.Kind.START_OVER, user=user)
 
 
-def project_password_rotate(*, project: AgentProject, user: User | None) -> None:
-    """A new password for the project's role (owners; `user=None`: the command line): the
-    old one stops working at once, open sessions end; the connection string changes in its
-    password only. Recorded in the Activity log (never the password)."""
+def project_password_rotate(
+    *, project: AgentProject, user: User | None, actor: User | None = None, because: str = ""
+) -> None:
+    """A new password for the project's role (owners; `user=None`: the command line or a
+    team change, then `actor` is recorded): the old one stops working at once, open
+    sessions end; the connection string changes in its password only. Recorded in the
+    Activity log (never the password), with `because` (why) if given."""
     if user is not None:
         permissions.require(user, project, "password_rotate")
     if not project.engine_project_id:
@@ -86,9 +89,9 @@ def project_password_rotate(*, project: AgentProject, user: User | None) -> None
     connections.connections_refresh(project=project, engine=engine)  # pages show the stored one
     activity_record(
         project=project,
-        actor=user,
+        actor=user or actor,
         kind=Activity.Kind.ROTATE,
         duration_ms=int((timezone.now() - started).total_seconds() * 1000),
-        detail="New password for the connection string; the old one stopped working and "
-        "its open sessions ended.",
+        detail=f"{because}New password for the connection string; the old one stopped "
+        "working and its open sessions ended.",
     )

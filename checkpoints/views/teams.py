@@ -160,13 +160,12 @@ def member_remove(request: HttpRequest, pk: int, member_pk: int) -> HttpResponse
     team = teams.team_get(user=request.user, pk=pk)
     membership = teams.membership_get(team=team, pk=member_pk)
     try:
-        teams.member_remove(membership=membership, by=request.user)
+        notice = teams.member_remove(membership=membership, by=request.user)
     except services.ServiceError as error:
         return _member_done(request, team, "", error)
-    name = membership.user.get_username()
     if membership.user_id == request.user.pk:
-        messages.success(request, teams.MEMBER_REMOVED.format(user=name))
+        messages.success(request, notice)
         if request.htmx:
             return HttpResponseClientRedirect(reverse("team-list"))
         return redirect("team-list")
-    return _member_done(request, team, teams.MEMBER_REMOVED.format(user=name))
+    return _member_done(request, team, notice)
