@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from checkpoints.engines import table_guard as guard
 from checkpoints.engines.base import mask_password
 from checkpoints.engines.connect import connect_app as connect
 from checkpoints.engines.errors import EngineError
@@ -65,9 +66,14 @@ def table_key(name: str) -> str:
     return name if "." in name else f"public.{name}"
 
 
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _regclass(key: str) -> str:
+    """`public.a"b` -> `"public"."a""b"` (a table named with `"` or `.` too)."""
     schema, _, name = key.partition(".")
-    return f'"{schema}"."{name}"'
+    return f"{_quoted(schema)}.{_quoted(name)}"
 
 
 def _ident(key: str) -> sql.Identifier:
@@ -75,11 +81,14 @@ def _ident(key: str) -> sql.Identifier:
     return sql.Identifier(schema, name)
 
 
-def schema_ddl(source_uri: str, tables: list[str]) -> str:
+def schema_ddl(source_uri: str, tables: list[str], section: str = "pre-data") -> str:
     """The version's definition of `tables` (and their owned sequences), as SQL without
-    session settings, owners or grants (the live side keeps its own)."""
-    command = [str(pg_bin("pg_dump")), "--schema-only", "--no-owner", "--no-privileges"]
+    session settings, owners or grants (the live side keeps its own): `pre-data` the
+    tables (columns, defaults, CHECK constraints), `post-data` what comes after their
+    rows (keys, foreign keys, indexes, triggers, rules, policies)."""
+    command = [str(pg_bin("pg_dump")), f"--section={section}", "--no-owner", "--no-privileges"]
     for key in tables:
+        # pg_dump's -t is a pattern: `"` doubled inside quotes, and * ? and . are literal there.
         command += ["-t", _regclass(key)]
     done = subprocess.run([*command, "-d", source_uri], capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
@@ -114,7 +123,9 @@ def _sequences_reset(source: psycopg.Connection, live: psycopg.Connection, key: 
     for schema, name in source.execute(_OWNED_SEQUENCES, [_regclass(key)]).fetchall():
         seq = sql.Identifier(schema, name)
         last, called = _one(source, sql.SQL("SELECT last_value, is_called FROM {}").format(seq))
-        live.execute("SELECT setval(%s::regclass, %s, %s)", [f'"{schema}"."{name}"', last, called])
+        live.execute(
+            "SELECT setval(%s::regclass, %s, %s)", [_regclass(f"{schema}.{name}"), last, called]
+        )
 
 
 def _grants(live: psycopg.Connection, tables: list[str]) -> list[sql.Composed]:
@@ -164,6 +175,8 @@ def tables_check(
     chosen = sorted({table_key(t) for t in tables})
     with connect(source_uri) as source, connect(live_uri) as live:
         source.read_only = live.read_only = True
+        for conn in (source, live):
+            conn.execute(guard.SEARCH_PATH)
         return _tables_checked(source, live, chosen, include_dependencies)
 
 
@@ -174,35 +187,64 @@ def tables_restore(
     *,
     include_dependencies: bool = False,
     before_copy: Callable[[str], Any] | None = None,
+    verify: Callable[[psycopg.Connection, list[str]], None] | None = None,
 ) -> TablesRestored:
-    """Replace `tables` of the live database by the source's, in one transaction.
+    """Replace `tables` of the live database by the source's, in one transaction: all or
+    nothing, so any failure (verification included) leaves the live database as it was.
 
     `before_copy(table)` runs before each table's rows are copied (progress, or a test's
-    injected failure). Raises `TablesRefused` before touching anything when a foreign key
-    leaves the tables; any other failure rolls the live transaction back."""
+    injected failure); `verify(live, tables)` checks the restored tables inside the
+    transaction, before the commit, and raises to refuse them. `TablesRefused` comes
+    before anything is touched when a foreign key leaves the tables. The live side runs
+    as the project's role (`table_guard`); the restored tables' triggers are created
+    after their rows (none fires), and a write outside the chosen tables fails it."""
     started = time.monotonic()
     chosen = sorted({table_key(t) for t in tables})
     with connect(source_uri) as source, connect(live_uri) as live:
         source.read_only = True
         source.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        for conn in (source, live):
+            conn.execute(guard.SEARCH_PATH)
+        guard.role_checked(live)
         chosen = _tables_checked(source, live, chosen, include_dependencies)
-        ddl = schema_ddl(source_uri, chosen)
         live.execute(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")
-        present = _existing(live, chosen)
-        grants = _grants(live, present)
-        if present:
-            live.execute(
-                sql.SQL("DROP TABLE {}").format(sql.SQL(", ").join(_ident(k) for k in present))
-            )
-        live.execute(ddl)
-        for statement in grants:
-            live.execute(statement)
-        done = TablesRestored(tables=chosen)
-        for key in chosen:
-            if before_copy is not None:
-                before_copy(key)
-            done.rows[key] = _rows_copy(source, live, key)
-            _sequences_reset(source, live, key)
+        done = _replace(source, live, chosen, source_uri, before_copy)
+        if verify is not None:
+            verify(live, chosen)
         live.commit()
     done.seconds = round(time.monotonic() - started, 3)
+    return done
+
+
+def _replace(
+    source: psycopg.Connection,
+    live: psycopg.Connection,
+    chosen: list[str],
+    source_uri: str,
+    before_copy: Callable[[str], Any] | None,
+) -> TablesRestored:
+    """In the live transaction: drop the chosen tables, create them bare (`pre-data`),
+    load their rows, then give them their keys, indexes and triggers (`post-data`): no
+    trigger fires and no foreign key waits for a parent's rows during the load. Refused
+    if anything outside them changed meanwhile."""
+    pre, post = schema_ddl(source_uri, chosen), schema_ddl(source_uri, chosen, "post-data")
+    before = guard.relations(live)
+    present = _existing(live, chosen)
+    grants = _grants(live, present)
+    if present:
+        live.execute(
+            sql.SQL("DROP TABLE {}").format(sql.SQL(", ").join(_ident(k) for k in present))
+        )
+    live.execute(pre)
+    for statement in grants:
+        live.execute(statement)
+    done = TablesRestored(tables=chosen)
+    for key in chosen:
+        if before_copy is not None:
+            before_copy(key)
+        done.rows[key] = _rows_copy(source, live, key)
+        _sequences_reset(source, live, key)
+    if post.strip():
+        live.execute(post)
+    guard.writes_outside(live, before, chosen)
     return done

@@ -32,9 +32,9 @@ from checkpoints.engines.connect import connect_app as connect
 MANIFEST_FORMAT = 1
 DEFAULT_HASH_MAX_BYTES = 8 * 1024 * 1024
 
+#: Catalog rows only: no table is opened (nor locked) to list them, whatever their number.
 _COLUMNS = """
-SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
-       pg_relation_size(c.oid)
+SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), c.oid
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -43,6 +43,11 @@ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'
 ORDER BY n.nspname, c.relname, a.attnum
 """
+
+#: Tables read per statement, each batch its own transaction: a read locks at most this
+#: many tables (with their indexes) at once, so 50,000 tables never fill the server's
+#: shared lock table (64 × connections by default) that every project shares.
+BATCH = 50
 
 logger = logging.getLogger(__name__)
 
@@ -57,27 +62,32 @@ def table_label(key: str) -> str:
 
 
 def manifest_read(conn: psycopg.Connection, *, hash_max: int | None = None) -> dict[str, Any]:
-    """The manifest of the database `conn` is connected to (read-only queries)."""
+    """The manifest of the database `conn` is connected to (read-only queries). The
+    tables are read `BATCH` at a time, committing in between (locks released)."""
     started = time.monotonic()
     hash_max = hash_max_bytes() if hash_max is None else hash_max
     tables: dict[str, dict[str, Any]] = {}
-    for schema, table, column, type_, size in conn.execute(_COLUMNS).fetchall():
-        entry = tables.setdefault(
-            f"{schema}.{table}",
-            {"schema": schema, "name": table, "columns": [], "bytes": size},
-        )
+    oids: dict[str, int] = {}
+    for schema, table, column, type_, oid in conn.execute(_COLUMNS).fetchall():
+        entry = tables.setdefault(f"{schema}.{table}", {"columns": []})
+        oids[f"{schema}.{table}"] = oid
         # A list of [name, type] pairs: jsonb would reorder the keys of an object.
         entry["columns"].append([column, type_])
-    for entry in tables.values():
-        ident = sql.Identifier(entry.pop("schema"), entry.pop("name"))
-        if entry["bytes"] <= hash_max:
-            entry["rows"], entry["checksum"] = _count_and_checksum(conn, ident)
-            entry["checksum_kind"] = "rows"
-        else:
-            count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(ident)).fetchone()[0]
-            entry["rows"] = count
-            entry["checksum"] = None
-            entry["checksum_kind"] = "none"
+    keys = sorted(tables)
+    for start in range(0, len(keys), BATCH):
+        batch = keys[start : start + BATCH]
+        sizes = dict(
+            conn.execute(
+                "SELECT o, pg_relation_size(o) FROM unnest(%s::oid[]) o",
+                ([oids[k] for k in batch],),
+            ).fetchall()
+        )
+        for key in batch:
+            tables[key]["bytes"] = sizes.get(oids[key]) or 0
+            tables[key]["checksum_kind"] = "rows" if tables[key]["bytes"] <= hash_max else "none"
+        for key, (count, checksum) in zip(batch, _counts(conn, tables, batch), strict=True):
+            tables[key]["rows"], tables[key]["checksum"] = count, checksum
+        _release(conn)
     return {
         "format": MANIFEST_FORMAT,
         "tables": tables,
@@ -85,37 +95,19 @@ def manifest_read(conn: psycopg.Connection, *, hash_max: int | None = None) -> d
     }
 
 
-def _count_and_checksum(conn: psycopg.Connection, ident: sql.Identifier) -> tuple[int, str]:
-    """One scan: the row count and an order-free checksum of the rows (the sum of each
-    row's 64-bit text hash: no sort, no big string; equal for equal sets of rows)."""
-    query = sql.SQL(
-        "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text FROM {} t"
-    ).format(ident)
-    count, checksum = conn.execute(query).fetchone()
-    return count, checksum
+def _release(conn: psycopg.Connection) -> None:
+    """End the read's transaction (its locks go with it); nothing was written."""
+    if not conn.autocommit:
+        conn.commit()
 
 
-def manifest_verify(conn: psycopg.Connection, expected: dict[str, Any]) -> list[str]:
-    """What differs between the database `conn` is connected to and the manifest
-    `expected` (empty: it matches): tables and columns always; row counts and row
-    checksums where `expected["exact"]` (read around the snapshot with nothing changing
-    in between). Two round trips: the columns, then every count and checksum in one row."""
-    found: dict[str, list[list[str]]] = {}
-    for schema, table, column, type_, _size in conn.execute(_COLUMNS).fetchall():
-        found.setdefault(f"{schema}.{table}", []).append([column, type_])
-    tables = expected.get("tables", {})
-    problems = [f"table {table_label(t)} is missing" for t in sorted(tables.keys() - found.keys())]
-    problems += [
-        f"table {table_label(t)} is not in the version"
-        for t in sorted(found.keys() - tables.keys())
-    ]
-    for key in sorted(tables.keys() & found.keys()):
-        if [list(c) for c in tables[key]["columns"]] != found[key]:
-            problems.append(f"table {table_label(key)} has other columns")
-    if problems or not expected.get("exact") or not tables:
-        return problems
+def _counts(
+    conn: psycopg.Connection, tables: dict[str, Any], keys: list[str]
+) -> list[tuple[int, str | None]]:
+    """(row count, row checksum or None) of each table in `keys`, in one statement: one
+    scan each, the checksum the sum of each row's 64-bit text hash (no sort, no big
+    string; equal for equal sets of rows) where `checksum_kind` is "rows"."""
     parts = []
-    keys = sorted(tables)
     for key in keys:
         schema, _, name = key.partition(".")
         ident = sql.Identifier(schema, name)
@@ -128,14 +120,53 @@ def manifest_verify(conn: psycopg.Connection, expected: dict[str, Any]) -> list[
             )
         else:
             parts.append(sql.SQL("(SELECT row(count(*), NULL)::text FROM {})").format(ident))
-    row = conn.execute(sql.SQL("SELECT ") + sql.SQL(", ").join(parts)).fetchone()
-    for key, text in zip(keys, row or (), strict=True):
+    if not parts:
+        return []
+    row = conn.execute(sql.SQL("SELECT ") + sql.SQL(", ").join(parts)).fetchone() or ()
+    found = []
+    for text in row:
         count, _, checksum = text.strip("()").partition(",")
-        entry = tables[key]
-        if int(count) != entry["rows"]:
-            problems.append(f"table {table_label(key)} has {count} rows, expected {entry['rows']}")
-        elif entry.get("checksum_kind") == "rows" and checksum != entry["checksum"]:
-            problems.append(f"rows of table {table_label(key)} differ")
+        found.append((int(count), checksum or None))
+    return found
+
+
+def manifest_verify(
+    conn: psycopg.Connection, expected: dict[str, Any], *, only: list[str] | None = None
+) -> list[str]:
+    """What differs between the database `conn` is connected to and the manifest
+    `expected` (empty: it matches): tables and columns always; row counts and row
+    checksums where `expected["exact"]` (read around the snapshot with nothing changing
+    in between). The counts are read `BATCH` tables a statement, committing in between;
+    with `only` (tables restored in the caller's open transaction) only those tables are
+    compared, in that transaction."""
+    found: dict[str, list[list[str]]] = {}
+    for schema, table, column, type_, _oid in conn.execute(_COLUMNS).fetchall():
+        if only is None or f"{schema}.{table}" in only:
+            found.setdefault(f"{schema}.{table}", []).append([column, type_])
+    tables = expected.get("tables", {})
+    problems = [f"table {table_label(t)} is missing" for t in sorted(tables.keys() - found.keys())]
+    problems += [
+        f"table {table_label(t)} is not in the version"
+        for t in sorted(found.keys() - tables.keys())
+    ]
+    for key in sorted(tables.keys() & found.keys()):
+        if [list(c) for c in tables[key]["columns"]] != found[key]:
+            problems.append(f"table {table_label(key)} has other columns")
+    if problems or not expected.get("exact") or not tables:
+        return problems
+    keys = sorted(tables)
+    for start in range(0, len(keys), BATCH):
+        batch = keys[start : start + BATCH]
+        for key, (count, checksum) in zip(batch, _counts(conn, tables, batch), strict=True):
+            entry = tables[key]
+            if count != entry["rows"]:
+                problems.append(
+                    f"table {table_label(key)} has {count} rows, expected {entry['rows']}"
+                )
+            elif entry.get("checksum_kind") == "rows" and checksum != entry["checksum"]:
+                problems.append(f"rows of table {table_label(key)} differ")
+        if only is None:
+            _release(conn)
     return problems
 
 

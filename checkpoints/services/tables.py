@@ -28,7 +28,7 @@ def tables_validate(version: Version, tables: list[str]) -> list[str]:
     keys = version_table_keys(version)
     if not keys:
         raise ServiceError(NO_MANIFEST.format(label=version.label))
-    chosen = sorted({t if "." in t else f"public.{t}" for t in tables if str(t).strip()})
+    chosen = sorted({_key_of(str(t), keys) for t in tables if str(t).strip()})
     if not chosen:
         raise ServiceError(TABLES_REQUIRED)
     unknown = [t for t in chosen if t not in keys]
@@ -41,6 +41,17 @@ def tables_validate(version: Version, tables: list[str]) -> list[str]:
             )
         )
     return chosen
+
+
+def _key_of(name: str, keys: list[str]) -> str:
+    """The manifest key `name` means: a key itself (`public.contacts`, `public.a.b`),
+    else a table of `public` (`contacts`, and `a.b` — a table named with a dot, as the
+    page offers it), else `name` as given (refused as unknown)."""
+    if name in keys:
+        return name
+    if f"public.{name}" in keys or "." not in name:
+        return f"public.{name}"
+    return name
 
 
 def version_tables_restore(
