@@ -15,7 +15,7 @@ from checkpoints.demo import demo_step
 from checkpoints.engines.base import Engine, SnapshotCapacity, SnapshotCreated
 from checkpoints.engines.errors import EngineError, EngineLocked, EngineRefused
 from checkpoints.jobs.checks import schema_fingerprint
-from checkpoints.jobs.failures import SnapshotRefused
+from checkpoints.jobs.failures import JobFailed, SnapshotRefused
 from checkpoints.jobs.room import room_ensure
 from checkpoints.jobs.run import JobRun
 from checkpoints.jobs.tier_move import tier_move_soon
@@ -64,11 +64,13 @@ def snapshot_and_record(
     if as_of is None:  # the active branch holds this version now: read what it holds
         role_repair(run, engine)
         with run.step("reading the manifest", "tables, columns, row counts, checksums"):
-            manifest = manifests.manifest_of_uri(
-                connections.project_connection_uri(project=project)
-            )
-            if manifest is not None:
-                run.detail(f"{len(manifest['tables'])} tables in {manifest['took_ms']} ms")
+            try:  # never a version its restores cannot be verified against
+                manifest = manifests.manifest_required(
+                    connections.project_connection_uri(project=project)
+                )
+            except manifests.ManifestUnreadable as error:
+                raise JobFailed(str(error), code="snapshot_refused") from None
+            run.detail(f"{len(manifest['tables'])} tables in {manifest['took_ms']} ms")
     created, fingerprint = snapshot_take(run, engine, number, as_of, capacity)
     if manifest is not None:
         # Read again: the same on both sides of the snapshot means the snapshot holds it

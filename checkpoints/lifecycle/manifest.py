@@ -27,6 +27,7 @@ import psycopg
 from django.conf import settings
 from psycopg import sql
 
+from checkpoints.engines.base import mask_password
 from checkpoints.engines.connect import connect_app as connect
 
 MANIFEST_FORMAT = 1
@@ -178,6 +179,31 @@ def manifests_equal(first: dict[str, Any] | None, second: dict[str, Any] | None)
 
 
 # Diff ------------------------------------------------------------------------------------
+
+
+#: Why a version is refused rather than saved without its manifest (restores of it
+#: could not be verified).
+UNREADABLE = (
+    "The version was not saved: its tables could not be read to fingerprint it ({reason}). "
+    "A version is never saved without the list, counts and checksums its restores are "
+    "verified against; fix what the error names and save again."
+)
+
+
+class ManifestUnreadable(Exception):
+    """The live database's manifest could not be read (the message says why)."""
+
+
+def manifest_required(uri: str) -> dict[str, Any]:
+    """The manifest of the database at `uri`; `ManifestUnreadable` (with the reason)
+    when it cannot be read."""
+    try:
+        with connect(uri) as conn:
+            conn.read_only = True
+            return manifest_read(conn)
+    except psycopg.Error as error:
+        reason = mask_password(str(error).strip().splitlines()[0] if str(error).strip() else "")
+        raise ManifestUnreadable(UNREADABLE.format(reason=reason or type(error).__name__)) from None
 
 
 def manifest_of_uri(uri: str) -> dict[str, Any] | None:
