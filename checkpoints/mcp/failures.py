@@ -31,8 +31,22 @@ def _from_refusal(error: Refusal) -> ToolFailure:
     return ToolFailure(error.code, error.message, **error.extra)
 
 
+#: As the API says it (`api/inputs.text_field`): PostgreSQL cannot store a NUL character.
+NUL_REFUSED = "{name}: Must not contain NUL characters."
+
+
+def _nul_refused(kwargs: dict[str, Any]) -> None:
+    """A tool argument holding NUL (`\\u0000` in JSON) is the agent's to fix: a tool error
+    naming it, never an unhandled error deeper down."""
+    for name, value in kwargs.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(item, str) and "\x00" in item for item in values):
+            raise ToolFailure("invalid", NUL_REFUSED.format(name=name))
+
+
 def guarded[T](call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run `call` with fresh database connections; refusals become `ToolFailure`."""
+    _nul_refused(kwargs)
     close_old_connections()
     try:
         return call(*args, **kwargs)

@@ -170,3 +170,28 @@ def test_restore_only_one_table(http_world):
             await tables_restore_loop(Session(client), "Tables over HTTP")
 
     anyio.run(session)
+
+
+def test_a_nul_character_in_a_tool_argument_is_a_tool_error(http_world, loop_done):
+    """Issue 27: a NUL in save_version's prompt was an unhandled error."""
+    pid = loop_done["project"]
+
+    async def session() -> dict:
+        async with http(http_world.url, http_world.operator) as client:
+            agent = Session(client)
+            return {
+                "prompt": await agent.refused("save_version", project_id=pid, prompt="a\x00b"),
+                "sql": await agent.refused(
+                    "save_version", project_id=pid, prompt="ok", sql="select '\x00'"
+                ),
+                "tables": await agent.refused(
+                    "restore_tables", project_id=pid, version=1, tables=["to\x00dos"]
+                ),
+                "after": await agent.ok("list_versions", project_id=pid),
+            }
+
+    seen = anyio.run(session)
+    for key in ("prompt", "sql", "tables"):
+        assert seen[key]["code"] == "invalid", seen[key]
+        assert seen[key]["message"] == f"{key}: Must not contain NUL characters."
+    assert seen["after"]["versions"]
