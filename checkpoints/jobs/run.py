@@ -29,6 +29,7 @@ from checkpoints.jobs.failures import (
     error_text,
 )
 from checkpoints.jobs.heartbeat import Heartbeat
+from checkpoints.jobs.role_state import role_state_repair
 from checkpoints.lifecycle import listing
 from checkpoints.models import Activity, AgentProject, Job, Version
 
@@ -182,8 +183,10 @@ def runner[R: Runner](*kinds: str) -> Callable[[R], R]:
 
 @contextmanager
 def engine_of(run: JobRun) -> Iterator[Engine]:
-    """The project's engine. Engines are shared per process: never close them here."""
-    yield connections.engine_for(project=run.project)
+    """The project's engine, its role put back first. Shared per process: never closed."""
+    engine = connections.engine_for(project=run.project)
+    role_state_repair(run, engine)
+    yield engine
 
 
 @tasks.handles("job_run")

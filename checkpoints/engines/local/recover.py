@@ -170,7 +170,9 @@ class RecoverMixin(
         repaired = 0
         for project_id, role, password in conn.execute(
             "SELECT p.id, r.name, r.password FROM projects p JOIN roles r "
-            "ON r.project_id = p.id WHERE p.state = 'ready'"
+            "ON r.project_id = p.id WHERE p.state = 'ready' UNION ALL "
+            "SELECT p.id, b.name, b.password FROM projects p JOIN branch_roles b "
+            "ON b.project_id = p.id WHERE p.state = 'ready'"
         ).fetchall():
             if not contain.role_state_differs(conn, role, password, self.limits)[0]:
                 continue

@@ -35,8 +35,18 @@ class RolesMixin(EndpointsMixin):
             )
 
     def _role_state(self, conn: db.Conn, project_id: str) -> list[str]:
+        """The project role, and each preview's own role, back to the engine's state: a
+        preview's role may change its own password too (its connection string, shown
+        live, would stop working). Returns what was repaired ("preview password", …)."""
         role, password = self._role(conn, project_id)
         repaired = contain.apply_role_state(conn, role, password, self.limits)
+        for own, own_password in conn.execute(
+            "SELECT name, password FROM branch_roles WHERE project_id = %s ORDER BY name",
+            (project_id,),
+        ).fetchall():
+            for item in contain.apply_role_state(conn, own, own_password, self.limits):
+                if f"preview {item}" not in repaired:
+                    repaired.append(f"preview {item}")
         if repaired:
             log.warning("role of project %s repaired: %s", project_id, ", ".join(repaired))
         return repaired
