@@ -23,10 +23,13 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
         worker_interval=0.1,
         storage_sizes="1",
         storage_versions=8,
+        manifest_tables=120,
         stdout=out,
         stderr=io.StringIO(),
     )
     report = json.loads(out.getvalue())
+    scale = report["manifest_at_scale"]
+    assert scale["tables"] == 120 and scale["problems"] == 0 and scale["read_s"] > 0
     storage = report["storage"]
     assert storage["sizes"] == ["tiny", "1 MB"]
     for label in storage["sizes"]:
@@ -91,6 +94,7 @@ def test_benchmark_table_shows_targets_beside_figures(pg_server):
         neon_op_seconds=0,
         web_contacts=0,
         storage_versions=0,
+        manifest_tables=0,
         stdout=out,
         stderr=io.StringIO(),
     )

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from checkpoints.benchmark.engine_bench import bench_size
+from checkpoints.benchmark.manifest_bench import bench_manifest, manifest_lines
 from checkpoints.benchmark.neon_bench import bench_neon, emulator_available
 from checkpoints.benchmark.report import neon_rows, render_json, render_table, web_rows
 from checkpoints.benchmark.storage_bench import bench_storage
@@ -62,6 +63,12 @@ class Command(BaseCommand):
             help="tiny versions for the data-folder figure (0 skips the storage figures)",
         )
         parser.add_argument(
+            "--manifest-tables",
+            type=int,
+            default=50_000,
+            help="tables in the manifest-at-scale figure (0 skips it)",
+        )
+        parser.add_argument(
             "--data-dir",
             type=Path,
             help="run on a fresh embedded PostgreSQL in this folder (e.g. on XFS/btrfs)",
@@ -101,13 +108,19 @@ class Command(BaseCommand):
                 admin_url, runs, json, web_contacts, worker_interval, neon_op_seconds
             )
             storage = self._storage(admin_url, runs, json, storage_sizes, storage_versions)
+            tables = opts.get("manifest_tables", 0)
+            if tables > 0 and not json:
+                self.stderr.write(f"measuring the manifest of {tables:,} tables …")
+            scale = bench_manifest(engine, admin_url, tables) if tables > 0 else None
             header = machine(admin_url)
             if json:
                 body = _json.loads(render_json(header, results, extra))
                 body["storage"] = storage.figures if storage else None
+                body["manifest_at_scale"] = scale
                 self.stdout.write(_json.dumps(body, indent=2))
             else:
                 lines = storage.lines() if storage else []
+                lines += manifest_lines(scale) if scale else []
                 self.stdout.write("\n".join([render_table(header, results, extra), *lines]))
         finally:
             engine.destroy()  # every database and role the benchmark made
