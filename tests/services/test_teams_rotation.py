@@ -9,9 +9,9 @@ from django.test import Client
 from django.urls import reverse
 
 from checkpoints import services
-from checkpoints.models import Activity, Invitation, Team
+from checkpoints.models import Activity, Invitation, Preview, Team
 from checkpoints.services import teams
-from tests.web_fixtures import HX, engine_project_drop, project_demo, user_make
+from tests.web_fixtures import HX, engine_project_drop, jobs_run_queued, project_demo, user_make
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ def bob():
 
 @pytest.fixture
 def bobs_project(bob):
-    project = project_demo(bob)
+    project = project_demo(bob, versions=1)
     yield project
     engine_project_drop(project)
 
@@ -48,6 +48,12 @@ def test_removing_a_member_rotates_the_team_passwords_and_ends_sessions(bob, bob
     team = bobs_project.team
     _join(team, bob, "ada")
     saved = services.project_connection_uri(project=bobs_project)  # Ada copies it
+    services.preview_open(
+        project=bobs_project, version=bobs_project.versions.get(number=1), user=ada
+    )
+    jobs_run_queued()
+    saved_preview = Preview.objects.get(project=bobs_project).connection_uri  # and this one
+    assert _opens(saved_preview)
     session = psycopg.connect(saved, autocommit=True)
     session.execute("SELECT 1")
     client = Client()
@@ -65,6 +71,9 @@ def test_removing_a_member_rotates_the_team_passwords_and_ends_sessions(bob, bob
     bobs_project.refresh_from_db()
     fresh = services.project_connection_uri(project=bobs_project)
     assert fresh != saved and _opens(fresh)
+    assert not _opens(saved_preview)  # the preview's own role got a new password too
+    fresh_preview = Preview.objects.get(project=bobs_project).connection_uri
+    assert fresh_preview != saved_preview and _opens(fresh_preview)
     rotation = Activity.objects.get(project=bobs_project, kind=Activity.Kind.ROTATE)
     assert rotation.actor == bob and "ada left team" in rotation.detail
 

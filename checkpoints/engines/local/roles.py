@@ -59,9 +59,9 @@ class RolesMixin(EndpointsMixin):
             return self._role_state(conn, project_id)
 
     def role_password_reset(self, project_id: str) -> str:
-        """Give the project's role a new password: the old one stops working at once and
-        the role's open sessions end. Returns the new connection string (local only; Neon:
-        `POST …/branches/{b}/roles/{r}/reset_password`)."""
+        """Give the project's role (and each preview's role) a new password: the old one
+        stops working at once and the role's open sessions end. Returns the new connection
+        string (local only; Neon: `POST …/branches/{b}/roles/{r}/reset_password`)."""
         with self._mutation(project_id) as conn:
             role, _ = self._role(conn, project_id)
             password = ids.password()
@@ -71,4 +71,19 @@ class RolesMixin(EndpointsMixin):
                 )
                 contain.apply_role_state(conn, role, password, self.limits, force=True)
             contain.end_role_sessions(conn, role)
+            self._preview_passwords_reset(conn, project_id)
         return self.connection_uri(project_id)
+
+    def _preview_passwords_reset(self, conn: db.Conn, project_id: str) -> None:
+        """Each preview's own role gets a new password too, its sessions ended: a rotation
+        leaves no connection string of the project working (`connection_uri` reads them)."""
+        for (own,) in conn.execute(
+            "SELECT name FROM branch_roles WHERE project_id = %s", (project_id,)
+        ).fetchall():
+            password = ids.password()
+            with conn.transaction():
+                conn.execute(
+                    "UPDATE branch_roles SET password = %s WHERE name = %s", (password, own)
+                )
+                contain.apply_role_state(conn, own, password, self.limits, force=True)
+            contain.end_role_sessions(conn, own)
