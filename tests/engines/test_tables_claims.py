@@ -10,6 +10,7 @@ import pytest
 
 from checkpoints.engines.base import Engine
 from checkpoints.engines.connect import connect
+from checkpoints.engines.errors import EngineError
 from checkpoints.engines.operations import wait_for_operations
 from checkpoints.engines.table_guard import TablesOutside
 from checkpoints.engines.tables import tables_restore
@@ -142,3 +143,14 @@ def test_tables_named_with_quotes_and_dots_restore(engine, sql):
     assert done.rows == {'public.we"ird': 1, "public.a.b": 2}
     assert sql(live, 'SELECT v FROM "we""ird"') == [("one",)]
     assert sql(live, 'SELECT count(*) FROM "a*"') == [(1,)]  # not chosen: untouched
+
+
+def test_a_privileged_session_is_refused_before_anything_changes(local, sql, pg_server):
+    """The load runs the agent's objects as the session's role: never a superuser's."""
+    live, source = _project(
+        local, sql, "CREATE TABLE t (id int); INSERT INTO t VALUES (1);", "DELETE FROM t"
+    )
+    as_superuser = pg_server.url(live.rsplit("/", 1)[1])
+    with pytest.raises(EngineError, match="privileged role"):
+        tables_restore(source, as_superuser, ["t"])
+    assert sql(live, "SELECT count(*) FROM t") == [(0,)]
