@@ -21,8 +21,7 @@ from checkpoints.engines.errors import EngineError
 SEARCH_PATH = "SET search_path = pg_catalog, pg_temp"
 
 _ROLE = """
-SELECT current_user, r.rolsuper OR r.rolbypassrls OR r.rolreplication
-FROM pg_roles r WHERE r.rolname = current_user
+SELECT current_user, r.rolsuper FROM pg_roles r WHERE r.rolname = current_user
 """
 
 #: Tables (with their TOAST and file nodes) outside pg_catalog: their identity and file.
@@ -55,8 +54,9 @@ class TablesOutside(EngineError):
 
 
 def role_checked(conn: psycopg.Connection) -> str:
-    """The session's role, refused if it is a superuser or bypasses row security: the
-    agent's objects run as this role during the load."""
+    """The session's role, refused if it is a superuser: the agent's objects run as this
+    role during the load. (A project role's own attributes, e.g. Neon's owner role, are
+    the agent's already: nothing runs with more than it has.)"""
     row = conn.execute(_ROLE).fetchone()
     assert row is not None
     if row[1]:
