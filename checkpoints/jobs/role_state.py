@@ -5,14 +5,20 @@ connects as the role would then fail, so each job puts it back first and says so
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from checkpoints.engines.base import Engine
 from checkpoints.engines.errors import EngineError
-from checkpoints.models import Activity
+from checkpoints.models import Activity, AgentProject
 
-if TYPE_CHECKING:
-    from checkpoints.jobs.run import JobRun
+
+class JobRun(Protocol):
+    """What of `jobs.run.JobRun` this needs (run.py imports this module)."""
+
+    project: AgentProject
+
+    def record_activity(self, *, kind: str, detail: str) -> None: ...
+
 
 logger = logging.getLogger(__name__)
 

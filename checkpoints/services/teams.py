@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404
 from checkpoints import permissions
 from checkpoints.errors import ServiceError
 from checkpoints.models import Invitation, Membership, Team
-from checkpoints.services.projects import project_password_rotate
+from checkpoints.services.team_rotation import ROTATE_REASON, team_passwords_rotate
 from checkpoints.signals import team_personal_for
 
 if TYPE_CHECKING:
@@ -42,17 +42,6 @@ LAST_OWNER = (
 PERSONAL_TEAM = "This is {user}’s personal team: they stay a member of it."
 MEMBER_CHANGED = "{user} is now {role}."
 MEMBER_REMOVED = "{user} left the team."
-#: Said after MEMBER_REMOVED when the team has projects: a connection string the member
-#: saved must stop working, so every project of the team gets a new password.
-PASSWORDS_ROTATED = (
-    " The passwords of the team’s {count} project{s} were rotated and their open sessions "
-    "ended: connection strings saved before stop working; copy the new ones from each "
-    "project’s page."
-)
-ROTATE_FAILED = (
-    " Not rotated (busy or unreachable), rotate them from their project page now: {names}."
-)
-ROTATE_REASON = "{user} left team “{team}”. "
 
 
 class LastOwner(ServiceError):
@@ -203,25 +192,11 @@ def member_remove(*, membership: Membership, by: User) -> str:
     the message to show (`MEMBER_REMOVED` and what the rotation did)."""
     _member_delete(membership=membership, by=by)
     name = membership.user.get_username()
-    return MEMBER_REMOVED.format(user=name) + _team_passwords_rotate(
+    return MEMBER_REMOVED.format(user=name) + team_passwords_rotate(
         team=membership.team,
         by=by,
         because=ROTATE_REASON.format(user=name, team=membership.team.name),
     )
-
-
-def _team_passwords_rotate(*, team: Team, by: User, because: str) -> str:
-    projects = list(team.projects.exclude(engine_project_id="").order_by("name", "pk"))
-    failed = []
-    for project in projects:
-        try:
-            project_password_rotate(project=project, user=None, actor=by, because=because)
-        except ServiceError:
-            failed.append(project.name)
-    if not projects:
-        return ""
-    done = PASSWORDS_ROTATED.format(count=len(projects), s="" if len(projects) == 1 else "s")
-    return done + (ROTATE_FAILED.format(names=", ".join(failed)) if failed else "")
 
 
 @transaction.atomic

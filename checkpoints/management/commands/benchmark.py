@@ -108,10 +108,7 @@ class Command(BaseCommand):
                 admin_url, runs, json, web_contacts, worker_interval, neon_op_seconds
             )
             storage = self._storage(admin_url, runs, json, storage_sizes, storage_versions)
-            tables = opts.get("manifest_tables", 0)
-            if tables > 0 and not json:
-                self.stderr.write(f"measuring the manifest of {tables:,} tables …")
-            scale = bench_manifest(engine, admin_url, tables) if tables > 0 else None
+            scale = self._manifest(engine, admin_url, json, opts.get("manifest_tables", 0))
             header = machine(admin_url)
             if json:
                 body = _json.loads(render_json(header, results, extra))
@@ -154,6 +151,14 @@ class Command(BaseCommand):
                 self.stderr.write("measuring the neon engine against the emulator …")
             extra += neon_rows(bench_neon(neon_op_seconds))
         return extra
+
+    def _manifest(self, engine: LocalEngine, admin_url: str, quiet: bool, tables: int):
+        """The manifest-at-scale figures (`tables` tables), if asked."""
+        if tables <= 0:
+            return None
+        if not quiet:
+            self.stderr.write(f"measuring the manifest of {tables:,} tables …")
+        return bench_manifest(engine, admin_url, tables)
 
     def _storage(
         self, admin_url: str, runs: int, quiet: bool, storage_sizes: str, storage_versions: int
