@@ -17,6 +17,7 @@ from checkpoints.engines.errors import EngineNotSupported
 from checkpoints.engines.local import COLD_STEPS, LocalEngine
 from checkpoints.engines.local.archive import reflink_supported
 from tests.engines.test_local_crash import run_child
+from tests.postgres_plugin import engine_url
 
 ROWS = [(i, f"contact {i}") for i in range(50)]
 
@@ -24,7 +25,7 @@ ROWS = [(i, f"contact {i}") for i in range(50)]
 @pytest.fixture
 def cold(pg_server, tmp_path):
     engine = LocalEngine(
-        pg_server.url("postgres"),
+        engine_url(),
         control_db=f"ckt_{uuid.uuid4().hex[:10]}",
         archive_dir=tmp_path / "cold",
         reflink=False,
@@ -142,7 +143,7 @@ def test_killed_at_each_tier_step(cold, pg_server, step):
         cold.snapshot_freeze(project_id, snapshot_id)
     run_child(
         cold,
-        pg_server.url("postgres"),
+        engine_url(),
         step=step,
         call="freeze" if step.startswith("freeze") else "thaw",
         project_id=project_id,
@@ -167,7 +168,7 @@ def test_killed_at_each_tier_step(cold, pg_server, step):
 
 def test_reflink_mode_keeps_everything_hot(pg_server, tmp_path):
     engine = LocalEngine(
-        pg_server.url("postgres"),
+        engine_url(),
         control_db=f"ckt_{uuid.uuid4().hex[:10]}",
         archive_dir=tmp_path,
         reflink=True,

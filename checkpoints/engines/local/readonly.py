@@ -96,6 +96,7 @@ def ensure(
 def _create_role(conn: db.Conn, name: str, password: str) -> None:
     exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
     if not exists:
+        conn.execute("SET createrole_self_grant = ''")  # the engine needs ADMIN only
         conn.execute(
             sql.SQL(
                 "CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
