@@ -40,8 +40,10 @@ def reset_engines() -> None:
 
 def _build(name: str, settings) -> Engine:
     if name == "local":
+        from .connect import APP_TIMEOUTS
         from .local import LocalEngine
         from .local.contain import RoleLimits
+        from .local.session import SessionLimits
 
         warm = int(getattr(settings, "CHECKPOINTS_WARM_COPIES", 2))
         defaults = RoleLimits()
@@ -60,10 +62,20 @@ def _build(name: str, settings) -> Engine:
                 )
             ),
         )
+        session = SessionLimits(
+            lock_timeout=str(getattr(settings, "CHECKPOINTS_ENGINE_LOCK_TIMEOUT", "5s")),
+            statement_timeout=str(
+                getattr(settings, "CHECKPOINTS_ENGINE_STATEMENT_TIMEOUT", "15min")
+            ),
+        )
+        APP_TIMEOUTS.update(
+            lock_timeout=session.lock_timeout, statement_timeout=limits.statement_timeout
+        )
         return LocalEngine(
             local_server_url(settings),
             warm_copies=warm,
             limits=limits,
+            session_limits=session,
             # The cold tier's archives: in the app's data folder, outside PostgreSQL's.
             archive_dir=getattr(settings, "CHECKPOINTS_COLD_DIR", None)
             or settings.DATA_DIR / "cold",

@@ -83,9 +83,22 @@ def run_sql(
 
 #: How long an app-side connection retries a swap's refusals before giving up.
 APP_RETRY_FOR = 5.0
+#: The lock and statement timeouts of every session jobs open on a versioned database
+#: (manifests, verification, table restore, a prompt's SQL). They travel in the startup
+#: packet, which outranks an `ALTER ROLE … SET` of the agent's, so a job that meets the
+#: agent's lock fails within seconds instead of parking a worker. `engines.engine_for`
+#: sets them from CHECKPOINTS_ENGINE_LOCK_TIMEOUT and CHECKPOINTS_ROLE_STATEMENT_TIMEOUT.
+APP_TIMEOUTS = {"lock_timeout": "5s", "statement_timeout": "5min"}
+
+
+def app_options() -> str:
+    """libpq `options` of an app-side session: APP_TIMEOUTS."""
+    return " ".join(f"-c {name}={value}" for name, value in APP_TIMEOUTS.items())
 
 
 def connect_app(uri: str, **kwargs: Any) -> psycopg.Connection[Any]:
-    """A connection to a versioned app database, as app code and jobs open it."""
+    """A connection to a versioned app database, as app code and jobs open it (bounded
+    by APP_TIMEOUTS unless the caller passes its own `options`)."""
     kwargs.setdefault("connect_timeout", 5)
+    kwargs.setdefault("options", app_options())
     return connect(uri, retry_for=APP_RETRY_FOR, **kwargs)
