@@ -88,6 +88,18 @@ def test_freeze_then_rollback_from_the_archive(cold):
     assert cold.snapshot_tiers(project_id)[snapshot_id][0] == "cold"  # still cold, reusable
 
 
+def test_a_changed_password_does_not_stop_a_cold_load(cold):
+    """The archive is loaded by the project's own role (docs/roles.md): the agent changing
+    that role's password makes the engine set its own back, then load."""
+    project_id, branch_id, snapshot_id, uri = saved(cold)
+    cold.snapshot_freeze(project_id, snapshot_id)
+    run_sql(uri, "ALTER ROLE CURRENT_USER PASSWORD 'the agent chose this'")
+    cold.snapshot_restore(
+        project_id, snapshot_id, target_branch_id=branch_id, finalize_restore=True
+    )
+    assert contents(uri) == ROWS
+
+
 def test_preview_from_a_cold_snapshot(cold):
     project_id, _, snapshot_id, uri = saved(cold)
     cold.snapshot_freeze(project_id, snapshot_id)
