@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from .base import mask_password
 
@@ -100,5 +101,10 @@ def connect_app(uri: str, **kwargs: Any) -> psycopg.Connection[Any]:
     """A connection to a versioned app database, as app code and jobs open it (bounded
     by APP_TIMEOUTS unless the caller passes its own `options`)."""
     kwargs.setdefault("connect_timeout", 5)
-    kwargs.setdefault("options", app_options())
+    if "options" not in kwargs:  # after the URI's own (Neon may route by them)
+        try:
+            own = conninfo_to_dict(uri).get("options")
+        except psycopg.Error:
+            own = None  # `connect` says what is wrong with it, password masked
+        kwargs["options"] = f"{own} {app_options()}" if own else app_options()
     return connect(uri, retry_for=APP_RETRY_FOR, **kwargs)
