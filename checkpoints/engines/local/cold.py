@@ -193,7 +193,8 @@ class ColdMixin(LocalRows):
             if "password authentication failed" not in str(error):
                 raise
             # The agent changed its role's password: the engine's is set back first.
-            contain.apply_role_state(conn, role, password, self.limits)
+            repaired = contain.apply_role_state(conn, role, password, self.limits)
+            log.warning("role of project %s repaired: %s", project_id, ", ".join(repaired))
             load(login=(role, password))
         db.allow_connections(conn, dbname, False)
         db.end_sessions(conn, dbname)
