@@ -179,27 +179,33 @@ def test_a_superusers_databases_and_roles_are_handed_to_the_engine(upgraded, mon
 def test_an_inheriting_membership_of_the_engine_loses_its_inherit(upgraded, monkeypatch):
     """Before issue 27 the engine inherited every project role (createrole_self_grant
     'set, inherit'): the next start takes the INHERIT away, keeps ADMIN and SET."""
-    name = f"inh_{uuid.uuid4().hex[:8]}"
+    name, made = f"inh_{uuid.uuid4().hex[:8]}", f"self_{uuid.uuid4().hex[:8]}"
     with admin(upgraded) as conn:
         conn.execute(f"CREATE ROLE {name} LOGIN")
         conn.execute(
             f"GRANT {name} TO {pgroles.ENGINE_ROLE} WITH ADMIN OPTION, INHERIT TRUE, SET TRUE"
         )
+    with as_role(upgraded, pgroles.ENGINE_ROLE, "postgres") as engine:
+        engine.execute("SET createrole_self_grant = 'set, inherit'")  # the old setting
+        engine.execute(f"CREATE ROLE {made} LOGIN")
     monkeypatch.setattr(pgroles, "ENGINE_ROLE_IN_USE", True)
     pgroles.ensure_roles(upgraded, METADATA)
     with admin(upgraded) as conn:
-        rows = conn.execute(
-            "SELECT bool_or(admin_option), bool_or(set_option), bool_or(inherit_option) "
-            "FROM pg_auth_members WHERE roleid = %s::regrole AND member = %s::regrole",
-            (name, pgroles.ENGINE_ROLE),
-        ).fetchone()
+        rows = [
+            conn.execute(
+                "SELECT bool_or(admin_option), bool_or(set_option), bool_or(inherit_option) "
+                "FROM pg_auth_members WHERE roleid = %s::regrole AND member = %s::regrole",
+                (role, pgroles.ENGINE_ROLE),
+            ).fetchone()
+            for role in (name, made)
+        ]
         settings = conn.execute(
             "SELECT count(*) FROM pg_db_role_setting s, unnest(s.setconfig) c "
             "WHERE s.setrole = %s::regrole AND c LIKE 'createrole_self_grant%%'",
             (pgroles.ENGINE_ROLE,),
         ).fetchone()
-        conn.execute(f"DROP ROLE {name}")
-    assert rows == (True, True, False)
+        conn.execute(f"DROP ROLE {name}, {made}")
+    assert rows == [(True, True, False), (True, True, False)]
     assert settings == (0,)
 
 
