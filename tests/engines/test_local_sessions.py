@@ -40,21 +40,39 @@ def test_session_limits_are_the_engines_choice():
         SessionLimits("1s; DROP", "2min")
 
 
-def test_a_jobs_session_keeps_its_timeouts_whatever_the_agent_sets(local: LocalEngine):
+@pytest.fixture
+def bounded(monkeypatch) -> dict[str, str]:
+    """APP_TIMEOUTS as the local engine's factory sets them (defaults of the settings)."""
+    timeouts = {"lock_timeout": "5s", "statement_timeout": "5min"}
+    monkeypatch.setattr(connecting, "APP_TIMEOUTS", dict(timeouts))
+    return timeouts
+
+
+def test_the_local_engines_factory_sets_the_jobs_timeouts(monkeypatch, settings):
+    from checkpoints import engines
+
+    monkeypatch.setattr(connecting, "APP_TIMEOUTS", {})
+    settings.CHECKPOINTS_ENGINE_LOCK_TIMEOUT = "3s"
+    settings.CHECKPOINTS_ENGINE_STATEMENT_TIMEOUT = "20min"
+    session = engines.session_limits(settings, "4min")
+    assert (session.lock_timeout, session.statement_timeout) == ("3s", "20min")
+    assert connecting.APP_TIMEOUTS == {"lock_timeout": "3s", "statement_timeout": "4min"}
+
+
+def test_a_jobs_session_keeps_its_timeouts_whatever_the_agent_sets(
+    local: LocalEngine, bounded: dict[str, str]
+):
     made = local.project_create(name="bounded")
     uri = local.connection_uri(made.project.id)
     run_sql(uri, "ALTER ROLE CURRENT_USER SET lock_timeout = 0")
     run_sql(uri, "ALTER ROLE CURRENT_USER SET statement_timeout = 0")
     with connect_app(uri) as conn:
         _, lock, statement = settings_of(conn)
-    assert (lock, statement) == (
-        connecting.APP_TIMEOUTS["lock_timeout"],
-        connecting.APP_TIMEOUTS["statement_timeout"],
-    )
+    assert (lock, statement) == (bounded["lock_timeout"], bounded["statement_timeout"])
 
 
 def test_a_jobs_read_behind_the_agents_lock_fails_instead_of_waiting(
-    local: LocalEngine, monkeypatch
+    local: LocalEngine, bounded: dict[str, str], monkeypatch
 ):
     made = local.project_create(name="locked")
     uri = local.connection_uri(made.project.id)
