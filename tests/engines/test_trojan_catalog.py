@@ -83,6 +83,9 @@ PLANTED = {
     "ALTER TABLE public.t_policy ENABLE ROW LEVEL SECURITY;"
     "CREATE POLICY trojan ON public.t_policy USING (public.trojan('policy'))",
     "view": "CREATE VIEW public.v_trojan AS SELECT public.trojan('view') AS x",
+    "rule": "CREATE TABLE public.t_rule (id int);"
+    "INSERT INTO public.t_rule VALUES (1), (2);"
+    "CREATE RULE trojan AS ON INSERT TO public.t_rule DO ALSO SELECT public.trojan('rule')",
     "shadow-function": "CREATE FUNCTION public.hashtextextended(t text, seed integer) "
     "RETURNS bigint LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.trojan('shadow-function'); "
     "RETURN pg_catalog.hashtextextended(t, seed); END $f$",
@@ -110,7 +113,7 @@ REFUSED = {
 }
 #: Kinds whose code a cold load must run (so the load step is not vacuously "safe").
 LOAD_RUNS = {"check", "generated", "index", "domain"}
-TABLES = ["t_check", "t_trigger", "t_default", "t_generated", "t_index", "t_domain"]
+TABLES = ["t_check", "t_trigger", "t_default", "t_generated", "t_index", "t_domain", "t_rule"]
 
 
 @dataclass
@@ -328,7 +331,7 @@ def test_a_cold_load_runs_the_agents_checks_as_the_project(outcome: Outcome):
 
 def test_restored_triggers_do_not_fire_during_a_load(outcome: Outcome):
     for step in ("rollback cold", "preview open", "thaw"):
-        assert "trigger" not in {r.kind for r in outcome.trojan.steps[step]}, step
+        assert not {"trigger", "rule"} & {r.kind for r in outcome.trojan.steps[step]}, step
 
 
 def test_engine_queries_never_pick_the_agents_operator(outcome: Outcome):
