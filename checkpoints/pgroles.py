@@ -99,12 +99,9 @@ def ensure_roles(server: EmbeddedPostgres, metadata_db: str | None) -> RolePassw
         engine = sql.Identifier(ENGINE_ROLE)
         for group in _ENGINE_MEMBER_OF:
             conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), engine))
-        # ALTER … OWNER TO a project's role (its schema `public`) needs SET on that role,
-        # REASSIGN/DROP OWNED BY it (deleting a project) its privileges: the roles the
-        # engine creates are granted to it with both.
-        conn.execute(
-            sql.SQL("ALTER ROLE {} SET createrole_self_grant = 'set, inherit'").format(engine)
-        )
+        # The engine holds the roles it creates with ADMIN and SET, never INHERIT (no
+        # automatic self-grant: it gave the engine every project's privileges).
+        conn.execute(sql.SQL("ALTER ROLE {} RESET createrole_self_grant").format(engine))
         # Its admin connection opens `postgres`, which PUBLIC may no longer connect to.
         conn.execute(sql.SQL("GRANT CONNECT ON DATABASE postgres TO {}").format(engine))
         if metadata_db:
@@ -181,18 +178,27 @@ def _hand_over_databases(conn: psycopg.Connection, *, exclude: tuple[str, ...]) 
 
 
 def _hand_over_roles(conn: psycopg.Connection) -> None:
-    """The engine administers every project role, also those the superuser created (as
-    it holds the roles it creates itself: ADMIN, SET and INHERIT)."""
+    """The engine administers every project role (also the superuser's) as it holds the
+    roles it creates: ADMIN and SET, not INHERIT (docs/roles.md), whoever granted it."""
+    engine = sql.Identifier(ENGINE_ROLE)
+    for name, grantor in conn.execute(
+        "SELECT m.roleid::regrole::text, m.grantor::regrole::text FROM pg_auth_members m "
+        "WHERE m.member = %s::regrole AND m.inherit_option AND m.roleid::regrole::text !~ '^pg_'",
+        (ENGINE_ROLE,),
+    ).fetchall():
+        revoke = sql.SQL("REVOKE INHERIT OPTION FOR {} FROM {} GRANTED BY {}")
+        conn.execute(revoke.format(sql.SQL(name), engine, sql.SQL(grantor)))
     rows = conn.execute(
         "SELECT r.rolname FROM pg_roles r WHERE NOT r.rolsuper AND r.rolname !~ '^pg_' "
         "AND r.rolname <> ALL(%s) AND NOT EXISTS (SELECT 1 FROM pg_auth_members m "
-        "WHERE m.roleid = r.oid AND m.member = %s::regrole AND m.admin_option AND m.set_option AND m.inherit_option)",
+        "WHERE m.roleid = r.oid AND m.member = %s::regrole AND m.admin_option "
+        "AND m.set_option)",
         ([APP_ROLE, ENGINE_ROLE], ENGINE_ROLE),
     ).fetchall()
     for (name,) in rows:
         conn.execute(
-            sql.SQL("GRANT {} TO {} WITH ADMIN OPTION, INHERIT TRUE, SET TRUE").format(
-                sql.Identifier(name), sql.Identifier(ENGINE_ROLE)
+            sql.SQL("GRANT {} TO {} WITH ADMIN OPTION, INHERIT FALSE, SET TRUE").format(
+                sql.Identifier(name), engine
             )
         )
 

@@ -126,9 +126,20 @@ def test_the_engine_role_is_no_superuser_but_makes_databases_and_roles(upgraded)
         assert row == (False, True, True, True)
         name = f"probe_{uuid.uuid4().hex[:8]}"
         engine.execute(f"CREATE ROLE {name} LOGIN NOSUPERUSER")
+        # No automatic self-grant: ADMIN only, then SET (as the engine grants it), no INHERIT.
+        assert engine.execute(
+            "SELECT current_setting('createrole_self_grant'), pg_has_role(%s, 'USAGE')",
+            (name,),
+        ).fetchone() == ("", False)
+        engine.execute(f"GRANT {name} TO current_user WITH INHERIT FALSE, SET TRUE")
         engine.execute(f"CREATE DATABASE {name} OWNER {pgroles.ENGINE_ROLE}")
         engine.execute(f"ALTER DATABASE {name} OWNER TO {name}")  # SET on roles it made
+        assert engine.execute("SELECT pg_has_role(%s, 'USAGE')", (name,)).fetchone() == (False,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            engine.execute(f"DROP DATABASE {name}")  # the role's now, not the engine's
+        engine.execute(f"SET ROLE {name}")
         engine.execute(f"DROP DATABASE {name}")
+        engine.execute("RESET ROLE")
         engine.execute(f"DROP ROLE {name}")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             engine.execute("ALTER SYSTEM SET work_mem = '1GB'")
@@ -150,6 +161,10 @@ def test_a_superusers_databases_and_roles_are_handed_to_the_engine(upgraded, mon
     with as_role(upgraded, pgroles.ENGINE_ROLE, name) as engine:
         engine.execute("INSERT INTO catalog_rows VALUES (1)")
         engine.execute(f"ALTER ROLE {name} CONNECTION LIMIT 3")
+        # Administered and SET-able, but its privileges are not the engine's (docs/roles.md).
+        assert engine.execute(
+            "SELECT pg_has_role(%s, 'SET'), pg_has_role(%s, 'USAGE')", (name, name)
+        ).fetchone() == (True, False)
         assert engine.execute("SELECT count(*) FROM pg_authid").fetchone()[0] > 0
     with as_role(upgraded, pgroles.ENGINE_ROLE, "postgres") as engine:
         engine.execute(f"DROP DATABASE {name}")
@@ -159,6 +174,39 @@ def test_a_superusers_databases_and_roles_are_handed_to_the_engine(upgraded, mon
             "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (METADATA,)
         ).fetchone()
     assert owner == (pgroles.APP_ROLE,)  # the metadata database stays the app's
+
+
+def test_an_inheriting_membership_of_the_engine_loses_its_inherit(upgraded, monkeypatch):
+    """Before issue 27 the engine inherited every project role (createrole_self_grant
+    'set, inherit'): the next start takes the INHERIT away, keeps ADMIN and SET."""
+    name, made = f"inh_{uuid.uuid4().hex[:8]}", f"self_{uuid.uuid4().hex[:8]}"
+    with admin(upgraded) as conn:
+        conn.execute(f"CREATE ROLE {name} LOGIN")
+        conn.execute(
+            f"GRANT {name} TO {pgroles.ENGINE_ROLE} WITH ADMIN OPTION, INHERIT TRUE, SET TRUE"
+        )
+    with as_role(upgraded, pgroles.ENGINE_ROLE, "postgres") as engine:
+        engine.execute("SET createrole_self_grant = 'set, inherit'")  # the old setting
+        engine.execute(f"CREATE ROLE {made} LOGIN")
+    monkeypatch.setattr(pgroles, "ENGINE_ROLE_IN_USE", True)
+    pgroles.ensure_roles(upgraded, METADATA)
+    with admin(upgraded) as conn:
+        rows = [
+            conn.execute(
+                "SELECT bool_or(admin_option), bool_or(set_option), bool_or(inherit_option) "
+                "FROM pg_auth_members WHERE roleid = %s::regrole AND member = %s::regrole",
+                (role, pgroles.ENGINE_ROLE),
+            ).fetchone()
+            for role in (name, made)
+        ]
+        settings = conn.execute(
+            "SELECT count(*) FROM pg_db_role_setting s, unnest(s.setconfig) c "
+            "WHERE s.setrole = %s::regrole AND c LIKE 'createrole_self_grant%%'",
+            (pgroles.ENGINE_ROLE,),
+        ).fetchone()
+        conn.execute(f"DROP ROLE {name}, {made}")
+    assert rows == [(True, True, False), (True, True, False)]
+    assert settings == (0,)
 
 
 def test_a_projects_role_still_cannot_open_the_metadata_database(upgraded):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .base import Engine
+    from .local.session import SessionLimits
     from .neon import NeonEngine
 
 _engines: dict[str, Engine] = {}
@@ -60,10 +61,12 @@ def _build(name: str, settings) -> Engine:
                 )
             ),
         )
+        session = session_limits(settings, limits.statement_timeout)
         return LocalEngine(
             local_server_url(settings),
             warm_copies=warm,
             limits=limits,
+            session_limits=session,
             # The cold tier's archives: in the app's data folder, outside PostgreSQL's.
             archive_dir=getattr(settings, "CHECKPOINTS_COLD_DIR", None)
             or settings.DATA_DIR / "cold",
@@ -71,6 +74,21 @@ def _build(name: str, settings) -> Engine:
     if name == "neon":
         return neon_from_settings(settings)
     raise ValueError(f"unknown engine {name!r}: use 'local' or 'neon'")
+
+
+def session_limits(settings, role_statement_timeout: str) -> SessionLimits:
+    """The local engine's bounds on its sessions (CHECKPOINTS_ENGINE_LOCK_TIMEOUT,
+    CHECKPOINTS_ENGINE_STATEMENT_TIMEOUT); jobs' sessions on its databases take the same
+    lock timeout and the project role's statement timeout (`connect.APP_TIMEOUTS`)."""
+    from .connect import APP_TIMEOUTS
+    from .local.session import SessionLimits
+
+    session = SessionLimits(
+        lock_timeout=str(getattr(settings, "CHECKPOINTS_ENGINE_LOCK_TIMEOUT", "5s")),
+        statement_timeout=str(getattr(settings, "CHECKPOINTS_ENGINE_STATEMENT_TIMEOUT", "15min")),
+    )
+    APP_TIMEOUTS.update(lock_timeout=session.lock_timeout, statement_timeout=role_statement_timeout)
+    return session
 
 
 def neon_from_settings(settings=None) -> NeonEngine:

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from .base import mask_password
 
@@ -83,9 +84,29 @@ def run_sql(
 
 #: How long an app-side connection retries a swap's refusals before giving up.
 APP_RETRY_FOR = 5.0
+#: The lock and statement timeouts of every session jobs open on a versioned database
+#: (manifests, verification, table restore, a prompt's SQL). They travel in the startup
+#: packet, which outranks an `ALTER ROLE … SET` of the agent's, so a job that meets the
+#: agent's lock fails within seconds instead of parking a worker. The local engine's
+#: factory (`engines.engine_for`) sets them from CHECKPOINTS_ENGINE_LOCK_TIMEOUT and
+#: CHECKPOINTS_ROLE_STATEMENT_TIMEOUT; empty, nothing is added (Neon's pooler may refuse
+#: startup options).
+APP_TIMEOUTS: dict[str, str] = {}
+
+
+def app_options() -> str:
+    """libpq `options` of an app-side session: APP_TIMEOUTS (may be empty)."""
+    return " ".join(f"-c {name}={value}" for name, value in APP_TIMEOUTS.items())
 
 
 def connect_app(uri: str, **kwargs: Any) -> psycopg.Connection[Any]:
-    """A connection to a versioned app database, as app code and jobs open it."""
+    """A connection to a versioned app database, as app code and jobs open it (bounded
+    by APP_TIMEOUTS unless the caller passes its own `options`)."""
     kwargs.setdefault("connect_timeout", 5)
+    if "options" not in kwargs and APP_TIMEOUTS:  # after the URI's own options
+        try:
+            own = conninfo_to_dict(uri).get("options")
+        except psycopg.Error:
+            own = None  # `connect` says what is wrong with it, password masked
+        kwargs["options"] = f"{own} {app_options()}" if own else app_options()
     return connect(uri, retry_for=APP_RETRY_FOR, **kwargs)

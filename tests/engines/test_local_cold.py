@@ -17,6 +17,7 @@ from checkpoints.engines.errors import EngineNotSupported
 from checkpoints.engines.local import COLD_STEPS, LocalEngine
 from checkpoints.engines.local.archive import reflink_supported
 from tests.engines.test_local_crash import run_child
+from tests.postgres_plugin import engine_url
 
 ROWS = [(i, f"contact {i}") for i in range(50)]
 
@@ -24,7 +25,7 @@ ROWS = [(i, f"contact {i}") for i in range(50)]
 @pytest.fixture
 def cold(pg_server, tmp_path):
     engine = LocalEngine(
-        pg_server.url("postgres"),
+        engine_url(),
         control_db=f"ckt_{uuid.uuid4().hex[:10]}",
         archive_dir=tmp_path / "cold",
         reflink=False,
@@ -87,6 +88,18 @@ def test_freeze_then_rollback_from_the_archive(cold):
     assert cold.snapshot_tiers(project_id)[snapshot_id][0] == "cold"  # still cold, reusable
 
 
+def test_a_changed_password_does_not_stop_a_cold_load(cold):
+    """The archive is loaded by the project's own role (docs/roles.md): the agent changing
+    that role's password makes the engine set its own back, then load."""
+    project_id, branch_id, snapshot_id, uri = saved(cold)
+    cold.snapshot_freeze(project_id, snapshot_id)
+    run_sql(uri, "ALTER ROLE CURRENT_USER PASSWORD 'the agent chose this'")
+    cold.snapshot_restore(
+        project_id, snapshot_id, target_branch_id=branch_id, finalize_restore=True
+    )
+    assert contents(uri) == ROWS
+
+
 def test_preview_from_a_cold_snapshot(cold):
     project_id, _, snapshot_id, uri = saved(cold)
     cold.snapshot_freeze(project_id, snapshot_id)
@@ -142,7 +155,7 @@ def test_killed_at_each_tier_step(cold, pg_server, step):
         cold.snapshot_freeze(project_id, snapshot_id)
     run_child(
         cold,
-        pg_server.url("postgres"),
+        engine_url(),
         step=step,
         call="freeze" if step.startswith("freeze") else "thaw",
         project_id=project_id,
@@ -167,7 +180,7 @@ def test_killed_at_each_tier_step(cold, pg_server, step):
 
 def test_reflink_mode_keeps_everything_hot(pg_server, tmp_path):
     engine = LocalEngine(
-        pg_server.url("postgres"),
+        engine_url(),
         control_db=f"ckt_{uuid.uuid4().hex[:10]}",
         archive_dir=tmp_path,
         reflink=True,

@@ -38,18 +38,25 @@ def default_bin_dir() -> Path | None:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
-def _env(server_url: str, dbname: str) -> dict[str, str]:
-    """libpq's environment for `dbname`: the password never on a command line."""
+def _env(
+    server_url: str, dbname: str, *, options: str = "", login: tuple[str, str] | None = None
+) -> dict[str, str]:
+    """libpq's environment for `dbname` (as `login`, a role and its password, else the
+    URL's): the password never on a command line; `options` the session's settings."""
     params = conninfo_to_dict(server_url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    user, password = login or (params.get("user") or "postgres", params.get("password"))
     env.update(
         PGHOST=str(params.get("host") or "localhost"),
         PGPORT=str(params.get("port") or 5432),
-        PGUSER=str(params.get("user") or "postgres"),
+        PGUSER=str(user),
         PGDATABASE=dbname,
+        PGAPPNAME=f"checkpoints-engine:{os.getpid()}",
     )
-    if params.get("password"):
-        env["PGPASSWORD"] = str(params["password"])
+    if options:
+        env["PGOPTIONS"] = options
+    if password:
+        env["PGPASSWORD"] = str(password)
     return env
 
 
@@ -67,15 +74,20 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def dump(bin_dir: Path, server_url: str, dbname: str, path: Path) -> tuple[str, int]:
+def dump(
+    bin_dir: Path, server_url: str, dbname: str, path: Path, *, role: str, options: str = ""
+) -> tuple[str, int]:
     """Write `dbname` to `path` (via `<path>.part`, fsynced, then renamed); return its
-    sha256 and size."""
+    sha256 and size. pg_dump runs none of the database's code (its catalog reads are
+    qualified, it never reads a view, `row_security` is off: a policy fails the dump
+    rather than run), and reads the tables as the project's `role` (`--role`: the
+    engine holds no privileges of its own on them)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
     part.unlink(missing_ok=True)
     os.close(os.open(part, os.O_CREAT | os.O_WRONLY, 0o600))  # 600 before any byte
-    argv = [str(bin_dir / "pg_dump"), "-Fc", f"--compress={COMPRESSION}", "-f", str(part)]
-    _run(argv, _env(server_url, dbname))
+    argv = [str(bin_dir / "pg_dump"), "-Fc", f"--compress={COMPRESSION}", f"--role={role}"]
+    _run([*argv, "-f", str(part)], _env(server_url, dbname, options=options))
     with part.open("rb") as handle:
         os.fsync(handle.fileno())
     checksum = sha256(part)
@@ -84,13 +96,29 @@ def dump(bin_dir: Path, server_url: str, dbname: str, path: Path) -> tuple[str, 
     return checksum, path.stat().st_size
 
 
-def restore(bin_dir: Path, server_url: str, dbname: str, path: Path, checksum: str) -> None:
-    """Load the archive (checked against its sha256 first) into the empty `dbname`."""
+def restore(
+    bin_dir: Path,
+    server_url: str,
+    dbname: str,
+    path: Path,
+    checksum: str,
+    *,
+    login: tuple[str, str],
+    options: str = "",
+) -> None:
+    """Load the archive (checked against its sha256 first) into the empty `dbname`.
+
+    A load runs the agent's code (CHECK constraints, domain checks, generated columns and
+    partition keys for every row COPY loads; index expressions): pg_restore logs in as
+    `login`, the project's own role, so that code runs as the agent at most (a `--role`
+    from the engine's login would not hold: the code could `RESET ROLE`). `--no-owner`:
+    everything is the project's. Triggers and rules come in post-data, after the rows:
+    none fires during the load."""
     if not path.is_file():
         raise EngineError(f"cold archive {path.name} is missing")
     if sha256(path) != checksum:
         raise EngineError(f"cold archive {path.name} does not match its checksum")
-    env = _env(server_url, dbname)
+    env = _env(server_url, dbname, options=options, login=login)
     with tempfile.NamedTemporaryFile("w", suffix=".list", delete=True) as listing:
         listing.write(_restorable(bin_dir, path, env))
         listing.flush()
@@ -98,6 +126,7 @@ def restore(bin_dir: Path, server_url: str, dbname: str, path: Path, checksum: s
             str(bin_dir / "pg_restore"),
             f"--jobs={RESTORE_JOBS}",
             "--exit-on-error",
+            "--no-owner",
             "--use-list",
             listing.name,
             "--dbname",

@@ -12,14 +12,15 @@ a hot one whose archive is still there); archives the catalog does not know are 
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any
 
 from psycopg import sql
 
-from ..errors import EngineInvalidRequest, EngineNotSupported
-from . import archive
+from ..errors import EngineError, EngineInvalidRequest, EngineNotSupported
+from . import archive, contain
 from . import sql as db
 from .rows import LocalRows
 from .util import quietly
@@ -86,7 +87,14 @@ class ColdMixin(LocalRows):
             self._fault("freeze_intent_recorded")
             try:
                 db.allow_connections(conn, snap[-1], True)  # the engine's alone: no grants
-                checksum, size = archive.dump(self._bin(), self._server_url, snap[-1], path)
+                checksum, size = archive.dump(
+                    self._bin(),
+                    self._server_url,
+                    snap[-1],
+                    path,
+                    role=self._role(conn, project_id)[0],
+                    options=self.session_limits.options(),
+                )
                 db.allow_connections(conn, snap[-1], False)
                 self._fault("freeze_archived")
             except BaseException as error:
@@ -127,8 +135,8 @@ class ColdMixin(LocalRows):
                 op_ids = self._ops_start(conn, project_id, [("tier_hot", snap[3], None)])
             self._fault("thaw_intent_recorded")
             try:
-                self._load_archive(conn, snap[-1], Path(path), checksum)
-                db.allow_connections(conn, snap[-1], False)
+                self._load_archive(conn, project_id, snap[-1], Path(path), checksum)
+                contain.revoke_branch(conn, snap[-1], self._role(conn, project_id)[0])
                 self._fault("thaw_loaded")
             except BaseException as error:
                 quietly(db.drop_database, conn, snap[-1])
@@ -157,14 +165,39 @@ class ColdMixin(LocalRows):
         tier, path, checksum, _ = self._tier_row(conn, snapshot_id)
         return (Path(path), checksum) if tier == "cold" else None
 
-    def _load_archive(self, conn: db.Conn, dbname: str, path: Path, checksum: str) -> None:
-        """A new database `dbname` (the engine's, nobody else may connect) with the
-        archive's content."""
+    def _load_archive(
+        self, conn: db.Conn, project_id: str, dbname: str, path: Path, checksum: str
+    ) -> None:
+        """A new database `dbname` (the engine's) with the archive's content, loaded by
+        the project's own role (`archive.restore`), which may connect to it meanwhile;
+        closed to connections after, the project's sessions on it ended."""
+        role, password = self._role(conn, project_id)
         conn.execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(dbname))
         )
-        db.restrict_access(conn, dbname, None)
-        archive.restore(self._bin(), self._server_url, dbname, path, checksum)
+        contain.grant_branch(conn, dbname, role)
+        with self._agent_db(dbname) as new:
+            contain.give_public_schema(new, role)
+        load = functools.partial(
+            archive.restore,
+            self._bin(),
+            self._server_url,
+            dbname,
+            path,
+            checksum,
+            options=self.session_limits.options(),
+        )
+        try:
+            load(login=(role, password))
+        except EngineError as error:
+            if "password authentication failed" not in str(error):
+                raise
+            # The agent changed its role's password: the engine's is set back first.
+            repaired = contain.apply_role_state(conn, role, password, self.limits)
+            log.warning("role of project %s repaired: %s", project_id, ", ".join(repaired))
+            load(login=(role, password))
+        db.allow_connections(conn, dbname, False)
+        db.end_sessions(conn, dbname)
 
     def snapshot_tiers(self, project_id: str) -> dict[str, tuple[str, int | None]]:
         """{snapshot id: (tier, bytes it takes there)} of the project's ready snapshots."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from psycopg import sql
@@ -146,10 +148,19 @@ def grant_branch(conn: Conn, dbname: str, role: str) -> None:
     )
 
 
+def revoke_branch(conn: Conn, dbname: str, role: str) -> None:
+    """`role` may no longer connect to `dbname` (a snapshot it loaded): the engine's alone."""
+    conn.execute(
+        sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(
+            sql.Identifier(dbname), sql.Identifier(role)
+        )
+    )
+
+
 def give_public_schema(conn: Conn, role: str) -> None:
     """On a connection to a new branch database: `role` owns schema `public` (it belongs
     to the database's owner, the engine, otherwise), so the app creates tables there."""
-    if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'public'").fetchone():
+    if conn.execute("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'public'").fetchone():
         conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(role)))
 
 
@@ -175,3 +186,22 @@ def end_role_sessions(conn: Conn, role: str) -> int:
         (role,),
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+@contextmanager
+def privileges_of(conn: Conn, *roles: str) -> Iterator[None]:
+    """One transaction of `conn` in which the engine holds `roles`' privileges (INHERIT),
+    taken back before it commits: no other session ever sees the engine inherit a
+    project's role. Only for catalog statements that run none of the agent's code
+    (`REASSIGN OWNED`, `ALTER SCHEMA … OWNER`), which PostgreSQL allows only to a role
+    with the privileges of both owners."""
+    with conn.transaction():
+        for role in roles:
+            conn.execute(
+                sql.SQL("GRANT {} TO CURRENT_USER WITH INHERIT TRUE").format(sql.Identifier(role))
+            )
+        yield
+        for role in roles:
+            conn.execute(
+                sql.SQL("GRANT {} TO CURRENT_USER WITH INHERIT FALSE").format(sql.Identifier(role))
+            )

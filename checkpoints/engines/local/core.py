@@ -24,6 +24,7 @@ from ..errors import EngineLocked, EngineTransientError
 from . import contain
 from . import names as ids
 from .parking import Parking
+from .session import CONTROL_OPTIONS, SessionLimits
 from .sql import Conn
 
 LOCKED_MESSAGE = (
@@ -50,6 +51,7 @@ class LocalCore(Engine):
 
     control_db: str
     limits: contain.RoleLimits
+    session_limits: SessionLimits
     warm_copies: int
     names: ids.Names
     fault_hook: Callable[[str], None] | None
@@ -60,13 +62,14 @@ class LocalCore(Engine):
     _control_conninfo: str
     _parking: Parking
 
-    def _connect(self, conninfo: str | None = None) -> Conn:
+    def _connect(self, conninfo: str | None = None, *, options: str = CONTROL_OPTIONS) -> Conn:
         try:
             # The pid in application_name tells whose sessions these are (after a fork too).
+            conninfo = conninfo or self._control_conninfo
+            if options:
+                conninfo = make_conninfo(conninfo, options=options)
             return psycopg.connect(
-                conninfo or self._control_conninfo,
-                autocommit=True,
-                application_name=f"checkpoints-engine:{os.getpid()}",
+                conninfo, autocommit=True, application_name=f"checkpoints-engine:{os.getpid()}"
             )
         except psycopg.OperationalError as error:
             raise EngineTransientError(
@@ -76,6 +79,11 @@ class LocalCore(Engine):
 
     def _db_conninfo(self, dbname: str) -> str:
         return make_conninfo(self._server_url, dbname=dbname)
+
+    def _agent_db(self, dbname: str) -> Conn:
+        """The engine's session on an agent's database: search_path pinned to pg_catalog,
+        the engine's lock and statement timeouts (`session.py`). Run no agent code here."""
+        return self._connect(self._db_conninfo(dbname), options=self.session_limits.options())
 
     @contextmanager
     def _reading(self) -> Iterator[Conn]:

@@ -70,11 +70,15 @@ class EndpointsMixin(LocalRows):
     def _branch_role_adopt(self, conn: db.Conn, project_id: str, dbname: str, role: str) -> None:
         """The branch's objects pass to its own role; the project's role loses its grants."""
         project_role, _ = self._role(conn, project_id)
-        with self._connect(self._db_conninfo(dbname)) as branch_conn:
+        with (
+            self._agent_db(dbname) as branch_conn,
+            contain.privileges_of(branch_conn, project_role, role),
+        ):
             # Schemas first: a non-superuser engine may only give an object to a role that
             # may create in its schema.
             owned = branch_conn.execute(
-                "SELECT nspname FROM pg_namespace WHERE nspowner = %s::regrole",
+                "SELECT nspname FROM pg_catalog.pg_namespace "
+                "WHERE nspowner = pg_catalog.to_regrole(%s)",
                 (project_role,),
             ).fetchall()
             for (schema,) in owned:

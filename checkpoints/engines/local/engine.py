@@ -37,6 +37,7 @@ from .oplog import OperationsMixin
 from .parking import Parking
 from .recover import RecoverMixin
 from .restore import RestoreMixin
+from .session import SessionLimits
 from .util import quietly
 
 
@@ -62,9 +63,11 @@ class LocalEngine(RestoreMixin, FinalizeMixin, RecoverMixin, OperationsMixin):
         archive_dir: Path | str | None = None,
         pg_bin_dir: Path | str | None = None,
         reflink: bool | None = None,
+        session_limits: SessionLimits | None = None,
     ) -> None:
         self.control_db = ids.check_control_db(control_db)
         self.limits = limits or contain.RoleLimits()
+        self.session_limits = session_limits or SessionLimits()
         self.warm_copies = max(0, int(warm_copies))
         self._warmers: list[threading.Thread] = []
         self._warmers_lock = threading.Lock()

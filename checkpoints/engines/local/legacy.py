@@ -61,9 +61,10 @@ class LegacyMixin(LocalRows):
         if not allowed:
             db.allow_connections(conn, dbname, True)
         try:
-            with self._connect(self._db_conninfo(dbname)) as inner:
+            with self._agent_db(dbname) as inner:
                 owner = inner.execute(
-                    "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'public'"
+                    "SELECT pg_catalog.pg_get_userbyid(nspowner) FROM pg_catalog.pg_namespace "
+                    "WHERE nspname = 'public'"
                 ).fetchone()
                 if owner and owner[0] == "pg_database_owner":
                     contain.give_public_schema(inner, role)

@@ -25,7 +25,7 @@ class ProjectsMixin(ColdRecoverMixin):
             try:
                 self._fault("project_intent_recorded")
                 db.create_empty_database(conn, dbname)
-                with self._connect(self._db_conninfo(dbname)) as branch_conn:
+                with self._agent_db(dbname) as branch_conn:
                     contain.give_public_schema(branch_conn, role)
                 contain.grant_branch(conn, dbname, role)
                 with conn.transaction():

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from ..errors import EngineNotFound
 from . import names as ids
@@ -39,7 +40,7 @@ CONNECTION_LIMIT = 10
 STATEMENT_TIMEOUT = "5s"
 #: Schemas of the app (the system ones are readable by everyone already).
 USER_SCHEMAS = (
-    "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' "
+    "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname NOT LIKE 'pg\\_%' "
     "AND nspname <> 'information_schema' ORDER BY 1"
 )
 
@@ -63,12 +64,14 @@ def ensure(
     branch_id: str,
     dbname: str,
     owner_uri: str,
+    options: str = "",
 ) -> None:
     """Create the branch's read-only role if it has none, then grant it reading.
 
     `conn` is the engine's control connection (it may CREATEROLE, and it owns the branch's
     database, so it grants CONNECT); the schema and table grants go through `owner_uri`,
-    the connection of the role that owns the branch's objects."""
+    the connection of the role that owns the branch's objects (with the engine's pinned
+    `options`: the owner is the agent's role, its defaults are the agent's)."""
     known = role_of(conn, branch_id)
     if known is None:
         name = role_prefix(names) + ids._suffix(12)
@@ -89,13 +92,15 @@ def ensure(
         )
     )
     # The schemas' and tables' owner grants reading on its own objects.
-    with psycopg.connect(owner_uri, autocommit=True, connect_timeout=10) as owner:
+    owner_info = make_conninfo(owner_uri, options=options) if options else owner_uri
+    with psycopg.connect(owner_info, autocommit=True, connect_timeout=10) as owner:
         _grant_reading(owner, name)
 
 
 def _create_role(conn: db.Conn, name: str, password: str) -> None:
     exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
     if not exists:
+        conn.execute("SET createrole_self_grant = ''")  # the engine needs ADMIN only
         conn.execute(
             sql.SQL(
                 "CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "

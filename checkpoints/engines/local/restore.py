@@ -160,8 +160,7 @@ class RestoreMixin(SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin):
         try:
             cold = None if plan.warm else self._cold_source(conn, snap[0])
             if cold is not None:  # the archive loaded into the new branch
-                self._load_archive(conn, plan.temp_db, *cold)
-                db.allow_connections(conn, plan.temp_db, False)
+                self._load_archive(conn, project_id, plan.temp_db, *cold)
             elif not plan.warm:
                 db.copy_database(conn, plan.temp_db, template=snap[-1])
             contain.grant_branch(conn, plan.temp_db, role)

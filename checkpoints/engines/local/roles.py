@@ -24,6 +24,7 @@ class RolesMixin(EndpointsMixin):
                 branch_id=branch_id,
                 dbname=dbname,
                 owner_uri=owner_uri,
+                options=self.session_limits.options(),
             )
 
     def readonly_connection_uri(self, project_id: str, branch_id: str) -> str:

@@ -146,12 +146,23 @@ def scram_verifier(password: str, *, iterations: int = 4096) -> str:
 
 
 def create_role(conn: Conn, name: str, password: str) -> None:
-    """A login role for one project (`password`: ASCII, as `names.password` makes)."""
+    """A login role for one project (`password`: ASCII, as `names.password` makes).
+
+    The engine holds it with ADMIN (PostgreSQL gives its creator that) and SET, never
+    INHERIT: it may `SET ROLE` to it and give it objects (`ALTER … OWNER TO`), but its own
+    sessions have none of the role's privileges (docs/roles.md). `createrole_self_grant`
+    (an operator may have set it) is off for this statement."""
+    conn.execute("SET createrole_self_grant = ''")  # for the rest of this session too
     conn.execute(
         sql.SQL(
             "CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
             "PASSWORD {password}"
         ).format(name=sql.Identifier(name), password=sql.Literal(scram_verifier(password)))
+    )
+    conn.execute(
+        sql.SQL("GRANT {name} TO CURRENT_USER WITH INHERIT FALSE, SET TRUE").format(
+            name=sql.Identifier(name)
+        )
     )
 
 

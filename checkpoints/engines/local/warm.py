@@ -94,7 +94,7 @@ class WarmMixin(LocalRows):
         after the rollback starts about 3.5 ms sooner. Closed again before it is ready."""
         db.allow_connections(conn, warm_db, True)
         try:
-            with self._connect(self._db_conninfo(warm_db)):
+            with self._agent_db(warm_db):
                 pass
         finally:
             db.allow_connections(conn, warm_db, False)
