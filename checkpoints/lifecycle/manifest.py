@@ -35,10 +35,10 @@ DEFAULT_HASH_MAX_BYTES = 8 * 1024 * 1024
 
 #: Catalog rows only: no table is opened (nor locked) to list them, whatever their number.
 _COLUMNS = """
-SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), c.oid
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+SELECT n.nspname, c.relname, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), c.oid
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'
@@ -115,12 +115,15 @@ def _counts(
         if tables[key].get("checksum_kind") == "rows":
             parts.append(
                 sql.SQL(
-                    "(SELECT row(count(*), coalesce(sum(hashtextextended(t::text, 0)), 0))::text "
+                    "(SELECT row(pg_catalog.count(*), coalesce(pg_catalog.sum("
+                    "pg_catalog.hashtextextended(t::text, 0::bigint)), 0))::text "
                     "FROM {} t)"
                 ).format(ident)
             )
         else:
-            parts.append(sql.SQL("(SELECT row(count(*), NULL)::text FROM {})").format(ident))
+            parts.append(
+                sql.SQL("(SELECT row(pg_catalog.count(*), NULL)::text FROM {})").format(ident)
+            )
     if not parts:
         return []
     row = conn.execute(sql.SQL("SELECT ") + sql.SQL(", ").join(parts)).fetchone() or ()
