@@ -219,7 +219,8 @@ class Engine(ABC):
 
     def sql_owner_uri(self, project_id: str, branch_id: str) -> str:
         """The project role's connection string on a branch without an endpoint (a
-        migration's copy): the agent's own privileges, nothing more."""
+        migration's copy), which this opens to connections: the agent's own privileges,
+        nothing more."""
         raise EngineNotSupported(f"{self.name} cannot connect to a bare branch", status=501)
 
     def branch_create(

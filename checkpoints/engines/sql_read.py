@@ -86,7 +86,9 @@ def jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+        return (
+            value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+        )
     if isinstance(value, decimal.Decimal | uuid.UUID | dt.date | dt.time | dt.timedelta):
         return str(value) if not isinstance(value, dt.date | dt.time) else value.isoformat()
     if isinstance(value, bytes | bytearray | memoryview):
@@ -147,8 +149,9 @@ def _read_on(conn: psycopg.Connection[Any], statement: str, caps: Caps) -> SqlRe
     description: list[Any] = []
     with _Watchdog(conn, caps.seconds + 1) as watchdog:
         try:
-            # Extended protocol (parameters given): one statement only, by the server too.
-            for row in cur.stream(statement, params=[]):
+            # Extended protocol (parameters given): one statement only, by the server too;
+            # `%` doubled as psycopg then reads it back to `%` (no placeholders).
+            for row in cur.stream(statement.replace("%", "%%"), params=[]):
                 description = description or list(cur.description or [])
                 values = [jsonable(v) for v in row]
                 size += len(json.dumps(values, default=str)) + 1

@@ -69,6 +69,8 @@ class SqlReaderMixin(LocalRows):
             self._project_row(conn, project_id)
             dbname = self._branch_row(conn, project_id, branch_id)[-1]
             role, password = self._role(conn, project_id)
+            # A branch made without an endpoint is not connectable until opened.
+            db.allow_connections(conn, dbname, True)
         return _uri(role, password, self.host, self.port, dbname)
 
     def _reader_ensure(self, conn: db.Conn, project_id: str) -> tuple[str, str]:
@@ -109,9 +111,7 @@ class SqlReaderMixin(LocalRows):
                 _grant_reading(owner, reader)
             if exclusive:
                 conn.execute(
-                    sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(
-                        ident, sql.Identifier(role)
-                    )
+                    sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(ident, sql.Identifier(role))
                 )
                 conn.execute(
                     sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = on").format(
