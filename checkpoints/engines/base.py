@@ -210,17 +210,15 @@ class Engine(ABC):
         grant: bool = False,
         exclusive: bool = False,
     ) -> str:
-        """The connection string of the project's reader on a branch (default: the root):
-        a login role that owns nothing, may only CONNECT, use schemas and SELECT, with
-        `default_transaction_read_only`. `grant` (re)grants it there; `exclusive` also
-        takes CONNECT away from the project's role, so only the reader reaches the branch
-        (a version's read copy). It carries a password: never log or render it."""
+        """The connection string (with a password: never log it) of the project's reader
+        on a branch (default: the root): a role that may only CONNECT, use schemas and
+        SELECT. `grant` (re)grants it there; `exclusive` also takes CONNECT away from the
+        project's role, so only the reader reaches the branch (a version's read copy)."""
         raise EngineNotSupported(f"{self.name} has no SQL reader", status=501)
 
     def sql_owner_uri(self, project_id: str, branch_id: str) -> str:
         """The project role's connection string on a branch without an endpoint (a
-        migration's copy), which this opens to connections: the agent's own privileges,
-        nothing more."""
+        migration's copy; opened to connections): the agent's own privileges."""
         raise EngineNotSupported(f"{self.name} cannot connect to a bare branch", status=501)
 
     def branch_create(
