@@ -42,6 +42,7 @@ COPY_BUSY = (
     "Another operation is changing this project right now, so the copy of {label} cannot "
     "be opened yet: try again in a few seconds."
 )
+INSUFFICIENT_PRIVILEGE = "42501"
 #: A lock key for opening a project's read copies one at a time (pg_advisory_xact_lock).
 COPY_LOCK = 32_000_001
 
@@ -164,6 +165,12 @@ def _read(
     try:
         try:
             return sql_read.read(_reader_uri(project, engine, version), statement, caps)
+        except sql_read.SqlReadError as denied:
+            # A schema made since the last grant: grant again on live (a copy is fixed).
+            if denied.sqlstate != INSUFFICIENT_PRIVILEGE or version is not None:
+                raise
+            uri = _reader_uri(project, engine, version, grant=True)
+            return sql_read.read(uri, statement, caps)
         except sql_read.ReaderNotGranted:
             # Live after a rollback (grants are per database), or a copy dropped meanwhile.
             if version is not None:

@@ -43,6 +43,10 @@ def test_sql_reads_live_and_as_of_a_version(api_project):
     assert two.status_code == 400 and "exactly one statement" in two.json()["message"]
     assert api.post(f"{base}/sql", {"sql": "select 1", "version": "x"}).status_code == 400
     assert api.post(f"{base}/sql", {"sql": "select 1", "version": 99}).status_code == 404
+    # A schema the agent makes later is readable too (granted again on the first refusal).
+    run_sql(project.connection_uri, "create schema extra; create table extra.t (i int);"
+            "insert into extra.t values (5)")  # fmt: skip
+    assert api.post(f"{base}/sql", {"sql": "select i from extra.t"}).json()["rows"] == [[5]]
     schema = api.get(f"{base}/schema", version=1).json()
     (items,) = schema["tables"]
     assert items["name"] == "items" and [c["name"] for c in items["columns"]] == ["id", "name"]
