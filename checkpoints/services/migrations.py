@@ -14,6 +14,7 @@ from checkpoints import connections, permissions, tasks, version_sql
 from checkpoints.engines.errors import EngineLocked, EngineNotFound
 from checkpoints.errors import NOT_STARTED, ServiceError
 from checkpoints.models import AgentProject, Job, MigrationTrial
+from checkpoints.services.sql_tools import NotSupported
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -70,7 +71,7 @@ def migration_prepare(
         raise MigrationSqlRefused(refused.message) from None
     engine = connections.engine_for(project=project)
     if not engine.supports_sql_reads:
-        raise ServiceError(NO_COPIES.format(engine=engine.name))
+        raise NotSupported(NO_COPIES.format(engine=engine.name))
     with transaction.atomic():
         trial = MigrationTrial.objects.create(
             project=project,

@@ -103,6 +103,13 @@ class SqlTimedOut(SqlRefused):
     code = "statement_timeout"
 
 
+class NotSupported(ServiceError):
+    """The project's engine cannot do this (the Neon engine: no reader role, no copies)."""
+
+    status = 501
+    code = "not_supported"
+
+
 class CopyBusy(ServiceError):
     status = 409
     code = "busy"
@@ -158,7 +165,7 @@ def _read(
         raise ServiceError(NOT_STARTED)
     engine = connections.engine_for(project=project)
     if not engine.supports_sql_reads:
-        raise ServiceError(NO_SQL_READS.format(engine=engine.name))
+        raise NotSupported(NO_SQL_READS.format(engine=engine.name))
     if version is not None:
         version_rules.version_require_live(version)
     copies_expire(project=project, engine=engine)
