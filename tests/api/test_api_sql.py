@@ -3,10 +3,14 @@ prepare → apply → undo, an apply refused after a concurrent change, and refu
 
 from __future__ import annotations
 
-import pytest
+from datetime import timedelta
 
+import pytest
+from django.utils import timezone
+
+from checkpoints import connections
 from checkpoints.engines.connect import run_sql
-from checkpoints.models import Membership
+from checkpoints.models import Membership, SqlCopy
 from tests.api_helpers import Api, member_add, project_via_api, token_for, version_via_api
 from tests.web_fixtures import engine_project_drop, jobs_run_queued, user_make
 
@@ -95,3 +99,19 @@ def test_a_viewer_reads_but_cannot_migrate(api_project):
     assert as_viewer.post(f"{base}/sql", {"sql": "select 1"}).status_code == 200
     refused = as_viewer.post(f"{base}/migrations", {"sql": "select 1"})
     assert refused.status_code == 403
+
+
+def test_a_read_copy_is_reused_then_dropped_when_its_time_is_up(api_project):
+    api, project = api_project
+    base = f"projects/{project.pk}"
+    for _ in range(2):
+        assert api.post(f"{base}/sql", {"sql": "select 1", "version": 1}).status_code == 200
+    (copy,) = SqlCopy.objects.filter(project=project)
+    engine = connections.engine_for(project=project)
+    assert copy.branch_id in {b.id for b in engine.branch_list(project.engine_project_id)}
+    # Its time passes (set, not waited for): the next read of the project drops it.
+    SqlCopy.objects.filter(pk=copy.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert api.post(f"{base}/sql", {"sql": "select 1"}).status_code == 200
+    copy.refresh_from_db()
+    assert copy.closed_at is not None
+    assert copy.branch_id not in {b.id for b in engine.branch_list(project.engine_project_id)}
