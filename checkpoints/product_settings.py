@@ -105,3 +105,7 @@ CHECKPOINTS_SQL_MAX_BYTES = int(os.environ.get("CHECKPOINTS_SQL_MAX_BYTES", "100
 CHECKPOINTS_SQL_TIMEOUT_SECONDS = float(os.environ.get("CHECKPOINTS_SQL_TIMEOUT_SECONDS", "10"))
 #: A version's read copy is dropped this long after its last read.
 CHECKPOINTS_SQL_COPY_TTL_SECONDS = float(os.environ.get("CHECKPOINTS_SQL_COPY_TTL_SECONDS", "600"))
+#: A prepared migration's copy is kept this long for its apply or discard (then cleaned up).
+CHECKPOINTS_MIGRATION_COPY_TTL_HOURS = float(
+    os.environ.get("CHECKPOINTS_MIGRATION_COPY_TTL_HOURS", "24")
+)

@@ -3,6 +3,9 @@ an expired preview's branch, a rollback's replaced branch, or a leftover."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.utils import timezone
 
 from checkpoints.engines.base import Branch
@@ -25,8 +28,12 @@ def _sql_branches(project: AgentProject) -> dict[str, str]:
             closed_at__isnull=True, expires_at__gt=timezone.now()
         ).select_related("version")
     }
+    # A copy being made is the running job's (in-flight); a prepared one waits for its
+    # apply or discard, for a day at most (CHECKPOINTS_MIGRATION_COPY_TTL_HOURS).
+    hours = float(getattr(settings, "CHECKPOINTS_MIGRATION_COPY_TTL_HOURS", 24))
     for trial in project.migrations.exclude(branch_id="").filter(
-        state__in=[MigrationTrial.State.PREPARING, MigrationTrial.State.PREPARED]
+        state=MigrationTrial.State.PREPARED,
+        prepared_at__gt=timezone.now() - timedelta(hours=hours),
     ):
         kept[trial.branch_id] = f"kept: copy of migration #{trial.pk}"
     return kept

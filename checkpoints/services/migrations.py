@@ -127,7 +127,11 @@ def migration_discard(*, trial: MigrationTrial, user: User) -> MigrationTrial:
     """Drop a prepared (or failed) migration's copy; the live database is not touched."""
     project = trial.project
     permissions.require(user, project, "version_create")
-    if trial.state in (MigrationTrial.State.APPLIED, MigrationTrial.State.PREPARING):
+    preparing = (
+        trial.state == MigrationTrial.State.PREPARING
+        and project.jobs.filter(kind=Job.Kind.MIGRATION_PREPARE, state__in=Job.UNFINISHED).exists()
+    )
+    if trial.state == MigrationTrial.State.APPLIED or preparing:
         raise MigrationRefused(NOT_DISCARDABLE.format(id=trial.pk, state=trial.state))
     if trial.branch_id:
         engine = connections.engine_for(project=project)

@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from checkpoints import connections
 from checkpoints.engines.connect import run_sql
-from checkpoints.models import Membership, SqlCopy
+from checkpoints.models import Membership, MigrationTrial, SqlCopy
+from checkpoints.services import lifecycle
 from tests.api_helpers import Api, member_add, project_via_api, token_for, version_via_api
 from tests.web_fixtures import engine_project_drop, jobs_run_queued, user_make
 
@@ -115,3 +116,22 @@ def test_a_read_copy_is_reused_then_dropped_when_its_time_is_up(api_project):
     copy.refresh_from_db()
     assert copy.closed_at is not None
     assert copy.branch_id not in {b.id for b in engine.branch_list(project.engine_project_id)}
+
+
+def test_cleanup_keeps_live_copies_and_removes_expired_ones(api_project):
+    api, project = api_project
+    base = f"projects/{project.pk}"
+    api.post(f"{base}/sql", {"sql": "select 1", "version": 1})
+    made = api.post(f"{base}/migrations", {"sql": "create table t (i int)"}).json()
+    jobs_run_queued()
+    trial = MigrationTrial.objects.get(pk=made["migration"]["id"])
+    copy = SqlCopy.objects.get(project=project)
+    plan = lifecycle.project_cleanup(project=project, user=None, dry_run=True)
+    removed = {r.id for r in plan.removals}
+    assert copy.branch_id not in removed and trial.branch_id not in removed
+    SqlCopy.objects.filter(pk=copy.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    MigrationTrial.objects.filter(pk=trial.pk).update(
+        prepared_at=timezone.now() - timedelta(days=2)
+    )
+    plan = lifecycle.project_cleanup(project=project, user=None, dry_run=True)
+    assert {copy.branch_id, trial.branch_id} <= {r.id for r in plan.removals}
