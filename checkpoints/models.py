@@ -216,6 +216,8 @@ class Job(models.Model):
         SHARE_OPEN = "share_open", "Open share link"
         TABLE_RESTORE = "table_restore", "Restore tables"
         TIER_MOVE = "tier_move", "Move between tiers"
+        MIGRATION_PREPARE = "migration_prepare", "Try a migration on a copy"
+        MIGRATION_APPLY = "migration_apply", "Apply a migration"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -371,3 +373,64 @@ class ShareLink(models.Model):
     @property
     def is_live(self) -> bool:
         return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class SqlCopy(models.Model):
+    """A read-only copy of a version that `run_sql` / `describe_schema` with `version=N`
+    read: opened on demand, reused until `expires_at` (pushed on by each read), then
+    dropped (checkpoints/services/sql_tools.py). Only the engine's reader reaches it."""
+
+    project = models.ForeignKey(AgentProject, on_delete=models.CASCADE, related_name="sql_copies")
+    version = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="+")
+    branch_id = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"read copy of {self.version.label}"
+
+
+class MigrationTrial(models.Model):
+    """SQL tried on a fresh copy of the live database (`prepare_migration`), then applied
+    to live as one new version or discarded (checkpoints/services/migrations.py)."""
+
+    class State(models.TextChoices):
+        PREPARING = "preparing", "Preparing"
+        PREPARED = "prepared", "Prepared"
+        FAILED = "failed", "Failed on the copy"
+        APPLIED = "applied", "Applied"
+        DISCARDED = "discarded", "Discarded"
+
+    project = models.ForeignKey(AgentProject, on_delete=models.CASCADE, related_name="migrations")
+    sql = models.TextField()
+    prompt = models.TextField(blank=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PREPARING)
+    #: The copy's branch (deleted once applied or discarded).
+    branch_id = models.CharField(max_length=100, blank=True)
+    #: The manifest of the copy before the SQL: what live must still be for an apply.
+    base_manifest = models.JSONField(null=True, blank=True)
+    #: The current version when the copy was taken.
+    base_version = models.ForeignKey(
+        Version, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changes = models.JSONField(null=True, blank=True)
+    summary = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    version = models.ForeignKey(
+        Version, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    prepared_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"migration #{self.pk} ({self.state})"

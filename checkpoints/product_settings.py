@@ -97,3 +97,15 @@ LOGGING = {
         "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
     },
 }
+
+# SQL reads (run_sql, describe_schema) ------------------------------------------------------
+#: Caps of one read: rows answered, bytes of the answer, seconds of the statement.
+CHECKPOINTS_SQL_MAX_ROWS = int(os.environ.get("CHECKPOINTS_SQL_MAX_ROWS", "1000"))
+CHECKPOINTS_SQL_MAX_BYTES = int(os.environ.get("CHECKPOINTS_SQL_MAX_BYTES", "1000000"))
+CHECKPOINTS_SQL_TIMEOUT_SECONDS = float(os.environ.get("CHECKPOINTS_SQL_TIMEOUT_SECONDS", "10"))
+#: A version's read copy is dropped this long after its last read.
+CHECKPOINTS_SQL_COPY_TTL_SECONDS = float(os.environ.get("CHECKPOINTS_SQL_COPY_TTL_SECONDS", "600"))
+#: A prepared migration's copy is kept this long for its apply or discard (then cleaned up).
+CHECKPOINTS_MIGRATION_COPY_TTL_HOURS = float(
+    os.environ.get("CHECKPOINTS_MIGRATION_COPY_TTL_HOURS", "24")
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from checkpoints.api import jobs, meta, pages, previews, projects, shares, versions
+from checkpoints.api import jobs, meta, pages, previews, projects, shares, sql, versions
 
 P = "api/v1/projects/<int:pk>"
 
@@ -34,5 +34,14 @@ urlpatterns = [
     path(f"{P}/jobs/<int:job_pk>/cancel", jobs.job_cancel, name="api-job-cancel"),
     path(f"{P}/shares", shares.shares, name="api-shares"),
     path(f"{P}/shares/<int:share_pk>", shares.share_detail, name="api-share"),
+    path(f"{P}/sql", sql.sql_run, name="api-sql"),
+    path(f"{P}/schema", sql.schema, name="api-schema"),
+    path(f"{P}/migrations", sql.migrations_create, name="api-migrations"),
+    path(f"{P}/migrations/<int:migration_pk>", sql.migration_detail, name="api-migration"),
+    path(
+        f"{P}/migrations/<int:migration_pk>/apply",
+        sql.migration_apply,
+        name="api-migration-apply",
+    ),
     re_path(r"^api/(?P<rest>.*)$", meta.unknown, name="api-unknown"),
 ]

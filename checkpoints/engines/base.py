@@ -198,6 +198,35 @@ class Engine(ABC):
         first). It carries a password: never log or render it."""
         raise EngineNotSupported(READONLY_UNSUPPORTED.format(engine=self.name), status=501)
 
+    # SQL reads (run_sql, describe_schema) and migration copies
+    #: Whether `sql_reader_uri`, `sql_owner_uri` and `branch_create` work.
+    supports_sql_reads: bool = False
+
+    def sql_reader_uri(
+        self,
+        project_id: str,
+        branch_id: str | None = None,
+        *,
+        grant: bool = False,
+        exclusive: bool = False,
+    ) -> str:
+        """The connection string (with a password: never log it) of the project's reader
+        on a branch (default: the root): a role that may only CONNECT, use schemas and
+        SELECT. `grant` (re)grants it there; `exclusive` also takes CONNECT away from the
+        project's role, so only the reader reaches the branch (a version's read copy)."""
+        raise EngineNotSupported(f"{self.name} has no SQL reader", status=501)
+
+    def sql_owner_uri(self, project_id: str, branch_id: str) -> str:
+        """The project role's connection string on a branch without an endpoint (a
+        migration's copy; opened to connections): the agent's own privileges."""
+        raise EngineNotSupported(f"{self.name} cannot connect to a bare branch", status=501)
+
+    def branch_create(
+        self, project_id: str, *, parent_id: str | None = None, name: str | None = None
+    ) -> Branch:
+        """A child branch copying its parent's data now (default parent: the root)."""
+        raise EngineNotSupported(f"{self.name} cannot copy a branch here", status=501)
+
     def role_password_reset(self, project_id: str) -> str:
         """Give the project's role a new password: the old one stops working and open
         sessions end. Returns the new connection string of the default branch."""

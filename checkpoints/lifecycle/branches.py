@@ -3,16 +3,40 @@ an expired preview's branch, a rollback's replaced branch, or a leftover."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
 from checkpoints.engines.base import Branch
 from checkpoints.lifecycle.plan import CleanupPlan, Holding, Removal, Seen, made_by
 from checkpoints.lifecycle.restore_names import made_by_job
-from checkpoints.models import AgentProject, Job, Preview
+from checkpoints.models import AgentProject, Job, MigrationTrial, Preview
 
 
 def _rollback_orphans(project: AgentProject) -> dict[str, Job]:
     """Orphan branch id -> the rollback job that left it."""
     jobs = project.jobs.filter(kind=Job.Kind.ROLLBACK, result__has_key="orphan_branch_id")
     return {job.result["orphan_branch_id"]: job for job in jobs}
+
+
+def _sql_branches(project: AgentProject) -> dict[str, str]:
+    """Branch id -> why it stays: a live read copy of a version, a migration's copy."""
+    kept = {
+        c.branch_id: f"kept: read copy of {c.version.label} for run_sql"
+        for c in project.sql_copies.filter(
+            closed_at__isnull=True, expires_at__gt=timezone.now()
+        ).select_related("version")
+    }
+    # A copy being made is the running job's (in-flight); a prepared one waits for its
+    # apply or discard, for a day at most (CHECKPOINTS_MIGRATION_COPY_TTL_HOURS).
+    hours = float(getattr(settings, "CHECKPOINTS_MIGRATION_COPY_TTL_HOURS", 24))
+    for trial in project.migrations.exclude(branch_id="").filter(
+        state=MigrationTrial.State.PREPARED,
+        prepared_at__gt=timezone.now() - timedelta(hours=hours),
+    ):
+        kept[trial.branch_id] = f"kept: copy of migration #{trial.pk}"
+    return kept
 
 
 def _verified(job: Job) -> bool:
@@ -25,6 +49,7 @@ def branches_classify(
     project = seen.project
     orphans = _rollback_orphans(project)
     previews = {p.branch_id: p for p in project.previews.select_related("version")}
+    sql_kept = _sql_branches(project)
     for branch in branches:
         holding = Holding("branch", branch.id, branch.name, branch.logical_size)
         plan.branches.append(holding)
@@ -36,6 +61,9 @@ def branches_classify(
         preview = previews.get(branch.id)
         if preview is not None:
             _preview_branch(plan, holding, branch, preview, branch.id in live_previews)
+        elif branch.id in sql_kept:
+            holding.role, holding.note = "sql copy", sql_kept[branch.id]
+            plan.kept.append(f"{branch.name}: {holding.note}")
         elif made_by(seen.in_flight, branch.id, branch.created_at):
             holding.role = "in-flight"
             holding.note = f"being made by the running job #{seen.in_flight.pk}"  # type: ignore[union-attr]

@@ -30,7 +30,9 @@ after each risky change (save_version applies your SQL in one transaction: if a 
 fails nothing is applied and the error names it). Before rolling back, call plan_rollback \
 to see what the live database would lose. A rollback keeps the project's connection \
 string: apps keep working against it. Open a preview to inspect an old version on its own \
-temporary database without touching the live one, and discard it when done. Long actions \
+temporary database without touching the live one, and discard it when done. Read data \
+with run_sql (read-only; version=N reads a saved version) and describe_schema; try a \
+schema change with prepare_migration, then apply_migration. Long actions \
 wait for their job; if one is still running you get a job id to poll with get_job."""
 
 JOB_POLL_SECONDS = 0.1

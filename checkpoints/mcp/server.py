@@ -8,9 +8,16 @@ services) and one `@tool(...)` function in a `*_tools.py` module that runs it th
 
 from __future__ import annotations
 
-from checkpoints.mcp import job_tools, preview_tools, project_tools, resources, version_tools
+from checkpoints.mcp import (
+    job_tools,
+    preview_tools,
+    project_tools,
+    resources,
+    sql_tools,
+    version_tools,
+)
 from checkpoints.mcp.app import mcp
 
 __all__ = ["mcp"]
 #: The modules whose import registers the tools and resources.
-REGISTERED = (project_tools, version_tools, preview_tools, job_tools, resources)
+REGISTERED = (project_tools, version_tools, preview_tools, job_tools, sql_tools, resources)

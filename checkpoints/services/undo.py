@@ -40,7 +40,10 @@ _NEUTRAL = (
     Job.Kind.CLEANUP,
     Job.Kind.SHARE_OPEN,
     Job.Kind.TIER_MOVE,
+    Job.Kind.MIGRATION_PREPARE,
 )
+#: Jobs that keep the live state as a version first and record it: an undo goes back to it.
+_UNDOABLE = (Job.Kind.ROLLBACK, Job.Kind.MIGRATION_APPLY)
 
 
 def rollback_to_undo(*, project: AgentProject) -> Job | None:
@@ -52,7 +55,7 @@ def rollback_to_undo(*, project: AgentProject) -> Job | None:
         .order_by("-finished_at", "-pk")
         .first()
     )
-    if last is None or last.kind != Job.Kind.ROLLBACK or not last.result.get("undo_version_id"):
+    if last is None or last.kind not in _UNDOABLE or not last.result.get("undo_version_id"):
         return None
     if last.target_version_id != project.current_version_id:
         return None

@@ -156,6 +156,18 @@ def _exercise(api: RecordingApi, project) -> None:
     api.post(f"{base}/versions/1/rollback")  # 422 version_deleted
     api.post(f"{base}/shares", {"version": 1})  # 422 version_deleted
 
+    api.post(f"{base}/sql", {"sql": "select 1 as one"})
+    api.post(f"{base}/sql", {"sql": "select 1; select 2"})  # 400
+    api.get(f"{base}/schema")
+    trial = api.post(f"{base}/migrations", {"sql": "create table later (id int)"})  # 202
+    jobs_run_queued()
+    migration_url = f"{base}/migrations/{trial.json()['migration']['id']}"
+    api.get(migration_url)
+    applied = api.post(f"{migration_url}/apply")  # 202
+    jobs_run_queued()
+    assert api.get(applied["Location"]).json()["state"] == "succeeded"
+    api("DELETE", migration_url)  # 409 migration_not_prepared (applied)
+
     viewer = user_make("carol")
     member_add(project, viewer, Membership.Role.VIEWER)
     RecordingApi(token_for(viewer), api.seen)("DELETE", base)  # 403

@@ -36,6 +36,12 @@ TOOLS = {
     "open_preview",
     "discard_preview",
     "get_job",
+    "run_sql",
+    "describe_schema",
+    "prepare_migration",
+    "get_migration",
+    "apply_migration",
+    "discard_migration",
 }
 DESTRUCTIVE = {
     "rollback_to_version",
@@ -44,6 +50,8 @@ DESTRUCTIVE = {
     "delete_version",
     "discard_preview",
     "revoke_share",
+    "apply_migration",
+    "discard_migration",
 }
 
 

@@ -38,10 +38,11 @@ from .parking import Parking
 from .recover import RecoverMixin
 from .restore import RestoreMixin
 from .session import SessionLimits
+from .sql_reader import SqlReaderMixin
 from .util import quietly
 
 
-class LocalEngine(RestoreMixin, FinalizeMixin, RecoverMixin, OperationsMixin):
+class LocalEngine(SqlReaderMixin, RestoreMixin, FinalizeMixin, RecoverMixin, OperationsMixin):
     """Projects, branches, snapshots and endpoints as databases on one PostgreSQL server."""
 
     name = "local"
