@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         children.append(start(gunicorn_command(port), env))
         for _ in range(worker_count()):
             children.append(start(worker_command(), env))
+        # Webhook deliveries: a worker of their own, so a slow endpoint holds no job.
+        children.append(start(worker_command() + ["--queue-name", "webhooks"], env))
         wait_for_port(port, children)
         say(
             f"\n  Checkpoints is running: http://127.0.0.1:{port}/ with {worker_count()} workers"
