@@ -57,7 +57,9 @@ def test_connection_strings_are_masked_unless_revealed_by_a_token_that_may(ada, 
     real = services.project_connection_uri(project=project)
     masked = api.get(f"projects/{project.pk}/connection").json()
     assert masked["masked"] and masked["connection_uri"] != real
-    assert ":********@" in masked["connection_uri"] and real.split("@")[1] in masked["connection_uri"]
+    assert (
+        ":********@" in masked["connection_uri"] and real.split("@")[1] in masked["connection_uri"]
+    )
     shown = api.get(f"projects/{project.pk}/connection", reveal="true").json()
     assert shown == {"connection_uri": real, "masked": False, "project": project.pk}
     never = scoped(ada, can_reveal=False)
@@ -121,9 +123,7 @@ def test_labels_round_trip_and_filter_the_list(api, project):
     labels = {"git_sha": "3f2a9c1", "agent_run": "42"}
     saved = version_via_api(api, project, "Add items", "create table items (id int)")
     assert saved["version"]["labels"] == {}
-    response = api.post(
-        f"projects/{project.pk}/versions", {"prompt": "Add tags", "labels": labels}
-    )
+    response = api.post(f"projects/{project.pk}/versions", {"prompt": "Add tags", "labels": labels})
     assert response.status_code == 202, response.content
     jobs_run_queued()
     job = api.get(response["Location"]).json()
@@ -165,9 +165,7 @@ def test_labels_that_break_the_rules_answer_400_naming_them(api, project, labels
 # Idempotency --------------------------------------------------------------------------------
 
 
-def test_a_retry_with_the_same_key_answers_the_first_answer_and_does_nothing_twice(
-    api, project
-):
+def test_a_retry_with_the_same_key_answers_the_first_answer_and_does_nothing_twice(api, project):
     first = post(api, f"projects/{project.pk}/versions", {"prompt": "Once"}, "key-1")
     again = post(api, f"projects/{project.pk}/versions", {"prompt": "Once"}, "key-1")
     assert first.status_code == again.status_code == 202

@@ -232,9 +232,10 @@ def test_a_hanging_receiver_does_not_hold_a_rollback(ada, project, settings):
             assert rollback.state == Job.State.SUCCEEDED
             receiver.release.set()
             wait_until(
-                lambda: set(WebhookDelivery.objects.values_list("state", flat=True))
-                == {"delivered"}
-                and WebhookDelivery.objects.count() == 2,
+                lambda: (
+                    set(WebhookDelivery.objects.values_list("state", flat=True)) == {"delivered"}
+                    and WebhookDelivery.objects.count() == 2
+                ),
                 "both events delivered",
             )
     finally:
