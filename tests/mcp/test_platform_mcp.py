@@ -74,8 +74,8 @@ def test_labels_round_trip_and_a_retried_save_saves_once(http_world, platform):
     labels = {"git_sha": "3f2a9c1", "agent_run": "7"}
 
     async def steps(agent, client):
-        asked = dict(project_id=pid, prompt="Add notes", labels=labels, idempotency_key="save-1")
-        asked["sql"] = "create table notes (id int)"
+        asked = {"project_id": pid, "prompt": "Add notes", "labels": labels}
+        asked |= {"sql": "create table notes (id int)", "idempotency_key": "save-1"}
         first = await agent.ok("save_version", **asked)
         again = await agent.ok("save_version", **asked)
         reused = await agent.refused("save_version", **{**asked, "prompt": "Something else"})
