@@ -141,7 +141,11 @@ def project(ada):
     engine_project_drop(project)
 
 
-def job_done(job: Job) -> Job:
+def job_done(start: Callable[[], Job]) -> Job:
+    """Start a job once the project is idle (a saved version may queue a tier move after
+    it), then wait until it has succeeded."""
+    wait_until(lambda: not Job.objects.filter(state__in=Job.UNFINISHED).exists(), "idle")
+    job = start()
     wait_until(lambda: Job.objects.get(pk=job.pk).is_finished, f"job {job.kind}")
     job = Job.objects.get(pk=job.pk)
     assert job.state == Job.State.SUCCEEDED, job.error
@@ -155,13 +159,13 @@ def test_every_event_arrives_signed_as_the_spec_says(ada, project, fast_retries)
     try:
         with worker_threads(1), webhook_worker():
             saved = job_done(
-                services.version_create(
+                lambda: services.version_create(
                     project=project, user=ada, prompt="Tag it", labels={"git_sha": "3f2a9c1"}
                 )
             )
-            job_done(services.version_rollback(project=project, version=v1, user=ada))
-            job_done(services.rollback_undo(project=project, user=ada))
-            opened = job_done(services.preview_open(project=project, version=v1, user=ada))
+            job_done(lambda: services.version_rollback(project=project, version=v1, user=ada))
+            job_done(lambda: services.rollback_undo(project=project, user=ada))
+            opened = job_done(lambda: services.preview_open(project=project, version=v1, user=ada))
             Preview.objects.filter(pk=opened.preview_id).update(expires_at=timezone.now())
             tasks.previews_cleanup_expired()  # the expiry's discard
             wait_until(lambda: not Preview.objects.get(pk=opened.preview_id).is_live, "expiry")
@@ -223,9 +227,11 @@ def test_a_hanging_receiver_does_not_hold_a_rollback(ada, project, settings):
     v0 = project.versions.get(number=0)
     try:
         with worker_threads(1), webhook_worker():
-            job_done(services.version_create(project=project, user=ada, prompt="Hang on"))
+            job_done(lambda: services.version_create(project=project, user=ada, prompt="Hang on"))
             wait_until(receiver.entered.is_set, "the receiver to be called")
-            rollback = job_done(services.version_rollback(project=project, version=v0, user=ada))
+            rollback = job_done(
+                lambda: services.version_rollback(project=project, version=v0, user=ada)
+            )
             # The rollback finished while the receiver still holds the first event.
             log = list(WebhookDelivery.objects.values("event_type", "attempts", "last_error"))
             assert not receiver.release.is_set() and receiver.answered == 0, log
