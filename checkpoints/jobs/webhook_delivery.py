@@ -46,6 +46,7 @@ EVENTS = (
     "webhook.test",
 )
 MAX_ATTEMPTS = 7
+KEEP = timedelta(days=30)
 USER_AGENT = "Checkpoints-Webhooks/1"
 
 
@@ -69,7 +70,10 @@ def webhook_emit(
         endpoints = WebhookEndpoint.objects.filter(team_id=team_id)
         if endpoint_id is not None:
             endpoints = endpoints.filter(pk=endpoint_id)
-        payload = {"type": event_type, "timestamp": timezone.now().isoformat(), "data": data}
+        now = timezone.now()
+        old = WebhookDelivery.objects.filter(endpoint__team_id=team_id, created_at__lt=now - KEEP)
+        old.delete()  # the log keeps `KEEP` of deliveries
+        payload = {"type": event_type, "timestamp": now.isoformat(), "data": data}
         count = 0
         for endpoint in endpoints:
             delivery = WebhookDelivery.objects.create(
