@@ -3,7 +3,17 @@ own URLs (`contacts.urls`) are included by the root URLconf."""
 
 from django.urls import path
 
-from checkpoints.views import activity, jobs, page, previews, projects, tables, teams, versions
+from checkpoints.views import (
+    activity,
+    jobs,
+    page,
+    previews,
+    projects,
+    tables,
+    teams,
+    versions,
+    webhooks,
+)
 from checkpoints.views.lifecycle import cleanup, diff, tiers
 
 P = "projects/<int:pk>"
@@ -25,6 +35,10 @@ team_urls = [
         name="invitation-decline",
     ),
     path("teams/<int:pk>/", teams.team_detail, name="team-detail"),
+    path("teams/<int:pk>/webhooks", webhooks.webhook_add, name="webhook-add"),
+    path("teams/<int:pk>/webhooks/<int:e>/remove", webhooks.webhook_remove, name="webhook-remove"),
+    path("teams/<int:pk>/webhooks/<int:e>/rotate", webhooks.webhook_rotate, name="webhook-rotate"),
+    path("teams/<int:pk>/webhooks/<int:e>/test", webhooks.webhook_test, name="webhook-test"),
     path("teams/<int:pk>/members", teams.member_add, name="member-add"),
     path("teams/<int:pk>/members/<int:member_pk>/role", teams.member_role, name="member-role"),
     path(

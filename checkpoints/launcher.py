@@ -84,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             return subprocess.call(manage + args.exec, env=env, cwd=BASE_DIR)
         port = free_port(args.port)
         children.append(start(gunicorn_command(port), env))
-        for _ in range(worker_count()):
-            children.append(start(worker_command(), env))
+        for command in worker_commands():
+            children.append(start(command, env))
         wait_for_port(port, children)
         say(
             f"\n  Checkpoints is running: http://127.0.0.1:{port}/ with {worker_count()} workers"
@@ -143,6 +143,12 @@ def worker_command(*, interval: float = WORKER_INTERVAL, verbosity: int = 1) -> 
         "-v",
         str(verbosity),
     ]
+
+
+def worker_commands() -> list[list[str]]:
+    """The job workers, and one for webhook deliveries: a slow endpoint holds no job."""
+    jobs = [worker_command() for _ in range(worker_count())]
+    return [*jobs, worker_command() + ["--queue-name", "webhooks"]]
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

@@ -158,6 +158,9 @@ class Version(models.Model):
     pinned = models.BooleanField(default=False)
     #: Bytes the snapshot takes in its tier, recorded when saved or moved (never per view).
     size_bytes = models.BigIntegerField(null=True, blank=True)
+    #: The caller's own key/value labels set at save (`git_sha`, `agent_run`…;
+    #: checkpoints/version_labels.py checks them): shown and filterable, never interpreted.
+    labels = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["number"]
@@ -434,3 +437,81 @@ class MigrationTrial(models.Model):
 
     def __str__(self) -> str:
         return f"migration #{self.pk} ({self.state})"
+
+
+class IdempotencyRecord(models.Model):
+    """A write asked with an `Idempotency-Key` (API header, MCP argument): the first one
+    inserts this row (the unique constraint decides who runs), does the work and stores its
+    answer; a retry with the same key answers the stored answer (services/idempotency.py)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    #: sha256 of what was asked (method, path, body / tool, arguments): a key reused for
+    #: another request is refused.
+    fingerprint = models.CharField(max_length=64)
+    response = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_user_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"idempotency key {self.key!r} of {self.user_id}"
+
+
+class WebhookEndpoint(models.Model):
+    """Where a team's events are POSTed, signed as Standard Webhooks (`whsec_` secrets).
+
+    After a rotation the previous secret also signs until `previous_secret_until`, so a
+    receiver can switch without losing events."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    secret = models.CharField(max_length=100)
+    previous_secret = models.CharField(max_length=100, blank=True)
+    previous_secret_until = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: attempted by the `webhooks` queue's worker, retried
+    with exponential backoff until acknowledged (2xx) or out of attempts."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event_id = models.CharField(max_length=40)
+    event_type = models.CharField(max_length=40)
+    payload = models.JSONField()
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id} ({self.state})"

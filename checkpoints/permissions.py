@@ -42,6 +42,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "restore_window": (OWNER, "change the restore window"),
     "cleanup": (OWNER, "change or run the cleanup"),
     "members_manage": (OWNER, "manage the team’s members"),
+    "webhooks_manage": (OWNER, "manage the team’s webhooks"),
     "password_rotate": (OWNER, "rotate the connection string’s password"),
 }
 

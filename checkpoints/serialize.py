@@ -81,6 +81,7 @@ def version_json(version: Version, *, current_id: int | None = None) -> dict[str
         "pinned": version.pinned,
         "size_bytes": version.size_bytes,
         "automatic": version.automatic,
+        "labels": version.labels or {},
     }
 
 

@@ -186,6 +186,7 @@ STORAGES = {
 TASKS = {
     "default": {
         "BACKEND": os.environ.get("CHECKPOINTS_TASK_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default", "webhooks"],  # webhooks: their own worker (tasks.WEBHOOK_QUEUE)
     }
 }
 

@@ -79,6 +79,18 @@ def preview_expire(preview_id: int) -> None:
         preview_expire.using(run_after=timezone.now() + PREVIEW_RETRY_WHEN_BUSY).enqueue(preview_id)
 
 
+#: Webhook deliveries have a queue and a worker of their own: an endpoint that hangs or
+#: fails never holds a job (`make run` starts one worker for it).
+WEBHOOK_QUEUE = "webhooks"
+
+
+@task(queue_name=WEBHOOK_QUEUE)
+def webhook_deliver(delivery_id: int) -> None:
+    """One attempt to deliver a signed webhook (`jobs.webhook_delivery.webhook_attempt`)."""
+    close_old_connections()
+    _handler("webhook_deliver")(delivery_id)
+
+
 @task()
 def cleanup_periodic() -> None:
     """Clean up every project (`jobs.cleanup.projects_cleanup`), then run again later."""

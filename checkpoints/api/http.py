@@ -19,17 +19,19 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from checkpoints import services
+from checkpoints.api.idempotency import HEADER, idempotent_answer
 from checkpoints.api.models import ApiToken
 from checkpoints.engines.errors import EngineError
 from checkpoints.paging import PageInvalid
 from checkpoints.refusals import Refusal, engine_refusal, not_found, service_refusal
-from checkpoints.tokens import UNAUTHORIZED, token_from_header
+from checkpoints.tokens import UNAUTHORIZED, token_from_header, token_require_write
 
 logger = logging.getLogger(__name__)
 
 METHOD_NOT_ALLOWED = "Method {method} is not allowed here; use {allowed}."
 INVALID = "The request is invalid: see `details`."
 INTERNAL = "Something went wrong on our side. It has been logged."
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 #: The API's name for a refusal (`checkpoints.refusals`): status, code, message.
 ApiError = Refusal
@@ -81,6 +83,14 @@ def _check_method(request: HttpRequest, methods: tuple[str, ...]) -> None:
         raise ApiError(405, "method_not_allowed", message)
 
 
+def view_answer(view: Callable, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """The view's answer, a refusal answered as JSON (so an idempotent retry replays it)."""
+    try:
+        return view(request, *args, **kwargs)
+    except Exception as error:
+        return error_response(_refusal_of(request, error))
+
+
 def api_view(*methods: str, auth: bool = True) -> Callable:
     """Make a function an API view: token auth, allowed methods, JSON errors."""
 
@@ -95,7 +105,15 @@ def api_view(*methods: str, auth: bool = True) -> Callable:
                     request.api_token = token  # type: ignore[attr-defined]
                     request.user = token.user
                 _check_method(request, methods)
-                response = view(request, *args, **kwargs)
+                writes = request.method not in SAFE_METHODS
+                if auth and writes:
+                    token_require_write(token)
+                if auth and writes and HEADER in request.headers:
+                    response = idempotent_answer(
+                        request, lambda: view_answer(view, request, *args, **kwargs)
+                    )
+                else:
+                    response = view(request, *args, **kwargs)
             except Exception as error:
                 response = error_response(_refusal_of(request, error))
             if response.status_code == 405:

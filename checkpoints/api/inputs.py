@@ -101,3 +101,11 @@ def query_wait(request: HttpRequest, *, maximum: float) -> float:
     if errors:
         raise Invalid(errors)
     return seconds if wait in {"true", "1"} else 0.0
+
+
+def query_bool(request: HttpRequest, name: str) -> bool:
+    """`?name=true|false|1|0` (absent: false)."""
+    value = request.GET.get(name, "false").lower()
+    if value not in {"true", "false", "1", "0"}:
+        raise Invalid({name: "Must be true or false."})
+    return value in {"true", "1"}

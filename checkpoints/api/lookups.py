@@ -1,19 +1,21 @@
-"""The API's lookups: another team's project answers exactly like a missing one (404)."""
+"""The API's lookups: another team's project, or one the token is not scoped to, answers
+exactly like a missing one (404)."""
 
 from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from checkpoints import permissions, selectors
+from checkpoints import permissions
 from checkpoints.models import AgentProject, Job, Preview, Version
 from checkpoints.refusals import MAX_ID, MAX_NUMBER, not_found
+from checkpoints.tokens import token_projects
 
 
 def project_of(request: HttpRequest, pk: int) -> AgentProject:
     if pk > MAX_ID:
         raise not_found()
-    project = selectors.projects_for(request.user).filter(pk=pk).first()
+    project = token_projects(request.api_token).filter(pk=pk).first()
     if project is None:
         raise not_found()
     return project

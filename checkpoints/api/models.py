@@ -19,6 +19,13 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    #: Reads only: every write (API method other than GET, MCP tool that changes
+    #: something) answers 403 `read_only_token`.
+    read_only = models.BooleanField(default=False)
+    #: Whether `reveal=true` may show a connection string's password (masked otherwise).
+    can_reveal = models.BooleanField(default=True)
+    #: When not empty, the only projects the token reaches (others answer 404).
+    projects = models.ManyToManyField("checkpoints.AgentProject", blank=True, related_name="+")
 
     class Meta:
         ordering = ["-created_at"]

@@ -6,11 +6,12 @@ from django.http import HttpRequest, JsonResponse
 
 from checkpoints import permissions, selectors, services
 from checkpoints.api.http import Invalid, api_view
-from checkpoints.api.inputs import int_field, json_body
+from checkpoints.api.inputs import int_field, json_body, query_bool
 from checkpoints.api.jobs import job_answer, wait_seconds
 from checkpoints.api.listing import list_answer
 from checkpoints.api.lookups import preview_of, project_of, role_of, version_of
 from checkpoints.serialize import preview_json
+from checkpoints.tokens import uri_shown
 
 
 @api_view("GET", "POST")
@@ -33,8 +34,10 @@ def previews(request: HttpRequest, pk: int) -> JsonResponse:
 
 @api_view("GET", "DELETE")
 def preview_detail(request: HttpRequest, pk: int, preview_pk: int) -> JsonResponse:
-    """A preview; while it is live, with its connection string for operators and owners."""
+    """A preview; while it is live, with its connection string for operators and owners
+    (the password masked unless `?reveal=true` and the token may reveal)."""
     project = project_of(request, pk)
+    reveal = query_bool(request, "reveal") if request.method == "GET" else False
     preview = preview_of(project, preview_pk)
     if request.method == "DELETE":
         seconds = wait_seconds(request)
@@ -42,5 +45,9 @@ def preview_detail(request: HttpRequest, pk: int, preview_pk: int) -> JsonRespon
         return job_answer(request, job, seconds)
     uri = None
     if preview.is_live and permissions.allows(role_of(request, project), "connection_uri"):
-        uri = services.preview_connection_uri(preview=preview)
+        uri = uri_shown(
+            request.api_token,
+            services.preview_connection_uri(preview=preview),
+            reveal=reveal,
+        )
     return JsonResponse(preview_json(preview, connection_uri=uri))

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from checkpoints import permissions, selectors, services
+from checkpoints import permissions, services
 from checkpoints.api.http import Invalid, api_view
-from checkpoints.api.inputs import int_field, json_body, text_field
+from checkpoints.api.inputs import int_field, json_body, query_bool, text_field
 from checkpoints.api.jobs import job_answer, wait_seconds
 from checkpoints.api.listing import list_answer
 from checkpoints.api.lookups import project_of, role_of
 from checkpoints.models import Membership, Team
 from checkpoints.refusals import MAX_ID
 from checkpoints.serialize import project_json
+from checkpoints.tokens import token_projects, token_require_unscoped, uri_shown
 
 
 @api_view("GET", "POST")
@@ -20,11 +21,12 @@ def projects(request: HttpRequest) -> JsonResponse:
     if request.method == "POST":
         return _project_create(request)
     roles = dict(Membership.objects.filter(user=request.user).values_list("team_id", "role"))
-    listed = selectors.projects_for(request.user).order_by("-created_at", "-pk")
+    listed = token_projects(request.api_token).order_by("-created_at", "-pk")
     return list_answer(request, listed, lambda p: project_json(p, role=roles.get(p.team_id)))
 
 
 def _project_create(request: HttpRequest) -> JsonResponse:
+    token_require_unscoped(request.api_token)
     seconds = wait_seconds(request)
     data = json_body(request, allowed={"name", "team"})
     errors: dict[str, str] = {}
@@ -53,19 +55,26 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @api_view("GET")
 def project_connection(request: HttpRequest, pk: int) -> JsonResponse:
-    """The stable connection string (with its password): operators and owners only."""
+    """The stable connection string: operators and owners only. Its password is masked
+    unless `?reveal=true` and the token may reveal."""
     project = project_of(request, pk)
+    reveal = query_bool(request, "reveal")
     permissions.require(request.user, project, "connection_uri")
+    return _connection_answer(request, project, reveal)
+
+
+def _connection_answer(request: HttpRequest, project, reveal: bool) -> JsonResponse:
     uri = services.project_connection_uri(project=project)
-    return JsonResponse({"connection_uri": uri, "project": project.pk})
+    shown = uri_shown(request.api_token, uri, reveal=reveal)
+    return JsonResponse({"connection_uri": shown, "masked": shown != uri, "project": project.pk})
 
 
 @api_view("POST")
 def project_password_rotate(request: HttpRequest, pk: int) -> JsonResponse:
     """A new password (owners): the old one stops working, its sessions end. Answers the
-    new connection string."""
+    new connection string (masked unless `?reveal=true`)."""
     project = project_of(request, pk)
+    reveal = query_bool(request, "reveal")
     json_body(request, allowed=set())
     services.project_password_rotate(project=project, user=request.user)
-    uri = services.project_connection_uri(project=project)
-    return JsonResponse({"connection_uri": uri, "project": project.pk})
+    return _connection_answer(request, project, reveal)

@@ -16,6 +16,7 @@ from checkpoints.models import AgentProject
 from checkpoints.refusals import MAX_NUMBER
 from checkpoints.serialize import version_json
 from checkpoints.services import lifecycle
+from checkpoints.version_labels import LabelsInvalid, labels_clean, labels_filter
 
 DIFF_UNAVAILABLE = (
     "A diff needs the schema manifest stored with both versions; "
@@ -34,22 +35,31 @@ def versions(request: HttpRequest, pk: int) -> JsonResponse:
     listed = versions_of(project).order_by("number", "pk")
     if deleted in {"false", "0"}:
         listed = listed.filter(deleted_at__isnull=True)
+    try:  # ?label=git_sha:3f2a9c1 (repeat to require several)
+        listed = labels_filter(listed, request.GET.getlist("label"))
+    except LabelsInvalid as error:
+        raise Invalid({"label": error.message}) from None
     current = project.current_version_id
     return list_answer(request, listed, lambda v: version_json(v, current_id=current))
 
 
 def _version_create(request: HttpRequest, project: AgentProject) -> JsonResponse:
     seconds = wait_seconds(request)
-    data = json_body(request, allowed={"prompt", "sql", "name"})
+    data = json_body(request, allowed={"prompt", "sql", "name", "labels"})
     errors: dict[str, str] = {}
     prompt = text_field(data, "prompt", errors, required=True, max_length=10000)
     sql = text_field(data, "sql", errors, required=False, max_length=1_000_000, strip=False)
     name = text_field(data, "name", errors, required=False, max_length=200)
+    labels: dict[str, str] = {}
+    try:
+        labels = labels_clean(data.get("labels"))
+    except LabelsInvalid as error:
+        errors["labels"] = error.message
     if errors:
         raise Invalid(errors)
     assert prompt is not None
     job = services.version_create(
-        project=project, user=request.user, prompt=prompt, sql=sql, name=name
+        project=project, user=request.user, prompt=prompt, sql=sql, name=name, labels=labels
     )
     return job_answer(request, job, seconds)
 

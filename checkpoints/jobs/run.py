@@ -30,6 +30,7 @@ from checkpoints.jobs.failures import (
 )
 from checkpoints.jobs.heartbeat import Heartbeat
 from checkpoints.jobs.role_state import role_state_repair
+from checkpoints.jobs.webhook_delivery import webhook_job_finished
 from checkpoints.lifecycle import listing
 from checkpoints.models import Activity, AgentProject, Job, Version
 
@@ -242,6 +243,7 @@ def job_finish(run: JobRun, *, state: str, error: str = "") -> None:
             "job %s ended %s but was no longer running: kept as it is", run.job.pk, state
         )
         return
+    webhook_job_finished(run.job.pk)
     if state == Job.State.FAILED:
         run.record_activity(
             kind=Activity.Kind.FAILED,

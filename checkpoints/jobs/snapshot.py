@@ -107,6 +107,7 @@ def _version_record(
             expires_at=created.snapshot.expires_at,
             manifest=manifest,
             size_bytes=created.snapshot.full_size,  # recorded now, never per view
+            labels=(run.result.get("request") or {}).get("labels") or {},
         )
         project.current_version = version
         project.save(update_fields=["current_version"])

@@ -9,8 +9,9 @@ with `get_job`. A refusal is a tool error (`isError`) carrying the API's stable 
 
 from __future__ import annotations
 
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Annotated, Any
 
@@ -21,8 +22,11 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from checkpoints.mcp import job_calls
+from checkpoints.mcp.auth import writes_allowed
 from checkpoints.mcp.failures import ToolFailure, guarded, wait_limit
+from checkpoints.mcp.idempotency import IdempotencyKey, key_claim, key_keep
 from checkpoints.paging import MAX_PAGE, MAX_PER_PAGE
+from checkpoints.services.idempotency import KEY_IN_PROGRESS
 
 INSTRUCTIONS = """\
 Checkpoints keeps versions of a project's PostgreSQL database. Save a version before and \
@@ -50,6 +54,14 @@ DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_
 
 ProjectId = Annotated[int, Field(ge=0, description="The project's id (from list_projects).")]
 VersionNumber = Annotated[int, Field(ge=0, description="A version number: v0 is the empty start.")]
+Reveal = Annotated[
+    bool,
+    Field(
+        description="Show the password in the connection string (masked by default, to keep "
+        "it out of your context; the token must allow it). Leave false unless you must "
+        "connect yourself."
+    ),
+]
 
 
 # Plumbing ---------------------------------------------------------------------------------
@@ -107,12 +119,16 @@ async def job_wait(ctx: Context, job_id: int) -> bool:
 
 
 async def job_outcome(
-    ctx: Context, job_id: int, done: Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]
+    ctx: Context,
+    job_id: int,
+    done: Callable[[dict[str, Any]], tuple[str, dict[str, Any]]],
+    *,
+    reveal: bool = False,
 ) -> CallToolResult:
     """The job's outcome: `done(job)` for a success, a tool error for a failure, or the job
-    id to poll when it is still running."""
+    id to poll when it is still running (a preview's password masked unless `reveal`)."""
     finished = await job_wait(ctx, job_id)
-    job = await call(job_calls.job_answer, job_id=job_id)
+    job = await call(job_calls.job_answer, job_id=job_id, reveal=reveal)
     if not finished:
         text = (
             f"Job {job['id']} ({job['kind']}) is still running: "
@@ -129,20 +145,66 @@ async def job_outcome(
 def tool(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """`mcp.tool(...)` whose refusals answer as tool errors (`isError`) with their code."""
 
+    writes = not options["annotations"].read_only_hint
+
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(fn)
         async def wrapper(*args: Any, **kwargs: Any) -> CallToolResult:
+            key = kwargs.pop("idempotency_key", None)
             try:
-                return await fn(*args, **kwargs)
+                if writes:  # a read-only token is refused before anything starts
+                    await call(writes_allowed)
+                if key is None:
+                    return await fn(*args, **kwargs)
+                asked = {k: v for k, v in kwargs.items() if not isinstance(v, Context)}
+                return await idempotent(fn.__name__, key, asked, lambda: fn(*args, **kwargs))
             except Refused as refused:
                 return refusal(refused.failure)
 
+        if writes:
+            _key_parameter_add(fn, wrapper)
         # The docstring as one paragraph: what a model reads to choose the tool.
         description = " ".join((fn.__doc__ or "").split())
         mcp.tool(description=description, **options)(wrapper)
         return wrapper
 
     return register
+
+
+def _key_parameter_add(fn: Callable[..., Any], wrapper: Callable[..., Any]) -> None:
+    """Give a tool that changes something the `idempotency_key` argument."""
+    signature = inspect.signature(fn, eval_str=True)
+    key = inspect.Parameter(
+        "idempotency_key", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=IdempotencyKey
+    )
+    wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), key]
+    )
+    wrapper.__annotations__ = {**fn.__annotations__, "idempotency_key": IdempotencyKey}
+
+
+async def idempotent(
+    name: str, key: str, asked: dict[str, Any], run: Callable[[], Awaitable[CallToolResult]]
+) -> CallToolResult:
+    """`run()`'s result once per key: a retry answers the kept result (waiting for the first
+    call to finish if it still runs)."""
+    deadline = time.monotonic() + wait_limit() + 30
+    while (claim := await call(key_claim, tool=name, arguments=asked, key=key)) is None:
+        if time.monotonic() >= deadline:
+            raise Refused(ToolFailure("idempotency_in_progress", KEY_IN_PROGRESS))
+        await anyio.sleep(JOB_POLL_SECONDS)
+    if claim.answer is not None:
+        return CallToolResult.model_validate(claim.answer)
+    try:
+        result = await run()
+    except Refused as refused:
+        result = refusal(refused.failure)
+    except BaseException:
+        await call(key_keep, record=claim.record, result=None)
+        raise
+    kept = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+    await call(key_keep, record=claim.record, result=kept)
+    return result
 
 
 def version_line(version: dict[str, Any]) -> str:

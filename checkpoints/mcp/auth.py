@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
-from checkpoints.tokens import UNAUTHORIZED, token_authenticate
+from checkpoints.tokens import UNAUTHORIZED, token_authenticate, token_require_write
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -48,6 +48,16 @@ def acting_as(raw: str) -> Iterator[None]:
         _raw_token.reset(reset)
 
 
+def current_token() -> ApiToken:
+    """The token this call carries (checked now: revoked answers 401)."""
+    return token_check(_raw_token.get())
+
+
 def current_user() -> AbstractBaseUser:
     """The user of the token this call carries (checked now: revoked answers 401)."""
-    return token_check(_raw_token.get()).user
+    return current_token().user
+
+
+def writes_allowed() -> None:
+    """Refuse a tool that changes something to a read-only token (`read_only_token`)."""
+    token_require_write(current_token())

@@ -10,9 +10,11 @@ from django.db import transaction
 from django.http import Http404
 
 from checkpoints import selectors
+from checkpoints.mcp.auth import current_token
 from checkpoints.mcp.failures import ToolFailure
 from checkpoints.models import AgentProject, Job, Version
 from checkpoints.refusals import MAX_ID, MAX_NUMBER
+from checkpoints.tokens import token_projects
 
 VIA = "mcp"
 PROJECT_NOT_FOUND = "Project {id} was not found in your teams (see list_projects)."
@@ -20,9 +22,11 @@ VERSION_NOT_FOUND = "Project {project} has no version {number} (see list_version
 
 
 def project_for(user: Any, project_id: int) -> AgentProject:
+    """The project among those the call's token reaches (its scope), else not found."""
     project = None
     if 0 <= project_id <= MAX_ID:
-        project = selectors.projects_for(user).filter(pk=project_id).first()
+        token = current_token()
+        project = token_projects(token).filter(pk=project_id).first()
     if project is None:
         raise ToolFailure("not_found", PROJECT_NOT_FOUND.format(id=project_id))
     return project

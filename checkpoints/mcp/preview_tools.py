@@ -13,6 +13,7 @@ from checkpoints.mcp.app import (
     CREATE,
     DESTRUCTIVE,
     ProjectId,
+    Reveal,
     VersionNumber,
     answer,
     call,
@@ -23,11 +24,11 @@ from checkpoints.mcp.app import (
 
 @tool(name="open_preview", title="Open a preview", annotations=CREATE)
 async def open_preview(
-    ctx: Context, project_id: ProjectId, version: VersionNumber
+    ctx: Context, project_id: ProjectId, version: VersionNumber, reveal: Reveal = False
 ) -> CallToolResult:
     """Open a saved version on its own temporary database, side by side with the live one
-    (which is not touched). Returns the preview's id and connection string. Previews
-    expire on their own; discard_preview when you are done."""
+    (which is not touched). Returns the preview's id and connection string (password
+    masked unless reveal=true). Previews expire on their own; discard_preview when done."""
     job_id = await call(preview_calls.preview_open, project_id=project_id, version=version)
 
     def done(job: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -35,7 +36,7 @@ async def open_preview(
         text = f"Preview {preview['id']} of v{version} is open until {preview['expires_at']}."
         return text, {"preview": preview}
 
-    return await job_outcome(ctx, job_id, done)
+    return await job_outcome(ctx, job_id, done, reveal=reveal)
 
 
 @tool(name="discard_preview", title="Discard a preview", annotations=DESTRUCTIVE)

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkpoints import permissions, selectors, services
-from checkpoints.mcp.auth import current_user
+from checkpoints import permissions, services
+from checkpoints.mcp.auth import current_token, current_user
 from checkpoints.mcp.failures import ToolFailure
 from checkpoints.mcp.lookups import project_for, started
 from checkpoints.models import Membership, Team
 from checkpoints.paging import PageRequest, page_of
 from checkpoints.serialize import project_json
+from checkpoints.tokens import token_projects, token_require_unscoped, uri_shown
 
 TEAM_NOT_FOUND = "Team {id} is not one of your teams (list_projects shows your teams)."
 
 
 def projects_list(*, page: PageRequest | None = None) -> dict[str, Any]:
-    user = current_user()
-    memberships = Membership.objects.filter(user=user).select_related("team")
+    token = current_token()
+    memberships = Membership.objects.filter(user=token.user).select_related("team")
     roles = {m.team_id: m.role for m in memberships}
-    listed = selectors.projects_for(user).order_by("-created_at", "-pk")
+    listed = token_projects(token).order_by("-created_at", "-pk")
     found = page_of(
         listed, page or PageRequest(), lambda p: project_json(p, role=roles.get(p.team_id))
     )
@@ -29,6 +30,7 @@ def projects_list(*, page: PageRequest | None = None) -> dict[str, Any]:
 
 def project_create(*, name: str, team_id: int | None) -> int:
     user = current_user()
+    token_require_unscoped(current_token())
     team = None
     if team_id is not None:
         team = Team.objects.filter(pk=team_id, memberships__user=user).first()
@@ -37,9 +39,11 @@ def project_create(*, name: str, team_id: int | None) -> int:
     return started(lambda: services.project_create(user=user, name=name, team=team)).pk
 
 
-def project_connection(*, project_id: int) -> dict[str, Any]:
-    user = current_user()
-    project = project_for(user, project_id)
-    permissions.require(user, project, "connection_uri")
+def project_connection(*, project_id: int, reveal: bool = False) -> dict[str, Any]:
+    """The connection string, its password masked unless `reveal` and the token may."""
+    token = current_token()
+    project = project_for(token.user, project_id)
+    permissions.require(token.user, project, "connection_uri")
     uri = services.project_connection_uri(project=project)
-    return {"project": project.pk, "connection_uri": uri}
+    shown = uri_shown(token, uri, reveal=reveal)
+    return {"project": project.pk, "connection_uri": shown, "masked": shown != uri}

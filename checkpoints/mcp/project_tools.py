@@ -15,6 +15,7 @@ from checkpoints.mcp.app import (
     PageNumber,
     PerPage,
     ProjectId,
+    Reveal,
     answer,
     call,
     job_outcome,
@@ -57,8 +58,10 @@ async def create_project(
 
 
 @tool(name="get_connection_string", title="Connection string", annotations=READ)
-async def get_connection_string(project_id: ProjectId) -> CallToolResult:
-    """The project's PostgreSQL connection string (with its password) for the app and for
-    your SQL. It never changes, not even across a rollback. Operators and owners only."""
-    data = await call(project_calls.project_connection, project_id=project_id)
-    return answer(f"Connection string of project {project_id}.", data)
+async def get_connection_string(project_id: ProjectId, reveal: Reveal = False) -> CallToolResult:
+    """The project's PostgreSQL connection string for the app and for your SQL, its
+    password masked unless reveal=true. It never changes, not even across a rollback.
+    Operators and owners only."""
+    data = await call(project_calls.project_connection, project_id=project_id, reveal=reveal)
+    masked = " (password masked: reveal=true shows it)" if data["masked"] else ""
+    return answer(f"Connection string of project {project_id}{masked}.", data)

@@ -15,16 +15,25 @@ from checkpoints.serialize import version_json
 from checkpoints.services import lifecycle
 from checkpoints.services.tables import tables_changes, tables_validate
 from checkpoints.services.undo import NOTHING_TO_UNDO, NothingToUndo
+from checkpoints.version_labels import LabelsInvalid, labels_filter
 
 
 def versions_list(
-    *, project_id: int, include_deleted: bool = False, page: PageRequest | None = None
+    *,
+    project_id: int,
+    include_deleted: bool = False,
+    labels: list[str] | None = None,
+    page: PageRequest | None = None,
 ) -> dict[str, Any]:
     project = project_for(current_user(), project_id)
     listed = project.versions.select_related("parent", "created_by", "deleted_by")
     listed = listed.order_by("number", "pk")
     if not include_deleted:
         listed = listed.filter(deleted_at__isnull=True)
+    try:
+        listed = labels_filter(listed, labels or [])
+    except LabelsInvalid as error:
+        raise ToolFailure("invalid", error.message) from None
     current, current_id = project.current_version, project.current_version_id
     found = page_of(listed, page or PageRequest(), lambda v: version_json(v, current_id=current_id))
     return {
@@ -35,12 +44,19 @@ def versions_list(
     }
 
 
-def version_save(*, project_id: int, prompt: str, sql: str | None, name: str | None) -> int:
+def version_save(
+    *,
+    project_id: int,
+    prompt: str,
+    sql: str | None,
+    name: str | None,
+    labels: dict[str, str] | None = None,
+) -> int:
     user = current_user()
     project = project_for(user, project_id)
     return started(
         lambda: services.version_create(
-            project=project, user=user, prompt=prompt, sql=sql, name=name
+            project=project, user=user, prompt=prompt, sql=sql, name=name, labels=labels
         )
     ).pk
 

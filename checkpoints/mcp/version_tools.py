@@ -47,11 +47,24 @@ async def save_version(
     name: Annotated[
         str | None, Field(max_length=200, description="Default: the prompt's first line.")
     ] = None,
+    labels: Annotated[
+        dict[str, str] | None,
+        Field(
+            description="Your own key/value labels kept with the version, e.g. "
+            '{"git_sha": "3f2a9c1", "agent_run": "42"} (at most 20; keys of letters, '
+            "digits, _ . -; values up to 200 characters). list_versions filters by them."
+        ),
+    ] = None,
 ) -> CallToolResult:
     """Apply SQL to the project's live database and save the result as the next version (a
     snapshot you can roll back to or preview later). Call it before and after risky changes."""
     job_id = await call(
-        version_calls.version_save, project_id=project_id, prompt=prompt, sql=sql, name=name
+        version_calls.version_save,
+        project_id=project_id,
+        prompt=prompt,
+        sql=sql,
+        name=name,
+        labels=labels,
     )
 
     def done(job: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -65,6 +78,14 @@ async def save_version(
 async def list_versions(
     project_id: ProjectId,
     include_deleted: Annotated[bool, Field(description="Also list deleted versions.")] = False,
+    labels: Annotated[
+        list[Annotated[str, Field(max_length=300)]] | None,
+        Field(
+            max_length=20,
+            description='Only versions with these labels: "key:value" (or "key" for any '
+            'value), e.g. ["git_sha:3f2a9c1"].',
+        ),
+    ] = None,
     page: PageNumber = 1,
     per_page: PerPage = DEFAULT_PER_PAGE,
 ) -> CallToolResult:
@@ -75,6 +96,7 @@ async def list_versions(
         version_calls.versions_list,
         project_id=project_id,
         include_deleted=include_deleted,
+        labels=labels or [],
         page=PageRequest(number=page, per_page=per_page),
     )
     current = data["current_version"]

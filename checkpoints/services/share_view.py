@@ -19,6 +19,7 @@ from django.utils import timezone
 from checkpoints import connections, tasks
 from checkpoints.activity import activity_record
 from checkpoints.errors import ProjectBusy, ServiceError
+from checkpoints.jobs.webhook_delivery import share_event
 from checkpoints.models import Activity, Job, Preview, ShareLink
 
 logger = logging.getLogger(__name__)
@@ -151,6 +152,7 @@ def _first_open(share: ShareLink) -> None:
             to_version=share.version,
             detail=f"Share link #{share.pk} of {share.version.label} opened for the first time.",
         )
+        share_event(share, "share.opened")
 
 
 def _latest_job(share: ShareLink) -> Job | None:

@@ -28,6 +28,7 @@ from django.utils import timezone
 from checkpoints import connections, permissions, version_rules
 from checkpoints.activity import activity_record
 from checkpoints.errors import NOT_STARTED, ServiceError
+from checkpoints.jobs.webhook_delivery import share_event
 from checkpoints.models import Activity, AgentProject, Preview, ShareLink, Version
 from checkpoints.services.previews import preview_discard
 from checkpoints.services.share_view import (  # the public side, re-exported
@@ -132,6 +133,7 @@ def share_revoke(*, share: ShareLink, user: User) -> ShareLink:
                 to_version=share.version,
                 detail=f"Share link #{share.pk} of {share.version.label} revoked.",
             )
+            share_event(share, "share.revoked")
     share.refresh_from_db()
     _preview_end(share, user=user)
     return share

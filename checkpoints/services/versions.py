@@ -19,6 +19,7 @@ from checkpoints.errors import (
     ServiceError,
 )
 from checkpoints.models import AgentProject, Job, Version
+from checkpoints.version_labels import LabelsInvalid, labels_clean
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -31,8 +32,10 @@ def version_create(
     prompt: str,
     sql: str | None = None,
     name: str | None = None,
+    labels: dict[str, str] | None = None,
 ) -> Job:
-    """Apply `sql` (if any) to the active branch in one transaction, snapshot, record.
+    """Apply `sql` (if any) to the active branch in one transaction, snapshot, record
+    (with the caller's `labels`, checked by `version_labels`).
 
     If a statement fails nothing is applied and no version is created; the job's error
     names the statement (number and text)."""
@@ -48,8 +51,12 @@ def version_create(
         version_sql.statements(sql or "")
     except version_sql.SqlRefused as refused:
         raise ServiceError(refused.message) from None
+    try:
+        labels = labels_clean(labels)
+    except LabelsInvalid as error:
+        raise ServiceError(error.message) from None
     version_rules.snapshot_room_check(project=project)
-    request = {"prompt": prompt, "sql": sql or "", "name": (name or "").strip()}
+    request = {"prompt": prompt, "sql": sql or "", "name": (name or "").strip(), "labels": labels}
     return tasks.job_enqueue(
         project=project, kind=Job.Kind.CREATE_VERSION, user=user, request=request
     )

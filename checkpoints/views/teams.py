@@ -18,7 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from checkpoints import permissions, services
 from checkpoints.input_guard import int_or_none
 from checkpoints.models import Membership, Team
-from checkpoints.services import teams
+from checkpoints.services import teams, webhooks
 from checkpoints.views.responses import forbidden
 
 TEAM_TEMPLATE = "checkpoints/team_detail.html"
@@ -70,6 +70,7 @@ def _team_render(
     status: int = 200,
     who: str = "",
     notice: str = "",
+    webhook_secret: tuple[int, str] | None = None,
 ) -> HttpResponse:
     template = TEAM_TEMPLATE
     if request.htmx and not request.htmx.history_restore_request:
@@ -85,6 +86,10 @@ def _team_render(
         "notice": notice,
         "who": who,
         "is_current": request.session.get(teams.SESSION_KEY) == team.pk,
+        # Owners: the webhooks card (templates/checkpoints/_webhooks.html).
+        "endpoints": team.webhook_endpoints.all() if can.webhooks_manage else [],
+        "deliveries": webhooks.deliveries_recent(team=team) if can.webhooks_manage else [],
+        "webhook_secret": webhook_secret,  # (endpoint id, secret) just made: shown once
     }
     return render(request, template, context, status=status)
 

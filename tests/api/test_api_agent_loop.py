@@ -37,7 +37,7 @@ def test_agent_loop_with_wait(api, task_worker):
     job = done(api.post("projects", {"name": "Todo app"}, wait="true"))
     assert job["state"] == "succeeded" and job["version"]["number"] == 0
     base = f"projects/{job['project']}"
-    uri = done(api.get(f"{base}/connection"))["connection_uri"]
+    uri = done(api.get(f"{base}/connection", reveal="true"))["connection_uri"]
 
     steps = [
         ("Create a todo list", "create table todos (id serial primary key, title text not null);"),
@@ -68,11 +68,11 @@ def test_agent_loop_with_wait(api, task_worker):
     job = done(api.post(f"{base}/versions/1/rollback", wait="true"))
     assert job["kind"] == "rollback" and job["version"]["number"] == 1
     # Same connection string, and the later tables are gone.
-    assert done(api.get(f"{base}/connection"))["connection_uri"] == uri
+    assert done(api.get(f"{base}/connection", reveal="true"))["connection_uri"] == uri
     assert tables(uri) == {"todos"}
 
     job = done(api.post(f"{base}/previews", {"version": 3}, wait="true"))
-    preview = done(api.get(job["preview"]["url"]))
+    preview = done(api.get(job["preview"]["url"], reveal="true"))
     assert preview["connection_uri"] != uri
     assert tables(preview["connection_uri"]) == {"todos", "tags", "reminders"}
     assert tables(uri) == {"todos"}

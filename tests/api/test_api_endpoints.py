@@ -201,7 +201,7 @@ def test_viewer_reads_but_cannot_mutate(project, viewer_api):
 
 
 def test_connection_string_is_stable_and_needs_a_ready_project(api, project, ada):
-    body = api.get(f"projects/{project.pk}/connection").json()
+    body = api.get(f"projects/{project.pk}/connection", reveal="true").json()
     assert body["connection_uri"] == services.project_connection_uri(project=project)
     not_ready = services.project_create(user=ada, name="Later")  # its job has not run
     assert_error(api.get(f"projects/{not_ready.project_id}/connection"), 409, "not_ready")
@@ -303,7 +303,8 @@ def test_rollback_and_two_at_once(api, project):
     jobs_run_queued()
     job = api.get(first["Location"]).json()
     assert job["state"] == "succeeded" and job["version"]["number"] == 0
-    assert tables(api.get(f"projects/{project.pk}/connection").json()["connection_uri"]) == set()
+    live = api.get(f"projects/{project.pk}/connection", reveal="true").json()["connection_uri"]
+    assert tables(live) == set()
     assert api.get(f"projects/{project.pk}").json()["current_version"] == 0
 
 
@@ -314,10 +315,10 @@ def test_preview_open_get_discard(api, project, viewer_api):
     jobs_run_queued()
     job = api.get(response["Location"]).json()
     assert job["state"] == "succeeded", job["error"]
-    preview = api.get(job["preview"]["url"]).json()
+    preview = api.get(job["preview"]["url"], reveal="true").json()
     assert preview["live"] and preview["version"] == 0
     assert tables(preview["connection_uri"]) == set()
-    live = api.get(f"projects/{project.pk}/connection").json()["connection_uri"]
+    live = api.get(f"projects/{project.pk}/connection", reveal="true").json()["connection_uri"]
     assert preview["connection_uri"] != live and tables(live) == {"items"}
     assert "connection_uri" not in viewer_api.get(job["preview"]["url"]).json()
     assert [p["id"] for p in api.get(f"projects/{project.pk}/previews").json()["items"]] == [

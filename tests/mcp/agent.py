@@ -119,7 +119,10 @@ async def agent_loop(session: Session, name: str) -> dict[str, Any]:
     project = (await session.ok("create_project", name=name))["project"]
     assert project["current_version"] == 0
     pid = project["id"]
-    uri = (await session.ok("get_connection_string", project_id=pid))["connection_uri"]
+    masked = await session.ok("get_connection_string", project_id=pid)
+    assert masked["masked"] and ":********@" in masked["connection_uri"]
+    uri = (await session.ok("get_connection_string", project_id=pid, reveal=True))["connection_uri"]
+    assert "********" not in uri and uri.split("@")[1] == masked["connection_uri"].split("@")[1]
 
     v1 = await session.ok(
         "save_version",
@@ -155,7 +158,9 @@ async def agent_loop(session: Session, name: str) -> dict[str, Any]:
     assert rolled["version"]["number"] == 1
     assert rolled["dropped"]["changes"]["tables_removed"] == ["tags"]
     assert "drops" in rolled["dropped"]["summary"]
-    again = (await session.ok("get_connection_string", project_id=pid))["connection_uri"]
+    again = (await session.ok("get_connection_string", project_id=pid, reveal=True))[
+        "connection_uri"
+    ]
     assert again == uri
     assert tables(uri) == {"todos"}
     assert run_sql(uri, "select count(*) from todos")[0][0] == 2
@@ -167,7 +172,10 @@ async def agent_loop(session: Session, name: str) -> dict[str, Any]:
     redone = await session.ok("undo_rollback", project_id=pid)
     assert redone["version"]["number"] == 1 and tables(uri) == {"todos"}
 
-    opened = await session.ok("open_preview", project_id=pid, version=2)
+    hidden = await session.ok("open_preview", project_id=pid, version=1)
+    assert ":********@" in hidden["preview"]["connection_uri"]
+    await session.ok("discard_preview", project_id=pid, preview_id=hidden["preview"]["id"])
+    opened = await session.ok("open_preview", project_id=pid, version=2, reveal=True)
     preview = opened["preview"]
     assert preview["connection_uri"] != uri and preview["live"]
     assert tables(preview["connection_uri"]) == {"todos", "tags"}
@@ -183,7 +191,7 @@ async def tables_restore_loop(session: Session, name: str) -> None:
     """v1 todos, v2 adds a column; since then a row and a table `notes`: restore only
     todos from v2 (its column and rows) while notes keeps its row."""
     pid = (await session.ok("create_project", name=name))["project"]["id"]
-    uri = (await session.ok("get_connection_string", project_id=pid))["connection_uri"]
+    uri = (await session.ok("get_connection_string", project_id=pid, reveal=True))["connection_uri"]
     await session.ok(
         "save_version",
         project_id=pid,

@@ -10,6 +10,8 @@ the worker. Failures exit non-zero with the job's error.
     manage.py versions undo --project 3                    # undo the last rollback
     manage.py versions preview --project 3 --version 2     # prints the connection string
     manage.py versions list --project 3 --json --page 2 --per-page 100
+    manage.py versions create --project 3 --prompt "…" --label git_sha=3f2a9c1
+    manage.py versions list --project 3 --label git_sha:3f2a9c1
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from checkpoints.management.project_command import ProjectCommand
 from checkpoints.models import AgentProject, Job, Version
 from checkpoints.paging import page_of
 from checkpoints.serialize import job_json, preview_json, version_json
+from checkpoints.version_labels import LabelsInvalid, labels_filter, labels_parse
 
 SQL_FILE_UNREADABLE = "Cannot read the SQL file {path}: {error}"
 JOB_FAILED = "{kind} failed: {error}"
@@ -41,6 +44,10 @@ class Command(ProjectCommand):
         create.add_argument("--prompt", required=True, help="The prompt that made this version.")
         create.add_argument("--sql-file", type=Path, help="SQL to apply first (one transaction).")
         create.add_argument("--name", help="The version's name (default: the prompt's first line).")
+        create.add_argument(
+            "--label", action="append", default=[], dest="labels", metavar="KEY=VALUE",
+            help="A label kept with the version (e.g. git_sha=3f2a9c1); repeat for more.",
+        )  # fmt: skip
         rollback = action("rollback", "Roll the active branch back to a version.")
         rollback.add_argument("--version", type=int, required=True, dest="number")
         tables = action(
@@ -59,7 +66,11 @@ class Command(ProjectCommand):
         action("undo", "Undo the last rollback: back to the live state it replaced.")
         preview = action("preview", "Open a preview of a version; print its connection string.")
         preview.add_argument("--version", type=int, required=True, dest="number")
-        action("list", "List the project's versions, a page at a time.", paged=True)
+        listing = action("list", "List the project's versions, a page at a time.", paged=True)
+        listing.add_argument(
+            "--label", action="append", default=[], dest="labels", metavar="KEY:VALUE",
+            help="Only versions with this label (KEY alone: any value); repeat for more.",
+        )  # fmt: skip
 
     # Actions -----------------------------------------------------------------------------
 
@@ -72,8 +83,17 @@ class Command(ProjectCommand):
                 raise CommandError(
                     SQL_FILE_UNREADABLE.format(path=options["sql_file"], error=error)
                 ) from None
+        try:
+            labels = labels_parse(options["labels"])
+        except LabelsInvalid as error:
+            raise CommandError(error.message) from None
         job = services.version_create(
-            project=project, user=user, prompt=options["prompt"], sql=sql, name=options["name"]
+            project=project,
+            user=user,
+            prompt=options["prompt"],
+            sql=sql,
+            name=options["name"],
+            labels=labels,
         )
         job = self._run(job)
         version = Version.objects.get(pk=job.result["version_id"])
@@ -128,6 +148,10 @@ class Command(ProjectCommand):
         versions = project.versions.filter(deleted_at__isnull=True).select_related(
             "parent", "created_by", "deleted_by"
         )
+        try:
+            versions = labels_filter(versions, options["labels"])
+        except LabelsInvalid as error:
+            raise CommandError(error.message) from None
         current = project.current_version_id
         asked = self._page_request(options)
         if self.as_json:
@@ -146,10 +170,12 @@ class Command(ProjectCommand):
                 f"{v.created_at:%Y-%m-%d %H:%M:%S}",
                 v.parent.label if v.parent else "",
                 v.prompt.splitlines()[0][:60] if v.prompt else "",
+                " ".join(f"{k}={value}" for k, value in sorted(v.labels.items()))[:80],
             )
             for v in page.items
         ]
-        self._print_table(("version", "name", "created (UTC)", "parent", "prompt"), rows)
+        header = ("version", "name", "created (UTC)", "parent", "prompt", "labels")
+        self._print_table(header, rows)
         self._print_page_footer("versions", page)
 
     # Jobs --------------------------------------------------------------------------------
