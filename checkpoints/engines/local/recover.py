@@ -156,7 +156,7 @@ class RecoverMixin(
             temp_db = self.names.branch_db()
             cold = self._cold_source(conn, source)
             if cold is not None:
-                self._load_archive(conn, temp_db, *cold)
+                self._load_archive(conn, project_id, temp_db, *cold)
             else:
                 db.copy_database(conn, temp_db, template=snap[0])
             contain.grant_branch(conn, temp_db, self._role(conn, project_id)[0])
