@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.exec:
             return subprocess.call(manage + args.exec, env=env, cwd=BASE_DIR)
         port = free_port(args.port)
+        if port != args.port:
+            say(f"\n  Port {args.port} is taken (CHECKPOINTS_PORT / --port): using {port} instead.")
         children.append(start(gunicorn_command(port), env))
         for _ in range(worker_count()):
             children.append(start(worker_command(), env))

@@ -214,7 +214,7 @@
     });
     scope.querySelectorAll("details[data-phone-closed]").forEach(function (card) { card.setAttribute("data-seen", ""); });
   }
-  document.addEventListener("htmx:afterSettle", function (event) { closeOnPhone(event.target); });
+  document.addEventListener("htmx:afterSettle", function (event) { closeOnPhone(event.target); syncToggles(); });
   document.addEventListener("DOMContentLoaded", function () { closeOnPhone(document); });
   window.addEventListener("resize", markScrollBoxes);
 
