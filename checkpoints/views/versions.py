@@ -69,7 +69,7 @@ def _rollback_confirm(project, version) -> dict:
         )
     return {
         "title": title,
-        "body": rollback_sentence(project, version) + effect,
+        "body": rollback_sentence(project, version, forward=forward) + effect,
         "action": reverse("version-rollback", args=[project.pk, version.number]),
         "confirm_label": verb,
         "danger": True,
