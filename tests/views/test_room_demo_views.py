@@ -62,12 +62,18 @@ def test_a_link_is_prepared_by_its_maker_and_a_visitor_starts_nothing(client_ada
 def test_holdings_name_the_live_branch_as_live_from_an_older_listing(client_ada, project, user):
     stale = _rolled_back_to_v1(project, user)
     fresh = client_ada.get(url("project-holdings", project.pk), headers=HX).content.decode()
-    assert '<span class="badge badge-live">live</span> serves the app' in fresh
+    assert (
+        '<span class="badge badge-live">live</span> kept: the active branch (serves the app)'
+        in fresh
+    )
     assert "after the last job" in fresh and "orphan" not in fresh
 
     AgentProject.objects.filter(pk=project.pk).update(engine_listing=stale)
     shown = client_ada.get(url("project-holdings", project.pk), headers=HX).content.decode()
-    assert '<span class="badge badge-live">live</span> serves the app' in shown
+    assert (
+        '<span class="badge badge-live">live</span> kept: the active branch (serves the app)'
+        in shown
+    )
     assert "orphan of the verified rollback" not in shown
     assert "replaced by the last rollback" in shown
     assert "before the last job (Roll back v1): the next job lists again" in shown

@@ -58,6 +58,9 @@ def project_cleanup(request: HttpRequest, pk: int) -> HttpResponse:
     return _holdings(request, project, plan, dry_run=True)
 
 
+ACTIVE = "kept: the active branch (serves the app)"
+
+
 def _live_first(project: AgentProject, plan: lifecycle.CleanupPlan) -> Job | None:
     """Name the live branch as live, always, even when the stored listing predates the job
     that moved the app onto it (a listing that failed after a rollback): then its old
@@ -79,7 +82,9 @@ def _live_first(project: AgentProject, plan: lifecycle.CleanupPlan) -> Job | Non
         if holding.role in ("active", "orphan"):
             holding.role = "replaced"
             holding.note = "replaced by the last rollback (its name has changed since)"
-    plan.branches.insert(0, Holding("branch", project.active_branch_id, name, None, role="active"))
+    plan.branches.insert(
+        0, Holding("branch", project.active_branch_id, name, None, role="active", note=ACTIVE)
+    )
     return stale or last
 
 
