@@ -51,8 +51,10 @@ def _owner_state(page: Page) -> dict:
     region = page.locator("#project")
     return {
         "result": page.locator("#job-result").inner_text(),
+        # Every button and its state (the storage card aside: it loads on its own).
         "buttons": region.locator("button").evaluate_all(
-            "els => els.map(b => (b.getAttribute('aria-label') || b.textContent.trim())"
+            "els => els.filter(b => !b.closest('#lifecycle'))"
+            ".map(b => (b.getAttribute('aria-label') || b.textContent.trim())"
             " + (b.disabled ? ' (disabled)' : ''))"
         ),
     }
