@@ -50,13 +50,34 @@ DEMO_STEPS: tuple[DemoStep, ...] = (
         (
             "alter table contacts add column if not exists role text",
             "alter table contacts add column if not exists company text",
+            # Filled, so the step shows in the table (and a rollback visibly takes it away).
+            """
+            update contacts set role = v.role, company = v.company
+            from (values
+                ('ada@example.com', 'Mathematician', 'Analytical Engine'),
+                ('alan@example.com', 'Computer scientist', 'Bletchley Park'),
+                ('grace@example.com', 'Rear admiral', 'US Navy')
+            ) as v(email, role, company)
+            where contacts.email = v.email and contacts.role is null and contacts.company is null
+            """,
         ),
     ),
     DemoStep(
         3,
         "Tags",
         "Add ability to add tags to contacts",
-        ("alter table contacts add column if not exists tags text[] default '{}'",),
+        (
+            "alter table contacts add column if not exists tags text[] default '{}'",
+            """
+            update contacts set tags = v.tags
+            from (values
+                ('ada@example.com', array['math', 'pioneer']),
+                ('alan@example.com', array['ai', 'codebreaker']),
+                ('grace@example.com', array['compilers', 'navy'])
+            ) as v(email, tags)
+            where contacts.email = v.email and contacts.tags = '{}'
+            """,
+        ),
     ),
 )
 

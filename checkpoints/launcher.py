@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         _run(manage + ["prepare_run"] + ([] if args.exec else ["--first-account"]), env)
         if args.exec:
             return subprocess.call(manage + args.exec, env=env, cwd=BASE_DIR)
-        port = free_port(args.port)
+        port = _web_port(args.port)
         children.append(start(gunicorn_command(port), env))
         for command in worker_commands():
             children.append(start(command, env))
@@ -119,6 +119,14 @@ def _claim_server(server: EmbeddedPostgres, data_dir: Path) -> bool:
             return False
     owner_file.write_text(str(os.getpid()))
     return True
+
+
+def _web_port(wanted: int) -> int:
+    """`wanted`, or the next free port, said aloud (a busy port must not move silently)."""
+    port = free_port(wanted)
+    if port != wanted:
+        say(f"\n  Port {wanted} is taken (CHECKPOINTS_PORT / --port): using {port} instead.")
+    return port
 
 
 def gunicorn_command(port: int, *, access_log: bool = True) -> list[str]:

@@ -18,7 +18,7 @@ from django_htmx.http import trigger_client_event
 from checkpoints import permissions, selectors, services
 from checkpoints.engines.base import mask_password
 from checkpoints.models import AgentProject, Preview
-from contacts import repository
+from contacts import compare, repository
 from contacts.forms import ContactForm
 
 logger = logging.getLogger(__name__)
@@ -37,10 +37,14 @@ def contacts_app_context(
     editing: repository.Contact | None = None,
     can_edit: bool = True,
     page: int = 1,
+    side_by_side: bool = False,
 ) -> dict:
     """What the contacts fragment needs: schema, contacts, the add (or edit) form.
 
-    Read-only for a preview, and for a role that may not edit contacts (`can_edit`)."""
+    Read-only for a preview, and for a role that may not edit contacts (`can_edit`).
+    `side_by_side` (with a preview): the live app and the preview's, compared."""
+    if side_by_side and preview is not None:
+        return {"side": compare.side_by_side_context(project=project, preview=preview)}
     read_only = preview is not None or not can_edit
     app: dict = {"read_only": read_only, "preview": preview, "editing": editing}
     try:

@@ -16,9 +16,9 @@ from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
 
-from checkpoints import connections, tasks
+from checkpoints import connections
 from checkpoints.activity import activity_record
-from checkpoints.errors import ProjectBusy, ServiceError
+from checkpoints.errors import ServiceError
 from checkpoints.jobs.webhook_delivery import share_event
 from checkpoints.models import Activity, Job, Preview, ShareLink
 
@@ -85,9 +85,9 @@ def share_rate_allowed(*, share: ShareLink) -> bool:
 
 
 def share_view(*, share: ShareLink) -> ShareView:
-    """What `/s/<token>` shows now. Starts the link's preview on first open (and again if
-    its preview is gone); once it is ready, the read-only connection string to read the
-    app through (the app reads it, then calls `share_opened`)."""
+    """What `/s/<token>` shows now: `starting` while the job its maker started runs, then
+    the read-only connection string to read the app through (the app reads it, then calls
+    `share_opened`)."""
     if not share.is_live:
         raise ShareGone(SHARE_GONE)
     preview = share.preview
@@ -98,26 +98,9 @@ def share_view(*, share: ShareLink) -> ShareView:
     job = _latest_job(share)
     if job is not None and not job.is_finished:
         return ShareView("starting", share, steps=_steps(job))
-    recently_failed = (
-        job is not None
-        and job.state == Job.State.FAILED
-        and job.finished_at is not None
-        and timezone.now() - job.finished_at < RETRY_AFTER
-    )
-    if recently_failed:
-        return ShareView("failed", share)
-    _first_open(share)
-    try:
-        job = tasks.job_enqueue(
-            project=share.project,
-            kind=Job.Kind.SHARE_OPEN,
-            user=None,
-            target_version=share.version,
-            request={"share_id": share.pk, "expires_at": share.expires_at.isoformat()},
-        )
-    except ProjectBusy:
-        return ShareView("starting", share)  # another job runs: the page tries again
-    return ShareView("starting", share, steps=_steps(job))
+    # Visitors never start a job on the project: the link's maker prepared the view when
+    # the link was made (`sharing.share_create`). Without it the page says "not available".
+    return ShareView("failed", share)
 
 
 def _ready(share: ShareLink, preview: Preview) -> ShareView:
@@ -136,6 +119,7 @@ def _ready(share: ShareLink, preview: Preview) -> ShareView:
 
 def share_opened(*, share: ShareLink) -> None:
     """Count one open of the link (the app was shown)."""
+    _first_open(share)
     ShareLink.objects.filter(pk=share.pk).update(
         open_count=F("open_count") + 1, last_opened_at=timezone.now()
     )

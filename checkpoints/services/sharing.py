@@ -3,9 +3,11 @@
 Use cases for the pages, the API, the CLI and an MCP tool (each is one call):
 `share_create`, `share_revoke`, `shares_live`, and for the public view `share_find` +
 `share_view`. A link's token (256 bits) is shown once; only its sha256 is stored, and a
-lookup compares it in constant time. The view is served from a preview branch made on
-the link's first open (job `share_open`), read through that branch's read-only role (the
-engine's `readonly_role_ensure`): the connection behind a shared page cannot write. The
+lookup compares it in constant time. The view is served from a preview branch made when
+the link is made, by its maker (job `share_open`): a visitor never starts, waits for or
+holds a job on the project, so the owner's page, buttons and Undo stay as they are. It is
+read through that branch's read-only role (the engine's `readonly_role_ensure`): the
+connection behind a shared page cannot write. The
 preview expires with the link, and revoking ends it at once; the periodic preview
 cleanup (`tasks.previews_cleanup_expired`, via `tasks.share_previews_ended`) deletes the
 branch.
@@ -25,11 +27,11 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 
-from checkpoints import connections, permissions, version_rules
+from checkpoints import connections, permissions, tasks, version_rules
 from checkpoints.activity import activity_record
 from checkpoints.errors import NOT_STARTED, ServiceError
 from checkpoints.jobs.webhook_delivery import share_event
-from checkpoints.models import Activity, AgentProject, Preview, ShareLink, Version
+from checkpoints.models import Activity, AgentProject, Job, Preview, ShareLink, Version
 from checkpoints.services.previews import preview_discard
 from checkpoints.services.share_view import (  # the public side, re-exported
     RETRY_AFTER,
@@ -64,6 +66,8 @@ class ShareCreated:
 
     share: ShareLink
     token: str
+    #: The job preparing the shared view (None for a link made without one).
+    job: Job | None = None
 
     @property
     def path(self) -> str:
@@ -103,7 +107,15 @@ def share_create(*, version: Version, user: User, hours: int = DEFAULT_HOURS) ->
             detail=f"Share link #{share.pk} of {version.label}, read-only, "
             f"until {expires_at:%d %b %H:%M} UTC.",
         )
-    return ShareCreated(share=share, token=token)
+        # The shared view is prepared now, by the link's maker (ProjectBusy: no link).
+        job = tasks.job_enqueue(
+            project=project,
+            kind=Job.Kind.SHARE_OPEN,
+            user=user,
+            target_version=version,
+            request={"share_id": share.pk, "expires_at": expires_at.isoformat()},
+        )
+    return ShareCreated(share=share, token=token, job=job)
 
 
 def shares_live(*, project: AgentProject) -> QuerySet[ShareLink]:

@@ -47,11 +47,18 @@ def _connection_string(project: AgentProject) -> tuple[str, str]:
 
 
 def _result_job(project: AgentProject) -> Job | None:
-    """The latest job if it ended a short while ago (its outcome banner)."""
-    latest = selectors.job_latest(project=project)
+    """The latest job if it ended a short while ago (its outcome banner). A share link's
+    preparation is answered in its dialog: it never replaces a banner (and its Undo)."""
+    latest = project.jobs.exclude(kind=Job.Kind.SHARE_OPEN).select_related("target_version").first()
     if latest is None or not latest.is_finished or not latest.finished_at:
         return None
     return latest if timezone.now() - latest.finished_at < RESULT_SHOWN_FOR else None
+
+
+def _undo_to(project: AgentProject):
+    """The version "Undo the last rollback" goes back to, if it is still there."""
+    version = services.undo_version(project=project)
+    return version if version is not None and version.deleted_at is None else None
 
 
 def _tab_context(request: HttpRequest, project: AgentProject, tab: str, can) -> dict[str, Any]:
@@ -84,12 +91,18 @@ def project_context(request: HttpRequest, project: AgentProject, tab: str) -> di
         "busy": active_job is not None,
         "next_step": demo_step(next_number) if next_number is not None else None,
         "last_step": DEMO_STEPS[-1],
-        "previews": list(selectors.previews_live(project=project)),
+        # A share link's preview belongs to the link (revoking it ends it), not to this list.
+        "previews": list(
+            selectors.previews_live(project=project).exclude(
+                pk__in=project.shares.exclude(preview=None).values("preview")
+            )
+        ),
         "connection": connection,
         "connection_error": connection_error,
         "tabs": TABS,
         "tab": tab,
         "shares": list(sharing.shares_live(project=project)),
+        "undo_to": _undo_to(project),
         **timeline_context(project),
         **history_context(request, project),
         **_tab_context(request, project, tab, can),

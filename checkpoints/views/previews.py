@@ -1,5 +1,5 @@
-"""Previews: open a version side by side (a job), its page (the app read-only from the
-preview branch), discard it."""
+"""Previews: open a version side by side (a job), its page (the live app and the
+version's app next to each other, read from the preview branch), discard it."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def preview_detail(request: HttpRequest, pk: int, preview_pk: int) -> HttpRespon
         "can": permissions.can_for(request.user, project),
     }
     if preview.is_live:
-        context.update(app_panel_context(project=project, preview=preview))
+        context.update(app_panel_context(project=project, preview=preview, side_by_side=True))
     return render(request, "checkpoints/preview_detail.html", context)
 
 

@@ -5,12 +5,13 @@ Control flow only: see `checkpoints.sharing` for the rules. The public read-only
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import retarget, trigger_client_event
 
-from checkpoints import permissions, selectors, services
+from checkpoints import job_waits, permissions, selectors, services
 from checkpoints.input_guard import int_or_none
 from checkpoints.models import AgentProject
 from checkpoints.services import sharing
@@ -18,6 +19,9 @@ from checkpoints.services import sharing
 DIALOG = "share/_dialog.html"
 CARD = "share/_shares.html#shares"
 #: Expiry choices of the dialog (hours, label); the API and CLI take any 1..168.
+#: How long making a link waits for its shared view to be ready (a local preview: ~1-2 s);
+#: none when buttons answer at once (`CHECKPOINTS_ACTION_WAIT_SECONDS` = 0).
+READY_WAIT_SECONDS = 10.0
 EXPIRY_CHOICES = [(1, "1 hour"), (8, "8 hours"), (24, "24 hours"), (72, "3 days"), (168, "7 days")]
 
 
@@ -56,9 +60,24 @@ def version_share(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     except services.ServiceError as error:
         context.update(error=error.message, hours=hours or sharing.DEFAULT_HOURS)
         return render(request, template, context, status=422)
-    context.update(created=created, url=request.build_absolute_uri(created.path))
+    context.update(
+        created=created,
+        url=request.build_absolute_uri(created.path),
+        ready_job=_ready_job(request, created),
+    )
     response = render(request, template, context, status=201 if request.htmx else 200)
     return trigger_client_event(response, "shareCreated") if request.htmx else response
+
+
+def _ready_job(request: HttpRequest, created: sharing.ShareCreated):
+    """The job preparing the shared view, once it ended (or the wait ran out)."""
+    job = created.job
+    if job is None:
+        return None
+    if float(getattr(settings, "CHECKPOINTS_ACTION_WAIT_SECONDS", 0)) > 0:
+        job_waits.job_wait_finished(job, READY_WAIT_SECONDS, user_id=request.user.pk)
+    job.refresh_from_db()
+    return job
 
 
 @require_GET

@@ -37,25 +37,43 @@ def version_rollback(request: HttpRequest, pk: int, number: int) -> HttpResponse
     """GET: the confirmation step; POST: start the rollback."""
     project = selectors.project_get(user=request.user, pk=pk)
     version = selectors.version_get(project=project, number=number)
-    label = version.label
     return confirmed_action(
         request,
         project,
         permission="rollback",
-        confirm=lambda: {
-            "title": f"Roll back to {label}?",
-            "body": rollback_sentence(project, version)
-            + f"The live database becomes {label} again. Changes made after {label} (data "
-            "and schema) will be gone from it; they are kept first as an automatic version, "
-            "so the rollback can be undone. The connection string does not change.",
-            "action": reverse("version-rollback", args=[project.pk, version.number]),
-            "confirm_label": f"Roll back to {label}",
-            "danger": True,
-        },
+        confirm=lambda: _rollback_confirm(project, version),
         start=lambda: services.version_rollback(
             project=project, version=version, user=request.user
         ),
     )
+
+
+def _rollback_confirm(project, version) -> dict:
+    """The rollback's confirmation; going to a later version than the live one reads as a
+    move forward ("Move to v3"), not as losing what came after it."""
+    label, current = version.label, project.current_version
+    forward = current is not None and version.number > current.number
+    if forward:
+        title, verb = f"Move to {label}?", f"Move to {label}"
+        effect = (
+            f"The live database becomes {label} ({version.name}). What it holds now "
+            f"({current.label} and any changes since) is kept first as an automatic version, "
+            "so the move can be undone. The connection string does not change."
+        )
+    else:
+        title, verb = f"Roll back to {label}?", f"Roll back to {label}"
+        effect = (
+            f"The live database becomes {label} again. Changes made after {label} (data "
+            "and schema) will be gone from it; they are kept first as an automatic version, "
+            "so the rollback can be undone. The connection string does not change."
+        )
+    return {
+        "title": title,
+        "body": rollback_sentence(project, version, forward=forward) + effect,
+        "action": reverse("version-rollback", args=[project.pk, version.number]),
+        "confirm_label": verb,
+        "danger": True,
+    }
 
 
 @require_http_methods(["GET", "POST"])

@@ -204,6 +204,18 @@
     });
   }
   document.addEventListener("htmx:afterSettle", markScrollBoxes);
+
+  // Operator cards (details[data-phone-closed]) start closed on a phone: the page stays short.
+  var phone = window.matchMedia("(max-width: 540px)");
+  function closeOnPhone(scope) {
+    if (!phone.matches) return;
+    scope.querySelectorAll("details[data-phone-closed][open]:not([data-seen])").forEach(function (card) {
+      card.removeAttribute("open");
+    });
+    scope.querySelectorAll("details[data-phone-closed]").forEach(function (card) { card.setAttribute("data-seen", ""); });
+  }
+  document.addEventListener("htmx:afterSettle", function (event) { closeOnPhone(event.target); syncToggles(); });
+  document.addEventListener("DOMContentLoaded", function () { closeOnPhone(document); });
   window.addEventListener("resize", markScrollBoxes);
 
   // --- Confirmation panels: Cancel or Escape closes them; focus returns to their opener.

@@ -125,8 +125,13 @@ def test_demo_click_through(
     page.locator("#version-3").get_by_role("button", name="Preview").click()
     page.wait_for_url(re.compile(r"/previews/\d+/$"), timeout=JOB_TIMEOUT)
     expect(page.locator(".banner-preview")).to_contain_text("Preview of v3")
-    expect(page.locator(".banner-preview")).to_contain_text("The live database is untouched")
-    assert "Tags" in contacts_headers(page) and "Role" in contacts_headers(page)
+    expect(page.locator(".banner-preview")).to_contain_text("the live database (v1) is untouched")
+    # Side by side: the live app (v1) and v3's, each with its own columns.
+    live_pane, version_pane = page.locator("#pane-live"), page.locator("#pane-version")
+    expect(live_pane).to_contain_text("Live app (v1)")
+    version_headers = version_pane.locator("thead th").all_text_contents()
+    assert any(h.startswith("Tags") for h in version_headers), version_headers
+    assert not any(h.startswith("Tags") for h in live_pane.locator("thead th").all_text_contents())
     expect(page.locator('tr[data-contact="katherine@example.com"]')).to_have_count(0)
     shot("09-preview-v3")
     preview_url = page.url
@@ -145,7 +150,7 @@ def test_demo_click_through(
 
     # Roll back to v3.
     page.locator("#version-3").get_by_role("button", name="Roll back").click()
-    page.locator("#confirm").get_by_role("button", name="Roll back to v3").click()
+    page.locator("#confirm").get_by_role("button", name="Move to v3").click()
     expect(current_chip(page)).to_have_text("v3", timeout=JOB_TIMEOUT)
     assert "Tags" in contacts_headers(page)
     assert page.locator("#connection-string").inner_text() == connection

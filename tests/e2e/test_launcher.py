@@ -100,7 +100,7 @@ def clone() -> Iterator[Clone]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def start(clone: Clone) -> Run:
+def start(clone: Clone, *, port_free: bool = True) -> Run:
     """The launcher in its own session, as a terminal starts `make run`."""
     launcher = subprocess.Popen(
         [sys.executable, "-m", "checkpoints.launcher"],
@@ -136,7 +136,8 @@ def start(clone: Clone) -> Run:
         assert found, text
         clone.credentials = (found.group(1), found.group(2))
     url = re.search(r"(http://127\.0\.0\.1:\d+)/", text).group(1)
-    assert url.endswith(f":{clone.port}"), "the port of the previous run was not free again"
+    if port_free:
+        assert url.endswith(f":{clone.port}"), "the port of the previous run was not free again"
     run = Run(launcher=launcher, url=url, output=output)
     clone.started.append(run)
     run.processes = processes_of(run, clone)
@@ -318,6 +319,23 @@ def start_demo_over_http(run: Run, clone: Clone) -> str:
         )
         assert started.status_code == 302, started.text
         return re.search(r"/projects/(\d+)/", started.headers["location"]).group(1)
+
+
+def test_a_taken_port_is_said_with_the_port_used(clone):
+    """CHECKPOINTS_PORT busy: the app moves to the next free port, and says so."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", clone.port))
+        holder.listen()
+        run = start(clone, port_free=False)
+        said = re.search(
+            r"Port (\d+) is taken \(CHECKPOINTS_PORT / --port\): using (\d+)", run.text()
+        )
+        assert said, run.text()
+        assert int(said.group(1)) == clone.port and int(said.group(2)) != clone.port
+        assert run.url.endswith(f":{said.group(2)}")
+        assert httpx.get(run.url + "/accounts/login/", timeout=60).status_code == 200
+    os.killpg(run.launcher.pid, signal.SIGINT)
+    assert_everything_stops(run, clone)
 
 
 def test_a_second_ctrl_c_stops_at_once(clone, browser, browser_state):

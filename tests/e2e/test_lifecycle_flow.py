@@ -89,7 +89,7 @@ def test_lifecycle_click_through(
 
     # Back to v3: a second (old) branch.
     page.locator("#version-3").get_by_role("button", name="Roll back").click()
-    page.locator("#confirm").get_by_role("button", name="Roll back to v3").click()
+    page.locator("#confirm").get_by_role("button", name="Move to v3").click()
     expect(current_chip(page)).to_have_text("v3", timeout=JOB_TIMEOUT)
 
     # Clean up: the dry run lists the orphans, then they go.

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "a-long-share-password-7"
 TIMEOUT = 60_000
-BANNER = "Shared view of v2 · read-only · expires"
+BANNER = "v2 shared by olu · read-only · expires"
 
 
 @pytest.fixture

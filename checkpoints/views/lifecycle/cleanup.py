@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from checkpoints import permissions, selectors, services
+from checkpoints.lifecycle.plan import Holding
 from checkpoints.models import AgentProject, Job
 from checkpoints.services import lifecycle
 from checkpoints.views.page import project_render
@@ -57,10 +58,41 @@ def project_cleanup(request: HttpRequest, pk: int) -> HttpResponse:
     return _holdings(request, project, plan, dry_run=True)
 
 
+ACTIVE = "kept: the active branch (serves the app)"
+
+
+def _live_first(project: AgentProject, plan: lifecycle.CleanupPlan) -> Job | None:
+    """Name the live branch as live, always, even when the stored listing predates the job
+    that moved the app onto it (a listing that failed after a rollback): then its old
+    active branch is shown as what it is now, and the stamp says the listing is older.
+    Answers the job the listing predates, if it does."""
+    last = (
+        project.jobs.filter(finished_at__isnull=False)
+        .select_related("target_version")
+        .order_by("-finished_at")
+        .first()
+    )
+    if plan.error or not project.active_branch_id:
+        return None
+    stale = last if last and plan.listed_at and plan.listed_at < last.finished_at else None
+    if any(h.id == project.active_branch_id for h in plan.branches):
+        return stale
+    name = next((h.name for h in plan.branches if h.role == "active"), "main")
+    for holding in plan.branches:
+        if holding.role in ("active", "orphan"):
+            holding.role = "replaced"
+            holding.note = "replaced by the last rollback (its name has changed since)"
+    plan.branches.insert(
+        0, Holding("branch", project.active_branch_id, name, None, role="active", note=ACTIVE)
+    )
+    return stale or last
+
+
 def _holdings(
     request: HttpRequest, project: AgentProject, plan: lifecycle.CleanupPlan, *, dry_run: bool
 ) -> HttpResponse:
     context = {
+        "listed_before": _live_first(project, plan),
         "project": project,
         "plan": plan,
         "dry_run": dry_run,

@@ -43,10 +43,13 @@ def _live_manifest(uri: str) -> dict:
         return manifests.manifest_read(conn)
 
 
-def rollback_sentence(project: AgentProject, version: Version, *, undo: bool = False) -> str:
-    """What rolling back to `version` (or undoing the rollback, which goes back to it)
-    changes, or why that cannot be said now."""
-    doing = "undoing the rollback" if undo else f"rolling back to {version.label}"
+def rollback_sentence(
+    project: AgentProject, version: Version, *, undo: bool = False, forward: bool = False
+) -> str:
+    """What rolling back to `version` (moving `forward` to it, or undoing the rollback,
+    which goes back to it) changes, or why that cannot be said now."""
+    verb = "moving" if forward else "rolling back"
+    doing = "undoing the rollback" if undo else f"{verb} to {version.label}"
     if not version.manifest:
         return ""
     try:
