@@ -52,6 +52,12 @@ CHECKPOINTS_MCP_WAIT_SECONDS = float(os.environ.get("CHECKPOINTS_MCP_WAIT_SECOND
 # Jobs ----------------------------------------------------------------------------------
 # Seconds one statement of an agent's version SQL may run before it is cancelled.
 CHECKPOINTS_STATEMENT_TIMEOUT = float(os.environ.get("CHECKPOINTS_STATEMENT_TIMEOUT", "60"))
+# At most this many workers run one team's jobs at once (fewer than the workers), so one
+# team's flood of slow jobs queues behind itself; default: all workers but one.
+CHECKPOINTS_WORKERS_PER_TEAM = int(
+    os.environ.get("CHECKPOINTS_WORKERS_PER_TEAM")
+    or max(1, int(os.environ.get("CHECKPOINTS_WORKERS", "2")) - 1)
+)
 # `?wait=true` holds a web thread at most this long, then answers 202 + Location.
 CHECKPOINTS_API_WAIT_SECONDS = float(os.environ.get("CHECKPOINTS_API_WAIT_SECONDS", "15"))
 # How many waits (API `?wait=true`, or progress panels) one token or user holds at once;

@@ -6,7 +6,8 @@ notification (or a task due later, like a preview's expiry) costs at most one in
 Several workers may run side by side (`make run` starts `CHECKPOINTS_WORKERS`): each
 claims a task row with `SELECT … FOR UPDATE SKIP LOCKED`, and the partial unique index on
 `Job` still allows one job per project, so projects run in parallel, never one project
-twice. The worker also reaps jobs left behind by a dead worker (`job_reaper.jobs_fail_stale`): pages
+twice, and no team holds more than `CHECKPOINTS_WORKERS_PER_TEAM` of them (`job_fair`).
+The worker also reaps jobs left behind by a dead worker (`job_reaper.jobs_fail_stale`): pages
 and status polls only read.
 """
 
@@ -22,7 +23,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
-from checkpoints import jobs_live, tasks
+from checkpoints import job_fair, jobs_live, tasks
 from checkpoints.job_reaper import jobs_fail_stale
 
 logger = logging.getLogger(__name__)
@@ -74,10 +75,12 @@ class ListeningWorker(Worker):
             tasks = tasks.exclude(queue_name__in=self.excluded_queue_names)
         with exclusive_transaction(tasks.db):
             try:
-                task_result = tasks.get_locked()
-                if task_result is not None:
-                    task_result.claim(self.worker_id)
-                return task_result
+                for pk in job_fair.claim_order(tasks):
+                    task_result = tasks.filter(pk=pk).get_locked()
+                    if task_result is not None:
+                        task_result.claim(self.worker_id)
+                        return task_result
+                return None
             except OperationalError as error:
                 if is_locked_database_exception(error):
                     return None
