@@ -39,6 +39,14 @@ CHECKPOINTS_ROLE_STATEMENT_TIMEOUT = os.environ.get("CHECKPOINTS_ROLE_STATEMENT_
 CHECKPOINTS_ROLE_IDLE_IN_TRANSACTION_TIMEOUT = os.environ.get(
     "CHECKPOINTS_ROLE_IDLE_IN_TRANSACTION_TIMEOUT", "1min"
 )
+# What one project may take of the shared server (local engine; the worker's watchdog looks
+# every CHECKPOINTS_WATCHDOG_SECONDS): a project role holding more advisory locks than this
+# has its sessions ended (0: off); a live database past this many MB turns read-only (0: off).
+CHECKPOINTS_ROLE_ADVISORY_LOCKS = int(os.environ.get("CHECKPOINTS_ROLE_ADVISORY_LOCKS", "1000"))
+CHECKPOINTS_PROJECT_DISK_QUOTA_MB = float(
+    os.environ.get("CHECKPOINTS_PROJECT_DISK_QUOTA_MB", "10240")
+)
+CHECKPOINTS_WATCHDOG_SECONDS = float(os.environ.get("CHECKPOINTS_WATCHDOG_SECONDS", "2"))
 NEON_API_KEY = os.environ.get("NEON_API_KEY", "")
 NEON_API_URL = os.environ.get("NEON_API_URL", "https://console.neon.tech/api/v2")
 NEON_ORG_ID = os.environ.get("NEON_ORG_ID", "")

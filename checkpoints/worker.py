@@ -14,16 +14,18 @@ and status polls only read.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import psycopg
-from django.db import close_old_connections
+from django.conf import settings
+from django.db import close_old_connections, connection
 from django.db.utils import OperationalError
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
-from checkpoints import job_fair, jobs_live, tasks
+from checkpoints import job_fair, job_watchdog, jobs_live, tasks
 from checkpoints.job_reaper import jobs_fail_stale
 
 logger = logging.getLogger(__name__)
@@ -37,10 +39,13 @@ class ListeningWorker(Worker):
 
     listener: jobs_live.Listener | None = None
     _reaped_at = 0.0
+    _watching: threading.Event | None = None
 
     def stop(self) -> None:
         """Ask the loop to end (from another thread); wakes it if it is idle."""
         self.running = False
+        if self._watching is not None:
+            self._watching.set()
         try:
             with jobs_live.metadata_connect() as conn:
                 conn.execute("SELECT pg_notify(%s, '')", [jobs_live.QUEUE_CHANNEL])
@@ -96,8 +101,26 @@ class ListeningWorker(Worker):
         except Exception:
             logger.exception("reaping stale jobs failed")
 
+    def _watch(self, stopped: threading.Event) -> None:
+        """The watchdog's rounds (`job_watchdog`), beside the jobs: a long job does not
+        hold them up."""
+        interval = float(getattr(settings, "CHECKPOINTS_WATCHDOG_SECONDS", 2))
+        while not stopped.is_set():
+            try:
+                job_watchdog.watchdog_run()
+            except Exception:
+                logger.exception("watchdog round failed")
+            finally:
+                connection.close()
+            stopped.wait(interval)
+
     def run(self) -> None:
         logger.info("Starting worker worker_id=%s (listening for new jobs)", self.worker_id)
+        self._watching = threading.Event()
+        watcher = threading.Thread(
+            target=self._watch, args=(self._watching,), name="checkpoints-watchdog", daemon=True
+        )
+        watcher.start()
         try:
             while self.running:
                 close_old_connections()
@@ -116,5 +139,6 @@ class ListeningWorker(Worker):
                         return
                     self._idle()
         finally:
+            self._watching.set()
             if self.listener is not None:
                 self.listener.close()

@@ -69,3 +69,13 @@ def project_password_rotate(request: HttpRequest, pk: int) -> JsonResponse:
     services.project_password_rotate(project=project, user=request.user)
     uri = services.project_connection_uri(project=project)
     return JsonResponse({"connection_uri": uri, "project": project.pk})
+
+
+@api_view("POST")
+def project_sessions_end(request: HttpRequest, pk: int) -> JsonResponse:
+    """End every open session of the project's role (operators): a job that failed on the
+    agent's lock (`error.code` "locked") can then run. Answers how many ended."""
+    project = project_of(request, pk)
+    json_body(request, allowed=set())
+    count = services.project_sessions_end(project=project, user=request.user)
+    return JsonResponse({"ended": count, "project": project.pk})
