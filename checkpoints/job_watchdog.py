@@ -27,9 +27,8 @@ QUOTA_SAID = {
     "read-only": "The live database ({size}) is past the project's disk quota of {limit} "
     "(setting CHECKPOINTS_PROJECT_DISK_QUOTA_MB): it is read-only now and its sessions "
     "were ended. Roll back to a smaller version, or raise the quota.",
-    "no connections": "The live database ({size}) kept growing past the disk quota of "
-    "{limit}: the project's role may not connect until it is back under it (roll back "
-    "to a smaller version).",
+    "still growing": "The live database ({size}) is still growing past the disk quota of "
+    "{limit} (a session turned read-only off for itself): its sessions were ended again.",
     "writable": "The live database ({size}) is under the disk quota of {limit} again: it "
     "is writable.",
 }

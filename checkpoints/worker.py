@@ -91,6 +91,16 @@ class ListeningWorker(Worker):
                     return None
                 raise
 
+    def _claim_or_wait(self) -> DBTaskResult | None:
+        """`_claim`, or None when the metadata database cannot answer for now (a full
+        lock table, a restart): the worker waits for the next round instead of dying."""
+        try:
+            return self._claim()
+        except OperationalError:
+            logger.warning("cannot claim a task now: trying again", exc_info=True)
+            close_old_connections()
+            return None
+
     def _reap(self) -> None:
         if time.monotonic() - self._reaped_at < REAP_SECONDS:
             return
@@ -128,7 +138,7 @@ class ListeningWorker(Worker):
                 if self.listener is not None:
                     self.listener.drain()  # about to look: earlier wake-ups are answered
                 self._reap()
-                task_result = self._claim()
+                task_result = self._claim_or_wait()
                 if task_result is not None:
                     self.run_task(task_result)
                 close_old_connections()
