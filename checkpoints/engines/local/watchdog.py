@@ -100,7 +100,7 @@ def watch_round(engine: object, *, advisory_cap: int, quota_bytes: int) -> list[
             row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (_ELECTION,))
         except psycopg.errors.OutOfMemory:
             return advisory_overruns(conn, advisory_cap)
-        if not row.fetchone()[0]:  # type: ignore[index]
+        if not row.fetchone()[0]:
             return []
         try:
             return advisory_overruns(conn, advisory_cap) + disk_quota_apply(conn, quota_bytes)
