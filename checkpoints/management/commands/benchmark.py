@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from checkpoints.benchmark.engine_bench import bench_size
+from checkpoints.benchmark.fair_bench import bench_fair, fair_rows
 from checkpoints.benchmark.neon_bench import bench_neon, emulator_available
 from checkpoints.benchmark.report import neon_rows, render_json, render_table, web_rows
 from checkpoints.benchmark.storage_bench import bench_storage
@@ -51,6 +52,12 @@ class Command(BaseCommand):
             help="the web figures' worker fallback polling interval in seconds (as `make run`)",
         )
         parser.add_argument(
+            "--fair-samples",
+            type=int,
+            default=10,
+            help="team B's versions per fair-share attack (0 skips the fair-share figures)",
+        )
+        parser.add_argument(
             "--storage-sizes",
             default="100",
             help="app database sizes in MB for the cold-tier figures (a tiny one is added)",
@@ -79,6 +86,7 @@ class Command(BaseCommand):
         worker_interval: float = WORKER_INTERVAL,
         storage_sizes: str = "100",
         storage_versions: int = 300,
+        fair_samples: int = 10,
         **opts,
     ):
         try:
@@ -100,6 +108,12 @@ class Command(BaseCommand):
             extra = self._extra(
                 admin_url, runs, json, web_contacts, worker_interval, neon_op_seconds
             )
+            if fair_samples > 0:
+                if not json:
+                    self.stderr.write("measuring fair share (another team under attack) …")
+                extra += fair_rows(
+                    bench_fair(admin_url, samples=fair_samples, worker_interval=worker_interval)
+                )
             storage = self._storage(admin_url, runs, json, storage_sizes, storage_versions)
             header = machine(admin_url)
             if json:
