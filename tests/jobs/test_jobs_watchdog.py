@@ -157,3 +157,18 @@ def test_a_project_that_lifts_read_only_for_itself_and_keeps_growing_is_ended_ag
     assert back.state == Job.State.SUCCEEDED, (back.error, back.steps)
     with psycopg.connect(uri) as agent:
         agent.execute("CREATE TABLE writable_again (id int)")
+
+
+def test_a_role_has_its_own_connection_slots_and_another_project_still_connects(two_teams):
+    (_, hog), (_, other) = two_teams
+    limit = get_engine("local").limits.connection_limit
+    uri = services.project_connection_uri(project=hog)
+    held = [psycopg.connect(uri) for _ in range(limit)]
+    try:
+        with pytest.raises(psycopg.OperationalError, match="too many connections for role"):
+            psycopg.connect(uri, connect_timeout=5)
+        with psycopg.connect(services.project_connection_uri(project=other)) as fine:
+            assert fine.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        for conn in held:
+            conn.close()
