@@ -107,13 +107,7 @@ class Command(BaseCommand):
                 results.append(bench_size(engine, admin_url, size, runs))
             extra = self._extra(
                 admin_url, runs, json, web_contacts, worker_interval, neon_op_seconds
-            )
-            if fair_samples > 0:
-                if not json:
-                    self.stderr.write("measuring fair share (another team under attack) …")
-                extra += fair_rows(
-                    bench_fair(admin_url, samples=fair_samples, worker_interval=worker_interval)
-                )
+            ) + self._fair(admin_url, json, fair_samples, worker_interval)
             storage = self._storage(admin_url, runs, json, storage_sizes, storage_versions)
             header = machine(admin_url)
             if json:
@@ -155,6 +149,14 @@ class Command(BaseCommand):
                 self.stderr.write("measuring the neon engine against the emulator …")
             extra += neon_rows(bench_neon(neon_op_seconds))
         return extra
+
+    def _fair(self, admin_url: str, quiet: bool, samples: int, worker_interval: float) -> list:
+        """Another team's version under each fair-share attack (a live app), if asked."""
+        if samples <= 0:
+            return []
+        if not quiet:
+            self.stderr.write("measuring fair share (another team under attack) …")
+        return fair_rows(bench_fair(admin_url, samples=samples, worker_interval=worker_interval))
 
     def _storage(
         self, admin_url: str, runs: int, quiet: bool, storage_sizes: str, storage_versions: int
