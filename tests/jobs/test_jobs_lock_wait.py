@@ -71,7 +71,11 @@ def test_the_operator_ends_the_sessions_from_the_failure_then_the_rollback_runs(
     assert project.current_version.number == 1
 
 
-def test_a_viewer_cannot_end_the_sessions(project, user, client):
+def test_a_viewer_cannot_end_the_sessions_the_command_line_can(project, user, agent_lock):
+    from io import StringIO
+
+    from django.core.management import call_command
+
     from checkpoints.models import Membership
     from tests.web_fixtures import user_make
 
@@ -80,3 +84,8 @@ def test_a_viewer_cannot_end_the_sessions(project, user, client):
     with pytest.raises(services.NotAllowed):
         services.project_sessions_end(project=project, user=bob)
     assert not Activity.objects.filter(kind=Activity.Kind.SESSIONS_END).exists()
+    out = StringIO()
+    call_command("end_sessions", str(project.pk), stdout=out)
+    assert "Ended 1 session(s)." in out.getvalue()
+    entry = Activity.objects.get(kind=Activity.Kind.SESSIONS_END)
+    assert entry.actor is None and entry.project == project
