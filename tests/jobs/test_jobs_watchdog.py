@@ -56,7 +56,8 @@ def test_a_role_filling_the_lock_table_is_ended_and_another_project_works(two_te
     (_, hog), (bob, other) = two_teams
     agent = psycopg.connect(services.project_connection_uri(project=hog), autocommit=True)
     with worker_threads(1):  # its watchdog thread looks every 2 s
-        _until(lambda: watchdog._known_roles)  # it has looked once
+        # It has looked once since the project was made (it knows the role by its oid).
+        _until(lambda: hog.engine_project_id in {p for p, _ in watchdog._known_roles.values()})
         try:  # session locks outlive the statement that failed taking more
             agent.execute("SELECT pg_advisory_lock(g) FROM generate_series(1, 200000) g")
         except psycopg.errors.OutOfMemory:
