@@ -52,6 +52,7 @@ project_urls = [
     path(f"{P}/", page.project_detail, name="project-detail"),
     path(f"{P}/start-over", projects.project_start_over, name="project-start-over"),
     path(f"{P}/rotate-password", projects.project_password_rotate, name="project-password-rotate"),
+    path(f"{P}/end-sessions", projects.project_sessions_end, name="project-sessions-end"),
     path(f"{P}/jobs/<int:job_pk>/status", jobs.job_status, name="job-status"),
     path(f"{P}/jobs/<int:job_pk>/cancel", jobs.job_cancel, name="job-cancel"),
 ]

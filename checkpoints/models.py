@@ -316,6 +316,8 @@ class Activity(models.Model):
         TABLE_RESTORE = "table_restore", "Tables restored"
         PIN = "pin", "Pinned"
         UNPIN = "unpin", "Unpinned"
+        SESSIONS_END = "sessions_end", "Sessions ended"
+        LIMIT = "limit", "Limit reached"
 
     project = models.ForeignKey(AgentProject, on_delete=models.CASCADE, related_name="activities")
     actor = models.ForeignKey(

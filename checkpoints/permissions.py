@@ -32,6 +32,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "preview_open": (OPERATOR, "open previews"),
     "preview_discard": (OPERATOR, "discard previews"),
     "job_cancel": (OPERATOR, "cancel jobs"),
+    "sessions_end": (OPERATOR, "end the project’s database sessions"),
     "contacts_edit": (OPERATOR, "edit the app’s data"),
     "share_create": (OPERATOR, "share versions with a link"),
     "share_revoke": (OPERATOR, "revoke share links"),

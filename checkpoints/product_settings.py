@@ -39,6 +39,14 @@ CHECKPOINTS_ROLE_STATEMENT_TIMEOUT = os.environ.get("CHECKPOINTS_ROLE_STATEMENT_
 CHECKPOINTS_ROLE_IDLE_IN_TRANSACTION_TIMEOUT = os.environ.get(
     "CHECKPOINTS_ROLE_IDLE_IN_TRANSACTION_TIMEOUT", "1min"
 )
+# What one project may take of the shared server (local engine; the worker's watchdog looks
+# every CHECKPOINTS_WATCHDOG_SECONDS): a project role holding more advisory locks than this
+# has its sessions ended (0: off); a live database past this many MB turns read-only (0: off).
+CHECKPOINTS_ROLE_ADVISORY_LOCKS = int(os.environ.get("CHECKPOINTS_ROLE_ADVISORY_LOCKS", "1000"))
+CHECKPOINTS_PROJECT_DISK_QUOTA_MB = float(
+    os.environ.get("CHECKPOINTS_PROJECT_DISK_QUOTA_MB", "10240")
+)
+CHECKPOINTS_WATCHDOG_SECONDS = float(os.environ.get("CHECKPOINTS_WATCHDOG_SECONDS", "2"))
 NEON_API_KEY = os.environ.get("NEON_API_KEY", "")
 NEON_API_URL = os.environ.get("NEON_API_URL", "https://console.neon.tech/api/v2")
 NEON_ORG_ID = os.environ.get("NEON_ORG_ID", "")
@@ -52,6 +60,12 @@ CHECKPOINTS_MCP_WAIT_SECONDS = float(os.environ.get("CHECKPOINTS_MCP_WAIT_SECOND
 # Jobs ----------------------------------------------------------------------------------
 # Seconds one statement of an agent's version SQL may run before it is cancelled.
 CHECKPOINTS_STATEMENT_TIMEOUT = float(os.environ.get("CHECKPOINTS_STATEMENT_TIMEOUT", "60"))
+# At most this many workers run one team's jobs at once (fewer than the workers), so one
+# team's flood of slow jobs queues behind itself; default: all workers but one.
+CHECKPOINTS_WORKERS_PER_TEAM = int(
+    os.environ.get("CHECKPOINTS_WORKERS_PER_TEAM")
+    or max(1, int(os.environ.get("CHECKPOINTS_WORKERS", "2")) - 1)
+)
 # `?wait=true` holds a web thread at most this long, then answers 202 + Location.
 CHECKPOINTS_API_WAIT_SECONDS = float(os.environ.get("CHECKPOINTS_API_WAIT_SECONDS", "15"))
 # How many waits (API `?wait=true`, or progress panels) one token or user holds at once;

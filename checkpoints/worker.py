@@ -6,23 +6,26 @@ notification (or a task due later, like a preview's expiry) costs at most one in
 Several workers may run side by side (`make run` starts `CHECKPOINTS_WORKERS`): each
 claims a task row with `SELECT … FOR UPDATE SKIP LOCKED`, and the partial unique index on
 `Job` still allows one job per project, so projects run in parallel, never one project
-twice. The worker also reaps jobs left behind by a dead worker (`job_reaper.jobs_fail_stale`): pages
+twice, and no team holds more than `CHECKPOINTS_WORKERS_PER_TEAM` of them (`job_fair`).
+The worker also reaps jobs left behind by a dead worker (`job_reaper.jobs_fail_stale`): pages
 and status polls only read.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import psycopg
-from django.db import close_old_connections
+from django.conf import settings
+from django.db import close_old_connections, connection
 from django.db.utils import OperationalError
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
-from checkpoints import jobs_live, tasks
+from checkpoints import job_fair, job_watchdog, jobs_live, tasks
 from checkpoints.job_reaper import jobs_fail_stale
 
 logger = logging.getLogger(__name__)
@@ -36,10 +39,13 @@ class ListeningWorker(Worker):
 
     listener: jobs_live.Listener | None = None
     _reaped_at = 0.0
+    _watching: threading.Event | None = None
 
     def stop(self) -> None:
         """Ask the loop to end (from another thread); wakes it if it is idle."""
         self.running = False
+        if self._watching is not None:
+            self._watching.set()
         try:
             with jobs_live.metadata_connect() as conn:
                 conn.execute("SELECT pg_notify(%s, '')", [jobs_live.QUEUE_CHANNEL])
@@ -74,14 +80,26 @@ class ListeningWorker(Worker):
             tasks = tasks.exclude(queue_name__in=self.excluded_queue_names)
         with exclusive_transaction(tasks.db):
             try:
-                task_result = tasks.get_locked()
-                if task_result is not None:
-                    task_result.claim(self.worker_id)
-                return task_result
+                for pk in job_fair.claim_order(tasks):
+                    task_result = tasks.filter(pk=pk).get_locked()
+                    if task_result is not None:
+                        task_result.claim(self.worker_id)
+                        return task_result
+                return None
             except OperationalError as error:
                 if is_locked_database_exception(error):
                     return None
                 raise
+
+    def _claim_or_wait(self) -> DBTaskResult | None:
+        """`_claim`, or None when the metadata database cannot answer for now (a full
+        lock table, a restart): the worker waits for the next round instead of dying."""
+        try:
+            return self._claim()
+        except OperationalError:
+            logger.warning("cannot claim a task now: trying again", exc_info=True)
+            close_old_connections()
+            return None
 
     def _reap(self) -> None:
         if time.monotonic() - self._reaped_at < REAP_SECONDS:
@@ -93,8 +111,26 @@ class ListeningWorker(Worker):
         except Exception:
             logger.exception("reaping stale jobs failed")
 
+    def _watch(self, stopped: threading.Event) -> None:
+        """The watchdog's rounds (`job_watchdog`), beside the jobs: a long job does not
+        hold them up."""
+        interval = float(getattr(settings, "CHECKPOINTS_WATCHDOG_SECONDS", 2))
+        while not stopped.is_set():
+            try:
+                job_watchdog.watchdog_run()
+            except Exception:
+                logger.exception("watchdog round failed")
+            finally:
+                connection.close()
+            stopped.wait(interval)
+
     def run(self) -> None:
         logger.info("Starting worker worker_id=%s (listening for new jobs)", self.worker_id)
+        self._watching = threading.Event()
+        watcher = threading.Thread(
+            target=self._watch, args=(self._watching,), name="checkpoints-watchdog", daemon=True
+        )
+        watcher.start()
         try:
             while self.running:
                 close_old_connections()
@@ -102,7 +138,7 @@ class ListeningWorker(Worker):
                 if self.listener is not None:
                     self.listener.drain()  # about to look: earlier wake-ups are answered
                 self._reap()
-                task_result = self._claim()
+                task_result = self._claim_or_wait()
                 if task_result is not None:
                     self.run_task(task_result)
                 close_old_connections()
@@ -113,5 +149,6 @@ class ListeningWorker(Worker):
                         return
                     self._idle()
         finally:
+            self._watching.set()
             if self.listener is not None:
                 self.listener.close()

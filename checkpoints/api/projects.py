@@ -78,3 +78,13 @@ def project_password_rotate(request: HttpRequest, pk: int) -> JsonResponse:
     json_body(request, allowed=set())
     services.project_password_rotate(project=project, user=request.user)
     return _connection_answer(request, project, reveal)
+
+
+@api_view("POST")
+def project_sessions_end(request: HttpRequest, pk: int) -> JsonResponse:
+    """End every open session of the project's role (operators): a job that failed on the
+    agent's lock (`error.code` "locked") can then run. Answers how many ended."""
+    project = project_of(request, pk)
+    json_body(request, allowed=set())
+    count = services.project_sessions_end(project=project, user=request.user)
+    return JsonResponse({"ended": count, "project": project.pk})

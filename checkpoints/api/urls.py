@@ -16,6 +16,7 @@ urlpatterns = [
     path(f"{P}", projects.project_detail, name="api-project"),
     path(f"{P}/connection", projects.project_connection, name="api-project-connection"),
     path(f"{P}/connection/rotate", projects.project_password_rotate, name="api-password-rotate"),
+    path(f"{P}/sessions/end", projects.project_sessions_end, name="api-sessions-end"),
     path(f"{P}/versions", versions.versions, name="api-versions"),
     path(f"{P}/versions/<int:number>", versions.version_detail, name="api-version"),
     path(f"{P}/versions/<int:number>/rollback", versions.version_rollback, name="api-rollback"),

@@ -232,6 +232,21 @@ class Engine(ABC):
         sessions end. Returns the new connection string of the default branch."""
         raise EngineNotSupported(f"{self.name} cannot reset the role's password")
 
+    def role_sessions_end(self, project_id: str) -> int:
+        """End every open session of the project's role (one holding a lock that stops a
+        job, say); return how many. Here: the role ends its own other sessions through its
+        connection string (PostgreSQL lets a role signal its own backends)."""
+        import psycopg
+
+        uri = self.connection_uri(project_id)
+        with psycopg.connect(uri, connect_timeout=5, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(pg_catalog.pg_terminate_backend(pid)) "
+                "FROM pg_catalog.pg_stat_activity "
+                "WHERE usename = current_user AND pid <> pg_catalog.pg_backend_pid()"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
     # Operations
     @abstractmethod
     def operation_get(self, project_id: str, operation_id: str) -> Operation: ...

@@ -11,6 +11,7 @@ from typing import Any
 
 from checkpoints import connections, version_rules
 from checkpoints.engines.base import Engine
+from checkpoints.jobs.locked import live_manifest
 from checkpoints.jobs.run import JobRun
 from checkpoints.jobs.snapshot import role_repair, room_for, snapshot_take
 from checkpoints.lifecycle import manifest as manifests
@@ -30,7 +31,7 @@ def live_state_keep(run: JobRun, engine: Engine, *, reason: str) -> Version | No
         if missing is not None and missing(project.engine_project_id):
             run.detail("the live database is missing: nothing to keep, the rollback rebuilds it")
             return None
-        live = manifests.manifest_of_uri(connections.project_connection_uri(project=project))
+        live = live_manifest(connections.project_connection_uri(project=project))
         if live is not None and base is not None and manifests.manifests_equal(live, base.manifest):
             run.detail(f"the live database matches {base.label}: nothing to keep")
             return None
@@ -40,7 +41,7 @@ def live_state_keep(run: JobRun, engine: Engine, *, reason: str) -> Version | No
     created, fingerprint = snapshot_take(run, engine, number, None, capacity)
     run.remember(kept_snapshot_id=created.snapshot.id)
     if live is not None:  # the same on both sides of the snapshot: it holds it exactly
-        again = manifests.manifest_of_uri(engine.connection_uri(project.engine_project_id))
+        again = live_manifest(engine.connection_uri(project.engine_project_id))
         live["exact"] = manifests.manifests_equal(live, again)
     return _kept_record(run, base, number, reason, created.snapshot, live, fingerprint)
 

@@ -21,6 +21,7 @@ from checkpoints.engines.base import CANCELLED, SUCCEEDED_STATUSES, Engine, Oper
 from checkpoints.engines.errors import OperationFailed
 from checkpoints.engines.operations import wait_for_operations
 from checkpoints.job_state import job_transition
+from checkpoints.jobs import locked
 from checkpoints.jobs.failures import (
     JOB_CANCELLED,
     JOB_CANCELLED_EARLY,
@@ -210,10 +211,11 @@ def job_execute(job_id: int) -> None:
             logger.info("job %s (%s) cancelled", job_id, job.kind)
             run.result["error_code"] = exc.code
             job_finish(run, state=Job.State.CANCELLED, error=str(exc))
-        except Exception as exc:
-            logger.warning("job %s (%s) failed: %s", job_id, job.kind, error_text(exc))
-            run.result["error_code"] = error_code(exc)
-            job_finish(run, state=Job.State.FAILED, error=error_text(exc))
+        except Exception as caught:
+            failure = locked.readable(caught, run.project)
+            logger.warning("job %s (%s) failed: %s", job_id, job.kind, error_text(failure))
+            run.result["error_code"] = error_code(failure)
+            job_finish(run, state=Job.State.FAILED, error=error_text(failure))
         else:
             job_finish(run, state=Job.State.SUCCEEDED)
             for work in run.afterwards:

@@ -61,6 +61,7 @@ from checkpoints.services.projects import (
     project_start_demo,
     project_start_over,
 )
+from checkpoints.services.sessions import project_sessions_end
 from checkpoints.services.tables import version_table_keys, version_tables_restore
 from checkpoints.services.tiers import version_pin, version_unpin
 from checkpoints.services.undo import rollback_to_undo, rollback_undo, undo_version
@@ -125,6 +126,7 @@ __all__ = [
     "project_create",
     "project_delete",
     "project_password_rotate",
+    "project_sessions_end",
     "project_start_demo",
     "project_start_over",
     "snapshot_room_check",

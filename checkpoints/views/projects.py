@@ -65,3 +65,23 @@ def project_password_rotate(request: HttpRequest, pk: int) -> HttpResponse:
         },
         start=lambda: services.project_password_rotate(project=project, user=request.user),
     )
+
+
+@require_http_methods(["GET", "POST"])
+def project_sessions_end(request: HttpRequest, pk: int) -> HttpResponse:
+    """End the project role's sessions (a job failed on the agent's lock)."""
+    project = selectors.project_get(user=request.user, pk=pk)
+    return confirmed_action(
+        request,
+        project,
+        permission="sessions_end",
+        confirm=lambda: {
+            "title": "End the project's sessions?",
+            "body": "Every open session on the project's connection string ends now, and "
+            "the locks they hold are released: apps reconnect with the same string.",
+            "action": reverse("project-sessions-end", args=[project.pk]),
+            "confirm_label": "End the sessions",
+            "danger": True,
+        },
+        start=lambda: services.project_sessions_end(project=project, user=request.user),
+    )

@@ -99,6 +99,7 @@ def _exercise(api: RecordingApi, project) -> None:
     api.get(base)
     api.get(f"{base}/connection")
     api.post(f"{base}/connection/rotate")
+    assert api.post(f"{base}/sessions/end").json()["ended"] == 0
     api.post(f"{base}/versions", {"prompt": ""})  # 400
     job = version_via_api(api, project, "Add items", "create table items (id int)")
     api.get(job["url"])

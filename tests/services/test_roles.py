@@ -269,6 +269,7 @@ def test_the_table_names_every_action_once():
             "contacts_edit",
             "connection_uri",
             "job_cancel",
+            "sessions_end",
             "share_create",
             "share_revoke",
             "tables_restore",

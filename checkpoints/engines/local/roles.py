@@ -88,3 +88,10 @@ class RolesMixin(EndpointsMixin):
                 )
                 contain.apply_role_state(conn, own, password, self.limits, force=True)
             contain.end_role_sessions(conn, own)
+
+    def role_sessions_end(self, project_id: str) -> int:
+        """End the project role's sessions from the engine's side (works when the role's
+        connection slots are all taken)."""
+        with self._reading() as conn:
+            role, _ = self._role(conn, project_id)
+            return contain.end_role_sessions(conn, role)

@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from checkpoints.benchmark.engine_bench import bench_size
 from checkpoints.benchmark.manifest_bench import bench_manifest, manifest_lines
+from checkpoints.benchmark.fair_bench import bench_fair, fair_rows
 from checkpoints.benchmark.neon_bench import bench_neon, emulator_available
 from checkpoints.benchmark.report import neon_rows, render_json, render_table, web_rows
 from checkpoints.benchmark.storage_bench import bench_storage
@@ -52,6 +53,12 @@ class Command(BaseCommand):
             help="the web figures' worker fallback polling interval in seconds (as `make run`)",
         )
         parser.add_argument(
+            "--fair-samples",
+            type=int,
+            default=10,
+            help="team B's versions per fair-share attack (0 skips the fair-share figures)",
+        )
+        parser.add_argument(
             "--storage-sizes",
             default="100",
             help="app database sizes in MB for the cold-tier figures (a tiny one is added)",
@@ -86,6 +93,7 @@ class Command(BaseCommand):
         worker_interval: float = WORKER_INTERVAL,
         storage_sizes: str = "100",
         storage_versions: int = 300,
+        fair_samples: int = 10,
         **opts,
     ):
         try:
@@ -106,7 +114,7 @@ class Command(BaseCommand):
                 results.append(bench_size(engine, admin_url, size, runs))
             extra = self._extra(
                 admin_url, runs, json, web_contacts, worker_interval, neon_op_seconds
-            )
+            ) + self._fair(admin_url, json, fair_samples, worker_interval)
             storage = self._storage(admin_url, runs, json, storage_sizes, storage_versions)
             scale = self._manifest(engine, admin_url, json, opts.get("manifest_tables", 0))
             header = machine(admin_url)
@@ -159,6 +167,14 @@ class Command(BaseCommand):
         if not quiet:
             self.stderr.write(f"measuring the manifest of {tables:,} tables …")
         return bench_manifest(engine, admin_url, tables)
+
+    def _fair(self, admin_url: str, quiet: bool, samples: int, worker_interval: float) -> list:
+        """Another team's version under each fair-share attack (a live app), if asked."""
+        if samples <= 0:
+            return []
+        if not quiet:
+            self.stderr.write("measuring fair share (another team under attack) …")
+        return fair_rows(bench_fair(admin_url, samples=samples, worker_interval=worker_interval))
 
     def _storage(
         self, admin_url: str, runs: int, quiet: bool, storage_sizes: str, storage_versions: int

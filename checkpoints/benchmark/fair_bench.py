@@ -1,0 +1,226 @@
+"""Fair share, measured: another team's trivial version (`select 1`, through the API with
+`?wait=true`) while one team attacks the shared app and server, on a live app with the
+workers `make run` starts (`web_app.served_app`). Its p95 under each attack:
+
+- idle: nothing else runs;
+- job flood: team A queues a 20 s statement in each of its 3 projects;
+- held lock, rollbacks queued: team A's sessions hold ACCESS EXCLUSIVE on a table in
+  each project while rollbacks of those projects are queued again as soon as they end;
+- CPU: 20 sessions of team A's projects burn CPU in PostgreSQL.
+
+Sizes are bounded (3 projects, `samples` versions per attack); the issue's target is
+≤ 1 s p95 on every line.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
+from statistics import median, quantiles
+
+import httpx
+import psycopg
+
+from checkpoints.benchmark.report import Row
+from checkpoints.benchmark.web_app import BASE_DIR, env_of, served_app
+
+API = "/api/v1"
+FLOOD_SQL = "select pg_sleep(20)"
+BURN_SQL = "select count(*) from generate_series(1, 2000000000)"
+TOKEN = (
+    "from django.contrib.auth import get_user_model; from checkpoints.tokens import "
+    "token_create; print(token_create(user=get_user_model().objects.get(username='bench'), "
+    "name='bench')[1])"
+)
+
+
+def bench_fair(admin_url: str, *, samples: int = 10, worker_interval: float = 1.0) -> dict:
+    """Seconds: team B's version p95 (and median) idle and under each attack."""
+    with served_app(admin_url, worker_interval) as (client, meta_db):
+        token = _token(admin_url, meta_db)
+        api = httpx.Client(
+            base_url=str(client.base_url), timeout=60, headers={"Authorization": f"Bearer {token}"}
+        )
+        team_b = _team(client, "Bench team B")
+        hogs = [_project(api, f"A{n}", None) for n in range(3)]
+        other = _project(api, "B", team_b)
+        started: list[str] = []
+        attacks: dict[str, Callable[[], AbstractContextManager[object]]] = {
+            "idle": nullcontext,
+            "job flood (3 projects × 20 s statements)": lambda: _flood(api, hogs, started),
+            "held lock, rollbacks queued": lambda: _held_lock(api, hogs, started),
+            "20 CPU-burning sessions": lambda: _burn(api, hogs, 20),
+        }
+        figures: dict = {"samples": samples}
+        for name, attack in attacks.items():
+            with attack():
+                took = [_version(api, other, n) for n in range(samples)]
+            figures[name] = {"p95": _p95(took), "max": max(took), "median": median(took)}
+            _quiet(api, started)
+        api.close()
+        return figures
+
+
+def fair_rows(figures: dict) -> list[Row]:
+    """Another team's trivial version under each fair-share attack (`fair_bench`)."""
+    label = f"fair share: team B's version, p95 of {figures['samples']}"
+    rows = []
+    for attack, found in figures.items():
+        if isinstance(found, dict):
+            p95 = found["p95"]
+            rows.append(Row(f"{label}, {attack}", p95, "≤ 1 s", p95 <= 1.0))
+    return rows
+
+
+def _p95(values: list[float]) -> float:
+    return quantiles(values, n=20, method="inclusive")[18] if len(values) > 1 else values[0]
+
+
+def _token(admin_url: str, meta_db: str) -> str:
+    env = env_of(admin_url, meta_db, Path(tempfile.gettempdir()))
+    done = subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), "shell", "-c", TOKEN],
+        env=env,
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def _team(client: httpx.Client, name: str) -> int:
+    response = client.post(
+        "/teams/", data={"name": name}, headers={"X-CSRFToken": client.cookies["csrftoken"]}
+    )
+    location = response.headers.get("location", "")
+    return int(location.rstrip("/").rsplit("/", 1)[-1])
+
+
+def _project(api: httpx.Client, name: str, team: int | None) -> int:
+    body: dict = {"name": name} | ({"team": team} if team else {})
+    created = api.post(f"{API}/projects", json=body)
+    created.raise_for_status()
+    pk = int(created.json()["project"])
+    _finished(api, created.headers["Location"])
+    version = api.post(
+        f"{API}/projects/{pk}/versions",
+        json={"prompt": "a table", "sql": "create table contacts (id int)"},
+    )
+    version.raise_for_status()
+    _finished(api, version.headers["Location"])
+    return pk
+
+
+def _version(api: httpx.Client, pk: int, n: int) -> float:
+    """Seconds from asking for team B's version until it is saved. B's own housekeeping
+    (a tier move after its last version) is waited out first, not counted."""
+    while True:
+        started = time.perf_counter()
+        answer = api.post(
+            f"{API}/projects/{pk}/versions?wait=true", json={"prompt": f"t{n}", "sql": "select 1"}
+        )
+        busy = answer.json().get("job_id") if answer.status_code == 409 else None
+        if busy is None:
+            break
+        _finished(api, f"{API}/projects/{pk}/jobs/{busy}")
+    if answer.status_code == 202:  # still queued after the API's wait
+        _finished(api, answer.headers["Location"])
+    elif answer.status_code != 200:
+        raise RuntimeError(f"team B's version answered {answer.status_code}: {answer.text[:300]}")
+    return time.perf_counter() - started
+
+
+def _finished(api: httpx.Client, url: str, timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = api.get(url, params={"wait": "true", "wait_seconds": 5}).json()
+        if job.get("finished"):
+            return job
+    raise TimeoutError(f"{url} did not finish")
+
+
+def _quiet(api: httpx.Client, started: list[str]) -> None:
+    """Cancel what the attack left running or queued, and wait until it ended."""
+    for url in started:
+        if not api.get(url).json().get("finished"):
+            api.post(f"{url}/cancel")
+    for url in started:
+        _finished(api, url)
+    started.clear()
+
+
+def _started(answer: httpx.Response, started: list[str]) -> None:
+    if answer.status_code == 202:
+        started.append(answer.headers["Location"])
+
+
+@contextmanager
+def _flood(api: httpx.Client, hogs: list[int], started: list[str]) -> Iterator[None]:
+    for pk in hogs:
+        body = {"prompt": "slow", "sql": FLOOD_SQL}
+        _started(api.post(f"{API}/projects/{pk}/versions", json=body), started)
+    time.sleep(1)  # the flood holds its worker before team B asks
+    yield
+
+
+def _uri(api: httpx.Client, pk: int) -> str:
+    return api.get(f"{API}/projects/{pk}/connection").json()["connection_uri"]
+
+
+@contextmanager
+def _held_lock(api: httpx.Client, hogs: list[int], started: list[str]) -> Iterator[None]:
+    sessions = [psycopg.connect(_uri(api, pk)) for pk in hogs]
+    for conn in sessions:
+        conn.execute("LOCK TABLE contacts IN ACCESS EXCLUSIVE MODE")
+    stop = threading.Event()
+
+    def requeue() -> None:
+        while not stop.is_set():
+            for pk in hogs:
+                answer = api.post(f"{API}/projects/{pk}/versions/0/rollback")
+                _started(answer, started)  # 409 while the last one runs
+            stop.wait(0.5)
+
+    thread = threading.Thread(target=requeue, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        for conn in sessions:
+            conn.close()
+
+
+@contextmanager
+def _burn(api: httpx.Client, hogs: list[int], count: int) -> Iterator[None]:
+    sessions = [psycopg.connect(_uri(api, hogs[n % len(hogs)])) for n in range(count)]
+    threads = []
+    for conn in sessions:
+        thread = threading.Thread(target=_burn_one, args=(conn,), daemon=True)
+        thread.start()
+        threads.append(thread)
+    time.sleep(1)
+    try:
+        yield
+    finally:
+        for conn in sessions:
+            conn.cancel_safe()
+        for thread in threads:
+            thread.join(timeout=30)
+        for conn in sessions:
+            conn.close()
+
+
+def _burn_one(conn: psycopg.Connection) -> None:
+    try:
+        conn.execute(BURN_SQL)
+    except psycopg.Error:
+        pass  # cancelled at the end

@@ -1,0 +1,179 @@
+"""What one project may take of the PostgreSQL server every team shares, watched from the
+engine's side (the workers run `watch_round` every few seconds, `checkpoints.job_watchdog`).
+
+- Advisory locks. A session advisory lock outlives its transaction, so no timeout ends
+  it, and every lock takes a slot of the server's one lock table (about 64 per
+  connection): one role could fill it and every other team's connection then fails with
+  "out of shared memory". A project role (or a preview's role) holding more than the cap
+  has its sessions ended, which releases them all.
+- Disk. A project's live database past its quota turns read-only: `ALTER DATABASE … SET
+  default_transaction_read_only` (the database is the engine's, the agent cannot ALTER
+  it, and every new session starts read-only; its sessions are ended so none keeps
+  writing). What the agent can undo: a session may `SET default_transaction_read_only =
+  off` for itself. So a read-only live database that still grows (by more than a margin)
+  has its role's sessions ended again at every round it grew: a writer lives at most one
+  round. Revoking CONNECT instead would hold longer but also shut out the way back (a
+  rollback reads the live database as the project's role). Under the quota, or after a
+  rollback to a smaller version (a new database), it is writable again.
+
+The advisory query reads `pg_lock_status()` and `pg_stat_get_activity()` only (no table,
+so no lock-table slot), from the engine's control connection, parked between rounds so
+it exists when the lock table is full and no new connection can start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from . import contain
+from . import sql as db
+
+_ELECTION = "checkpoints-engine-watchdog"
+#: The live databases the watchdog made read-only, with their size then (by oid: a
+#: rollback's new database under the same name is another one).
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS watchdog_read_only (datoid oid PRIMARY KEY, size bigint NOT NULL);
+DELETE FROM watchdog_read_only WHERE datoid NOT IN (SELECT oid FROM pg_catalog.pg_database);
+"""
+#: How much a read-only database may still grow (in-flight writes) before its sessions end.
+GROWTH_MARGIN = 0.05
+
+#: Only functions, no relation: it runs when the lock table is full (a shared catalog
+#: such as pg_authid takes a slot of it for every read; these functions take none).
+_ADVISORY = """
+SELECT s.usesysid, count(*)
+FROM pg_catalog.pg_lock_status() l
+JOIN pg_catalog.pg_stat_get_activity(NULL) s ON s.pid = l.pid
+WHERE l.locktype = 'advisory' AND s.usesysid = ANY (%s::oid[])
+GROUP BY 1
+HAVING count(*) > %s
+"""
+_END = """
+SELECT count(pg_catalog.pg_terminate_backend(s.pid))
+FROM pg_catalog.pg_stat_get_activity(NULL) s
+WHERE s.usesysid = %s AND s.backend_type = 'client backend'
+"""
+#: The project roles (and previews' roles) by oid, read every round while it can be:
+#: when the lock table is full, the last round's answer names them.
+_ROLES = """
+SELECT a.oid, r.project_id, r.name
+FROM (SELECT project_id, name FROM roles UNION ALL SELECT project_id, name FROM branch_roles) r
+JOIN pg_catalog.pg_roles a ON a.rolname = r.name
+"""
+_known_roles: dict[int, tuple[str, str]] = {}
+
+_LIVE = """
+SELECT e.project_id, e.dbname, r.name, pg_catalog.pg_database_size(d.oid),
+       (SELECT w.size FROM watchdog_read_only w WHERE w.datoid = d.oid),
+       d.oid
+FROM endpoints e
+JOIN branches b ON b.id = e.branch_id AND b.is_default
+JOIN roles r ON r.project_id = e.project_id
+JOIN pg_catalog.pg_database d ON d.datname = e.dbname
+"""
+
+
+@dataclass(frozen=True)
+class Overrun:
+    """What the watchdog did to one project: `what` is "advisory locks" (`amount` held,
+    `ended` sessions), "read-only", "no connections" or "writable" (`amount`: bytes)."""
+
+    project_id: str
+    role: str
+    what: str
+    amount: int
+    limit: int
+    ended: int = 0
+
+
+def watch_round(engine: object, *, advisory_cap: int, quota_bytes: int) -> list[Overrun]:
+    """One round on one control connection, by one watcher at a time (an advisory lock
+    of the engine's elects it; the others return at once): what it did. With the lock
+    table full, only the advisory locks are looked at, by whoever gets there."""
+    global _known_roles
+    with engine._reading() as conn:  # type: ignore[attr-defined]
+        try:
+            _known_roles = {oid: (p, n) for oid, p, n in conn.execute(_ROLES).fetchall()}
+            row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (_ELECTION,))
+        except psycopg.errors.OutOfMemory:
+            return advisory_overruns(conn, advisory_cap)
+        if not row.fetchone()[0]:
+            return []
+        try:
+            return advisory_overruns(conn, advisory_cap) + disk_quota_apply(conn, quota_bytes)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_ELECTION,))
+
+
+def advisory_overruns(conn: db.Conn, cap: int) -> list[Overrun]:
+    """End the sessions of every project role holding more than `cap` advisory locks."""
+    if cap <= 0 or not _known_roles:
+        return []
+    found = []
+    for oid, held in conn.execute(_ADVISORY, (list(_known_roles), cap)).fetchall():
+        project_id, role = _known_roles[oid]
+        row = conn.execute(_END, (oid,)).fetchone()
+        ended = int(row[0]) if row else 0
+        found.append(Overrun(project_id, role, "advisory locks", int(held), cap, ended))
+    return found
+
+
+def disk_quota_apply(conn: db.Conn, quota_bytes: int) -> list[Overrun]:
+    """Turn live databases past `quota_bytes` read-only (and shut out a role whose read-
+    only database still grew); lift both under it. Returns what changed."""
+    if quota_bytes <= 0:
+        return []
+    changed = []
+    conn.execute(_SCHEMA)
+    for project_id, dbname, role, size, since, oid in conn.execute(_LIVE).fetchall():
+        step = _disk_step(conn, dbname, role, size, quota_bytes, since, oid)
+        if step:
+            changed.append(Overrun(project_id, role, step, int(size), quota_bytes))
+    return changed
+
+
+def _disk_step(
+    conn: db.Conn,
+    dbname: str,
+    role: str,
+    size: int,
+    quota: int,
+    since: int | None,
+    oid: int,
+) -> str:
+    """`since`: the size when the database turned read-only (kept in the engine's
+    catalog), None while writable."""
+    name = sql.Identifier(dbname)
+    if size <= quota:
+        if since is None:
+            return ""
+        conn.execute(sql.SQL("ALTER DATABASE {} RESET default_transaction_read_only").format(name))
+        conn.execute("DELETE FROM watchdog_read_only WHERE datoid = %s", (oid,))
+        return "writable"
+    if since is None:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = on").format(name)
+        )
+        conn.execute("INSERT INTO watchdog_read_only VALUES (%s, %s)", (oid, size))
+        contain.end_role_sessions(conn, role)
+        return "read-only"
+    if size > since * (1 + GROWTH_MARGIN):
+        # A session lifted read-only for itself: it ends, and so does the next one.
+        conn.execute("UPDATE watchdog_read_only SET size = %s WHERE datoid = %s", (size, oid))
+        contain.end_role_sessions(conn, role)
+        return "still growing"
+    return ""
+
+
+def live_size(engine: object, project_id: str) -> int | None:
+    """The size of the project's live database in bytes (None: not found)."""
+    with engine._reading() as conn:  # type: ignore[attr-defined]
+        row = conn.execute(
+            "SELECT pg_catalog.pg_database_size(e.dbname) FROM endpoints e "
+            "JOIN branches b ON b.id = e.branch_id AND b.is_default WHERE e.project_id = %s",
+            (project_id,),
+        ).fetchone()
+    return int(row[0]) if row else None

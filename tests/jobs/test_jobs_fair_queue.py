@@ -1,0 +1,125 @@
+"""The fair queue: a team's jobs queue behind its own, never in front of another team's.
+
+The claim decisions are asserted one by one on a worker's own `_claim` (no thread, no
+timing); then a real flood of slow versions in three projects of one team, on two real
+workers, while another team's trivial version runs to the end."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from checkpoints import services, tasks
+from checkpoints.models import AgentProject, Job
+from checkpoints.worker import ListeningWorker
+from tests.conftest import worker_threads
+from tests.web_fixtures import engine_project_drop, project_demo, user_make
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SLOW_SQL = "select pg_sleep(30)"
+
+
+def _worker() -> ListeningWorker:
+    return ListeningWorker(
+        queue_names=["default"],
+        interval=0.1,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="fair-test",
+        excluded_queue_names=[],
+    )
+
+
+def _project(user, name: str) -> AgentProject:
+    return AgentProject.objects.create(team=user.personal_team, name=name, engine_name="local")
+
+
+def _claimed_job(worker: ListeningWorker) -> Job | None:
+    task = worker._claim()
+    return None if task is None else Job.objects.get(task_id=str(task.id))
+
+
+def _queue(project: AgentProject, user) -> Job:
+    return tasks.job_enqueue(project=project, kind=Job.Kind.CREATE_VERSION, user=user)
+
+
+def test_a_flood_of_one_team_leaves_the_next_worker_to_another_team(settings):
+    settings.CHECKPOINTS_WORKERS_PER_TEAM = 1
+    ada, bob = user_make("ada"), user_make("bob")
+    flood = [_queue(_project(ada, f"a{n}"), ada) for n in range(3)]
+    other = _queue(_project(bob, "b"), bob)
+    worker = _worker()
+
+    assert _claimed_job(worker) == flood[0]  # the oldest job first
+    assert _claimed_job(worker) == other  # not ada's next: ada holds her one worker
+    assert _claimed_job(worker) is None  # ada's others wait behind her own
+    Job.objects.filter(pk=flood[0].pk).update(state=Job.State.SUCCEEDED)
+    assert _claimed_job(worker) == flood[1]  # her slot is free again: her next in order
+    assert _claimed_job(worker) is None
+
+
+def test_the_team_holding_fewer_workers_goes_first(settings):
+    settings.CHECKPOINTS_WORKERS_PER_TEAM = 2
+    ada, bob = user_make("ada"), user_make("bob")
+    flood = [_queue(_project(ada, f"a{n}"), ada) for n in range(3)]
+    worker = _worker()
+    assert _claimed_job(worker) == flood[0]
+    other = _queue(_project(bob, "b"), bob)  # queued after all of ada's
+    assert _claimed_job(worker) == other  # bob holds none, ada one
+    assert _claimed_job(worker) == flood[1]  # ada's second slot
+    assert _claimed_job(worker) is None
+
+
+def test_tasks_of_no_team_are_never_held_back(settings):
+    settings.CHECKPOINTS_WORKERS_PER_TEAM = 1
+    ada = user_make("ada")
+    first, _ = (_queue(_project(ada, f"a{n}"), ada) for n in range(2))
+    tasks.preview_expire.enqueue(12345)  # belongs to no team
+    worker = _worker()
+    assert _claimed_job(worker) == first
+    task = worker._claim()
+    assert task is not None and task.task_path == "checkpoints.tasks.preview_expire"
+    assert worker._claim() is None
+
+
+@pytest.fixture
+def teams():
+    ada, bob = user_make("ada"), user_make("bob")
+    flood = [project_demo(ada) for _ in range(3)]
+    quick = project_demo(bob)
+    yield ada, flood, bob, quick
+    for project in [*flood, quick]:
+        engine_project_drop(project)
+
+
+def _until(check, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError("the condition did not come true")
+
+
+def test_another_teams_version_runs_while_a_flood_holds_its_own_queue(teams, settings):
+    settings.CHECKPOINTS_WORKERS_PER_TEAM = 1
+    ada, flood, bob, quick = teams
+    with worker_threads(2):
+        slow = [
+            services.version_create(project=p, user=ada, prompt="slow", sql=SLOW_SQL) for p in flood
+        ]
+        _until(lambda: Job.objects.filter(pk=slow[0].pk, state=Job.State.RUNNING).exists())
+        version = services.version_create(project=quick, user=bob, prompt="t", sql="select 1")
+        version = _until(lambda: Job.objects.filter(pk=version.pk, state__in=Job.FINISHED).first())
+        states = list(Job.objects.filter(pk__in=[j.pk for j in slow]).values_list("state"))
+        for job in slow:  # end the flood
+            services.job_cancel(job=job, user=ada)
+        _until(lambda: not Job.objects.filter(state__in=Job.UNFINISHED).exists())
+    assert version.state == Job.State.SUCCEEDED, version.error
+    # ada's first is still running and her others still queued: bob's went before them.
+    assert sorted(s for (s,) in states) == ["queued", "queued", "running"]
