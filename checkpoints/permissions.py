@@ -42,6 +42,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "restore_window": (OWNER, "change the restore window"),
     "cleanup": (OWNER, "change or run the cleanup"),
     "members_manage": (OWNER, "manage the team’s members"),
+    "connections_manage": (OWNER, "manage the team’s engine connections"),
     "password_rotate": (OWNER, "rotate the connection string’s password"),
 }
 

@@ -60,8 +60,19 @@ def pg_bin(name: str) -> Path:
 class EmbeddedPostgres:
     """One PostgreSQL cluster under `data_dir` (pgdata in `data_dir/pgdata`)."""
 
-    def __init__(self, data_dir: Path | str, *, fast: bool = False) -> None:
+    def __init__(
+        self,
+        data_dir: Path | str,
+        *,
+        fast: bool = False,
+        settings: dict[str, str] | None = None,
+        first_port: int | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir).resolve()
+        # Server settings (`-c name=value`) beyond the defaults, e.g. a team server's memory.
+        self.settings = {"max_connections": "200", **(settings or {})}
+        # The first port initdb may take (team servers: past the ports others hold).
+        self.first_port = first_port
         self.pgdata = self.data_dir / "pgdata"
         self.log_file = self.data_dir / "postgres.log"
         # fast: no fsync, for throwaway test clusters only.
@@ -147,7 +158,12 @@ class EmbeddedPostgres:
         finally:
             pwfile.unlink(missing_ok=True)
         # Throwaway clusters start at a random port so parallel test runs don't collide.
-        port = free_port(FIRST_PORT + 1000 + secrets.randbelow(5000) if self.fast else FIRST_PORT)
+        if self.first_port is not None:
+            port = free_port(self.first_port)
+        else:
+            port = free_port(
+                FIRST_PORT + 1000 + secrets.randbelow(5000) if self.fast else FIRST_PORT
+            )
         (self.data_dir / CONFIG_FILE).write_text(
             json.dumps({"port": port, "password": password}, indent=2)
         )
@@ -158,7 +174,7 @@ class EmbeddedPostgres:
             f"-p {self.config.port}",
             "-h 127.0.0.1",
             f"-k {self.pgdata}",
-            "-c max_connections=200",
+            *(f"-c {name}={value}" for name, value in self.settings.items()),
         ]
         if self.fast:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
