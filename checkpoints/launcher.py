@@ -31,7 +31,7 @@ from pathlib import Path
 import psutil
 import psycopg
 
-from checkpoints import pgroles
+from checkpoints import pgroles, teamservers
 from checkpoints.children import GRACEFUL_TIMEOUT, Signals, say, start, stop, wait, wait_for_port
 from checkpoints.pgserver import EmbeddedPostgres, free_port
 
@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = Path(os.environ.get("CHECKPOINTS_DATA_DIR", BASE_DIR / ".data")).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     server = EmbeddedPostgres(data_dir / "postgres")
+    team_root = _team_root(data_dir)
     children: list[subprocess.Popen[bytes]] = []
     stack = contextlib.ExitStack()
     own_server = False
@@ -76,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         # The metadata database is the embedded one unless the operator gave theirs.
         pgroles.ensure_roles(server, None if os.environ.get("DATABASE_URL") else METADATA_DB)
         env = _child_env(server, data_dir)
+        if own_server:
+            _start_team_servers(team_root)
         if args.neon_emulator:
             stack.enter_context(_neon_emulator(server, env))
         manage = [sys.executable, str(BASE_DIR / "manage.py")]
@@ -104,8 +107,23 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if own_server:
                 say("Stopping PostgreSQL …")
-                server.stop(mode="immediate" if signals.impatient else "fast")
+                mode = "immediate" if signals.impatient else "fast"
+                # Workers may have started team servers since: every one found is stopped.
+                teamservers.stop_all(team_root, mode=mode)
+                server.stop(mode=mode)
                 (data_dir / OWNER_FILE).unlink(missing_ok=True)
+
+
+def _team_root(data_dir: Path) -> Path:
+    """Where the team servers live (settings.CHECKPOINTS_TEAM_SERVERS_DIR)."""
+    return Path(os.environ.get("CHECKPOINTS_TEAM_SERVERS_DIR") or data_dir / "teams").resolve()
+
+
+def _start_team_servers(team_root: Path) -> None:
+    """Every team's server made so far (a new team's starts with its first project)."""
+    if teamservers.initialised(team_root):
+        say(f"Starting the teams' PostgreSQL servers (data in {team_root}) …")
+        teamservers.start_all(team_root)
 
 
 def _claim_server(server: EmbeddedPostgres, data_dir: Path) -> bool:
@@ -165,6 +183,11 @@ def _child_env(server: EmbeddedPostgres, data_dir: Path) -> dict[str, str]:
     # CREATEDB/CREATEROLE role; neither is the superuser (checkpoints.pgroles).
     if not env.get("DATABASE_URL"):
         env["DATABASE_URL"] = pgroles.app_url(server.data_dir, METADATA_DB) or ""
+    # A server per team unless the operator named one server for every team.
+    if not env.get("CHECKPOINTS_SERVERS"):
+        env["CHECKPOINTS_SERVERS"] = (
+            "shared" if env.get("CHECKPOINTS_LOCAL_SERVER_URL") else "per-team"
+        )
     if not env.get("CHECKPOINTS_LOCAL_SERVER_URL"):
         env["CHECKPOINTS_LOCAL_SERVER_URL"] = pgroles.engine_url(server.data_dir) or server.url()
     env["CHECKPOINTS_DATA_DIR"] = str(data_dir)

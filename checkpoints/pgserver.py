@@ -93,11 +93,15 @@ class EmbeddedPostgres:
         result = self._pg_ctl(["status"], check=False)
         return result.returncode == 0
 
-    def start(self) -> ServerConfig:
-        """Initialise the cluster if needed and start it; reuse it if already running."""
+    def initialise(self) -> None:
+        """Create the cluster (initdb, its port and superuser password) unless it exists."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb()
+
+    def start(self) -> ServerConfig:
+        """Initialise the cluster if needed and start it; reuse it if already running."""
+        self.initialise()
         if not self.is_running():
             self._start()
         self.keep_out_of(SERVER_DATABASES)

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import secrets
+import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +26,7 @@ import psutil
 import psycopg
 
 from checkpoints import pgroles
-from checkpoints.pgserver import FIRST_PORT, EmbeddedPostgres, read_config
+from checkpoints.pgserver import CONFIG_FILE, FIRST_PORT, EmbeddedPostgres, read_config
 
 #: Small on purpose: a team server idles in a few tens of MB (measured by `make bench`).
 #: `reserved_connections`: slots only the engine's role may take (pg_use_reserved_
@@ -65,18 +68,35 @@ def ensure_running(root: Path, team_id: int, *, fast: bool = False) -> str:
     if url and server.is_running():
         return url
     with _locked(root):
-        server.first_port = _next_port(root)
+        if not (server.data_dir / CONFIG_FILE).exists():
+            _create(root, team_id, fast=fast)
         server.start()
         pgroles.ensure_roles(server, None)
         _grant_reserved_slots(server)
     return pgroles.engine_url(server.data_dir) or server.url()
 
 
+def _create(root: Path, team_id: int, *, fast: bool) -> None:
+    """initdb in a staging folder, moved into place once whole: a process killed midway
+    (Ctrl-C during a team's first project) leaves no half-made cluster to start."""
+    final = server_dir(root, team_id)
+    staging = final.with_name("postgres.new")
+    shutil.rmtree(staging, ignore_errors=True)
+    if final.exists():  # without its server.json it never started: kept aside, not deleted
+        final.rename(final.with_name(f"postgres.broken-{int(time.time())}"))
+    first_port = _next_port(root)
+    if fast:  # throwaway test servers: parallel test runs must not race for one port
+        first_port = max(first_port, FIRST_PORT + 1000 + secrets.randbelow(5000))
+    made = EmbeddedPostgres(staging, fast=fast, first_port=first_port)
+    made.initialise()
+    staging.rename(final)
+
+
 def initialised(root: Path) -> dict[int, EmbeddedPostgres]:
     """Every team server created under `root`, by team id."""
     found: dict[int, EmbeddedPostgres] = {}
-    for pgdata in sorted(Path(root).glob("*/postgres/pgdata/PG_VERSION")):
-        name = pgdata.parent.parent.parent.name
+    for config in sorted(Path(root).glob(f"*/postgres/{CONFIG_FILE}")):
+        name = config.parent.parent.name
         if name.isdigit():
             found[int(name)] = team_server(root, int(name))
     return found

@@ -77,9 +77,7 @@ def test_each_team_gets_its_own_server_and_the_engine_is_no_superuser(team_root)
             "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user"
         ).fetchone()
     assert user == "checkpoints_engine" and superuser is False
-    assert (
-        teamservers.memory_bytes(teamservers.team_server(team_root, team_of(ada).pk)) > 1_000_000
-    )
+    assert teamservers.memory_bytes(teamservers.team_server(team_root, team_of(ada).pk)) > 1_000_000
 
 
 def fill_connection_slots(uris: list[str]) -> tuple[list[psycopg.Connection], str]:
