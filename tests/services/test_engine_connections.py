@@ -153,3 +153,51 @@ def test_no_page_answer_or_log_shows_a_connection_secret(servers, caplog, settin
         assert secret not in text
     foreign = api.post("projects", {"name": "x", "connection": connection.pk + 1000})
     assert foreign.status_code in (400, 404, 409, 422), foreign.content
+
+
+def test_the_page_starts_a_project_on_the_chosen_connection_and_refuses_a_foreign_one(
+    servers, settings
+):
+    settings.CHECKPOINTS_SERVERS = "shared"
+    ada, bob = user_make("ada"), user_make("bob")
+    team = Team.objects.get(personal_for=ada)
+    mine = connection_create_postgres(
+        user=ada, team=team, name="Big box", url=engine_url(servers[0])
+    )
+    theirs = connection_create_postgres(
+        user=bob, team=Team.objects.get(personal_for=bob), name="Bobs", url=engine_url(servers[1])
+    )
+    client = Client()
+    client.force_login(ada)
+    home = client.get("/").content.decode()
+    assert f'<option value="{mine.pk}">Big box' in home and "Bobs" not in home
+    refused = client.post("/projects/start", {"connection": theirs.pk}, follow=True)
+    assert "There is no such connection" in refused.content.decode()
+    assert not AgentProject.objects.filter(team=team).exists()
+    started = client.post("/projects/start", {"connection": mine.pk})
+    assert started.status_code == 302
+    jobs_run_queued()
+    project = AgentProject.objects.get(team=team)
+    assert project.connection == mine and lives_on(project, servers[0])
+    page = client.get(f"/projects/{project.pk}/").content.decode()
+    assert "on Big box" in page
+
+
+def test_an_admin_pins_a_team_from_the_command_line(external):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    ada = user_make("ada")
+    team = Team.objects.get(personal_for=ada)
+    two = f"127.0.0.1:{external[1].config.port}"
+    out = StringIO()
+    call_command("team_servers", "--pin", str(team.pk), two, stdout=out)
+    assert f"new projects go to {two}" in out.getvalue()
+    assert lives_on(project_new(ada, "pinned"), external[1])
+    listing = StringIO()
+    call_command("team_servers", stdout=listing)
+    assert f"{two} – 1 projects (default)" in listing.getvalue()
+    with pytest.raises(CommandError):
+        call_command("team_servers", "--pin", str(team.pk), "nowhere:1")
