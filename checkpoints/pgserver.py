@@ -71,8 +71,10 @@ class EmbeddedPostgres:
         self.data_dir = Path(data_dir).resolve()
         # Server settings (`-c name=value`) beyond the defaults, e.g. a team server's memory.
         self.settings = {"max_connections": "200", **(settings or {})}
-        # The first port initdb may take (team servers: past the ports others hold).
-        self.first_port = first_port
+        # The first port initdb may take (team servers: past the ports others hold);
+        # throwaway clusters start at a random port so parallel test runs don't collide.
+        random_port = FIRST_PORT + 1000 + secrets.randbelow(5000)
+        self.first_port = first_port or (random_port if fast else FIRST_PORT)
         self.pgdata = self.data_dir / "pgdata"
         self.log_file = self.data_dir / "postgres.log"
         # fast: no fsync, for throwaway test clusters only.
@@ -145,29 +147,12 @@ class EmbeddedPostgres:
         pwfile.write_text(password + "\n")
         self._hand_over(pwfile)
         try:
-            self._run(
-                [
-                    str(pg_bin("initdb")),
-                    "-D",
-                    str(self.pgdata),
-                    "-U",
-                    SUPERUSER,
-                    "--pwfile",
-                    str(pwfile),
-                    "--auth=scram-sha-256",
-                    "--encoding=UTF8",
-                    "--locale=C.UTF-8",
-                ]
-            )
+            options = ["--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8"]
+            initdb = [str(pg_bin("initdb")), "-D", str(self.pgdata), "-U", SUPERUSER]
+            self._run([*initdb, "--pwfile", str(pwfile), *options])
         finally:
             pwfile.unlink(missing_ok=True)
-        # Throwaway clusters start at a random port so parallel test runs don't collide.
-        if self.first_port is not None:
-            port = free_port(self.first_port)
-        else:
-            port = free_port(
-                FIRST_PORT + 1000 + secrets.randbelow(5000) if self.fast else FIRST_PORT
-            )
+        port = free_port(self.first_port)
         (self.data_dir / CONFIG_FILE).write_text(
             json.dumps({"port": port, "password": password}, indent=2)
         )
