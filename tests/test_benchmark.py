@@ -23,10 +23,13 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
         worker_interval=0.1,
         storage_sizes="1",
         storage_versions=8,
+        team_servers=1,
         stdout=out,
         stderr=io.StringIO(),
     )
     report = json.loads(out.getvalue())
+    teams = report["team_servers"]
+    assert teams["teams"] == 1 and teams["idle_mb"] > 1 and teams["first_project_s"] > 0
     storage = report["storage"]
     assert storage["sizes"] == ["tiny", "1 MB"]
     for label in storage["sizes"]:

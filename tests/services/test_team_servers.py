@@ -161,3 +161,14 @@ def test_stop_all_stops_every_team_server_and_they_start_again_on_demand(team_ro
     reset_engines()
     teamservers.stop_all(tmp_path, mode="immediate")
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_the_benchmark_measures_a_new_team_and_its_idle_server():
+    from checkpoints.benchmark.team_bench import bench_team_servers
+
+    result = bench_team_servers(2)
+    figures = result.figures
+    assert figures["teams"] == 2 and len(figures["idle_mb_each"]) == 2
+    assert 1 < figures["idle_mb"] < 500
+    assert figures["first_project_s"] >= figures["server_s"] > 0
+    assert "20 teams: about" in "\n".join(result.lines())

@@ -17,6 +17,7 @@ from checkpoints.benchmark.engine_bench import bench_size
 from checkpoints.benchmark.neon_bench import bench_neon, emulator_available
 from checkpoints.benchmark.report import neon_rows, render_json, render_table, web_rows
 from checkpoints.benchmark.storage_bench import bench_storage
+from checkpoints.benchmark.team_bench import bench_team_servers
 from checkpoints.benchmark.web_bench import WORKER_INTERVAL, bench_web
 from checkpoints.engines import local_server_url
 from checkpoints.engines.local import LocalEngine
@@ -62,6 +63,12 @@ class Command(BaseCommand):
             help="tiny versions for the data-folder figure (0 skips the storage figures)",
         )
         parser.add_argument(
+            "--team-servers",
+            type=int,
+            default=3,
+            help="team servers to make for the per-team figures (0 skips them)",
+        )
+        parser.add_argument(
             "--data-dir",
             type=Path,
             help="run on a fresh embedded PostgreSQL in this folder (e.g. on XFS/btrfs)",
@@ -79,6 +86,7 @@ class Command(BaseCommand):
         worker_interval: float = WORKER_INTERVAL,
         storage_sizes: str = "100",
         storage_versions: int = 300,
+        team_servers: int = 3,
         **opts,
     ):
         try:
@@ -101,13 +109,17 @@ class Command(BaseCommand):
                 admin_url, runs, json, web_contacts, worker_interval, neon_op_seconds
             )
             storage = self._storage(admin_url, runs, json, storage_sizes, storage_versions)
+            if team_servers > 0 and not json:
+                self.stderr.write(f"measuring {team_servers} team servers …")
+            teams = bench_team_servers(team_servers) if team_servers > 0 else None
             header = machine(admin_url)
             if json:
                 body = _json.loads(render_json(header, results, extra))
                 body["storage"] = storage.figures if storage else None
+                body["team_servers"] = teams.figures if teams else None
                 self.stdout.write(_json.dumps(body, indent=2))
             else:
-                lines = storage.lines() if storage else []
+                lines = (storage.lines() if storage else []) + (teams.lines() if teams else [])
                 self.stdout.write("\n".join([render_table(header, results, extra), *lines]))
         finally:
             engine.destroy()  # every database and role the benchmark made
