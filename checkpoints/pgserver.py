@@ -149,7 +149,7 @@ class EmbeddedPostgres:
         try:
             options = ["--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8"]
             initdb = [str(pg_bin("initdb")), "-D", str(self.pgdata), "-U", SUPERUSER]
-            self._run([*initdb, "--pwfile", str(pwfile), *options])
+            self._run([*initdb, "--pwfile", str(pwfile), *options], own_session=False)
         finally:
             pwfile.unlink(missing_ok=True)
         port = free_port(self.first_port)
@@ -193,7 +193,11 @@ class EmbeddedPostgres:
     def _pg_ctl(self, args: list[str], *, check: bool) -> subprocess.CompletedProcess[str]:
         return self._run([str(pg_bin("pg_ctl")), "-D", str(self.pgdata), *args], check=check)
 
-    def _run(self, argv: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, argv: list[str], *, check: bool = True, own_session: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        # own_session: Ctrl-C in the terminal must not reach the server directly; initdb
+        # stays in its caller's group, so stopping a worker mid-initdb ends it too.
         return subprocess.run(
             argv,
             check=check,
@@ -201,7 +205,7 @@ class EmbeddedPostgres:
             text=True,
             user=self.run_as,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C in the terminal must not reach the server directly
+            start_new_session=own_session,
         )
 
     def _hand_over(self, path: Path, *, recursive: bool = True) -> None:
