@@ -64,8 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, signals.handle)
     data_dir = Path(os.environ.get("CHECKPOINTS_DATA_DIR", BASE_DIR / ".data")).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = EmbeddedPostgres(data_dir / "postgres")
-    team_root = _team_root(data_dir)
+    server, team_root = EmbeddedPostgres(data_dir / "postgres"), _team_root(data_dir)
     children: list[subprocess.Popen[bytes]] = []
     stack = contextlib.ExitStack()
     own_server = False
@@ -77,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         # The metadata database is the embedded one unless the operator gave theirs.
         pgroles.ensure_roles(server, None if os.environ.get("DATABASE_URL") else METADATA_DB)
         env = _child_env(server, data_dir)
-        if own_server:
-            _start_team_servers(team_root)
+        _start_team_servers(team_root, own_server=own_server)
         if args.neon_emulator:
             stack.enter_context(_neon_emulator(server, env))
         manage = [sys.executable, str(BASE_DIR / "manage.py")]
@@ -106,12 +104,16 @@ def main(argv: list[str] | None = None) -> int:
             stack.close()
         finally:
             if own_server:
-                say("Stopping PostgreSQL …")
-                mode = "immediate" if signals.impatient else "fast"
-                # Workers may have started team servers since: every one found is stopped.
-                teamservers.stop_all(team_root, mode=mode)
-                server.stop(mode=mode)
+                _stop_servers(server, team_root, signals)
                 (data_dir / OWNER_FILE).unlink(missing_ok=True)
+
+
+def _stop_servers(server: EmbeddedPostgres, team_root: Path, signals: Signals) -> None:
+    say("Stopping PostgreSQL …")
+    mode = "immediate" if signals.impatient else "fast"
+    # Workers may have started team servers since: every one found is stopped.
+    teamservers.stop_all(team_root, mode=mode)
+    server.stop(mode=mode)
 
 
 def _team_root(data_dir: Path) -> Path:
@@ -119,9 +121,10 @@ def _team_root(data_dir: Path) -> Path:
     return Path(os.environ.get("CHECKPOINTS_TEAM_SERVERS_DIR") or data_dir / "teams").resolve()
 
 
-def _start_team_servers(team_root: Path) -> None:
-    """Every team's server made so far (a new team's starts with its first project)."""
-    if teamservers.initialised(team_root):
+def _start_team_servers(team_root: Path, *, own_server: bool) -> None:
+    """Every team's server made so far (a new team's starts with its first project); a
+    launcher beside another (`--exec` next to `make run`) leaves them to that one."""
+    if own_server and teamservers.initialised(team_root):
         say(f"Starting the teams' PostgreSQL servers (data in {team_root}) …")
         teamservers.start_all(team_root)
 

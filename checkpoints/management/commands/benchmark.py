@@ -109,9 +109,7 @@ class Command(BaseCommand):
                 admin_url, runs, json, web_contacts, worker_interval, neon_op_seconds
             )
             storage = self._storage(admin_url, runs, json, storage_sizes, storage_versions)
-            if team_servers > 0 and not json:
-                self.stderr.write(f"measuring {team_servers} team servers …")
-            teams = bench_team_servers(team_servers) if team_servers > 0 else None
+            teams = self._teams(team_servers, json)
             header = machine(admin_url)
             if json:
                 body = _json.loads(render_json(header, results, extra))
@@ -153,6 +151,14 @@ class Command(BaseCommand):
                 self.stderr.write("measuring the neon engine against the emulator …")
             extra += neon_rows(bench_neon(neon_op_seconds))
         return extra
+
+    def _teams(self, count: int, quiet: bool):
+        """The team servers' figures (a new team's first project, idle memory), if asked."""
+        if count <= 0:
+            return None
+        if not quiet:
+            self.stderr.write(f"measuring {count} team servers …")
+        return bench_team_servers(count)
 
     def _storage(
         self, admin_url: str, runs: int, quiet: bool, storage_sizes: str, storage_versions: int
