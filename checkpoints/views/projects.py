@@ -18,7 +18,7 @@ from checkpoints.views.responses import confirmed_action
 def home(request: HttpRequest) -> HttpResponse:
     """The current team's projects (the team switcher in the header changes team)."""
     team = teams.team_current(request)
-    projects = selectors.projects_for(request.user).filter(team=team).select_related("connection")
+    projects = selectors.projects_for(request.user).filter(team=team)
     context = {
         "projects": projects,
         "team": team,
