@@ -88,5 +88,6 @@ def _build(connection: EngineConnection) -> Engine:
             secret_open(connection.secret),
             api_url=options.get("api_url") or settings.NEON_API_URL,
             org_id=options.get("org_id") or None,
+            snapshot_limit=int(options.get("snapshot_limit", settings.NEON_SNAPSHOT_LIMIT)),
         )
     raise ValueError(f"unknown connection kind {kind!r}")

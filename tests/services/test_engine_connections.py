@@ -24,7 +24,7 @@ from checkpoints.mcp import project_calls
 from checkpoints.mcp.auth import acting_as
 from checkpoints.models import AgentProject, EngineConnection, Job, Team
 from checkpoints.pgserver import EmbeddedPostgres
-from checkpoints.serialize import project_json
+from checkpoints.serialize import connection_json, project_json
 from checkpoints.services.team_connections import (
     connection_create_postgres,
     team_server_pin,
@@ -201,3 +201,34 @@ def test_an_admin_pins_a_team_from_the_command_line(external):
     assert f"{two} – 1 projects (default)" in listing.getvalue()
     with pytest.raises(CommandError):
         call_command("team_servers", "--pin", str(team.pk), "nowhere:1")
+
+
+def test_a_neon_connection_gets_an_engine_of_its_own_key_org_and_api_url(settings):
+    from checkpoints.engine_connections import connection_engine, connection_engine_name
+    from checkpoints.engines.neon import NeonEngine
+    from checkpoints.secretbox import secret_seal
+
+    ada = user_make("ada")
+    team = Team.objects.get(personal_for=ada)
+
+    def neon(key: str, org: str) -> EngineConnection:
+        return EngineConnection.objects.create(
+            team=team,
+            kind=EngineConnection.Kind.NEON,
+            name=f"Neon {org}",
+            server="http://127.0.0.1:9/api/v2",
+            secret=secret_seal(key),
+            options={"api_url": "http://127.0.0.1:9/api/v2", "org_id": org, "snapshot_limit": 10},
+        )
+
+    first, again, other = (
+        neon("napi_one", "org-a"),
+        neon("napi_one", "org-a"),
+        neon("napi_two", "org-b"),
+    )
+    engine = connection_engine(first)
+    assert isinstance(engine, NeonEngine) and connection_engine_name(first) == "neon"
+    assert engine.api_url == "http://127.0.0.1:9/api/v2" and engine.org_id == "org-a"
+    assert connection_engine(again) is engine  # one engine per account reached
+    assert connection_engine(other) is not engine and connection_engine(other).org_id == "org-b"
+    assert "napi_one" not in str(connection_json(first))
