@@ -111,9 +111,14 @@ def main(argv: list[str] | None = None) -> int:
 def _stop_servers(server: EmbeddedPostgres, team_root: Path, signals: Signals) -> None:
     say("Stopping PostgreSQL …")
     mode = "immediate" if signals.impatient else "fast"
-    # Workers may have started team servers since: every one found is stopped.
-    teamservers.stop_all(team_root, mode=mode)
-    server.stop(mode=mode)
+    # Workers may have started team servers since: every one found is stopped, beside the
+    # installation's own server (each stop's shutdown checkpoint is its own server's).
+    teams = threading.Thread(target=teamservers.stop_all, args=(team_root,), kwargs={"mode": mode})
+    teams.start()
+    try:
+        server.stop(mode=mode)
+    finally:
+        teams.join()
 
 
 def _team_root(data_dir: Path) -> Path:
@@ -122,8 +127,7 @@ def _team_root(data_dir: Path) -> Path:
 
 
 def _start_team_servers(team_root: Path, *, own_server: bool) -> None:
-    """Every team's server made so far (a new team's starts with its first project); a
-    launcher beside another (`--exec` next to `make run`) leaves them to that one."""
+    """Every team's server made so far (a launcher beside another leaves them to it)."""
     if own_server and teamservers.initialised(team_root):
         say(f"Starting the teams' PostgreSQL servers (data in {team_root}) …")
         teamservers.start_all(team_root)
