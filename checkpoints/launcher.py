@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signals.stopping = True
         if own_server and children:
-            _checkpoint_soon(server)
+            _checkpoint_soon(server, *teamservers.initialised(team_root).values())
         try:
             stop(children, signals)
             stack.close()
@@ -111,8 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 def _stop_servers(server: EmbeddedPostgres, team_root: Path, signals: Signals) -> None:
     say("Stopping PostgreSQL …")
     mode = "immediate" if signals.impatient else "fast"
-    # Workers may have started team servers since: every one found is stopped, beside the
-    # installation's own server (each stop's shutdown checkpoint is its own server's).
+    # Every team server found (workers may have started some), beside the installation's.
     teams = threading.Thread(target=teamservers.stop_all, args=(team_root,), kwargs={"mode": mode})
     teams.start()
     try:
@@ -232,18 +231,19 @@ def _run(argv: list[str], env: dict[str, str]) -> None:
     subprocess.run(argv, env=env, cwd=BASE_DIR, check=True)
 
 
-def _checkpoint_soon(server: EmbeddedPostgres) -> None:
-    """Write the dirty pages out while the children finish, so that the server's own
+def _checkpoint_soon(*servers: EmbeddedPostgres) -> None:
+    """Write the dirty pages out while the children finish, so that each server's own
     shutdown checkpoint has little left to do (with fsync on, it is most of its stop)."""
 
-    def run() -> None:
+    def run(server: EmbeddedPostgres) -> None:
         with (
             contextlib.suppress(Exception),
             psycopg.connect(server.url("postgres"), autocommit=True, connect_timeout=2) as conn,
         ):
             conn.execute("CHECKPOINT")
 
-    threading.Thread(target=run, name="checkpoint", daemon=True).start()
+    for server in servers:
+        threading.Thread(target=run, args=(server,), name="checkpoint", daemon=True).start()
 
 
 if __name__ == "__main__":

@@ -129,13 +129,13 @@ class EmbeddedPostgres:
                     )
                 )
 
-    def stop(self, mode: str = "fast") -> None:
+    def stop(self, mode: str = "fast", *, patience: int = 10) -> None:
         """Stop the server (`fast`: roll back sessions; `immediate`: no shutdown
         checkpoint, crash recovery at the next start). A fast stop that takes over
-        10 s becomes immediate."""
+        `patience` seconds becomes immediate."""
         if not (self.pgdata.exists() and self.is_running()):
             return
-        result = self._pg_ctl(["stop", "-m", mode, "-w", "-t", "10"], check=False)
+        result = self._pg_ctl(["stop", "-m", mode, "-w", "-t", str(patience)], check=False)
         if result.returncode != 0 and mode != "immediate" and self.is_running():
             self._pg_ctl(["stop", "-m", "immediate", "-w", "-t", "10"], check=False)
 

@@ -160,9 +160,10 @@ def running(root: Path) -> list[int]:
 
 
 def stop_all(root: Path, *, mode: str = "fast") -> None:
-    """Stop every team server at once (side by side: each stop takes its own checkpoint)."""
+    """Stop every team server at once (side by side: each stop takes its own checkpoint);
+    one that takes over 3 s stops at once (crash-safe: it recovers at its next start)."""
     threads = [
-        threading.Thread(target=server.stop, kwargs={"mode": mode}, daemon=True)
+        threading.Thread(target=server.stop, kwargs={"mode": mode, "patience": 3}, daemon=True)
         for server in initialised(root).values()
     ]
     for thread in threads:
