@@ -37,6 +37,8 @@ def project_start_demo(request: HttpRequest) -> HttpResponse:
             team=teams.team_current(request),
             connection_id=request.POST.get("connection") or None,
         )
+    except services.NotAllowed:
+        raise  # a viewer: 403, as before
     except services.ServiceError as error:  # a connection not of this team
         messages.error(request, error.message)
         return redirect("home")
