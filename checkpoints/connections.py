@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils import timezone
 
+from checkpoints import engine_connections
 from checkpoints.engines import get_engine
 from checkpoints.engines.base import Engine
 from checkpoints.engines.errors import EngineError
@@ -16,7 +17,11 @@ from checkpoints.models import AgentProject, Preview
 
 
 def engine_for(*, project: AgentProject) -> Engine:
-    """The engine serving `project`, shared per process: do not close it."""
+    """The engine serving `project`, shared per process: do not close it. A project on an
+    engine connection (its team's server, an external one, a Neon account) gets that
+    connection's; one without, the installation's own."""
+    if project.connection_id is not None:
+        return engine_connections.connection_engine(project.connection)
     return get_engine(project.engine_name or None)
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import psutil
 import psycopg
 
-from checkpoints import pgroles
+from checkpoints import pgroles, teamservers
 from checkpoints.children import GRACEFUL_TIMEOUT, Signals, say, start, stop, wait, wait_for_port
 from checkpoints.pgserver import EmbeddedPostgres, free_port
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, signals.handle)
     data_dir = Path(os.environ.get("CHECKPOINTS_DATA_DIR", BASE_DIR / ".data")).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = EmbeddedPostgres(data_dir / "postgres")
+    server, team_root = EmbeddedPostgres(data_dir / "postgres"), _team_root(data_dir)
     children: list[subprocess.Popen[bytes]] = []
     stack = contextlib.ExitStack()
     own_server = False
@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         # The metadata database is the embedded one unless the operator gave theirs.
         pgroles.ensure_roles(server, None if os.environ.get("DATABASE_URL") else METADATA_DB)
         env = _child_env(server, data_dir)
+        _start_team_servers(team_root, own_server=own_server)
         if args.neon_emulator:
             stack.enter_context(_neon_emulator(server, env))
         manage = [sys.executable, str(BASE_DIR / "manage.py")]
@@ -97,15 +98,38 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signals.stopping = True
         if own_server and children:
-            _checkpoint_soon(server)
+            _checkpoint_soon(server, *teamservers.initialised(team_root).values())
         try:
             stop(children, signals)
             stack.close()
         finally:
             if own_server:
-                say("Stopping PostgreSQL …")
-                server.stop(mode="immediate" if signals.impatient else "fast")
+                _stop_servers(server, team_root, signals)
                 (data_dir / OWNER_FILE).unlink(missing_ok=True)
+
+
+def _stop_servers(server: EmbeddedPostgres, team_root: Path, signals: Signals) -> None:
+    say("Stopping PostgreSQL …")
+    mode = "immediate" if signals.impatient else "fast"
+    # Every team server found (workers may have started some), beside the installation's.
+    teams = threading.Thread(target=teamservers.stop_all, args=(team_root,), kwargs={"mode": mode})
+    teams.start()
+    try:
+        server.stop(mode=mode)
+    finally:
+        teams.join()
+
+
+def _team_root(data_dir: Path) -> Path:
+    """Where the team servers live (settings.CHECKPOINTS_TEAM_SERVERS_DIR)."""
+    return Path(os.environ.get("CHECKPOINTS_TEAM_SERVERS_DIR") or data_dir / "teams").resolve()
+
+
+def _start_team_servers(team_root: Path, *, own_server: bool) -> None:
+    """Every team's server made so far (a launcher beside another leaves them to it)."""
+    if own_server and teamservers.initialised(team_root):
+        say(f"Starting the teams' PostgreSQL servers (data in {team_root}) …")
+        teamservers.start_all(team_root)
 
 
 def _claim_server(server: EmbeddedPostgres, data_dir: Path) -> bool:
@@ -179,6 +203,11 @@ def _child_env(server: EmbeddedPostgres, data_dir: Path) -> dict[str, str]:
     # CREATEDB/CREATEROLE role; neither is the superuser (checkpoints.pgroles).
     if not env.get("DATABASE_URL"):
         env["DATABASE_URL"] = pgroles.app_url(server.data_dir, METADATA_DB) or ""
+    # A server per team unless the operator named one server for every team.
+    if not env.get("CHECKPOINTS_SERVERS"):
+        env["CHECKPOINTS_SERVERS"] = (
+            "shared" if env.get("CHECKPOINTS_LOCAL_SERVER_URL") else "per-team"
+        )
     if not env.get("CHECKPOINTS_LOCAL_SERVER_URL"):
         env["CHECKPOINTS_LOCAL_SERVER_URL"] = pgroles.engine_url(server.data_dir) or server.url()
     env["CHECKPOINTS_DATA_DIR"] = str(data_dir)
@@ -216,18 +245,19 @@ def _run(argv: list[str], env: dict[str, str]) -> None:
     subprocess.run(argv, env=env, cwd=BASE_DIR, check=True)
 
 
-def _checkpoint_soon(server: EmbeddedPostgres) -> None:
-    """Write the dirty pages out while the children finish, so that the server's own
+def _checkpoint_soon(*servers: EmbeddedPostgres) -> None:
+    """Write the dirty pages out while the children finish, so that each server's own
     shutdown checkpoint has little left to do (with fsync on, it is most of its stop)."""
 
-    def run() -> None:
+    def run(server: EmbeddedPostgres) -> None:
         with (
             contextlib.suppress(Exception),
             psycopg.connect(server.url("postgres"), autocommit=True, connect_timeout=2) as conn,
         ):
             conn.execute("CHECKPOINT")
 
-    threading.Thread(target=run, name="checkpoint", daemon=True).start()
+    for server in servers:
+        threading.Thread(target=run, args=(server,), name="checkpoint", daemon=True).start()
 
 
 if __name__ == "__main__":

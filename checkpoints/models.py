@@ -77,6 +77,44 @@ class Invitation(models.Model):
         return f"{self.user} invited to {self.team} ({self.role})"
 
 
+class EngineConnection(models.Model):
+    """Where a team's projects live: its own embedded server, a PostgreSQL server (the URL
+    of a role that may create databases and roles), or a Neon account.
+
+    The URL or API key is kept only encrypted (`secret`, checkpoints/secretbox.py) and
+    handed only to the engine; `server` is what may be shown (host:port, the API URL).
+    Projects without a connection live on the installation's own engine (`shared`)."""
+
+    class Kind(models.TextChoices):
+        EMBEDDED = "embedded", "This team's embedded server"
+        POSTGRES = "postgres", "A PostgreSQL server"
+        NEON = "neon", "A Neon account"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="connections")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    name = models.CharField(max_length=200)
+    #: Shown in pages and answers, never a secret: host:port, or the Neon API URL.
+    server = models.CharField(max_length=300, blank=True)
+    #: The URL (postgres) or API key (neon), encrypted; empty for embedded.
+    secret = models.TextField(blank=True)
+    #: Not secret: Neon's org id and API URL; `pinned` when an admin chose the server.
+    options = models.JSONField(default=dict, blank=True)
+    #: Where the team's new projects go unless they choose.
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["team", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team"], condition=Q(is_default=True), name="connection_one_default"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class AgentProject(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="projects")
     created_by = models.ForeignKey(
@@ -84,6 +122,14 @@ class AgentProject(models.Model):
     )
     name = models.CharField(max_length=200)
     engine_name = models.CharField(max_length=20)
+    #: Where it lives; empty: on the installation's own engine (`engine_name`).
+    connection = models.ForeignKey(
+        EngineConnection,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="projects",
+    )
     engine_project_id = models.CharField(max_length=100, blank=True)
     active_branch_id = models.CharField(max_length=100, blank=True)
     endpoint_id = models.CharField(max_length=100, blank=True)

@@ -44,6 +44,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "cleanup": (OWNER, "change or run the cleanup"),
     "members_manage": (OWNER, "manage the team’s members"),
     "webhooks_manage": (OWNER, "manage the team’s webhooks"),
+    "connections_manage": (OWNER, "manage the team’s engine connections"),
     "password_rotate": (OWNER, "rotate the connection string’s password"),
 }
 

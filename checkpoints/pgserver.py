@@ -60,8 +60,21 @@ def pg_bin(name: str) -> Path:
 class EmbeddedPostgres:
     """One PostgreSQL cluster under `data_dir` (pgdata in `data_dir/pgdata`)."""
 
-    def __init__(self, data_dir: Path | str, *, fast: bool = False) -> None:
+    def __init__(
+        self,
+        data_dir: Path | str,
+        *,
+        fast: bool = False,
+        settings: dict[str, str] | None = None,
+        first_port: int | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir).resolve()
+        # Server settings (`-c name=value`) beyond the defaults, e.g. a team server's memory.
+        self.settings = {"max_connections": "200", **(settings or {})}
+        # The first port initdb may take (team servers: past the ports others hold);
+        # throwaway clusters start at a random port so parallel test runs don't collide.
+        random_port = FIRST_PORT + 1000 + secrets.randbelow(5000)
+        self.first_port = first_port or (random_port if fast else FIRST_PORT)
         self.pgdata = self.data_dir / "pgdata"
         self.log_file = self.data_dir / "postgres.log"
         # fast: no fsync, for throwaway test clusters only.
@@ -82,11 +95,15 @@ class EmbeddedPostgres:
         result = self._pg_ctl(["status"], check=False)
         return result.returncode == 0
 
-    def start(self) -> ServerConfig:
-        """Initialise the cluster if needed and start it; reuse it if already running."""
+    def initialise(self) -> None:
+        """Create the cluster (initdb, its port and superuser password) unless it exists."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb()
+
+    def start(self) -> ServerConfig:
+        """Initialise the cluster if needed and start it; reuse it if already running."""
+        self.initialise()
         if not self.is_running():
             self._start()
         self.keep_out_of(SERVER_DATABASES)
@@ -112,13 +129,13 @@ class EmbeddedPostgres:
                     )
                 )
 
-    def stop(self, mode: str = "fast") -> None:
+    def stop(self, mode: str = "fast", *, patience: int = 10) -> None:
         """Stop the server (`fast`: roll back sessions; `immediate`: no shutdown
         checkpoint, crash recovery at the next start). A fast stop that takes over
-        10 s becomes immediate."""
+        `patience` seconds becomes immediate."""
         if not (self.pgdata.exists() and self.is_running()):
             return
-        result = self._pg_ctl(["stop", "-m", mode, "-w", "-t", "10"], check=False)
+        result = self._pg_ctl(["stop", "-m", mode, "-w", "-t", str(patience)], check=False)
         if result.returncode != 0 and mode != "immediate" and self.is_running():
             self._pg_ctl(["stop", "-m", "immediate", "-w", "-t", "10"], check=False)
 
@@ -130,24 +147,12 @@ class EmbeddedPostgres:
         pwfile.write_text(password + "\n")
         self._hand_over(pwfile)
         try:
-            self._run(
-                [
-                    str(pg_bin("initdb")),
-                    "-D",
-                    str(self.pgdata),
-                    "-U",
-                    SUPERUSER,
-                    "--pwfile",
-                    str(pwfile),
-                    "--auth=scram-sha-256",
-                    "--encoding=UTF8",
-                    "--locale=C.UTF-8",
-                ]
-            )
+            options = ["--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8"]
+            initdb = [str(pg_bin("initdb")), "-D", str(self.pgdata), "-U", SUPERUSER]
+            self._run([*initdb, "--pwfile", str(pwfile), *options], own_session=False)
         finally:
             pwfile.unlink(missing_ok=True)
-        # Throwaway clusters start at a random port so parallel test runs don't collide.
-        port = free_port(FIRST_PORT + 1000 + secrets.randbelow(5000) if self.fast else FIRST_PORT)
+        port = free_port(self.first_port)
         (self.data_dir / CONFIG_FILE).write_text(
             json.dumps({"port": port, "password": password}, indent=2)
         )
@@ -158,7 +163,7 @@ class EmbeddedPostgres:
             f"-p {self.config.port}",
             "-h 127.0.0.1",
             f"-k {self.pgdata}",
-            "-c max_connections=200",
+            *(f"-c {name}={value}" for name, value in self.settings.items()),
         ]
         if self.fast:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
@@ -188,7 +193,11 @@ class EmbeddedPostgres:
     def _pg_ctl(self, args: list[str], *, check: bool) -> subprocess.CompletedProcess[str]:
         return self._run([str(pg_bin("pg_ctl")), "-D", str(self.pgdata), *args], check=check)
 
-    def _run(self, argv: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, argv: list[str], *, check: bool = True, own_session: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        # own_session: Ctrl-C in the terminal must not reach the server directly; initdb
+        # stays in its caller's group, so stopping a worker mid-initdb ends it too.
         return subprocess.run(
             argv,
             check=check,
@@ -196,7 +205,7 @@ class EmbeddedPostgres:
             text=True,
             user=self.run_as,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C in the terminal must not reach the server directly
+            start_new_session=own_session,
         )
 
     def _hand_over(self, path: Path, *, recursive: bool = True) -> None:

@@ -28,6 +28,28 @@ def _default_engine_url() -> str:
 CHECKPOINTS_LOCAL_SERVER_URL = os.environ.get("CHECKPOINTS_LOCAL_SERVER_URL") or (
     _default_engine_url()
 )
+# Where new projects live (docs/self-hosting.md): `shared` (every team on the one server
+# above, as before), `per-team` (each team on its own embedded server: the default of
+# `make run`), `external` (teams placed on CHECKPOINTS_EXTERNAL_SERVERS, least loaded first).
+# An operator who names a server (CHECKPOINTS_LOCAL_SERVER_URL) keeps `shared` by default.
+CHECKPOINTS_SERVERS = os.environ.get("CHECKPOINTS_SERVERS") or (
+    "shared" if os.environ.get("CHECKPOINTS_LOCAL_SERVER_URL") else "per-team"
+)
+#: `external` mode: URLs of roles that may create databases and roles, comma-separated.
+CHECKPOINTS_EXTERNAL_SERVERS = [
+    url.strip()
+    for url in os.environ.get("CHECKPOINTS_EXTERNAL_SERVERS", "").split(",")
+    if url.strip()
+]
+#: The team servers' data folders (`<team id>/postgres` each).
+CHECKPOINTS_TEAM_SERVERS_DIR = Path(
+    os.environ.get("CHECKPOINTS_TEAM_SERVERS_DIR") or DATA_DIR / "teams"
+)
+#: Fernet keys (comma-separated, newest first) that encrypt connection secrets at rest;
+#: empty: one key generated once into DATA_DIR/connection_keys.
+CHECKPOINTS_SECRET_KEYS = [
+    key.strip() for key in os.environ.get("CHECKPOINTS_SECRET_KEYS", "").split(",") if key.strip()
+]
 # Local engine: ready copies of the most recent versions, so rolling back to them is a swap.
 CHECKPOINTS_WARM_COPIES = int(os.environ.get("CHECKPOINTS_WARM_COPIES", "2"))
 # Local engine's cold tier: the newest N versions per project stay hot (plus pinned and

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def projects_for(user: AbstractBaseUser) -> QuerySet[AgentProject]:
     """Projects of the teams the user belongs to."""
     return AgentProject.objects.filter(team__memberships__user=user).select_related(
-        "current_version", "team"
+        "current_version", "team", "connection"
     )
 
 

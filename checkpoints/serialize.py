@@ -11,7 +11,7 @@ from typing import Any
 
 from django.urls import reverse
 
-from checkpoints.models import AgentProject, Job, Preview, ShareLink, Version
+from checkpoints.models import AgentProject, EngineConnection, Job, Preview, ShareLink, Version
 
 #: How a failed job's `result["error_code"]` is answered when the caller waited for it.
 JOB_ERROR_STATUS = {
@@ -44,11 +44,24 @@ def project_json(project: AgentProject, *, role: str | None) -> dict[str, Any]:
         "team": {"id": project.team_id, "name": project.team.name},
         "role": role,
         "engine": project.engine_name,
+        "connection": connection_json(project.connection),
         "ready": bool(project.engine_project_id),
         "current_version": current.number if current is not None else None,
         "snapshots": snapshot_capacity(project),
         "created_at": _time(project.created_at),
         "url": reverse("api-project", args=[project.pk]),
+    }
+
+
+def connection_json(connection: EngineConnection | None) -> dict[str, Any] | None:
+    """Where a project lives, never its secret; None: the installation's own engine."""
+    if connection is None:
+        return None
+    return {
+        "id": connection.pk,
+        "kind": connection.kind,
+        "name": connection.name,
+        "server": connection.server,
     }
 
 

@@ -24,12 +24,17 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
         storage_sizes="1",
         storage_versions=8,
         manifest_tables=120,
+        team_servers=1,
+        fair_samples=2,
         stdout=out,
         stderr=io.StringIO(),
     )
     report = json.loads(out.getvalue())
+    assert "fair share: team B's version" in out.getvalue()
     scale = report["manifest_at_scale"]
     assert scale["tables"] == 120 and scale["problems"] == 0 and scale["read_s"] > 0
+    teams = report["team_servers"]
+    assert teams["teams"] == 1 and teams["idle_mb"] > 1 and teams["first_project_s"] > 0
     storage = report["storage"]
     assert storage["sizes"] == ["tiny", "1 MB"]
     for label in storage["sizes"]:
@@ -95,6 +100,8 @@ def test_benchmark_table_shows_targets_beside_figures(pg_server):
         web_contacts=0,
         storage_versions=0,
         manifest_tables=0,
+        team_servers=0,
+        fair_samples=0,
         stdout=out,
         stderr=io.StringIO(),
     )

@@ -28,10 +28,11 @@ def projects(request: HttpRequest) -> JsonResponse:
 def _project_create(request: HttpRequest) -> JsonResponse:
     token_require_unscoped(request.api_token)
     seconds = wait_seconds(request)
-    data = json_body(request, allowed={"name", "team"})
+    data = json_body(request, allowed={"name", "team", "connection"})
     errors: dict[str, str] = {}
     name = text_field(data, "name", errors, required=True, max_length=200)
     team_id = int_field(data, "team", errors, required=False, maximum=MAX_ID)
+    connection_id = int_field(data, "connection", errors, required=False, maximum=MAX_ID)
     team = None
     if team_id is not None:
         team = Team.objects.filter(pk=team_id, memberships__user=request.user).first()
@@ -40,7 +41,9 @@ def _project_create(request: HttpRequest) -> JsonResponse:
     if errors:
         raise Invalid(errors)
     assert name is not None
-    job = services.project_create(user=request.user, name=name, team=team)
+    job = services.project_create(
+        user=request.user, name=name, team=team, connection_id=connection_id
+    )
     return job_answer(request, job, seconds)
 
 

@@ -1,12 +1,15 @@
 """Engines: one interface (`base.Engine`), two implementations (`local`, `neon`).
 
-`get_engine()` returns the configured engine, one per name per process (engines open a
-connection or request per call, so one instance serves every thread).
+`get_engine()` returns the installation's engine, one per name per process (engines open a
+connection or request per call, so one instance serves every thread); `engine_cached()`
+one per engine connection (checkpoints/engine_connections.py builds them).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -16,6 +19,8 @@ if TYPE_CHECKING:
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
+#: One lock per key being built: a team server starting for one key stalls no other.
+_building: dict[str, threading.Lock] = {}
 
 
 def get_engine(name: str | None = None) -> Engine:
@@ -30,6 +35,24 @@ def get_engine(name: str | None = None) -> Engine:
         return engine
 
 
+def engine_cached(key: str, build: Callable[[], Engine]) -> Engine:
+    """The engine cached under `key`, built once per process by `build` (which may start
+    a server): keys name what the engine reaches, e.g. `team-server:7`."""
+    with _lock:
+        engine = _engines.get(key)
+        if engine is not None:
+            return engine
+        building = _building.setdefault(key, threading.Lock())
+    with building:
+        with _lock:
+            engine = _engines.get(key)
+        if engine is None:
+            engine = build()
+            with _lock:
+                _engines[key] = engine
+        return engine
+
+
 def reset_engines() -> None:
     """Forget cached engines (tests, or after settings change)."""
     with _lock:
@@ -41,36 +64,9 @@ def reset_engines() -> None:
 
 def _build(name: str, settings) -> Engine:
     if name == "local":
-        from .local import LocalEngine
-        from .local.contain import RoleLimits
-
-        warm = int(getattr(settings, "CHECKPOINTS_WARM_COPIES", 2))
-        defaults = RoleLimits()
-        limits = RoleLimits(
-            connection_limit=int(
-                getattr(settings, "CHECKPOINTS_ROLE_CONNECTION_LIMIT", defaults.connection_limit)
-            ),
-            statement_timeout=str(
-                getattr(settings, "CHECKPOINTS_ROLE_STATEMENT_TIMEOUT", defaults.statement_timeout)
-            ),
-            idle_in_transaction_timeout=str(
-                getattr(
-                    settings,
-                    "CHECKPOINTS_ROLE_IDLE_IN_TRANSACTION_TIMEOUT",
-                    defaults.idle_in_transaction_timeout,
-                )
-            ),
-        )
-        session = session_limits(settings, limits.statement_timeout)
-        return LocalEngine(
-            local_server_url(settings),
-            warm_copies=warm,
-            limits=limits,
-            session_limits=session,
-            # The cold tier's archives: in the app's data folder, outside PostgreSQL's.
-            archive_dir=getattr(settings, "CHECKPOINTS_COLD_DIR", None)
-            or settings.DATA_DIR / "cold",
-        )
+        # The cold tier's archives: in the app's data folder, outside PostgreSQL's.
+        archive = getattr(settings, "CHECKPOINTS_COLD_DIR", None) or settings.DATA_DIR / "cold"
+        return local_engine(local_server_url(settings), settings, archive_dir=archive)
     if name == "neon":
         return neon_from_settings(settings)
     raise ValueError(f"unknown engine {name!r}: use 'local' or 'neon'")
@@ -89,6 +85,38 @@ def session_limits(settings, role_statement_timeout: str) -> SessionLimits:
     )
     APP_TIMEOUTS.update(lock_timeout=session.lock_timeout, statement_timeout=role_statement_timeout)
     return session
+
+
+def local_engine(server_url: str, settings, *, archive_dir: Path) -> Engine:
+    """A local engine on the server of `server_url` with the installation's settings."""
+    from .local import LocalEngine
+    from .local.contain import RoleLimits
+
+    warm = int(getattr(settings, "CHECKPOINTS_WARM_COPIES", 2))
+    defaults = RoleLimits()
+    limits = RoleLimits(
+        connection_limit=int(
+            getattr(settings, "CHECKPOINTS_ROLE_CONNECTION_LIMIT", defaults.connection_limit)
+        ),
+        statement_timeout=str(
+            getattr(settings, "CHECKPOINTS_ROLE_STATEMENT_TIMEOUT", defaults.statement_timeout)
+        ),
+        idle_in_transaction_timeout=str(
+            getattr(
+                settings,
+                "CHECKPOINTS_ROLE_IDLE_IN_TRANSACTION_TIMEOUT",
+                defaults.idle_in_transaction_timeout,
+            )
+        ),
+    )
+    session = session_limits(settings, limits.statement_timeout)
+    return LocalEngine(
+        server_url,
+        warm_copies=warm,
+        limits=limits,
+        session_limits=session,
+        archive_dir=archive_dir,
+    )
 
 
 def neon_from_settings(settings=None) -> NeonEngine:

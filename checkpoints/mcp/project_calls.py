@@ -28,7 +28,7 @@ def projects_list(*, page: PageRequest | None = None) -> dict[str, Any]:
     return {"projects": found.items, **found.counts(), "teams": teams}
 
 
-def project_create(*, name: str, team_id: int | None) -> int:
+def project_create(*, name: str, team_id: int | None, connection_id: int | None = None) -> int:
     user = current_user()
     token_require_unscoped(current_token())
     team = None
@@ -36,7 +36,11 @@ def project_create(*, name: str, team_id: int | None) -> int:
         team = Team.objects.filter(pk=team_id, memberships__user=user).first()
         if team is None:
             raise ToolFailure("invalid", TEAM_NOT_FOUND.format(id=team_id))
-    return started(lambda: services.project_create(user=user, name=name, team=team)).pk
+    return started(
+        lambda: services.project_create(
+            user=user, name=name, team=team, connection_id=connection_id
+        )
+    ).pk
 
 
 def project_connection(*, project_id: int, reveal: bool = False) -> dict[str, Any]:

@@ -45,10 +45,20 @@ async def create_project(
     team_id: Annotated[
         int | None, Field(ge=0, description="A team of yours; default: your personal team.")
     ] = None,
+    connection_id: Annotated[
+        int | None,
+        Field(
+            ge=0,
+            description="One of the team's engine connections (list_projects shows each "
+            "project's); default: the team's default.",
+        ),
+    ] = None,
 ) -> CallToolResult:
     """Create a project: its own PostgreSQL database and an empty first version v0. Returns
     the project id; get its connection string with get_connection_string."""
-    job_id = await call(project_calls.project_create, name=name, team_id=team_id)
+    job_id = await call(
+        project_calls.project_create, name=name, team_id=team_id, connection_id=connection_id
+    )
 
     def done(job: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         project = job["project_detail"]

@@ -10,42 +10,62 @@ from django.utils import timezone
 
 from checkpoints import connections, permissions, selectors, tasks
 from checkpoints.activity import activity_record
+from checkpoints.engine_connections import connection_engine_name
 from checkpoints.engines.base import mask_password
 from checkpoints.engines.errors import EngineError, EngineNotFound
 from checkpoints.errors import NAME_REQUIRED, NOT_STARTED, ServiceError
 from checkpoints.models import Activity, AgentProject, Job, Team
+from checkpoints.services.team_connections import connection_for_new_project
 from checkpoints.signals import team_personal_for
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 
-def project_start_demo(*, user: User, team: Team | None = None) -> Job:
+def project_start_demo(
+    *, user: User, team: Team | None = None, connection_id: int | str | None = None
+) -> Job:
     """Create an agent project for the demo; its job makes the engine project and v0."""
     team = team or team_personal_for(user=user)
     permissions.require(user, team, "project_create")
     number = AgentProject.objects.filter(team=team).count() + 1
-    project = AgentProject.objects.create(
+    project = _project_new(
         team=team,
-        created_by=user,
+        user=user,
         name=f"Contact book {number}" if number > 1 else "Contact book",
-        engine_name=connections.engine_default_name(),
+        connection_id=connection_id,
     )
     return tasks.job_enqueue(project=project, kind=Job.Kind.START_DEMO, user=user)
 
 
 @transaction.atomic
-def project_create(*, user: User, name: str, team: Team | None = None) -> Job:
-    """Create an agent project; its job makes the engine project and saves the empty v0."""
+def project_create(
+    *, user: User, name: str, team: Team | None = None, connection_id: int | str | None = None
+) -> Job:
+    """Create an agent project; its job makes the engine project and saves the empty v0.
+
+    It lives on `connection_id` (one of the team's connections), else on the team's
+    default (services/connections.py: per the installation's mode)."""
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise ServiceError(NAME_REQUIRED)
     team = team or team_personal_for(user=user)
     permissions.require(user, team, "project_create")
-    project = AgentProject.objects.create(
-        team=team, created_by=user, name=name, engine_name=connections.engine_default_name()
-    )
+    project = _project_new(team=team, user=user, name=name, connection_id=connection_id)
     return tasks.job_enqueue(project=project, kind=Job.Kind.CREATE_PROJECT, user=user)
+
+
+def _project_new(
+    *, team: Team, user: User, name: str, connection_id: int | str | None
+) -> AgentProject:
+    connection = connection_for_new_project(team=team, connection_id=connection_id)
+    return AgentProject.objects.create(
+        team=team,
+        created_by=user,
+        name=name,
+        connection=connection,
+        engine_name=connection_engine_name(connection),
+    )
 
 
 def project_delete(*, project: AgentProject, user: User) -> None:

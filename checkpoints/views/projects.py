@@ -3,6 +3,7 @@ password. The project page itself is `checkpoints.views.page`."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,14 +19,29 @@ def home(request: HttpRequest) -> HttpResponse:
     """The current team's projects (the team switcher in the header changes team)."""
     team = teams.team_current(request)
     projects = selectors.projects_for(request.user).filter(team=team)
-    context = {"projects": projects, "team": team, "can": permissions.can_for(request.user, team)}
+    context = {
+        "projects": projects,
+        "team": team,
+        "can": permissions.can_for(request.user, team),
+        "connections": list(team.connections.all()) if team else [],
+    }
     return render(request, "checkpoints/home.html", context)
 
 
 @require_POST
 def project_start_demo(request: HttpRequest) -> HttpResponse:
     """A demo project in the current team (operators and owners)."""
-    job = services.project_start_demo(user=request.user, team=teams.team_current(request))
+    try:
+        job = services.project_start_demo(
+            user=request.user,
+            team=teams.team_current(request),
+            connection_id=request.POST.get("connection") or None,
+        )
+    except services.NotAllowed:
+        raise  # a viewer: 403, as before
+    except services.ServiceError as error:  # a connection not of this team
+        messages.error(request, error.message)
+        return redirect("home")
     return redirect("project-detail", pk=job.project_id)
 
 

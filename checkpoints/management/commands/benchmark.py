@@ -19,6 +19,7 @@ from checkpoints.benchmark.manifest_bench import bench_manifest, manifest_lines
 from checkpoints.benchmark.neon_bench import bench_neon, emulator_available
 from checkpoints.benchmark.report import neon_rows, render_json, render_table, web_rows
 from checkpoints.benchmark.storage_bench import bench_storage
+from checkpoints.benchmark.team_bench import bench_team_servers
 from checkpoints.benchmark.web_bench import WORKER_INTERVAL, bench_web
 from checkpoints.engines import local_server_url
 from checkpoints.engines.local import LocalEngine
@@ -76,6 +77,12 @@ class Command(BaseCommand):
             help="tables in the manifest-at-scale figure (0 skips it)",
         )
         parser.add_argument(
+            "--team-servers",
+            type=int,
+            default=3,
+            help="team servers to make for the per-team figures (0 skips them)",
+        )
+        parser.add_argument(
             "--data-dir",
             type=Path,
             help="run on a fresh embedded PostgreSQL in this folder (e.g. on XFS/btrfs)",
@@ -94,6 +101,7 @@ class Command(BaseCommand):
         storage_sizes: str = "100",
         storage_versions: int = 300,
         fair_samples: int = 10,
+        team_servers: int = 3,
         **opts,
     ):
         try:
@@ -117,14 +125,16 @@ class Command(BaseCommand):
             ) + self._fair(admin_url, json, fair_samples, worker_interval)
             storage = self._storage(admin_url, runs, json, storage_sizes, storage_versions)
             scale = self._manifest(engine, admin_url, json, opts.get("manifest_tables", 0))
+            teams = self._teams(team_servers, json)
             header = machine(admin_url)
             if json:
                 body = _json.loads(render_json(header, results, extra))
                 body["storage"] = storage.figures if storage else None
                 body["manifest_at_scale"] = scale
+                body["team_servers"] = teams.figures if teams else None
                 self.stdout.write(_json.dumps(body, indent=2))
             else:
-                lines = storage.lines() if storage else []
+                lines = (storage.lines() if storage else []) + (teams.lines() if teams else [])
                 lines += manifest_lines(scale) if scale else []
                 self.stdout.write("\n".join([render_table(header, results, extra), *lines]))
         finally:
@@ -175,6 +185,14 @@ class Command(BaseCommand):
         if not quiet:
             self.stderr.write("measuring fair share (another team under attack) …")
         return fair_rows(bench_fair(admin_url, samples=samples, worker_interval=worker_interval))
+
+    def _teams(self, count: int, quiet: bool):
+        """The team servers' figures (a new team's first project, idle memory), if asked."""
+        if count <= 0:
+            return None
+        if not quiet:
+            self.stderr.write(f"measuring {count} team servers …")
+        return bench_team_servers(count)
 
     def _storage(
         self, admin_url: str, runs: int, quiet: bool, storage_sizes: str, storage_versions: int

@@ -1,0 +1,93 @@
+"""The engine of an engine connection, built once per process and per server it reaches.
+
+- embedded: the team's own server (checkpoints/teamservers.py), started if it is not;
+- postgres: a local engine on the server of the stored URL (a role that may create
+  databases and roles);
+- neon: the Neon engine of the stored API key, org id and API URL.
+
+The secret is opened (checkpoints/secretbox.py) only here, only to hand it to the engine.
+Cache keys name what an engine reaches without the secret itself (its sha256), so two
+teams placed on one external server share one engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from psycopg.conninfo import conninfo_to_dict
+
+from checkpoints import engines, teamservers
+from checkpoints.engines.base import Engine
+from checkpoints.models import EngineConnection
+from checkpoints.secretbox import secret_open
+
+#: The installation's modes (settings.CHECKPOINTS_SERVERS).
+SHARED, PER_TEAM, EXTERNAL = "shared", "per-team", "external"
+MODES = (SHARED, PER_TEAM, EXTERNAL)
+
+
+def connection_engine(connection: EngineConnection) -> Engine:
+    """The engine serving the projects on `connection`, shared per process."""
+    return engines.engine_cached(_cache_key(connection), lambda: _build(connection))
+
+
+def servers_mode() -> str:
+    """Where new projects live; `shared` whenever the installation's engine is Neon."""
+    mode = getattr(settings, "CHECKPOINTS_SERVERS", SHARED)
+    if mode not in MODES:
+        raise ValueError(f"CHECKPOINTS_SERVERS={mode!r}: use one of {', '.join(MODES)}")
+    if getattr(settings, "CHECKPOINTS_ENGINE", "local") != "local":
+        return SHARED
+    return mode
+
+
+def team_servers_root():
+    return settings.CHECKPOINTS_TEAM_SERVERS_DIR
+
+
+def server_key(url: str) -> str:
+    """`host:port` of a PostgreSQL URL: what may be shown of it, and its load's key."""
+    params = conninfo_to_dict(url)
+    return f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}"
+
+
+def connection_engine_name(connection: EngineConnection | None) -> str:
+    """`local` or `neon`: the engine kind a project on `connection` reports."""
+    if connection is None:
+        return getattr(settings, "CHECKPOINTS_ENGINE", "") or "local"
+    return "neon" if connection.kind == EngineConnection.Kind.NEON else "local"
+
+
+def _cache_key(connection: EngineConnection) -> str:
+    if connection.kind == EngineConnection.Kind.EMBEDDED:
+        return f"team-server:{connection.team_id}"
+    options = connection.options or {}
+    reaches = "\n".join(
+        [secret_open(connection.secret), options.get("api_url", ""), options.get("org_id", "")]
+    )
+    return f"{connection.kind}:{hashlib.sha256(reaches.encode()).hexdigest()}"
+
+
+def _build(connection: EngineConnection) -> Engine:
+    kind = connection.kind
+    if kind == EngineConnection.Kind.EMBEDDED:
+        root = team_servers_root()
+        fast = bool(getattr(settings, "CHECKPOINTS_TEAM_SERVERS_FAST", False))
+        url = teamservers.ensure_running(root, connection.team_id, fast=fast)
+        archive = teamservers.cold_dir(root, connection.team_id)
+        return engines.local_engine(url, settings, archive_dir=archive)
+    if kind == EngineConnection.Kind.POSTGRES:
+        archive = settings.DATA_DIR / "cold" / f"connection-{connection.pk}"
+        return engines.local_engine(secret_open(connection.secret), settings, archive_dir=archive)
+    if kind == EngineConnection.Kind.NEON:
+        from checkpoints.engines.neon import NeonEngine
+
+        options = connection.options or {}
+        return NeonEngine(
+            secret_open(connection.secret),
+            api_url=options.get("api_url") or settings.NEON_API_URL,
+            org_id=options.get("org_id") or None,
+            snapshot_limit=int(options.get("snapshot_limit", settings.NEON_SNAPSHOT_LIMIT)),
+        )
+    raise ValueError(f"unknown connection kind {kind!r}")

@@ -1,0 +1,131 @@
+"""Use cases on engine connections: where a team's new project lives, adding a PostgreSQL
+server as a connection, and an admin pinning a team to one of the installation's servers.
+
+The installation's mode (settings.CHECKPOINTS_SERVERS) decides a team's first default:
+`shared` keeps every project on the installation's own engine (no connection), `per-team`
+gives the team its own embedded server, `external` places the team on the least loaded of
+CHECKPOINTS_EXTERNAL_SERVERS (most projects first, then most teams, then list order).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+
+from checkpoints import permissions
+from checkpoints.engine_connections import EXTERNAL, PER_TEAM, server_key, servers_mode
+from checkpoints.errors import ServiceError
+from checkpoints.models import EngineConnection, Team
+from checkpoints.secretbox import secret_seal
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+CONNECTION_UNKNOWN = "There is no such connection in team “{team}”."
+CONNECTION_URL_INVALID = "Give a postgresql:// URL of a role that may create databases and roles."
+NO_EXTERNAL_SERVERS = "CHECKPOINTS_SERVERS=external needs CHECKPOINTS_EXTERNAL_SERVERS."
+SERVER_UNKNOWN = "No server {server} in CHECKPOINTS_EXTERNAL_SERVERS (known: {known})."
+EMBEDDED_NAME = "This team's server"
+
+
+def connection_for_new_project(
+    *, team: Team, connection_id: int | str | None = None
+) -> EngineConnection | None:
+    """The connection a new project of `team` lives on: the chosen one (a connection of the
+    team, else ServiceError), or the team's default (made on first use; None: shared)."""
+    if connection_id in (None, ""):
+        return connection_default(team=team)
+    try:
+        return team.connections.get(pk=int(connection_id))
+    except (ValueError, TypeError, EngineConnection.DoesNotExist):
+        raise ServiceError(CONNECTION_UNKNOWN.format(team=team.name)) from None
+
+
+def connection_default(*, team: Team) -> EngineConnection | None:
+    """The team's default connection, made now per the installation's mode if it has none."""
+    existing = team.connections.filter(is_default=True).first()
+    if existing is not None:
+        return existing
+    mode = servers_mode()
+    if mode == PER_TEAM:
+        made = EngineConnection(team=team, kind=EngineConnection.Kind.EMBEDDED, name=EMBEDDED_NAME)
+    elif mode == EXTERNAL:
+        url = placement_choose()
+        made = _postgres(team, url, name=f"Server {server_key(url)}")
+    else:
+        return None
+    made.is_default = True
+    try:
+        with transaction.atomic():
+            made.save()
+    except IntegrityError:  # a second first project of the team, at the same moment
+        return team.connections.get(is_default=True)
+    return made
+
+
+def placement_choose() -> str:
+    """The URL of the least loaded external server: fewest projects, then fewest teams."""
+    urls = list(getattr(settings, "CHECKPOINTS_EXTERNAL_SERVERS", []))
+    if not urls:
+        raise ServiceError(NO_EXTERNAL_SERVERS)
+    load = {
+        row["server"]: (row["project_count"], row["team_count"])
+        for row in EngineConnection.objects.filter(kind=EngineConnection.Kind.POSTGRES)
+        .values("server")
+        .annotate(project_count=Count("projects"), team_count=Count("team", distinct=True))
+    }
+    return min(urls, key=lambda url: (*load.get(server_key(url), (0, 0)), urls.index(url)))
+
+
+@transaction.atomic
+def team_server_pin(*, team: Team, server: str) -> EngineConnection:
+    """An admin's choice (the command line): the team's new projects go to `server`
+    (host:port of one of CHECKPOINTS_EXTERNAL_SERVERS); its existing projects stay."""
+    urls = {server_key(url): url for url in getattr(settings, "CHECKPOINTS_EXTERNAL_SERVERS", [])}
+    if server not in urls:
+        known = ", ".join(urls) or "none"
+        raise ServiceError(SERVER_UNKNOWN.format(server=server, known=known))
+    team.connections.filter(is_default=True).update(is_default=False)
+    made = _postgres(team, urls[server], name=f"Server {server}")
+    made.options = {"pinned": True}
+    made.is_default = True
+    made.save()
+    return made
+
+
+def connection_create_postgres(
+    *, user: User, team: Team, name: str, url: str, default: bool = False
+) -> EngineConnection:
+    """A PostgreSQL server as a connection of `team` (owners): the URL is kept encrypted."""
+    permissions.require(user, team, "connections_manage")
+    url = (url or "").strip()
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ServiceError(CONNECTION_URL_INVALID)
+    try:
+        made = _postgres(team, url, name=(name or "").strip()[:200] or f"Server {server_key(url)}")
+    except Exception:  # an unparsable URL: its text may hold the password, never echo it
+        raise ServiceError(CONNECTION_URL_INVALID) from None
+    with transaction.atomic():
+        if default:
+            team.connections.filter(is_default=True).update(is_default=False)
+        made.is_default = default
+        made.save()
+    return made
+
+
+def connections_of(*, team: Team) -> list[EngineConnection]:
+    """The team's connections with how many live projects each holds."""
+    return list(team.connections.annotate(project_count=Count("projects")))
+
+
+def _postgres(team: Team, url: str, *, name: str) -> EngineConnection:
+    return EngineConnection(
+        team=team,
+        kind=EngineConnection.Kind.POSTGRES,
+        name=name,
+        server=server_key(url),
+        secret=secret_seal(url),
+    )
