@@ -21,7 +21,7 @@ def get_engine(name: str | None = None) -> Engine:
     """The engine called `name` (default: settings.CHECKPOINTS_ENGINE, else "local")."""
     from django.conf import settings
 
-    name = name or getattr(settings, "CHECKPOINTS_ENGINE", "") or "local"
+    name = name or settings.CHECKPOINTS_ENGINE
     with _lock:
         engine = _engines.get(name)
         if engine is None:
@@ -43,30 +43,18 @@ def _build(name: str, settings) -> Engine:
         from .local import LocalEngine
         from .local.contain import RoleLimits
 
-        warm = int(getattr(settings, "CHECKPOINTS_WARM_COPIES", 2))
-        defaults = RoleLimits()
+        warm = int(settings.CHECKPOINTS_WARM_COPIES)
         limits = RoleLimits(
-            connection_limit=int(
-                getattr(settings, "CHECKPOINTS_ROLE_CONNECTION_LIMIT", defaults.connection_limit)
-            ),
-            statement_timeout=str(
-                getattr(settings, "CHECKPOINTS_ROLE_STATEMENT_TIMEOUT", defaults.statement_timeout)
-            ),
-            idle_in_transaction_timeout=str(
-                getattr(
-                    settings,
-                    "CHECKPOINTS_ROLE_IDLE_IN_TRANSACTION_TIMEOUT",
-                    defaults.idle_in_transaction_timeout,
-                )
-            ),
+            connection_limit=int(settings.CHECKPOINTS_ROLE_CONNECTION_LIMIT),
+            statement_timeout=str(settings.CHECKPOINTS_ROLE_STATEMENT_TIMEOUT),
+            idle_in_transaction_timeout=str(settings.CHECKPOINTS_ROLE_IDLE_IN_TRANSACTION_TIMEOUT),
         )
         return LocalEngine(
             local_server_url(settings),
             warm_copies=warm,
             limits=limits,
             # The cold tier's archives: in the app's data folder, outside PostgreSQL's.
-            archive_dir=getattr(settings, "CHECKPOINTS_COLD_DIR", None)
-            or settings.DATA_DIR / "cold",
+            archive_dir=settings.CHECKPOINTS_COLD_DIR,
         )
     if name == "neon":
         return neon_from_settings(settings)
@@ -90,7 +78,7 @@ def neon_from_settings(settings=None) -> NeonEngine:
 
 def local_server_url(settings) -> str:
     """settings.CHECKPOINTS_LOCAL_SERVER_URL, else the embedded server's superuser URL."""
-    url = getattr(settings, "CHECKPOINTS_LOCAL_SERVER_URL", "")
+    url = settings.CHECKPOINTS_LOCAL_SERVER_URL
     if url:
         return url
     from checkpoints.pgserver import read_config

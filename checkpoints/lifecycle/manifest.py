@@ -30,7 +30,6 @@ from psycopg import sql
 from checkpoints.engines.connect import connect_app as connect
 
 MANIFEST_FORMAT = 1
-DEFAULT_HASH_MAX_BYTES = 8 * 1024 * 1024
 
 _COLUMNS = """
 SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
@@ -48,7 +47,7 @@ logger = logging.getLogger(__name__)
 
 
 def hash_max_bytes() -> int:
-    return int(getattr(settings, "CHECKPOINTS_MANIFEST_HASH_MAX_BYTES", DEFAULT_HASH_MAX_BYTES))
+    return int(settings.CHECKPOINTS_MANIFEST_HASH_MAX_BYTES)
 
 
 def table_label(key: str) -> str:

@@ -86,17 +86,24 @@ def _step_text(step: dict[str, Any]) -> str:
 
 
 async def job_wait(ctx: Context, job_id: int) -> bool:
-    """Wait for the job, one progress notification per step change; False on time out."""
+    """Wait for the job, one progress notification per step and per change of a step's text;
+    False on time out. Steps a fast job went through between two reads are reported too (in
+    order), so what is notified does not depend on how quickly the job ran."""
     deadline = time.monotonic() + wait_limit()
-    reported: tuple[int, str] | None = None
+    reported: list[str] = []  # the text last notified for each step, by position
+    sent = 0  # the progress value: it increases with each notification, as the protocol asks
     while True:
         finished, steps = await call(job_calls.job_progress, job_id=job_id)
-        if steps:
-            done = sum(1 for s in steps if s.get("state") == "succeeded")
-            now = (done, _step_text(steps[-1]))
-            if now != reported:
-                reported = now
-                await ctx.report_progress(done, None, now[1])
+        for index, step in enumerate(steps):
+            text = _step_text(step)
+            if index < len(reported) and reported[index] == text:
+                continue
+            if index < len(reported):
+                reported[index] = text
+            else:
+                reported.append(text)
+            sent += 1
+            await ctx.report_progress(sent, None, text)
         if finished:
             return True
         if time.monotonic() >= deadline:

@@ -55,4 +55,4 @@ def guarded[T](call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 def wait_limit() -> float:
     """How long a tool waits for its job before answering with the job id to poll."""
-    return float(getattr(settings, "CHECKPOINTS_MCP_WAIT_SECONDS", 25))
+    return float(settings.CHECKPOINTS_MCP_WAIT_SECONDS)

@@ -62,7 +62,7 @@ def action_done(
 
 def _wait_for(request: HttpRequest, job: Job) -> bool:
     """Wait for `job` to end, at most the action wait; answers whether it ended."""
-    seconds = float(getattr(settings, "CHECKPOINTS_ACTION_WAIT_SECONDS", 0))
+    seconds = float(settings.CHECKPOINTS_ACTION_WAIT_SECONDS)
     if seconds <= 0:
         return False
     job_waits.job_wait_finished(job, seconds, user_id=request.user.pk)
