@@ -21,6 +21,7 @@ JOB_ERROR_STATUS = {
     "snapshot_limit": 409,
     "snapshot_quota": 409,
     "snapshot_refused": 422,
+    "tables_refused": 409,
     "engine_error": 502,
     "engine_timeout": 504,
     "job_failed": 502,

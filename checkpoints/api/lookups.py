@@ -7,15 +7,13 @@ from django.http import HttpRequest
 
 from checkpoints import permissions, selectors
 from checkpoints.models import AgentProject, Job, Preview, Version
-from checkpoints.refusals import MAX_ID, MAX_NUMBER, not_found
+from checkpoints.refusals import MAX_ID, MAX_NUMBER, not_found, project_not_found
 
 
 def project_of(request: HttpRequest, pk: int) -> AgentProject:
-    if pk > MAX_ID:
-        raise not_found()
-    project = selectors.projects_for(request.user).filter(pk=pk).first()
+    project = selectors.project_find(user=request.user, pk=pk)
     if project is None:
-        raise not_found()
+        raise project_not_found(pk)
     return project
 
 

@@ -17,11 +17,12 @@ from typing import Annotated, Any
 import anyio
 from asgiref.sync import sync_to_async
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from checkpoints.mcp import job_calls
-from checkpoints.mcp.failures import ToolFailure, guarded, wait_limit
+from checkpoints.mcp.failures import ToolFailure, arguments_invalid, guarded, wait_limit
 from checkpoints.paging import MAX_PAGE, MAX_PER_PAGE
 
 INSTRUCTIONS = """\
@@ -35,7 +36,23 @@ wait for their job; if one is still running you get a job id to poll with get_jo
 
 JOB_POLL_SECONDS = 0.1
 
-mcp: MCPServer = MCPServer(
+
+class Server(MCPServer):
+    """The SDK's server, whose argument errors answer like every other refusal: a tool
+    error with the code `invalid` and per-argument `details` (not pydantic's dump)."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context | None = None
+    ) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as error:
+            if isinstance(error.__cause__, ValidationError):
+                return refusal(arguments_invalid(error.__cause__))
+            raise
+
+
+mcp: MCPServer = Server(
     "checkpoints",
     title="Checkpoints",
     description="Database versions for AI-agent projects: save, diff, roll back, preview.",

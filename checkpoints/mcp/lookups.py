@@ -12,19 +12,17 @@ from django.http import Http404
 from checkpoints import selectors
 from checkpoints.mcp.failures import ToolFailure
 from checkpoints.models import AgentProject, Job, Version
-from checkpoints.refusals import MAX_ID, MAX_NUMBER
+from checkpoints.refusals import MAX_NUMBER, project_not_found
 
 VIA = "mcp"
-PROJECT_NOT_FOUND = "Project {id} was not found in your teams (see list_projects)."
 VERSION_NOT_FOUND = "Project {project} has no version {number} (see list_versions)."
 
 
 def project_for(user: Any, project_id: int) -> AgentProject:
-    project = None
-    if 0 <= project_id <= MAX_ID:
-        project = selectors.projects_for(user).filter(pk=project_id).first()
+    project = selectors.project_find(user=user, pk=project_id)
     if project is None:
-        raise ToolFailure("not_found", PROJECT_NOT_FOUND.format(id=project_id))
+        missing = project_not_found(project_id)
+        raise ToolFailure(missing.code, missing.message)
     return project
 
 

@@ -19,6 +19,7 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigg
 
 from checkpoints import job_waits, permissions, services
 from checkpoints.models import AgentProject, Job
+from checkpoints.refusals import RETRY_AFTER_BUSY
 from checkpoints.views.page import project_render
 
 FORBIDDEN = "You are not allowed to do this."
@@ -76,10 +77,17 @@ def refused(
     if isinstance(error, services.NotAllowed) and not request.htmx:
         raise error  # a readable 403 page (handler403), not a redirect
     if request.htmx:
-        level = "busy" if isinstance(error, services.ProjectBusy) else "error"
-        return flash(
-            request, level=level, message=error.message, status=error.status, project=project
+        busy = isinstance(error, services.ProjectBusy)
+        response = flash(
+            request,
+            level="busy" if busy else "error",
+            message=error.message,
+            status=error.status,
+            project=project,
         )
+        if busy:
+            response["Retry-After"] = str(RETRY_AFTER_BUSY)
+        return response
     messages.error(request, error.message)
     return redirect("project-detail", pk=project.pk)
 

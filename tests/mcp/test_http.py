@@ -8,6 +8,7 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from checkpoints.errors import PROJECT_NOT_FOUND
 from checkpoints.models import Activity, ShareLink
 from checkpoints.services import sharing
 from tests.mcp.agent import TOOLS, Session, agent_loop, http, tables_restore_loop
@@ -123,8 +124,15 @@ def test_another_teams_project_is_not_found_and_bad_arguments_are_tool_errors(
     for key in ("versions", "rollback", "job", "missing"):
         assert seen[key]["code"] == "not_found", seen[key]
     assert seen["versions"]["message"] == seen["rollback"]["message"]
-    for key in ("negative", "typed"):
-        assert seen[key].is_error and "validation" in seen[key].content[0].text.lower()
+    # The same sentence as the API, the pages and the command line.
+    assert seen["versions"]["message"] == PROJECT_NOT_FOUND.format(id=pid)
+    # Argument errors: the API's `invalid`, per argument, not pydantic's dump.
+    for key, argument in (("negative", "version"), ("typed", "project_id")):
+        assert seen[key].is_error
+        error = seen[key].structured_content["error"]
+        assert error["code"] == "invalid" and argument in error["details"], error
+        assert seen[key].content[0].text.startswith(f"Invalid arguments: {argument}")
+        assert "pydantic" not in seen[key].content[0].text
     assert seen["after"]["projects"] == []
     assert "not_found" in seen["resource"]
 
