@@ -10,6 +10,7 @@ from django.db import transaction
 from django.http import Http404
 
 from checkpoints import selectors
+from checkpoints.housekeeping import housekeeping_yield
 from checkpoints.mcp.failures import ToolFailure
 from checkpoints.models import AgentProject, Job, Version
 from checkpoints.refusals import MAX_NUMBER, project_not_found
@@ -36,11 +37,14 @@ def version_for(project: AgentProject, number: int) -> Version:
         raise ToolFailure("not_found", message) from None
 
 
-def started(start: Callable[[], Job]) -> Job:
+def started(start: Callable[[], Job], project: AgentProject | None = None) -> Job:
     """Start a job through its service and mark it as asked for over MCP.
 
     The service enqueues on commit: inside this transaction the worker cannot see the job
-    before it is marked."""
+    before it is marked. Housekeeping holding `project` gives way first, outside it (a
+    running tier move must see the request to stop before this transaction commits)."""
+    if project is not None:
+        housekeeping_yield(project)
     with transaction.atomic():
         job = start()
         job.result = {**job.result, "via": VIA}

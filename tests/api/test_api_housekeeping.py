@@ -1,6 +1,6 @@
 """Housekeeping never makes a project busy for its agent: a tier move (queued after each
 save past CHECKPOINTS_HOT_VERSIONS) gives way to the agent's next action, queued or
-running, and runs again after it."""
+running, through the API or MCP, and runs again after it."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from django.db import connection
 
 from checkpoints import services, tasks
 from checkpoints.housekeeping import SUPERSEDED
 from checkpoints.jobs.run import job_execute
+from checkpoints.mcp import version_calls
+from checkpoints.mcp.auth import acting_as
 from checkpoints.models import AgentProject, Job
 from tests.api_helpers import Api, token_for
 from tests.web_fixtures import engine_project_drop, jobs_run_queued, project_demo, user_make
@@ -52,9 +55,20 @@ def test_a_queued_tier_move_is_superseded_by_the_agents_save(demo):
     assert tiers(demo) == ["cold", "cold", "cold", "hot", "hot"]  # v3, v4: warm copies
 
 
+def save_over_mcp(token: str, project: AgentProject, n: int) -> int:
+    """What MCP's save_version runs on Django's side: the job id it started."""
+    sql = f"create table t{n} (id int);"
+    with acting_as(token):
+        return version_calls.version_save(
+            project_id=project.pk, prompt=f"step {n}", sql=sql, name=None
+        )
+
+
+@pytest.mark.parametrize("door", ["api", "mcp"])
 @pytest.mark.django_db(transaction=True)
-def test_a_running_tier_move_stops_between_two_versions_for_the_agents_save(demo):
-    api = Api(token_for(demo.created_by))
+def test_a_running_tier_move_stops_between_two_versions_for_the_agents_save(demo, door):
+    token = token_for(demo.created_by)
+    api = Api(token)
     engine = services.engine_for(project=demo)
     move = tasks.job_enqueue(project=demo, kind=Job.Kind.TIER_MOVE, user=None)
     moving = threading.Event()
@@ -70,15 +84,25 @@ def test_a_running_tier_move_stops_between_two_versions_for_the_agents_save(demo
                 time.sleep(0.02)
 
     engine.fault_hook = hold_until_asked_to_stop
-    worker = threading.Thread(target=job_execute, args=(move.pk,))
+
+    def work() -> None:  # the worker, in a thread, with a connection of its own
+        try:
+            job_execute(move.pk)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=work)
     try:
         worker.start()
         assert moving.wait(60)
-        response = save(api, demo, 4)
+        if door == "api":
+            response = save(api, demo, 4)
+            assert response.status_code == 202, response.content
+        else:
+            assert Job.objects.get(pk=save_over_mcp(token, demo, 4)).state == Job.State.QUEUED
         worker.join(60)
     finally:
         engine.fault_hook = None
-    assert response.status_code == 202, response.content
     move.refresh_from_db()
     assert move.state == Job.State.CANCELLED, (move.state, move.error)
     assert tiers(demo) == ["cold", "hot", "hot", "hot"]  # the one it was moving, no more
