@@ -3,7 +3,10 @@ settings read, and the settings the code reads agree."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from django.conf import settings
@@ -68,3 +71,24 @@ def test_every_setting_the_code_reads_is_declared_once_without_scattered_default
     assert not missing, f"read but never declared: {sorted(missing)}"
     # Each declared one has its value in Django's settings (settings.py imports them all).
     assert all(hasattr(settings, name) for name in declared)
+
+
+def test_the_documented_variables_set_their_settings():
+    """Setting the variables the README documents changes what the app reads."""
+    env = {
+        **os.environ,
+        "CHECKPOINTS_ROLLBACK_KEEP_OLD_BRANCH": "true",
+        "CHECKPOINTS_CLEANUP_INTERVAL_MINUTES": "5",
+        "CHECKPOINTS_MANIFEST_HASH_MAX_BYTES": "1024",
+        "CHECKPOINTS_COLD_DIR": "/srv/cold",
+    }
+    code = (
+        "from checkpoints import product_settings as s; print(s.CHECKPOINTS_ROLLBACK_KEEP_OLD_BRANCH,"
+        " s.CHECKPOINTS_CLEANUP_INTERVAL_MINUTES, s.CHECKPOINTS_MANIFEST_HASH_MAX_BYTES,"
+        " s.CHECKPOINTS_COLD_DIR)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.split() == ["True", "5", "1024", "/srv/cold"], result.stderr
+    assert product_settings.CHECKPOINTS_ROLLBACK_KEEP_OLD_BRANCH is False  # the default
