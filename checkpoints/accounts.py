@@ -38,7 +38,7 @@ LOCKED_OUT = (
 
 def email_configured() -> bool:
     """Mail can be sent: a mail server is configured (EMAIL_HOST set)."""
-    return bool(getattr(settings, "CHECKPOINTS_MAIL_ENABLED", False))
+    return bool(settings.CHECKPOINTS_MAIL_ENABLED)
 
 
 def window_text(window: timedelta) -> str:

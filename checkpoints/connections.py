@@ -26,7 +26,7 @@ def engine_for(*, project: AgentProject) -> Engine:
 
 
 def engine_default_name() -> str:
-    return getattr(settings, "CHECKPOINTS_ENGINE", "local")
+    return settings.CHECKPOINTS_ENGINE
 
 
 def project_connection_uri(*, project: AgentProject) -> str:

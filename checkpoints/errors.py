@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 PROJECT_BUSY = (
     "This project is busy: “{job}” is still running. Wait for it to finish, then try again."
 )
+#: A project that does not exist or belongs to a team the user is not in: the same
+#: sentence on every door (page, API, MCP, command line); `refusals` maps it to each.
+PROJECT_NOT_FOUND = "Project {id} was not found in your teams."
 NO_NEXT_VERSION = "v{last} is the last step of the demo script: there is no next version."
 PREVIEW_GONE = "This preview has already been discarded or has expired."
 VERSION_DELETED = "This version was deleted."

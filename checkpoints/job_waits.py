@@ -13,7 +13,7 @@ from checkpoints.models import Job
 
 
 def _slots() -> int:
-    return int(getattr(settings, "CHECKPOINTS_WAITS_PER_OWNER", 2))
+    return int(settings.CHECKPOINTS_WAITS_PER_OWNER)
 
 
 def job_marker(job: Job) -> str:
@@ -43,7 +43,7 @@ def job_wait_changed(job: Job, seen: str, *, user_id: int) -> bool:
     `seen` (a `job_marker`), if the user has a free slot. Answers whether it waited."""
     if job.is_finished or seen != job_marker(job):
         return True  # already news: answer at once
-    seconds = float(getattr(settings, "CHECKPOINTS_STATUS_WAIT_SECONDS", 2))
+    seconds = float(settings.CHECKPOINTS_STATUS_WAIT_SECONDS)
     rows = Job.objects.filter(pk=job.pk)
 
     def changed() -> bool:

@@ -74,6 +74,8 @@ NEON_API_URL = os.environ.get("NEON_API_URL", "https://console.neon.tech/api/v2"
 NEON_ORG_ID = os.environ.get("NEON_ORG_ID", "")
 #: Manual snapshots your Neon plan allows per project (Free 1, paid 100 in 2026); 0: unknown.
 NEON_SNAPSHOT_LIMIT = int(os.environ.get("NEON_SNAPSHOT_LIMIT", "100") or 0)
+# Local engine's cold tier: where its archives go (outside PostgreSQL's data folder).
+CHECKPOINTS_COLD_DIR = Path(os.environ.get("CHECKPOINTS_COLD_DIR") or DATA_DIR / "cold")
 # Previews are deleted this many minutes after they were opened.
 CHECKPOINTS_PREVIEW_TTL_MINUTES = int(os.environ.get("CHECKPOINTS_PREVIEW_TTL_MINUTES", "60"))
 # How long an MCP tool waits for its job before answering with the job id to poll.
@@ -101,6 +103,20 @@ CHECKPOINTS_STATUS_WAIT_SECONDS = float(os.environ.get("CHECKPOINTS_STATUS_WAIT_
 CHECKPOINTS_ACTION_WAIT_SECONDS = float(os.environ.get("CHECKPOINTS_ACTION_WAIT_SECONDS", "0.5"))
 # Share links: requests per link and minute (per web process: local-memory cache).
 CHECKPOINTS_SHARE_RATE_PER_MINUTE = int(os.environ.get("CHECKPOINTS_SHARE_RATE_PER_MINUTE", "120"))
+
+# Lifecycle ------------------------------------------------------------------------------
+# The periodic cleanup re-enqueues itself this many minutes later; 0: off.
+CHECKPOINTS_CLEANUP_INTERVAL_MINUTES = int(
+    os.environ.get("CHECKPOINTS_CLEANUP_INTERVAL_MINUTES", "60")
+)
+# Leave a verified rollback's `(old)` branch for cleanup instead of deleting it at once.
+CHECKPOINTS_ROLLBACK_KEEP_OLD_BRANCH = os.environ.get(
+    "CHECKPOINTS_ROLLBACK_KEEP_OLD_BRANCH", "false"
+).strip().lower() in {"1", "true", "yes", "on"}
+# Tables up to this size get a checksum in a version's manifest; bigger ones count and size.
+CHECKPOINTS_MANIFEST_HASH_MAX_BYTES = int(
+    os.environ.get("CHECKPOINTS_MANIFEST_HASH_MAX_BYTES", str(8 * 1024 * 1024))
+)
 
 LOGGING = {
     "version": 1,

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkpoints import services
+from checkpoints import input_guard, services
 from checkpoints.engines.base import mask_password
 from checkpoints.engines.errors import EngineError, OperationTimeout
+from checkpoints.errors import PROJECT_NOT_FOUND
 
 #: Largest id a bigint column holds; larger ids are simply not found.
-MAX_ID = 2**63 - 1
+MAX_ID = input_guard.MAX_ID
 #: Largest version number (an integer column).
 MAX_NUMBER = 2**31 - 1
 
 NOT_FOUND = "Not found."
+#: Seconds a `busy` refusal asks to wait before trying again (API: also `Retry-After`).
+RETRY_AFTER_BUSY = 2
 ENGINE_ERROR = "The database engine failed: {error}"
 ENGINE_TIMEOUT = "The database engine did not finish in time: {error}"
 
@@ -46,10 +49,15 @@ def not_found() -> Refusal:
     return Refusal(404, "not_found", NOT_FOUND)
 
 
+def project_not_found(pk: int) -> Refusal:
+    """The one answer for a missing project (or another team's) on every door."""
+    return Refusal(404, "not_found", PROJECT_NOT_FOUND.format(id=pk))
+
+
 def service_refusal(error: services.ServiceError) -> Refusal:
     if isinstance(error, services.ProjectBusy):
         job_id = error.job.pk if error.job is not None else None
-        return Refusal(409, "busy", error.message, job_id=job_id)
+        return Refusal(409, "busy", error.message, job_id=job_id, retry_after=RETRY_AFTER_BUSY)
     if isinstance(error, services.NotAllowed):
         return Refusal(403, "forbidden", error.message)
     if isinstance(error, services.JobNotRunning):

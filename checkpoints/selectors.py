@@ -9,6 +9,8 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from checkpoints.errors import PROJECT_NOT_FOUND
+from checkpoints.input_guard import MAX_ID
 from checkpoints.models import Activity, AgentProject, Job, Preview, Version
 
 if TYPE_CHECKING:
@@ -22,8 +24,19 @@ def projects_for(user: AbstractBaseUser) -> QuerySet[AgentProject]:
     )
 
 
+def project_find(*, user: AbstractBaseUser, pk: int) -> AgentProject | None:
+    """The user's project `pk`, else None (missing, another team's, or an id out of range):
+    every door looks a project up here and answers its own "not found"."""
+    if not 0 <= pk <= MAX_ID:
+        return None
+    return projects_for(user).filter(pk=pk).first()
+
+
 def project_get(*, user: AbstractBaseUser, pk: int) -> AgentProject:
-    return get_object_or_404(projects_for(user), pk=pk)
+    project = project_find(user=user, pk=pk)
+    if project is None:
+        raise Http404(PROJECT_NOT_FOUND.format(id=pk))
+    return project
 
 
 def versions_live(*, project: AgentProject) -> QuerySet[Version]:

@@ -22,6 +22,7 @@ JOB_ERROR_STATUS = {
     "snapshot_quota": 409,
     "snapshot_refused": 422,
     "live_changed": 409,
+    "tables_refused": 409,
     "engine_error": 502,
     "engine_timeout": 504,
     "job_failed": 502,

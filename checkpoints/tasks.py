@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from checkpoints import selectors
 from checkpoints.errors import PREVIEW_GONE, PROJECT_BUSY, ProjectBusy, ServiceError
+from checkpoints.housekeeping import housekeeping_yield
 from checkpoints.job_reaper import jobs_fail_stale
 from checkpoints.lifecycle.policy import cleanup_interval
 from checkpoints.models import AgentProject, Job, Preview, ShareLink, Version
@@ -122,21 +123,32 @@ def job_enqueue(
     """Record a job and queue it once the transaction commits; `ProjectBusy` if the project
     already has an unfinished job (the partial unique index on `Job` decides)."""
     jobs_fail_stale(project=project)  # a POST: a dead worker's job must not block the project
+    fields = {
+        "project": project,
+        "kind": kind,
+        "created_by": user,
+        "target_version": target_version,
+        "preview": preview,
+        # What the job was asked to do (e.g. a version's prompt and SQL).
+        "result": {"request": request} if request else {},
+    }
     try:
-        with transaction.atomic():
-            job = Job.objects.create(
-                project=project,
-                kind=kind,
-                created_by=user,
-                target_version=target_version,
-                preview=preview,
-                # What the job was asked to do (e.g. a version's prompt and SQL).
-                result={"request": request} if request else {},
-            )
+        job = _job_create(fields)
     except IntegrityError as exc:
-        raise project_busy(project) from exc
+        # What a person or agent asks for supersedes housekeeping (a tier move).
+        if user is None or not housekeeping_yield(project):
+            raise project_busy(project) from exc
+        try:
+            job = _job_create(fields)
+        except IntegrityError as again:
+            raise project_busy(project) from again
     transaction.on_commit(partial(_job_send, job.pk))
     return job
+
+
+def _job_create(fields: dict[str, Any]) -> Job:
+    with transaction.atomic():
+        return Job.objects.create(**fields)
 
 
 def project_busy(project: AgentProject) -> ProjectBusy:

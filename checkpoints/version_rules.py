@@ -74,4 +74,4 @@ def snapshot_room_check(*, project: AgentProject) -> None:
 
 
 def preview_ttl() -> timedelta:
-    return timedelta(minutes=getattr(settings, "CHECKPOINTS_PREVIEW_TTL_MINUTES", 60))
+    return timedelta(minutes=settings.CHECKPOINTS_PREVIEW_TTL_MINUTES)

@@ -1,4 +1,4 @@
-"""Check emulator traffic against shared/neon-api/openapi-subset.json (Neon's published spec).
+"""Check emulator traffic against openapi-subset.json beside this module (Neon's published spec).
 
 `OpenAPIChecker.check_response(method, path, status, body)` returns a list of problems
 (empty when the body matches the schema declared for that path, method and status);
@@ -17,12 +17,10 @@ from typing import Any
 
 import jsonschema
 
-SPEC_PATH = Path("/work/shared/neon-api/openapi-subset.json")
-SPEC_CANDIDATES = (
-    SPEC_PATH,
-    Path(__file__).resolve().parents[2] / "shared" / "neon-api" / "openapi-subset.json",
-    Path(__file__).resolve().parents[1] / "shared" / "neon-api" / "openapi-subset.json",
-)
+#: A copy of Neon's published spec (the subset the engine uses), kept beside the emulator so
+#: a fresh clone checks against it wherever it lives.
+SPEC_PATH = Path(__file__).resolve().parent / "openapi-subset.json"
+SPEC_CANDIDATES = (SPEC_PATH,)
 
 #: Paths the client uses that the subset does not hold, checked against the spec's
 #: component schemas that describe them.

@@ -47,7 +47,10 @@ def error_response(error: Refusal) -> JsonResponse:
     if error.details is not None:
         body["details"] = error.details
     body.update(error.extra)
-    return JsonResponse(body, status=error.status)
+    response = JsonResponse(body, status=error.status)
+    if error.extra.get("retry_after"):
+        response["Retry-After"] = str(error.extra["retry_after"])
+    return response
 
 
 def authenticate(request: HttpRequest) -> ApiToken:

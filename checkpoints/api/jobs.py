@@ -19,7 +19,7 @@ from checkpoints.serialize import JOB_ERROR_STATUS, job_json
 
 
 def wait_limit() -> float:
-    return float(getattr(settings, "CHECKPOINTS_API_WAIT_SECONDS", 15))
+    return float(settings.CHECKPOINTS_API_WAIT_SECONDS)
 
 
 def wait_seconds(request: HttpRequest) -> float:

@@ -8,16 +8,16 @@ from django.http import HttpRequest
 
 from checkpoints import permissions
 from checkpoints.models import AgentProject, Job, Preview, Version
-from checkpoints.refusals import MAX_ID, MAX_NUMBER, not_found
+from checkpoints.refusals import MAX_ID, MAX_NUMBER, not_found, project_not_found
 from checkpoints.tokens import token_projects
 
 
 def project_of(request: HttpRequest, pk: int) -> AgentProject:
-    if pk > MAX_ID:
-        raise not_found()
+    if not 0 <= pk <= MAX_ID:
+        raise project_not_found(pk)
     project = token_projects(request.api_token).filter(pk=pk).first()
     if project is None:
-        raise not_found()
+        raise project_not_found(pk)
     return project
 
 

@@ -26,7 +26,7 @@ def _document() -> dict[str, Any]:
 
 def openapi_document() -> dict[str, Any]:
     """The description, with this server's bound on `wait_seconds`."""
-    wait_max = float(getattr(settings, "CHECKPOINTS_API_WAIT_SECONDS", 60))
+    wait_max = float(settings.CHECKPOINTS_API_WAIT_SECONDS)
     document = deepcopy(_document())
     for item in document["paths"].values():
         for operation in item.values():

@@ -27,7 +27,7 @@ def get_engine(name: str | None = None) -> Engine:
     """The engine called `name` (default: settings.CHECKPOINTS_ENGINE, else "local")."""
     from django.conf import settings
 
-    name = name or getattr(settings, "CHECKPOINTS_ENGINE", "") or "local"
+    name = name or settings.CHECKPOINTS_ENGINE
     with _lock:
         engine = _engines.get(name)
         if engine is None:
@@ -136,7 +136,7 @@ def neon_from_settings(settings=None) -> NeonEngine:
 
 def local_server_url(settings) -> str:
     """settings.CHECKPOINTS_LOCAL_SERVER_URL, else the embedded server's superuser URL."""
-    url = getattr(settings, "CHECKPOINTS_LOCAL_SERVER_URL", "")
+    url = settings.CHECKPOINTS_LOCAL_SERVER_URL
     if url:
         return url
     from checkpoints.pgserver import read_config

@@ -35,7 +35,7 @@ CANCEL_POLL_SECONDS = 0.2
 def statement_timeout() -> float:
     """Seconds a statement of an agent's SQL may run (setting CHECKPOINTS_STATEMENT_TIMEOUT;
     0 for no limit)."""
-    return float(getattr(settings, "CHECKPOINTS_STATEMENT_TIMEOUT", 60))
+    return float(settings.CHECKPOINTS_STATEMENT_TIMEOUT)
 
 
 class StatementWatch:

@@ -80,11 +80,12 @@ def run_table_restore(run: JobRun) -> None:
 
 
 def _refused_as_failure[T](work: Callable[[], T]) -> T:
-    """A foreign-key refusal fails the job with its message (nothing was changed)."""
+    """A foreign-key refusal fails the job with its message (nothing was changed): code
+    `tables_refused`, a 409 on the API as on MCP (the agent can act on it)."""
     try:
         return work()
     except TablesRefused as refused:
-        raise JobFailed(str(refused)) from None
+        raise JobFailed(str(refused), code="tables_refused") from None
 
 
 def _rows_text(rows: dict[str, int]) -> str:

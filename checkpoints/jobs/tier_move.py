@@ -2,7 +2,8 @@
 the policy (`lifecycle.tiers`) says; queued after a version is saved, by cleanup, and by
 Pin/Unpin. Engines without tiers (Neon; a local engine on a reflink file system) keep
 everything as it is. Each move holds the engine's project lock, so it never races a
-rollback to that version."""
+rollback to that version. It is housekeeping: it gives way to what a person or agent asks
+for (`checkpoints.housekeeping`)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,10 @@ def run_tier_move(run: JobRun) -> None:
         return
     plan = tier_plan(project)
     moved = 0
+    # Between two versions it stops when asked: what a person or agent asked for supersedes
+    # it (`housekeeping.housekeeping_yield`), and the next save or cleanup queues it again.
     for version in plan.to_hot:
+        run.cancel_check()
         moved += _move(run, engine, version, Version.Tier.HOT)
     for version in plan.to_cold:
         run.cancel_check()

@@ -31,7 +31,6 @@ from checkpoints.engines.base import mask_password
 from checkpoints.engines.connect import connect_app as connect
 
 MANIFEST_FORMAT = 1
-DEFAULT_HASH_MAX_BYTES = 8 * 1024 * 1024
 
 #: Catalog rows only: no table is opened (nor locked) to list them, whatever their number.
 _COLUMNS = """
@@ -54,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 
 def hash_max_bytes() -> int:
-    return int(getattr(settings, "CHECKPOINTS_MANIFEST_HASH_MAX_BYTES", DEFAULT_HASH_MAX_BYTES))
+    return int(settings.CHECKPOINTS_MANIFEST_HASH_MAX_BYTES)
 
 
 def table_label(key: str) -> str:

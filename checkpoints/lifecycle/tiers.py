@@ -11,14 +11,13 @@ from django.conf import settings
 
 from checkpoints.models import AgentProject, Version
 
-DEFAULT_HOT_VERSIONS = 5
 #: Expected rollback time per tier (measured by `make bench` on a tiny app database: a
 #: warm or hot template swap vs. pg_restore of the archive); shown on the holdings card.
 EXPECTED_ROLLBACK = {"hot": "under a second", "cold": "a few seconds (grows with size)"}
 
 
 def hot_versions() -> int:
-    return max(1, int(getattr(settings, "CHECKPOINTS_HOT_VERSIONS", DEFAULT_HOT_VERSIONS)))
+    return max(1, int(settings.CHECKPOINTS_HOT_VERSIONS))
 
 
 @dataclass

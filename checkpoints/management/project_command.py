@@ -1,6 +1,7 @@
 """What `manage.py versions` and `manage.py shares` share: ACTION subcommands on one
 project (`--project`, `--user`, `--json`), the user's role checked like the web and the
-API, refusals as `CommandError`, paged lists, and plain-text tables."""
+API, refusals as `CommandError` (with `--json`, also `{"error": {"code", "message"}}` on
+stdout, the API's codes), paged lists, and plain-text tables."""
 
 from __future__ import annotations
 
@@ -14,12 +15,20 @@ from checkpoints import permissions, services
 from checkpoints.engines.errors import EngineError
 from checkpoints.models import AgentProject, Version
 from checkpoints.paging import DEFAULT_PER_PAGE, MAX_PER_PAGE, Page, PageInvalid, page_request
+from checkpoints.refusals import MAX_ID, Refusal, engine_refusal, project_not_found, service_refusal
 
-PROJECT_NOT_FOUND = "Project {project} does not exist."
 VERSION_NOT_FOUND = "Project {project} has no version v{version}."
 USER_NOT_FOUND = "User {username!r} does not exist."
 NO_USER = "Project {project} has no creator: pass --user."
 PAGE_FOOTER = "{what} {first}–{last} of {count} · page {page} of {pages}"
+
+
+class Refused(CommandError):
+    """A refusal with the API's stable code (`checkpoints.refusals`)."""
+
+    def __init__(self, refusal: Refusal | None = None, *, code: str = "", message: str = ""):
+        super().__init__(refusal.message if refusal else message)
+        self.code = refusal.code if refusal else code
 
 
 class ProjectCommand(BaseCommand):
@@ -48,19 +57,27 @@ class ProjectCommand(BaseCommand):
         self.add_actions(action)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        project = AgentProject.objects.filter(pk=options["project"]).first()
-        if project is None:
-            raise CommandError(PROJECT_NOT_FOUND.format(project=options["project"]))
-        user = self._user(project, options["user"])
-        if permissions.role_for(user, project) is None:  # scoped like the web and the API
-            raise CommandError(PROJECT_NOT_FOUND.format(project=options["project"]))
         self.as_json = options["json"]
+        try:
+            self._handle(options)
+        except CommandError as error:
+            if self.as_json:  # a program reading --json reads its refusal as JSON too
+                code = getattr(error, "code", "invalid")
+                self._print_json({"error": {"code": code, "message": str(error)}})
+            raise
+
+    def _handle(self, options: dict[str, Any]) -> None:
+        pk = options["project"]
+        project = AgentProject.objects.filter(pk=pk).first() if 0 <= pk <= MAX_ID else None
+        user = self._user(project, options["user"]) if project is not None else None
+        if project is None or permissions.role_for(user, project) is None:  # as web and API
+            raise Refused(project_not_found(options["project"]))
         try:
             getattr(self, f"_{options['action'].replace('-', '_')}")(project, user, options)
         except services.ServiceError as error:
-            raise CommandError(error.message) from None
+            raise Refused(service_refusal(error)) from None
         except EngineError as error:
-            raise CommandError(str(error)) from None
+            raise Refused(engine_refusal(error)) from None
         except PageInvalid as error:
             raise CommandError(
                 " ".join(f"--{k.replace('_', '-')}: {v}" for k, v in error.details.items())
@@ -82,7 +99,8 @@ class ProjectCommand(BaseCommand):
         versions = project.versions.filter(number=number)
         version = versions.filter(deleted_at__isnull=True).first() or versions.last()
         if version is None:
-            raise CommandError(VERSION_NOT_FOUND.format(project=project.pk, version=number))
+            message = VERSION_NOT_FOUND.format(project=project.pk, version=number)
+            raise Refused(code="not_found", message=message)
         return version
 
     # Output ------------------------------------------------------------------------------

@@ -18,12 +18,13 @@ from typing import Annotated, Any
 import anyio
 from asgiref.sync import sync_to_async
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from checkpoints.mcp import job_calls
 from checkpoints.mcp.auth import writes_allowed
-from checkpoints.mcp.failures import ToolFailure, guarded, wait_limit
+from checkpoints.mcp.failures import ToolFailure, arguments_invalid, guarded, wait_limit
 from checkpoints.mcp.idempotency import IdempotencyKey, key_claim, key_keep
 from checkpoints.paging import MAX_PAGE, MAX_PER_PAGE
 from checkpoints.services.idempotency import KEY_IN_PROGRESS
@@ -41,7 +42,23 @@ wait for their job; if one is still running you get a job id to poll with get_jo
 
 JOB_POLL_SECONDS = 0.1
 
-mcp: MCPServer = MCPServer(
+
+class Server(MCPServer):
+    """The SDK's server, whose argument errors answer like every other refusal: a tool
+    error with the code `invalid` and per-argument `details` (not pydantic's dump)."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context | None = None
+    ) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as error:
+            if isinstance(error.__cause__, ValidationError):
+                return refusal(arguments_invalid(error.__cause__))
+            raise
+
+
+mcp: MCPServer = Server(
     "checkpoints",
     title="Checkpoints",
     description="Database versions for AI-agent projects: save, diff, roll back, preview.",
@@ -100,17 +117,24 @@ def _step_text(step: dict[str, Any]) -> str:
 
 
 async def job_wait(ctx: Context, job_id: int) -> bool:
-    """Wait for the job, one progress notification per step change; False on time out."""
+    """Wait for the job, one progress notification per step and per change of a step's text;
+    False on time out. Steps a fast job went through between two reads are reported too (in
+    order), so what is notified does not depend on how quickly the job ran."""
     deadline = time.monotonic() + wait_limit()
-    reported: tuple[int, str] | None = None
+    reported: list[str] = []  # the text last notified for each step, by position
+    sent = 0  # the progress value: it increases with each notification, as the protocol asks
     while True:
         finished, steps = await call(job_calls.job_progress, job_id=job_id)
-        if steps:
-            done = sum(1 for s in steps if s.get("state") == "succeeded")
-            now = (done, _step_text(steps[-1]))
-            if now != reported:
-                reported = now
-                await ctx.report_progress(done, None, now[1])
+        for index, step in enumerate(steps):
+            text = _step_text(step)
+            if index < len(reported) and reported[index] == text:
+                continue
+            if index < len(reported):
+                reported[index] = text
+            else:
+                reported.append(text)
+            sent += 1
+            await ctx.report_progress(sent, None, text)
         if finished:
             return True
         if time.monotonic() >= deadline:

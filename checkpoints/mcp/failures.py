@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections
 from django.http import Http404
+from pydantic import ValidationError
 
 from checkpoints import services
 from checkpoints.engines.errors import EngineError
@@ -25,6 +26,17 @@ class ToolFailure(Exception):
 
     def as_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, **self.extra}
+
+
+def arguments_invalid(error: ValidationError) -> ToolFailure:
+    """A tool's arguments that do not fit its input schema, as the API's `invalid`: per
+    argument what is wrong (never the rejected values: they are the caller's data)."""
+    details: dict[str, str] = {}
+    for problem in error.errors():
+        field = ".".join(str(part) for part in problem["loc"]) or "arguments"
+        details.setdefault(field, problem["msg"])
+    text = "; ".join(f"{field}: {message}" for field, message in details.items())
+    return ToolFailure("invalid", f"Invalid arguments: {text}.", details=details)
 
 
 def _from_refusal(error: Refusal) -> ToolFailure:
@@ -69,4 +81,4 @@ def guarded[T](call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 def wait_limit() -> float:
     """How long a tool waits for its job before answering with the job id to poll."""
-    return float(getattr(settings, "CHECKPOINTS_MCP_WAIT_SECONDS", 25))
+    return float(settings.CHECKPOINTS_MCP_WAIT_SECONDS)

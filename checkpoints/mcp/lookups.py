@@ -10,14 +10,14 @@ from django.db import transaction
 from django.http import Http404
 
 from checkpoints import selectors
+from checkpoints.housekeeping import housekeeping_yield
 from checkpoints.mcp.auth import current_token
 from checkpoints.mcp.failures import ToolFailure
 from checkpoints.models import AgentProject, Job, Version
-from checkpoints.refusals import MAX_ID, MAX_NUMBER
+from checkpoints.refusals import MAX_ID, MAX_NUMBER, project_not_found
 from checkpoints.tokens import token_projects
 
 VIA = "mcp"
-PROJECT_NOT_FOUND = "Project {id} was not found in your teams (see list_projects)."
 VERSION_NOT_FOUND = "Project {project} has no version {number} (see list_versions)."
 
 
@@ -28,7 +28,8 @@ def project_for(user: Any, project_id: int) -> AgentProject:
         token = current_token()
         project = token_projects(token).filter(pk=project_id).first()
     if project is None:
-        raise ToolFailure("not_found", PROJECT_NOT_FOUND.format(id=project_id))
+        missing = project_not_found(project_id)
+        raise ToolFailure(missing.code, missing.message)
     return project
 
 
@@ -42,11 +43,14 @@ def version_for(project: AgentProject, number: int) -> Version:
         raise ToolFailure("not_found", message) from None
 
 
-def started(start: Callable[[], Job]) -> Job:
+def started(start: Callable[[], Job], project: AgentProject | None = None) -> Job:
     """Start a job through its service and mark it as asked for over MCP.
 
     The service enqueues on commit: inside this transaction the worker cannot see the job
-    before it is marked."""
+    before it is marked. Housekeeping holding `project` gives way first, outside it (a
+    running tier move must see the request to stop before this transaction commits)."""
+    if project is not None:
+        housekeeping_yield(project)
     with transaction.atomic():
         job = start()
         job.result = {**job.result, "via": VIA}

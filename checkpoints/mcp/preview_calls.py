@@ -20,7 +20,9 @@ def preview_open(*, project_id: int, version: int) -> int:
     user = current_user()
     project = project_for(user, project_id)
     target = version_for(project, version)
-    return started(lambda: services.preview_open(project=project, version=target, user=user)).pk
+    return started(
+        lambda: services.preview_open(project=project, version=target, user=user), project=project
+    ).pk
 
 
 def preview_discard(*, project_id: int, preview_id: int) -> int:
@@ -33,7 +35,7 @@ def preview_discard(*, project_id: int, preview_id: int) -> int:
     if preview is None:
         message = PREVIEW_NOT_FOUND.format(project=project.pk, id=preview_id)
         raise ToolFailure("not_found", message)
-    return started(lambda: services.preview_discard(preview=preview, user=user)).pk
+    return started(lambda: services.preview_discard(preview=preview, user=user), project=project).pk
 
 
 def share_create(*, project_id: int, version: int, hours: int) -> dict[str, Any]:

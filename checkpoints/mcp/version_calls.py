@@ -57,7 +57,8 @@ def version_save(
     return started(
         lambda: services.version_create(
             project=project, user=user, prompt=prompt, sql=sql, name=name, labels=labels
-        )
+        ),
+        project=project,
     ).pk
 
 
@@ -65,7 +66,7 @@ def version_delete(*, project_id: int, version: int) -> int:
     user = current_user()
     project = project_for(user, project_id)
     target = version_for(project, version)
-    return started(lambda: services.version_delete(version=target, user=user)).pk
+    return started(lambda: services.version_delete(version=target, user=user), project=project).pk
 
 
 def _diff_answer(diff: lifecycle.Diff, **extra: Any) -> dict[str, Any]:
@@ -103,7 +104,10 @@ def rollback_start(*, project_id: int, version: int) -> tuple[int, dict[str, Any
     permissions.require(user, project, "rollback")
     diff = lifecycle.rollback_diff(project=project, version=target)
     plan = {"summary": diff.summary or diff.unavailable, "changes": diff.changes}
-    job = started(lambda: services.version_rollback(project=project, version=target, user=user))
+    job = started(
+        lambda: services.version_rollback(project=project, version=target, user=user),
+        project=project,
+    )
     return job.pk, plan
 
 
@@ -125,7 +129,8 @@ def tables_restore_start(
     job = started(
         lambda: services.version_tables_restore(
             version=target, user=user, tables=chosen, include_dependencies=include_dependencies
-        )
+        ),
+        project=project,
     )
     return job.pk, changes
 
@@ -140,5 +145,5 @@ def undo_start(*, project_id: int) -> tuple[int, dict[str, Any]]:
         raise NothingToUndo(NOTHING_TO_UNDO)
     diff = lifecycle.rollback_diff(project=project, version=target)
     plan = {"summary": diff.summary or diff.unavailable, "changes": diff.changes}
-    job = started(lambda: services.rollback_undo(project=project, user=user))
+    job = started(lambda: services.rollback_undo(project=project, user=user), project=project)
     return job.pk, plan

@@ -14,6 +14,7 @@ from checkpoints.engine_connections import connection_engine_name
 from checkpoints.engines.base import mask_password
 from checkpoints.engines.errors import EngineError, EngineNotFound
 from checkpoints.errors import NAME_REQUIRED, NOT_STARTED, ServiceError
+from checkpoints.housekeeping import housekeeping_yield
 from checkpoints.models import Activity, AgentProject, Job, Team
 from checkpoints.services.team_connections import connection_for_new_project
 from checkpoints.signals import team_personal_for
@@ -73,7 +74,7 @@ def project_delete(*, project: AgentProject, user: User) -> None:
 
     Only a team owner may; refused while a job runs on the project."""
     permissions.require(user, project, "project_delete")
-    if selectors.job_active(project=project) is not None:
+    if selectors.job_active(project=project) is not None and not housekeeping_yield(project):
         raise tasks.project_busy(project)
     if project.engine_project_id:
         try:

@@ -50,7 +50,7 @@ def token_hash(token: str) -> str:
 
 
 def rate_per_minute() -> int:
-    return int(getattr(settings, "CHECKPOINTS_SHARE_RATE_PER_MINUTE", 120))
+    return int(settings.CHECKPOINTS_SHARE_RATE_PER_MINUTE)
 
 
 def share_find(*, token: str) -> ShareLink | None:

@@ -18,6 +18,7 @@ from checkpoints.errors import (
     NameTaken,
     ServiceError,
 )
+from checkpoints.housekeeping import housekeeping_yield
 from checkpoints.models import AgentProject, Job, Version
 from checkpoints.version_labels import LabelsInvalid, labels_clean
 
@@ -81,7 +82,7 @@ def version_rename(*, version: Version, user: User, name: str) -> Version:
     if not name or len(name) > 200:
         raise ServiceError(NAME_REQUIRED)
     project = version.project
-    if selectors.job_active(project=project) is not None:
+    if selectors.job_active(project=project) is not None and not housekeeping_yield(project):
         raise tasks.project_busy(project)  # the job may be replacing this very snapshot
     others = project.versions.filter(deleted_at__isnull=True, name=name).exclude(pk=version.pk)
     if others.exists():

@@ -28,5 +28,5 @@ def _panel(path: str) -> Callable[..., dict[str, Any]]:
 
 def app_panel_context(**kwargs: Any) -> dict[str, Any]:
     """The plug-in's context for the app panel, or `{}` when none is configured."""
-    path = getattr(settings, SETTING, "")
+    path = settings.CHECKPOINTS_APP_PANEL
     return _panel(path)(**kwargs) if path else {}

@@ -19,6 +19,7 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigg
 
 from checkpoints import job_waits, permissions, services
 from checkpoints.models import AgentProject, Job
+from checkpoints.refusals import RETRY_AFTER_BUSY
 from checkpoints.views.page import project_render
 
 FORBIDDEN = "You are not allowed to do this."
@@ -62,7 +63,7 @@ def action_done(
 
 def _wait_for(request: HttpRequest, job: Job) -> bool:
     """Wait for `job` to end, at most the action wait; answers whether it ended."""
-    seconds = float(getattr(settings, "CHECKPOINTS_ACTION_WAIT_SECONDS", 0))
+    seconds = float(settings.CHECKPOINTS_ACTION_WAIT_SECONDS)
     if seconds <= 0:
         return False
     job_waits.job_wait_finished(job, seconds, user_id=request.user.pk)
@@ -76,10 +77,17 @@ def refused(
     if isinstance(error, services.NotAllowed) and not request.htmx:
         raise error  # a readable 403 page (handler403), not a redirect
     if request.htmx:
-        level = "busy" if isinstance(error, services.ProjectBusy) else "error"
-        return flash(
-            request, level=level, message=error.message, status=error.status, project=project
+        busy = isinstance(error, services.ProjectBusy)
+        response = flash(
+            request,
+            level="busy" if busy else "error",
+            message=error.message,
+            status=error.status,
+            project=project,
         )
+        if busy:
+            response["Retry-After"] = str(RETRY_AFTER_BUSY)
+        return response
     messages.error(request, error.message)
     return redirect("project-detail", pk=project.pk)
 

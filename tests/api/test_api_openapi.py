@@ -22,6 +22,24 @@ def test_document_is_valid_openapi_31():
         Draft202012Validator.check_schema(schema)
 
 
+def test_every_operation_has_a_unique_operation_id():
+    operations = [
+        (method, path, operation)
+        for path, item in DOC["paths"].items()
+        for method, operation in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+    ids = [operation.get("operationId") for _, _, operation in operations]
+    missing = [
+        f"{method.upper()} {path}" for method, path, op in operations if not op.get("operationId")
+    ]
+    assert not missing, missing
+    assert len(set(ids)) == len(ids) and all(re.fullmatch(r"[a-z][A-Za-z]+", i) for i in ids)
+    for method, path, operation in operations:  # a busy refusal says when to try again
+        if "409" in operation["responses"]:
+            assert "Retry-After" in operation["responses"]["409"]["headers"], (method, path)
+
+
 def test_document_is_served(client):
     response = client.get("/api/v1/openapi.json")
     assert response.status_code == 200 and response.json() == DOC

@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 
 from checkpoints import services
 from checkpoints.engines.connect import run_sql
+from checkpoints.errors import PROJECT_NOT_FOUND
 from checkpoints.management import project_command as command
 from checkpoints.models import AgentProject, Membership
 from tests.web_fixtures import engine_project_drop, jobs_run_queued, user_make
@@ -100,7 +101,7 @@ def test_failing_sql_exits_non_zero_and_names_the_statement(project, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["list", "--project", "999999"], command.PROJECT_NOT_FOUND.format(project=999999)),
+        (["list", "--project", "999999"], PROJECT_NOT_FOUND.format(id=999999)),
         (["rollback", "--version", "9"], "has no version v9"),
         (["list", "--user", "nobody"], command.USER_NOT_FOUND.format(username="nobody")),
         (["create", "--prompt", "x", "--sql-file", "/nonexistent.sql"], "Cannot read the SQL file"),
@@ -124,7 +125,7 @@ def test_role_and_busy_refusals(project):
     user_make("stranger")
     with pytest.raises(CommandError) as missing:
         versions("list", "--project", str(project.pk), "--user", "stranger")
-    assert str(missing.value) == command.PROJECT_NOT_FOUND.format(project=project.pk)
+    assert str(missing.value) == PROJECT_NOT_FOUND.format(id=project.pk)
     services.version_create(project=project, user=project.created_by, prompt="queued")
     with pytest.raises(CommandError) as busy:
         versions("rollback", "--project", str(project.pk), "--version", "0")

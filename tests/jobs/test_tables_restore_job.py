@@ -11,6 +11,7 @@ from checkpoints.engines.connect import connect, run_sql
 from checkpoints.jobs.cleanup import cleanup_now
 from checkpoints.lifecycle.manifest import manifest_read
 from checkpoints.models import Activity, Job, Membership, Version
+from checkpoints.serialize import JOB_ERROR_STATUS
 from contacts import repository
 from tests.web_fixtures import engine_project_drop, jobs_run_queued, project_with_notes, user_make
 
@@ -164,6 +165,8 @@ def test_a_foreign_key_from_live_refuses_before_anything_is_kept(user, project):
     job = jobs_run_queued()[0]
     assert job.state == Job.State.FAILED
     assert "cannot be restored alone: calls in the live database references contacts" in job.error
+    assert job.result["error_code"] == "tables_refused"  # the same code on every door
+    assert JOB_ERROR_STATUS["tables_refused"] == 409  # the API: a refusal, not a 502
     assert _tables(uri) == before
     assert not Version.objects.filter(automatic=True).exists()
     assert [s["name"] for s in job.steps][-2:] == ["checking foreign keys", "cleaning up"]

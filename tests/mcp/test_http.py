@@ -6,8 +6,10 @@ from __future__ import annotations
 import anyio
 import httpx
 import pytest
+from django.utils import timezone
 from mcp.shared.exceptions import MCPError
 
+from checkpoints.errors import PROJECT_NOT_FOUND
 from checkpoints.models import Activity, ShareLink
 from checkpoints.services import sharing
 from tests.mcp.agent import TOOLS, Session, agent_loop, http, tables_restore_loop
@@ -40,7 +42,9 @@ def loop_done(http_world) -> dict:
             found["progress"] = agent.progress
             return found
 
-    return anyio.run(session)
+    found = anyio.run(session)
+    found["finished_at"] = timezone.now()  # what later tests add is not the loop's
+    return found
 
 
 def test_the_agent_loop_over_http(loop_done):
@@ -48,7 +52,10 @@ def test_the_agent_loop_over_http(loop_done):
     # Progress notifications stream over HTTP too, one per step of each job.
     assert any(step.startswith("taking the snapshot") for step in loop_done["progress"])
     assert any(step.startswith("verifying") for step in loop_done["progress"])
-    activity = Activity.objects.filter(project_id=loop_done["project"]).select_related("actor")
+    # The loop's own activity (a test sharing a version may have run before this one).
+    activity = Activity.objects.filter(
+        project_id=loop_done["project"], created_at__lte=loop_done["finished_at"]
+    ).select_related("actor")
     assert {a.actor.username for a in activity} == {"agent"}
     assert {a.kind for a in activity} >= {"start", "create", "rollback", "preview", "discard"}
     assert all(a.detail.endswith("(via MCP)") for a in activity)
@@ -123,8 +130,15 @@ def test_another_teams_project_is_not_found_and_bad_arguments_are_tool_errors(
     for key in ("versions", "rollback", "job", "missing"):
         assert seen[key]["code"] == "not_found", seen[key]
     assert seen["versions"]["message"] == seen["rollback"]["message"]
-    for key in ("negative", "typed"):
-        assert seen[key].is_error and "validation" in seen[key].content[0].text.lower()
+    # The same sentence as the API, the pages and the command line.
+    assert seen["versions"]["message"] == PROJECT_NOT_FOUND.format(id=pid)
+    # Argument errors: the API's `invalid`, per argument, not pydantic's dump.
+    for key, argument in (("negative", "version"), ("typed", "project_id")):
+        assert seen[key].is_error
+        error = seen[key].structured_content["error"]
+        assert error["code"] == "invalid" and argument in error["details"], error
+        assert seen[key].content[0].text.startswith(f"Invalid arguments: {argument}")
+        assert "pydantic" not in seen[key].content[0].text
     assert seen["after"]["projects"] == []
     assert "not_found" in seen["resource"]
 

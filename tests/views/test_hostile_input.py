@@ -158,6 +158,12 @@ def fill(template: str, ids: dict, huge: bool) -> str:
 )
 @given(data=st.data(), method=st.sampled_from(["GET", "POST"]), htmx=st.booleans())
 def test_no_page_or_api_answers_500(client, world, template, data, method, htmx):
+    if "rotate" in template:
+        # Rotating the shared project's password changes its role on the engine for good,
+        # while the test transaction rolls the stored connection string back: every later
+        # example reading the app's database (contacts pages) would then fail, in whichever
+        # order they run (pytest-randomly found it). A rotation takes no input.
+        method = "GET"
     ids = dict(world["ids"], team_pk=world["team"].pk)
     path = fill(template, ids, data.draw(st.integers(0, 5), label="huge id") == 0)
     # Every name the app reads gets the same hostile value (so each view meets it in the
@@ -205,7 +211,8 @@ API_FIELDS = ["name", "prompt", "sql", "version", "timestamp", "from", "to"]
 )
 @given(data=st.data(), method=st.sampled_from(["POST", "PATCH", "DELETE"]))
 def test_no_api_body_answers_500(client, world, data, method):
-    api_urls = [u for u in url_templates() if u.startswith("/api/v1/")]
+    # (Not rotate: see test_no_page_or_api_answers_500.)
+    api_urls = [u for u in url_templates() if u.startswith("/api/v1/") and "rotate" not in u]
     if method == "DELETE":  # deleting the shared project would leave only 404s to explore
         api_urls.remove("/api/v1/projects/{pk}")
     path = fill(data.draw(st.sampled_from(api_urls), label="url"), world["ids"], False)

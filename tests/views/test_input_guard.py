@@ -138,5 +138,6 @@ def test_rename_while_a_job_runs_is_busy(browser, ada, project):
     api = Api(token_for(ada))
     answer = api("PATCH", f"projects/{project.pk}/versions/1", {"name": "New"})
     assert answer.status_code == 409 and answer.json()["code"] == "busy"
+    assert answer["Retry-After"] == str(answer.json()["retry_after"])
     version.refresh_from_db()
     assert version.name != "New"

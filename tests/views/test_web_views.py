@@ -103,7 +103,7 @@ def test_second_job_gets_a_busy_409_fragment(client_ada, project):
     first = client_ada.post(url("version-create-next", project.pk), headers=HX)
     assert first.status_code == 200
     second = client_ada.post(url("version-rollback", project.pk, 0), headers=HX)
-    assert second.status_code == 409
+    assert second.status_code == 409 and second["Retry-After"] == "2"
     assert second["HX-Retarget"] == "#flash"
     assert "busy" in second.content.decode()
     assert Job.objects.filter(state__in=Job.UNFINISHED).count() == 1

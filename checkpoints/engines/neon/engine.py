@@ -91,8 +91,9 @@ class NeonEngine(NeonProjects, NeonBranches, NeonSnapshots, NeonRoles, NeonOpera
         """Build the engine from settings NEON_API_KEY, NEON_API_URL, NEON_ORG_ID,
         NEON_SNAPSHOT_LIMIT (the plan's manual snapshots per project; default 100).
 
-        `settings` is any object with those attributes (the caller passes Django's)."""
-        api_key = getattr(settings, "NEON_API_KEY", "")
+        `settings` is any object with those attributes (the caller passes Django's, where
+        product_settings.py declares them)."""
+        api_key = settings.NEON_API_KEY
         if not api_key:
             raise NeonNotConfigured(
                 "NEON_API_KEY is not set: the neon engine needs a Neon API key "
@@ -100,9 +101,9 @@ class NeonEngine(NeonProjects, NeonBranches, NeonSnapshots, NeonRoles, NeonOpera
             )
         return cls(
             api_key,
-            api_url=getattr(settings, "NEON_API_URL", "") or DEFAULT_API_URL,
-            org_id=getattr(settings, "NEON_ORG_ID", "") or None,
-            snapshot_limit=int(getattr(settings, "NEON_SNAPSHOT_LIMIT", DEFAULT_SNAPSHOT_LIMIT)),
+            api_url=settings.NEON_API_URL or DEFAULT_API_URL,
+            org_id=settings.NEON_ORG_ID or None,
+            snapshot_limit=int(settings.NEON_SNAPSHOT_LIMIT),
             **kwargs,
         )
 

@@ -17,6 +17,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from checkpoints.errors import PROJECT_NOT_FOUND
 from checkpoints.models import AgentProject
 from checkpoints.services import lifecycle
 
@@ -55,7 +56,10 @@ class Command(BaseCommand):
                 self.stdout.write(f"Periodic cleanup every {interval}: {state}.")
             return
         if project is not None and not AgentProject.objects.filter(pk=project).exists():
-            raise CommandError(f"Project {project} does not exist.")
+            message = PROJECT_NOT_FOUND.format(id=project)
+            if json:
+                self.stdout.write(_json_dumps({"error": {"code": "not_found", "message": message}}))
+            raise CommandError(message)
         plans = lifecycle.projects_cleanup(dry_run=dry_run, project_id=project)
         if json:
             self.stdout.write(_json_dumps([plan.as_dict() for plan in plans]))

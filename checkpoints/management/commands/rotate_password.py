@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from checkpoints import services
 from checkpoints.engines.base import mask_password
+from checkpoints.errors import PROJECT_NOT_FOUND
 from checkpoints.models import AgentProject
 
 
@@ -25,7 +26,7 @@ class Command(BaseCommand):
     def handle(self, *args, project: int, show: bool = False, **options) -> None:
         found = AgentProject.objects.filter(pk=project).first()
         if found is None:
-            raise CommandError(f"Project {project} does not exist.")
+            raise CommandError(PROJECT_NOT_FOUND.format(id=project))
         try:
             services.project_password_rotate(project=found, user=None)
             uri = services.project_connection_uri(project=found)

@@ -24,7 +24,7 @@ from django.core.management.base import CommandError
 
 from checkpoints import services
 from checkpoints.jobs.run import job_execute
-from checkpoints.management.project_command import ProjectCommand
+from checkpoints.management.project_command import ProjectCommand, Refused
 from checkpoints.models import AgentProject, Job, Version
 from checkpoints.paging import page_of
 from checkpoints.serialize import job_json, preview_json, version_json
@@ -189,11 +189,11 @@ class Command(ProjectCommand):
             time.sleep(0.2)
             job.refresh_from_db()
         if not job.is_finished:
-            raise CommandError(
-                JOB_UNFINISHED.format(job=job.pk, seconds=WAIT_SECONDS, state=job.state)
-            )
-        if job.state == Job.State.FAILED:
-            raise CommandError(JOB_FAILED.format(kind=job.get_kind_display(), error=job.error))
+            message = JOB_UNFINISHED.format(job=job.pk, seconds=WAIT_SECONDS, state=job.state)
+            raise Refused(code="timeout", message=message)
+        if job.state in (Job.State.FAILED, Job.State.CANCELLED):
+            message = JOB_FAILED.format(kind=job.get_kind_display(), error=job.error)
+            raise Refused(code=job.result.get("error_code") or "job_failed", message=message)
         return Job.objects.select_related("project", "preview").get(pk=job.pk)
 
     def _print_version(self, project: AgentProject, version: Version, job: Job) -> None:
