@@ -66,7 +66,7 @@ def run_preview_open(run: JobRun) -> None:
     run.record_activity(
         kind=Activity.Kind.PREVIEW,
         to_version=target,
-        detail=f"Preview branch {branch_id} until {preview.expires_at:%H:%M} UTC.",
+        detail=f"Preview branch {branch_id} until {preview.expires_at:%Y-%m-%d %H:%M} UTC.",
     )
 
 
