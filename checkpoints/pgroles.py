@@ -1,14 +1,13 @@
 """The embedded server's least-privilege roles: Django's and the local engine's.
 
 `checkpoints_app` owns the metadata database and nothing else; `checkpoints_engine` may
-create databases and roles (the projects') and end their sessions, but is no superuser.
-Their passwords are generated once and kept in the data folder (`roles.json`, mode 600),
-set as SCRAM verifiers so that no password ever reaches the server's log.
-
-`ensure_roles` runs at every start (idempotent) and hands over what the superuser made
-before these roles existed: the metadata database and its tables to the app's role, every
-other database and the projects' roles to the engine's (PostgreSQL 16+: a CREATEROLE role
-manages only roles it holds with ADMIN OPTION).
+create databases and roles (the projects'), end their sessions and bound their temporary
+files (SET on `temp_file_limit`), but is no superuser. Their passwords are generated once
+and kept in the data folder (`roles.json`, mode 600), set as SCRAM verifiers so that no
+password ever reaches the server's log. `ensure_roles` runs at every start (idempotent)
+and hands over what the superuser made before these roles existed: the metadata database
+and its tables to the app's role, every other database and the projects' roles to the
+engine's (PostgreSQL 16+: a CREATEROLE role manages only roles it holds with ADMIN OPTION).
 """
 
 from __future__ import annotations
@@ -102,6 +101,7 @@ def ensure_roles(server: EmbeddedPostgres, metadata_db: str | None) -> RolePassw
         # The engine holds the roles it creates with ADMIN and SET, never INHERIT (no
         # automatic self-grant: it gave the engine every project's privileges).
         conn.execute(sql.SQL("ALTER ROLE {} RESET createrole_self_grant").format(engine))
+        conn.execute(sql.SQL("GRANT SET ON PARAMETER temp_file_limit TO {}").format(engine))
         # Its admin connection opens `postgres`, which PUBLIC may no longer connect to.
         conn.execute(sql.SQL("GRANT CONNECT ON DATABASE postgres TO {}").format(engine))
         if metadata_db:

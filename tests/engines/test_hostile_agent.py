@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -353,6 +353,39 @@ def test_connection_limit_and_timeouts(scene: Scene, local: LocalEngine):
     assert run_sql(scene.uri, "SHOW idle_in_transaction_session_timeout")[0][0] == (
         local.limits.idle_in_transaction_timeout
     )
+
+
+def test_temporary_files_are_bounded_and_the_agent_cannot_lift_the_bound(scene: Scene):
+    limit = scene.engine.limits.temp_file_limit
+    assert run_sql(scene.uri, "SHOW temp_file_limit")[0][0] == limit
+    for lift in (
+        "SET temp_file_limit = -1",
+        "ALTER ROLE CURRENT_USER SET temp_file_limit = -1",
+        f"ALTER DATABASE {dbname_of(scene.uri)} SET temp_file_limit = -1",
+        "SELECT set_config('temp_file_limit', '-1', false)",
+    ):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            run_sql(scene.uri, lift)
+    with psycopg.connect(scene.uri, autocommit=True) as conn:  # the role's RESET ALL
+        conn.execute("ALTER ROLE CURRENT_USER RESET ALL")
+    assert run_sql(scene.uri, "SHOW temp_file_limit")[0][0] == limit
+
+
+def test_a_sort_past_the_temporary_file_bound_fails(local: LocalEngine):
+    small = LocalEngine(  # the same control database: the fixture deletes its project
+        engine_url(),
+        control_db=local.control_db,
+        limits=replace(local.limits, temp_file_limit="1MB"),
+    )
+    try:
+        created = small.project_create(name="spills")
+        uri = small.connection_uri(created.project.id)
+    finally:
+        small.close()
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute("SET work_mem = '64kB'")
+        with pytest.raises(psycopg.errors.ConfigurationLimitExceeded, match="temp_file_limit"):
+            conn.execute("SELECT g FROM generate_series(1, 500000) g ORDER BY g DESC").fetchall()
 
 
 # What held up before: keep it ------------------------------------------------------------

@@ -30,12 +30,28 @@ class RoleLimits:
     connection_limit: int = 20
     statement_timeout: str = "5min"
     idle_in_transaction_timeout: str = "1min"
+    #: The temporary files one session may write (sorts, hashes): a superuser-only
+    #: setting, so the agent cannot lift it (the engine needs SET on it: pgroles).
+    temp_file_limit: str = "2GB"
 
     def settings(self) -> dict[str, str]:
         return {
             "statement_timeout": self.statement_timeout,
             "idle_in_transaction_session_timeout": self.idle_in_transaction_timeout,
+            "temp_file_limit": self.temp_file_limit,
         }
+
+
+def wanted_settings(conn: Conn, limits: RoleLimits) -> dict[str, str]:
+    """The role defaults the engine sets: `temp_file_limit` only where the engine may set
+    it (an external server whose administrator did not grant SET on it)."""
+    wanted = limits.settings()
+    row = conn.execute(
+        "SELECT pg_catalog.has_parameter_privilege('temp_file_limit', 'SET')"
+    ).fetchone()
+    if not (row and row[0]):
+        wanted.pop("temp_file_limit")
+    return wanted
 
 
 def verifier_matches(verifier: str | None, password: str) -> bool:
@@ -83,7 +99,7 @@ def role_state_differs(
     if row is None:
         return [], False, []
     verifier, conn_limit, settings, per_database = row
-    wanted = sorted(f":{key}={value}" for key, value in limits.settings().items())
+    wanted = sorted(f":{key}={value}" for key, value in wanted_settings(conn, limits).items())
     differs = []
     unseen = verifier == "?"
     if not unseen and not verifier_matches(verifier, password):
@@ -128,7 +144,7 @@ def apply_role_state(
                 )
             )
         conn.execute(sql.SQL("ALTER ROLE {} RESET ALL").format(ident))
-        for key, value in limits.settings().items():
+        for key, value in wanted_settings(conn, limits).items():
             conn.execute(
                 sql.SQL("ALTER ROLE {} SET {} = {}").format(
                     ident, sql.Identifier(key), sql.Literal(value)
