@@ -33,10 +33,10 @@ import psycopg
 
 from checkpoints import pgroles, teamservers
 from checkpoints.children import GRACEFUL_TIMEOUT, Signals, say, start, stop, wait, wait_for_port
+from checkpoints.launch_env import METADATA_DB, child_env
 from checkpoints.pgserver import EmbeddedPostgres, free_port
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-METADATA_DB = "checkpoints"
 #: The worker's fallback polling interval: a new job wakes it at once (NOTIFY); polling
 #: only catches a lost notification or a task due later (a preview's expiry).
 WORKER_INTERVAL = 1.0
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
         # The metadata database is the embedded one unless the operator gave theirs.
         pgroles.ensure_roles(server, None if os.environ.get("DATABASE_URL") else METADATA_DB)
-        env = _child_env(server, data_dir)
+        env = child_env(server, data_dir)
         _start_team_servers(team_root, own_server=own_server)
         if args.neon_emulator:
             stack.enter_context(_neon_emulator(server, env))
@@ -196,25 +196,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _child_env(server: EmbeddedPostgres, data_dir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("DJANGO_SECRET_KEY", _secret_key(data_dir))
-    # Least privilege: Django as the metadata database's owner, the engine as a
-    # CREATEDB/CREATEROLE role; neither is the superuser (checkpoints.pgroles).
-    if not env.get("DATABASE_URL"):
-        env["DATABASE_URL"] = pgroles.app_url(server.data_dir, METADATA_DB) or ""
-    # A server per team unless the operator named one server for every team.
-    if not env.get("CHECKPOINTS_SERVERS"):
-        env["CHECKPOINTS_SERVERS"] = (
-            "shared" if env.get("CHECKPOINTS_LOCAL_SERVER_URL") else "per-team"
-        )
-    if not env.get("CHECKPOINTS_LOCAL_SERVER_URL"):
-        env["CHECKPOINTS_LOCAL_SERVER_URL"] = pgroles.engine_url(server.data_dir) or server.url()
-    env["CHECKPOINTS_DATA_DIR"] = str(data_dir)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    return env
-
-
 @contextlib.contextmanager
 def _neon_emulator(server: EmbeddedPostgres, env: dict[str, str]) -> Iterator[None]:
     """The Neon-API emulator in this process, over real HTTP, backed by a local engine with
@@ -230,15 +211,6 @@ def _neon_emulator(server: EmbeddedPostgres, env: dict[str, str]) -> Iterator[No
         env.update(CHECKPOINTS_ENGINE="neon", NEON_API_URL=emulator.url, NEON_API_KEY=api_key)
         say(f"Neon-API emulator at {emulator.url} (operations take 1 s, as on Neon)")
         yield
-
-
-def _secret_key(data_dir: Path) -> str:
-    """A per-installation key, generated once and kept beside the data."""
-    path = data_dir / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
 
 
 def _run(argv: list[str], env: dict[str, str]) -> None:

@@ -30,6 +30,7 @@ from checkpoints.jobs.failures import (
     error_text,
 )
 from checkpoints.jobs.heartbeat import Heartbeat
+from checkpoints.jobs.registry import RUNNERS, runner  # noqa: F401 (runners import it from here)
 from checkpoints.jobs.role_state import role_state_repair
 from checkpoints.jobs.webhook_delivery import webhook_job_finished
 from checkpoints.lifecycle import listing
@@ -164,23 +165,6 @@ class JobRun:
     def duration_ms(self) -> int:
         started = self.job.started_at or timezone.now()
         return int((timezone.now() - started).total_seconds() * 1000)
-
-
-Runner = Callable[["JobRun"], object]
-
-#: Job kind -> its runner (filled by `@runner` as `checkpoints.jobs` loads its modules).
-RUNNERS: dict[str, Runner] = {}
-
-
-def runner[R: Runner](*kinds: str) -> Callable[[R], R]:
-    """Register the decorated function as the runner of `kinds`."""
-
-    def register(function: R) -> R:
-        for kind in kinds:
-            RUNNERS[kind] = function
-        return function
-
-    return register
 
 
 @contextmanager

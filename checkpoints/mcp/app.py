@@ -13,20 +13,26 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
 from asgiref.sync import sync_to_async
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
 from checkpoints.mcp import job_calls
+from checkpoints.mcp.arguments import (  # noqa: F401 (the tools import them from here)
+    PageNumber,
+    PerPage,
+    ProjectId,
+    Reveal,
+    VersionNumber,
+)
 from checkpoints.mcp.auth import writes_allowed
 from checkpoints.mcp.failures import ToolFailure, arguments_invalid, guarded, wait_limit
 from checkpoints.mcp.idempotency import IdempotencyKey, key_claim, key_keep
-from checkpoints.paging import MAX_PAGE, MAX_PER_PAGE
 from checkpoints.services.idempotency import KEY_IN_PROGRESS
 
 INSTRUCTIONS = """\
@@ -68,17 +74,6 @@ mcp: MCPServer = Server(
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
 CREATE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
 DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
-
-ProjectId = Annotated[int, Field(ge=0, description="The project's id (from list_projects).")]
-VersionNumber = Annotated[int, Field(ge=0, description="A version number: v0 is the empty start.")]
-Reveal = Annotated[
-    bool,
-    Field(
-        description="Show the password in the connection string (masked by default, to keep "
-        "it out of your context; the token must allow it). Leave false unless you must "
-        "connect yourself."
-    ),
-]
 
 
 # Plumbing ---------------------------------------------------------------------------------
@@ -233,14 +228,6 @@ async def idempotent(
 
 def version_line(version: dict[str, Any]) -> str:
     return f"v{version['number']} “{version['name']}”"
-
-
-PageNumber = Annotated[
-    int, Field(ge=1, le=MAX_PAGE, description="Which page of the list, from 1 (`next_page`).")
-]
-PerPage = Annotated[
-    int, Field(ge=1, le=MAX_PER_PAGE, description=f"Items per page (at most {MAX_PER_PAGE}).")
-]
 
 
 def page_text(data: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from checkpoints.benchmark.engine_bench import bench_size
 from checkpoints.benchmark.fair_bench import bench_fair, fair_rows
+from checkpoints.benchmark.figure_options import add_figure_options
 from checkpoints.benchmark.manifest_bench import bench_manifest, manifest_lines
 from checkpoints.benchmark.neon_bench import bench_neon, emulator_available
 from checkpoints.benchmark.report import neon_rows, render_json, render_table, web_rows
@@ -35,53 +36,7 @@ class Command(BaseCommand):
         parser.add_argument("--sizes", default="10,100", help="app database sizes in MB")
         parser.add_argument("--runs", type=int, default=3, help="runs per figure (median)")
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-        parser.add_argument(
-            "--neon-op-seconds",
-            type=float,
-            default=2.0,
-            help="how long the emulated Neon operations take (0 skips the Neon figures)",
-        )
-        parser.add_argument(
-            "--web-contacts",
-            type=int,
-            default=1000,
-            help="contacts in the web figures' demo project (0 skips the web figures)",
-        )
-        parser.add_argument(
-            "--worker-interval",
-            type=float,
-            default=WORKER_INTERVAL,
-            help="the web figures' worker fallback polling interval in seconds (as `make run`)",
-        )
-        parser.add_argument(
-            "--fair-samples",
-            type=int,
-            default=10,
-            help="team B's versions per fair-share attack (0 skips the fair-share figures)",
-        )
-        parser.add_argument(
-            "--storage-sizes",
-            default="100",
-            help="app database sizes in MB for the cold-tier figures (a tiny one is added)",
-        )
-        parser.add_argument(
-            "--storage-versions",
-            type=int,
-            default=300,
-            help="tiny versions for the data-folder figure (0 skips the storage figures)",
-        )
-        parser.add_argument(
-            "--manifest-tables",
-            type=int,
-            default=50_000,
-            help="tables in the manifest-at-scale figure (0 skips it)",
-        )
-        parser.add_argument(
-            "--team-servers",
-            type=int,
-            default=3,
-            help="team servers to make for the per-team figures (0 skips them)",
-        )
+        add_figure_options(parser)
         parser.add_argument(
             "--data-dir",
             type=Path,
@@ -104,12 +59,7 @@ class Command(BaseCommand):
         team_servers: int = 3,
         **opts,
     ):
-        try:
-            size_list = [float(item) for item in sizes.split(",") if item.strip()]
-        except ValueError as error:
-            raise CommandError(f"--sizes takes numbers in MB, e.g. 10,100 ({error})") from None
-        if not size_list or min(size_list) <= 0 or runs < 1:
-            raise CommandError("--sizes must be positive numbers and --runs at least 1")
+        size_list = _size_list(sizes, runs)
         signal.signal(signal.SIGTERM, _interrupt)
         server = EmbeddedPostgres(data_dir) if data_dir else None
         admin_url = server.start().url() if server else local_server_url(settings)
@@ -235,6 +185,17 @@ def filesystem_of(path: str) -> str:
         if result.returncode == 0 and result.stdout.strip():
             return result.stdout.strip()
     return "unknown"
+
+
+def _size_list(sizes: str, runs: int) -> list[float]:
+    """`--sizes` as numbers of MB, refused unless each is positive and `--runs` at least 1."""
+    try:
+        size_list = [float(item) for item in sizes.split(",") if item.strip()]
+    except ValueError as error:
+        raise CommandError(f"--sizes takes numbers in MB, e.g. 10,100 ({error})") from None
+    if not size_list or min(size_list) <= 0 or runs < 1:
+        raise CommandError("--sizes must be positive numbers and --runs at least 1")
+    return size_list
 
 
 def _interrupt(signum, frame) -> None:
