@@ -34,10 +34,10 @@ def connection_engine(connection: EngineConnection) -> Engine:
 
 def servers_mode() -> str:
     """Where new projects live; `shared` whenever the installation's engine is Neon."""
-    mode = getattr(settings, "CHECKPOINTS_SERVERS", SHARED)
+    mode = settings.CHECKPOINTS_SERVERS
     if mode not in MODES:
         raise ValueError(f"CHECKPOINTS_SERVERS={mode!r}: use one of {', '.join(MODES)}")
-    if getattr(settings, "CHECKPOINTS_ENGINE", "local") != "local":
+    if settings.CHECKPOINTS_ENGINE != "local":
         return SHARED
     return mode
 
@@ -55,7 +55,7 @@ def server_key(url: str) -> str:
 def connection_engine_name(connection: EngineConnection | None) -> str:
     """`local` or `neon`: the engine kind a project on `connection` reports."""
     if connection is None:
-        return getattr(settings, "CHECKPOINTS_ENGINE", "") or "local"
+        return settings.CHECKPOINTS_ENGINE or "local"
     return "neon" if connection.kind == EngineConnection.Kind.NEON else "local"
 
 
@@ -73,7 +73,7 @@ def _build(connection: EngineConnection) -> Engine:
     kind = connection.kind
     if kind == EngineConnection.Kind.EMBEDDED:
         root = team_servers_root()
-        fast = bool(getattr(settings, "CHECKPOINTS_TEAM_SERVERS_FAST", False))
+        fast = bool(settings.CHECKPOINTS_TEAM_SERVERS_FAST)
         url = teamservers.ensure_running(root, connection.team_id, fast=fast)
         archive = teamservers.cold_dir(root, connection.team_id)
         return engines.local_engine(url, settings, archive_dir=archive)

@@ -30,7 +30,7 @@ _CLAIM_LOCK = "SELECT pg_advisory_xact_lock(hashtext('checkpoints-fair-claim'))"
 
 def workers_per_team() -> int:
     """CHECKPOINTS_WORKERS_PER_TEAM (at least 1)."""
-    return max(1, int(getattr(settings, "CHECKPOINTS_WORKERS_PER_TEAM", 1)))
+    return max(1, int(settings.CHECKPOINTS_WORKERS_PER_TEAM))
 
 
 def _job_id(args_kwargs: Any) -> int | None:

@@ -40,11 +40,11 @@ QUOTA_FAILURE = (
 
 
 def advisory_cap() -> int:
-    return int(getattr(settings, "CHECKPOINTS_ROLE_ADVISORY_LOCKS", 1000))
+    return int(settings.CHECKPOINTS_ROLE_ADVISORY_LOCKS)
 
 
 def disk_quota_bytes() -> int:
-    return int(float(getattr(settings, "CHECKPOINTS_PROJECT_DISK_QUOTA_MB", 0)) * MB)
+    return int(float(settings.CHECKPOINTS_PROJECT_DISK_QUOTA_MB) * MB)
 
 
 def _mb(amount: int) -> str:
@@ -68,7 +68,7 @@ def _record(overrun: watchdog.Overrun) -> None:
 
 def watchdog_run() -> list[watchdog.Overrun]:
     """One round (local engine only): act on every overrun, then record it."""
-    if getattr(settings, "CHECKPOINTS_ENGINE", "local") != "local":
+    if settings.CHECKPOINTS_ENGINE != "local":
         return []
     done = watchdog.watch_round(
         get_engine("local"), advisory_cap=advisory_cap(), quota_bytes=disk_quota_bytes()

@@ -45,6 +45,9 @@ CHECKPOINTS_EXTERNAL_SERVERS = [
 CHECKPOINTS_TEAM_SERVERS_DIR = Path(
     os.environ.get("CHECKPOINTS_TEAM_SERVERS_DIR") or DATA_DIR / "teams"
 )
+#: Team servers made for throwaway use (tests: no fsync, a port of their own); never in
+#: production, so not read from the environment.
+CHECKPOINTS_TEAM_SERVERS_FAST = False
 #: Fernet keys (comma-separated, newest first) that encrypt connection secrets at rest;
 #: empty: one key generated once into DATA_DIR/connection_keys.
 CHECKPOINTS_SECRET_KEYS = [
@@ -60,6 +63,12 @@ CHECKPOINTS_ROLE_CONNECTION_LIMIT = int(os.environ.get("CHECKPOINTS_ROLE_CONNECT
 CHECKPOINTS_ROLE_STATEMENT_TIMEOUT = os.environ.get("CHECKPOINTS_ROLE_STATEMENT_TIMEOUT", "5min")
 CHECKPOINTS_ROLE_IDLE_IN_TRANSACTION_TIMEOUT = os.environ.get(
     "CHECKPOINTS_ROLE_IDLE_IN_TRANSACTION_TIMEOUT", "1min"
+)
+# The local engine's own sessions wait this long for a lock and run a statement at most
+# this long (a cold version's load); PostgreSQL setting syntax.
+CHECKPOINTS_ENGINE_LOCK_TIMEOUT = os.environ.get("CHECKPOINTS_ENGINE_LOCK_TIMEOUT", "5s")
+CHECKPOINTS_ENGINE_STATEMENT_TIMEOUT = os.environ.get(
+    "CHECKPOINTS_ENGINE_STATEMENT_TIMEOUT", "15min"
 )
 # What one project may take of the shared server (local engine; the worker's watchdog looks
 # every CHECKPOINTS_WATCHDOG_SECONDS): a project role holding more advisory locks than this
@@ -103,6 +112,11 @@ CHECKPOINTS_STATUS_WAIT_SECONDS = float(os.environ.get("CHECKPOINTS_STATUS_WAIT_
 CHECKPOINTS_ACTION_WAIT_SECONDS = float(os.environ.get("CHECKPOINTS_ACTION_WAIT_SECONDS", "0.5"))
 # Share links: requests per link and minute (per web process: local-memory cache).
 CHECKPOINTS_SHARE_RATE_PER_MINUTE = int(os.environ.get("CHECKPOINTS_SHARE_RATE_PER_MINUTE", "120"))
+# Webhooks: seconds one delivery may take; the first retry's delay (then ×5 per attempt).
+CHECKPOINTS_WEBHOOK_TIMEOUT_SECONDS = float(
+    os.environ.get("CHECKPOINTS_WEBHOOK_TIMEOUT_SECONDS", "5")
+)
+CHECKPOINTS_WEBHOOK_RETRY_SECONDS = float(os.environ.get("CHECKPOINTS_WEBHOOK_RETRY_SECONDS", "5"))
 
 # Lifecycle ------------------------------------------------------------------------------
 # The periodic cleanup re-enqueues itself this many minutes later; 0: off.

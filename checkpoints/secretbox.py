@@ -26,7 +26,7 @@ class SecretUnreadable(Exception):
 
 
 def _keys() -> list[str]:
-    keys = list(getattr(settings, "CHECKPOINTS_SECRET_KEYS", []) or [])
+    keys = list(settings.CHECKPOINTS_SECRET_KEYS)
     if keys:
         return keys
     path = Path(settings.DATA_DIR) / KEYS_FILE

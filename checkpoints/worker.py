@@ -114,7 +114,7 @@ class ListeningWorker(Worker):
     def _watch(self, stopped: threading.Event) -> None:
         """The watchdog's rounds (`job_watchdog`), beside the jobs: a long job does not
         hold them up."""
-        interval = float(getattr(settings, "CHECKPOINTS_WATCHDOG_SECONDS", 2))
+        interval = float(settings.CHECKPOINTS_WATCHDOG_SECONDS)
         while not stopped.is_set():
             try:
                 job_watchdog.watchdog_run()

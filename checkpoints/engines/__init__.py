@@ -64,9 +64,10 @@ def reset_engines() -> None:
 
 def _build(name: str, settings) -> Engine:
     if name == "local":
-        # The cold tier's archives: in the app's data folder, outside PostgreSQL's.
-        archive = getattr(settings, "CHECKPOINTS_COLD_DIR", None) or settings.DATA_DIR / "cold"
-        return local_engine(local_server_url(settings), settings, archive_dir=archive)
+        # The cold tier's archives (default: in the app's data folder, outside PostgreSQL's).
+        return local_engine(
+            local_server_url(settings), settings, archive_dir=settings.CHECKPOINTS_COLD_DIR
+        )
     if name == "neon":
         return neon_from_settings(settings)
     raise ValueError(f"unknown engine {name!r}: use 'local' or 'neon'")
@@ -80,8 +81,8 @@ def session_limits(settings, role_statement_timeout: str) -> SessionLimits:
     from .local.session import SessionLimits
 
     session = SessionLimits(
-        lock_timeout=str(getattr(settings, "CHECKPOINTS_ENGINE_LOCK_TIMEOUT", "5s")),
-        statement_timeout=str(getattr(settings, "CHECKPOINTS_ENGINE_STATEMENT_TIMEOUT", "15min")),
+        lock_timeout=str(settings.CHECKPOINTS_ENGINE_LOCK_TIMEOUT),
+        statement_timeout=str(settings.CHECKPOINTS_ENGINE_STATEMENT_TIMEOUT),
     )
     APP_TIMEOUTS.update(lock_timeout=session.lock_timeout, statement_timeout=role_statement_timeout)
     return session
@@ -92,22 +93,11 @@ def local_engine(server_url: str, settings, *, archive_dir: Path) -> Engine:
     from .local import LocalEngine
     from .local.contain import RoleLimits
 
-    warm = int(getattr(settings, "CHECKPOINTS_WARM_COPIES", 2))
-    defaults = RoleLimits()
+    warm = int(settings.CHECKPOINTS_WARM_COPIES)
     limits = RoleLimits(
-        connection_limit=int(
-            getattr(settings, "CHECKPOINTS_ROLE_CONNECTION_LIMIT", defaults.connection_limit)
-        ),
-        statement_timeout=str(
-            getattr(settings, "CHECKPOINTS_ROLE_STATEMENT_TIMEOUT", defaults.statement_timeout)
-        ),
-        idle_in_transaction_timeout=str(
-            getattr(
-                settings,
-                "CHECKPOINTS_ROLE_IDLE_IN_TRANSACTION_TIMEOUT",
-                defaults.idle_in_transaction_timeout,
-            )
-        ),
+        connection_limit=int(settings.CHECKPOINTS_ROLE_CONNECTION_LIMIT),
+        statement_timeout=str(settings.CHECKPOINTS_ROLE_STATEMENT_TIMEOUT),
+        idle_in_transaction_timeout=str(settings.CHECKPOINTS_ROLE_IDLE_IN_TRANSACTION_TIMEOUT),
     )
     session = session_limits(settings, limits.statement_timeout)
     return LocalEngine(

@@ -51,13 +51,13 @@ USER_AGENT = "Checkpoints-Webhooks/1"
 
 
 def timeout_seconds() -> float:
-    return float(getattr(settings, "CHECKPOINTS_WEBHOOK_TIMEOUT_SECONDS", 5))
+    return float(settings.CHECKPOINTS_WEBHOOK_TIMEOUT_SECONDS)
 
 
 def retry_delay(attempts: int) -> timedelta:
     """After the n-th failed attempt: base × 5^(n-1) (5 s, 25 s, 2 min… at the default
     base), ±10 % so endpoints that failed together are not retried together."""
-    base = float(getattr(settings, "CHECKPOINTS_WEBHOOK_RETRY_SECONDS", 5))
+    base = float(settings.CHECKPOINTS_WEBHOOK_RETRY_SECONDS)
     return timedelta(seconds=base * 5 ** (attempts - 1) * random.uniform(0.9, 1.1))
 
 

@@ -30,7 +30,7 @@ def _sql_branches(project: AgentProject) -> dict[str, str]:
     }
     # A copy being made is the running job's (in-flight); a prepared one waits for its
     # apply or discard, for a day at most (CHECKPOINTS_MIGRATION_COPY_TTL_HOURS).
-    hours = float(getattr(settings, "CHECKPOINTS_MIGRATION_COPY_TTL_HOURS", 24))
+    hours = float(settings.CHECKPOINTS_MIGRATION_COPY_TTL_HOURS)
     for trial in project.migrations.exclude(branch_id="").filter(
         state=MigrationTrial.State.PREPARED,
         prepared_at__gt=timezone.now() - timedelta(hours=hours),

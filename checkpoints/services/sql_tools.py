@@ -80,15 +80,15 @@ def sql_caps() -> sql_read.Caps:
     """Rows, answer bytes and seconds a read may take (CHECKPOINTS_SQL_MAX_ROWS,
     CHECKPOINTS_SQL_MAX_BYTES, CHECKPOINTS_SQL_TIMEOUT_SECONDS)."""
     return sql_read.Caps(
-        rows=int(getattr(settings, "CHECKPOINTS_SQL_MAX_ROWS", 1000)),
-        bytes=int(getattr(settings, "CHECKPOINTS_SQL_MAX_BYTES", 1_000_000)),
-        seconds=float(getattr(settings, "CHECKPOINTS_SQL_TIMEOUT_SECONDS", 10)),
+        rows=int(settings.CHECKPOINTS_SQL_MAX_ROWS),
+        bytes=int(settings.CHECKPOINTS_SQL_MAX_BYTES),
+        seconds=float(settings.CHECKPOINTS_SQL_TIMEOUT_SECONDS),
     )
 
 
 def copy_ttl() -> timedelta:
     """How long a version's read copy stays after its last read."""
-    return timedelta(seconds=float(getattr(settings, "CHECKPOINTS_SQL_COPY_TTL_SECONDS", 600)))
+    return timedelta(seconds=float(settings.CHECKPOINTS_SQL_COPY_TTL_SECONDS))
 
 
 class SqlRefused(ServiceError):

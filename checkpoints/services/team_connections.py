@@ -68,7 +68,7 @@ def connection_default(*, team: Team) -> EngineConnection | None:
 
 def placement_choose() -> str:
     """The URL of the least loaded external server: fewest projects, then fewest teams."""
-    urls = list(getattr(settings, "CHECKPOINTS_EXTERNAL_SERVERS", []))
+    urls = list(settings.CHECKPOINTS_EXTERNAL_SERVERS)
     if not urls:
         raise ServiceError(NO_EXTERNAL_SERVERS)
     load = {
@@ -84,7 +84,7 @@ def placement_choose() -> str:
 def team_server_pin(*, team: Team, server: str) -> EngineConnection:
     """An admin's choice (the command line): the team's new projects go to `server`
     (host:port of one of CHECKPOINTS_EXTERNAL_SERVERS); its existing projects stay."""
-    urls = {server_key(url): url for url in getattr(settings, "CHECKPOINTS_EXTERNAL_SERVERS", [])}
+    urls = {server_key(url): url for url in settings.CHECKPOINTS_EXTERNAL_SERVERS}
     if server not in urls:
         known = ", ".join(urls) or "none"
         raise ServiceError(SERVER_UNKNOWN.format(server=server, known=known))

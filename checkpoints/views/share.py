@@ -74,7 +74,7 @@ def _ready_job(request: HttpRequest, created: sharing.ShareCreated):
     job = created.job
     if job is None:
         return None
-    if float(getattr(settings, "CHECKPOINTS_ACTION_WAIT_SECONDS", 0)) > 0:
+    if settings.CHECKPOINTS_ACTION_WAIT_SECONDS > 0:
         job_waits.job_wait_finished(job, READY_WAIT_SECONDS, user_id=request.user.pk)
     job.refresh_from_db()
     return job
