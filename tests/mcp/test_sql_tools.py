@@ -45,7 +45,7 @@ HOSTILE = (
 
 async def _project(agent: Session, name: str) -> tuple[int, str]:
     pid = (await agent.ok("create_project", name=name))["project"]["id"]
-    uri = (await agent.ok("get_connection_string", project_id=pid))["connection_uri"]
+    uri = (await agent.ok("get_connection_string", project_id=pid, reveal=True))["connection_uri"]
     await agent.ok("save_version", project_id=pid, prompt="Contacts", sql=SETUP)
     return pid, uri
 
