@@ -171,8 +171,11 @@ def test_every_event_arrives_signed_as_the_spec_says(ada, project, fast_retries)
             wait_until(lambda: not Preview.objects.get(pk=opened.preview_id).is_live, "expiry")
             wait_until(lambda: not project.jobs.filter(state__in=Job.UNFINISHED), "idle")
             share = sharing.share_create(version=v1, user=ada, hours=1).share
-            share_view(share=share)  # its first open
             wait_until(lambda: not project.jobs.filter(state__in=Job.UNFINISHED), "share")
+            share.refresh_from_db()  # as the shared page loads it
+            view = share_view(share=share)  # prepared when made
+            assert view.state == "ready", list(project.jobs.values_list("kind", "state", "error"))
+            sharing.share_opened(share=share)  # its first open, as the shared page counts it
             sharing.share_revoke(share=share, user=ada)
             wait_until(lambda: not project.jobs.filter(state__in=Job.UNFINISHED), "revoke")
             project_cleanup(project=project, user=ada, dry_run=False)
