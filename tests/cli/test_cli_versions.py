@@ -68,7 +68,7 @@ def test_create_rollback_preview_list(project, tmp_path):
 
     listed = versions("list", "--project", str(project.pk))
     lines = listed.splitlines()
-    assert lines[0].split() == ["version", "name", "created", "(UTC)", "parent", "prompt"]
+    assert lines[0].split() == ["version", "name", "created", "(UTC)", "parent", "prompt", "labels"]
     assert lines[-1].startswith("* v2") and "Add orders" in lines[-1]
 
     out = versions("rollback", "--project", str(project.pk), "--version", "1")

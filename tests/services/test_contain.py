@@ -94,7 +94,7 @@ def test_owner_rotates_the_password_through_the_api(owner, project):
     api = Api(token_for(owner))
     before = services.project_connection_uri(project=project)
     held = psycopg.connect(before, autocommit=True)
-    response = api.post(f"projects/{project.pk}/connection/rotate")
+    response = api.post(f"projects/{project.pk}/connection/rotate?reveal=true")
     assert response.status_code == 200, response.content
     after = response.json()["connection_uri"]
     old, new = urlsplit(before), urlsplit(after)

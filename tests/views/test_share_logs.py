@@ -62,7 +62,8 @@ def test_redact_covers_paths_queries_and_urls():
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_and_django_logs_never_show_a_token(pg_server, tmp_path):
     team = Team.objects.create(name="t")
-    # Metadata only: the live link's first open just queues its job (no worker runs here).
+    # Metadata only: no job prepared the live link's view, so it answers "not available"
+    # (503, a visitor never starts one) and, its creator unknown, names "a member".
     project = AgentProject.objects.create(
         team=team, name="p", engine_name="local", engine_project_id="not-started-here"
     )
@@ -106,7 +107,7 @@ def test_gunicorn_and_django_logs_never_show_a_token(pg_server, tmp_path):
     finally:
         server.terminate()
         server.wait(10)
-    assert statuses == {"live": 200, "poll": 200, "ended": 410, "unknown": 404, "post": 403}
+    assert statuses == {"live": 503, "poll": 503, "ended": 410, "unknown": 404, "post": 403}
     text = log.read_text()
     assert text.count("/s/[redacted]") >= 5, text  # the access log did log the requests
     assert "Gone: /s/[redacted]" in text  # and Django its warnings
