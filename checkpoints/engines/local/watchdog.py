@@ -51,8 +51,10 @@ WHERE l.locktype = 'advisory' AND s.usesysid = ANY (%s::oid[])
 GROUP BY 1
 HAVING count(*) > %s
 """
+#: Each session's end is waited for (up to 5 s): its locks are gone when the round's
+#: Activity entry needs a connection of its own.
 _END = """
-SELECT count(pg_catalog.pg_terminate_backend(s.pid))
+SELECT count(pg_catalog.pg_terminate_backend(s.pid, 5000))
 FROM pg_catalog.pg_stat_get_activity(NULL) s
 WHERE s.usesysid = %s AND s.backend_type = 'client backend'
 """
