@@ -324,6 +324,8 @@ def start_demo_over_http(run: Run, clone: Clone) -> str:
 def test_a_taken_port_is_said_with_the_port_used(clone):
     """CHECKPOINTS_PORT busy: the app moves to the next free port, and says so."""
     with socket.socket() as holder:
+        # The module's other runs used this port: a closed connection may sit in TIME_WAIT.
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         holder.bind(("127.0.0.1", clone.port))
         holder.listen()
         run = start(clone, port_free=False)
