@@ -10,6 +10,7 @@ first; Debian's `chromium` package, or CHECKPOINTS_CHROMIUM, gives the second).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Callable
 from statistics import median
@@ -72,7 +73,9 @@ def browser_rollbacks(
 def _one(page: Any, base: str, pk: int, label: str) -> float:
     page.goto(f"{base}/projects/{pk}/")
     page.get_by_role("button", name=f"Roll back to {label}", exact=True).first.click()
-    confirm = page.locator("#confirm").get_by_role("button", name=f"Roll back to {label}")
+    # Going to a later version the confirmation says "Move to v3" instead.
+    wording = re.compile(f"^(Roll back|Move) to {label}$")
+    confirm = page.locator("#confirm").get_by_role("button", name=wording)
     confirm.wait_for()
     page.evaluate(_WATCH, label)
     confirm.click()
