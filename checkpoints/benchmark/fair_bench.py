@@ -171,7 +171,7 @@ def _flood(api: httpx.Client, hogs: list[int], started: list[str]) -> Iterator[N
 
 
 def _uri(api: httpx.Client, pk: int) -> str:
-    return api.get(f"{API}/projects/{pk}/connection").json()["connection_uri"]
+    return api.get(f"{API}/projects/{pk}/connection?reveal=true").json()["connection_uri"]
 
 
 @contextmanager
