@@ -77,22 +77,24 @@ def _fresh_operation_timings() -> Iterator[None]:
 
 
 @contextmanager
-def worker_threads(count: int = 1, *, interval: float = 0.1) -> Iterator[list]:
-    """`count` of our workers (`checkpoints.worker`, woken by NOTIFY) in threads of the
-    test process, as `make run` runs them: jobs enqueued on commit are picked up for real."""
+def worker_threads(
+    count: int = 1, *, interval: float = 0.1, queue: str = "default"
+) -> Iterator[list]:
+    """`count` of our workers (`checkpoints.worker`, woken by NOTIFY) on `queue` in threads
+    of the test process, as `make run` runs them: jobs enqueued on commit are picked up."""
     from django.db import connection
 
     from checkpoints.worker import ListeningWorker
 
     workers = [
         ListeningWorker(
-            queue_names=["default"],
+            queue_names=[queue],
             interval=interval,
             batch=False,
             backend_name="default",
             startup_delay=False,
             max_tasks=None,
-            worker_id=f"test-worker-{number}",
+            worker_id=f"test-worker-{queue}-{number}",
             excluded_queue_names=[],
         )
         for number in range(count)

@@ -10,13 +10,11 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -93,35 +91,9 @@ class Receiver:
         self.server.server_close()
 
 
-@contextmanager
-def webhook_worker() -> Iterator[None]:
+def webhook_worker():
     """The `webhooks` queue's own worker in a thread, as `make run` starts one."""
-    from checkpoints.worker import ListeningWorker
-
-    worker = ListeningWorker(
-        queue_names=[tasks.WEBHOOK_QUEUE],
-        interval=0.05,
-        batch=False,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="test-webhook-worker",
-        excluded_queue_names=[],
-    )
-
-    def run() -> None:
-        try:
-            worker.run()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run, name="test-webhook-worker", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        worker.stop()
-        thread.join(timeout=WAIT)
+    return worker_threads(1, interval=0.05, queue=tasks.WEBHOOK_QUEUE)
 
 
 @pytest.fixture
