@@ -72,6 +72,11 @@ class DatabaseAccess(ABC):
         sessions end. Returns the new connection string of the default branch."""
         raise EngineNotSupported(f"{self.name} cannot reset the role's password")
 
+    def live_database_missing(self, project_id: str) -> bool:
+        """Whether the live database is gone behind the engine's back (then a rollback
+        has nothing to keep and rebuilds it). An engine that cannot lose it: never."""
+        return False
+
     def role_sessions_end(self, project_id: str) -> int:
         """End every open session of the project's role (one holding a lock that stops a
         job, say); return how many. Here: the role ends its own other sessions through its

@@ -27,8 +27,7 @@ def live_state_keep(run: JobRun, engine: Engine, *, reason: str) -> Version | No
     base = project.current_version
     role_repair(run, engine)
     with run.step("keeping the live state", "comparing with the current version"):
-        missing = getattr(engine, "live_database_missing", None)  # local engine
-        if missing is not None and missing(project.engine_project_id):
+        if engine.live_database_missing(project.engine_project_id):
             run.detail("the live database is missing: nothing to keep, the rollback rebuilds it")
             return None
         live = live_manifest(connections.project_connection_uri(project=project))
