@@ -40,6 +40,24 @@ def test_every_operation_has_a_unique_operation_id():
             assert "Retry-After" in operation["responses"]["409"]["headers"], (method, path)
 
 
+def test_every_operation_documents_the_input_guards_400():
+    """The input guard answers 400 before any view runs (a NUL in any query value)."""
+    undocumented = [
+        f"{method.upper()} {path}"
+        for path, item in DOC["paths"].items()
+        for method, operation in item.items()
+        if method != "parameters" and "400" not in operation["responses"]
+    ]
+    assert undocumented == []
+
+
+@pytest.mark.django_db
+def test_a_nul_in_a_query_value_is_a_described_400():
+    api = RecordingApi(token_for(user_make("ada")), set())
+    response = api.get("projects/1", note="a%00b")
+    assert response.status_code == 400 and "NUL character" in response.json()["message"]
+
+
 def test_document_is_served(client):
     response = client.get("/api/v1/openapi.json")
     assert response.status_code == 200 and response.json() == DOC
