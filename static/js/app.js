@@ -120,8 +120,29 @@
   // Where focus was when each request left (hx-disabled-elt may blur the button meanwhile).
   var focusAtRequest = new WeakMap();
 
+  // A region refresh (a job ended) waits while someone types in the region: it would replace
+  // their half-typed form. It runs once focus leaves the field.
+  var regionStale = false;
+  function typingIn(region) {
+    var a = document.activeElement;
+    return !!(region && a && region.contains(a) && a.matches("textarea, input:not([type]), input[type=text], input[type=email], input[type=search], input[type=url], input[type=number]"));
+  }
+  document.addEventListener("focusout", function () {
+    window.setTimeout(function () {
+      var region = document.getElementById("project");
+      if (!regionStale || !region || typingIn(region)) return;
+      regionStale = false;
+      if (window.htmx) window.htmx.trigger(document.body, "jobFinished");
+    }, 0);
+  });
+
   document.addEventListener("htmx:beforeRequest", function (event) {
     var target = event.detail.target;
+    if (target && target.id === "project" && event.detail.elt === target && typingIn(target)) {
+      event.preventDefault();
+      regionStale = true;
+      return;
+    }
     if (event.detail.xhr) focusAtRequest.set(event.detail.xhr, document.activeElement);
     if (target && target.id === "confirm-slot") {
       var elt = event.detail.elt;
@@ -149,6 +170,10 @@
         (lost && !!(elt && elt.hasAttribute && elt.hasAttribute("data-focus-after"))),
       activeId: active && active.id,
       trigger: active,
+      // data-focus-from: the region takes focus to its data-focus-after only from there (the
+      // job the person follows), not from a control they moved to (a background job ending).
+      followed: lost || !(elt && elt.getAttribute && elt.getAttribute("data-focus-from")) ||
+        !!(active && active.closest && active.closest(elt.getAttribute("data-focus-from"))),
     });
   });
 
@@ -170,7 +195,7 @@
     if (!info.owns) return;
     if (focusFirstInvalid(swapped)) return;
     var elt = info.elt;
-    var wanted = elt && elt.getAttribute && firstMatch(elt.getAttribute("data-focus-after"));
+    var wanted = info.followed && elt && elt.getAttribute && firstMatch(elt.getAttribute("data-focus-after"));
     if (wanted) { focusOn(wanted); return; }
     var active = document.activeElement;
     if (active && active !== document.body && active.isConnected) return; // e.g. [autofocus]

@@ -413,3 +413,52 @@ def test_demo_by_keyboard_focus_and_live_region(
     expect(page.get_by_label("Email")).to_be_focused()
     expect(page.get_by_label("Email")).to_have_attribute("aria-invalid", "true")
     wait_announced(page, "Email: Enter a valid email address")
+
+
+def test_a_background_job_ending_leaves_focus_where_the_person_put_it(
+    live_server, engine_cleanup, switchable_worker, page: Page
+):
+    """A tier move nobody asked for ends while focus is on a Rename button: the project region
+    refreshes, and focus stays on that Rename button (it used to jump to the last job's result)."""
+    from checkpoints import tasks
+    from checkpoints.models import AgentProject, Job
+
+    get_user_model().objects.create_user("calm", password=PASSWORD)
+    log_in(page, live_server.url, "calm")
+    page.get_by_role("button", name="Start demo").click()
+    expect(current_chip(page)).to_have_text("v0", timeout=JOB_TIMEOUT)
+    page.get_by_role("button", name="Create next version").click()
+    expect(page.locator("#job-result")).to_contain_text("v1 saved", timeout=JOB_TIMEOUT)
+
+    switchable_worker.stop()
+    project = AgentProject.objects.get(team__memberships__user__username="calm")
+    job = tasks.job_enqueue(project=project, kind=Job.Kind.TIER_MOVE, user=None)
+    page.reload()
+    expect(page.locator("#job-status")).to_contain_text("Move between tiers")
+    rename = page.locator("#version-name-1").get_by_role("button", name=re.compile("^Rename"))
+    rename.focus()
+    switchable_worker.start()
+    expect(page.locator("#job-status")).to_have_count(0, timeout=JOB_TIMEOUT)
+    page.wait_for_load_state("networkidle")
+    assert Job.objects.get(pk=job.pk).is_finished
+    expect(rename).to_be_focused()
+
+    # Typing when the next one ends: the refresh waits until focus leaves the field.
+    switchable_worker.stop()
+    job = tasks.job_enqueue(project=project, kind=Job.Kind.TIER_MOVE, user=None)
+    page.reload()
+    expect(page.locator("#job-status")).to_contain_text("Move between tiers")
+    rename.focus()
+    page.keyboard.press("Enter")
+    page.get_by_label("New name of v1").fill("Half typ")
+    switchable_worker.start()
+    expect(page.locator("#job-status .badge")).not_to_have_text("Queued", timeout=JOB_TIMEOUT)
+    expect(page.locator("#job-status [hx-get], #job-status[hx-get]")).to_have_count(
+        0, timeout=JOB_TIMEOUT
+    )
+    page.wait_for_load_state("networkidle")
+    expect(page.get_by_label("New name of v1")).to_have_value("Half typ")
+    expect(page.get_by_label("New name of v1")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.locator("#job-status")).to_have_count(0, timeout=JOB_TIMEOUT)
+    expect(rename).to_be_focused()
