@@ -1,4 +1,4 @@
-"""The MCP tool that follows a job a tool started."""
+"""The MCP tools that follow a job a tool started, or cancel it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pydantic import Field
 
 from checkpoints.mcp import job_calls
 from checkpoints.mcp.app import (
+    DESTRUCTIVE,
     READ,
     ProjectId,
     answer,
@@ -34,3 +35,14 @@ async def get_job(
     job = await call(job_calls.job_answer, job_id=job_id)
     error = f": {job['error']['message']}" if job["error"] else ""
     return answer(f"Job {job_id} ({job['kind']}) {job['state']}{error}", {"job": job})
+
+
+@tool(name="cancel_job", title="Cancel a job", annotations=DESTRUCTIVE)
+async def cancel_job(
+    project_id: ProjectId,
+    job_id: Annotated[int, Field(ge=0, description="The job id a tool answered with.")],
+) -> CallToolResult:
+    """Cancel a job: a queued one at once, a running one at its next safe point (its running
+    statement is cancelled and rolled back). Operators and owners; not_running if it ended."""
+    job = await call(job_calls.job_cancel, project_id=project_id, job_id=job_id)
+    return answer(f"Job {job_id} ({job['kind']}) {job['state']}.", {"job": job})

@@ -12,14 +12,19 @@ from checkpoints.mcp import preview_calls
 from checkpoints.mcp.app import (
     CREATE,
     DESTRUCTIVE,
+    READ,
+    PageNumber,
+    PerPage,
     ProjectId,
     Reveal,
     VersionNumber,
     answer,
     call,
     job_outcome,
+    page_text,
     tool,
 )
+from checkpoints.paging import DEFAULT_PER_PAGE, PageRequest
 
 
 @tool(name="open_preview", title="Open a preview", annotations=CREATE)
@@ -82,3 +87,27 @@ async def revoke_share(
     """End a share link at once: it answers 410 from now on and its preview is discarded."""
     share = await call(preview_calls.share_revoke, project_id=project_id, share_id=share_id)
     return answer(f"Revoked share link {share_id}.", {"share": share})
+
+
+@tool(name="list_previews", title="List previews", annotations=READ)
+async def list_previews(
+    project_id: ProjectId, page: PageNumber = 1, per_page: PerPage = DEFAULT_PER_PAGE
+) -> CallToolResult:
+    """The project's live previews, newest first (id, version, when each expires). Paged:
+    `count` is the total, `next_page` the page to ask for next."""
+    asked = PageRequest(number=page, per_page=per_page)
+    data = await call(preview_calls.previews_list, project_id=project_id, page=asked)
+    listed = ", ".join(f"{p['id']}: v{p['version']}" for p in data["items"]) or "none"
+    return answer(f"{data['count']} live previews ({listed}){page_text(data)}.", data)
+
+
+@tool(name="list_shares", title="List share links", annotations=READ)
+async def list_shares(
+    project_id: ProjectId, page: PageNumber = 1, per_page: PerPage = DEFAULT_PER_PAGE
+) -> CallToolResult:
+    """The project's live share links, newest first (id, version, expiry, how often each
+    was opened; never the link itself: it is shown once, by share_version). Paged."""
+    asked = PageRequest(number=page, per_page=per_page)
+    data = await call(preview_calls.shares_list, project_id=project_id, page=asked)
+    listed = ", ".join(f"{s['id']}: v{s['version']}" for s in data["items"]) or "none"
+    return answer(f"{data['count']} live share links ({listed}){page_text(data)}.", data)

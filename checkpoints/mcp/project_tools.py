@@ -1,4 +1,4 @@
-"""MCP tools for projects: list them, create one, get its connection string."""
+"""MCP tools for projects: list, read, create and delete; connection string and password."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pydantic import Field
 from checkpoints.mcp import project_calls
 from checkpoints.mcp.app import (
     CREATE,
+    DESTRUCTIVE,
     READ,
     PageNumber,
     PerPage,
@@ -34,7 +35,7 @@ async def list_projects(
     a project_id. Paged: `count` is the total, `next_page` the page to ask for next."""
     asked = PageRequest(number=page, per_page=per_page)
     data = await call(project_calls.projects_list, page=asked)
-    names = ", ".join(f"{p['id']}: {p['name']}" for p in data["projects"]) or "none"
+    names = ", ".join(f"{p['id']}: {p['name']}" for p in data["items"]) or "none"
     return answer(f"{data['count']} projects ({names}){page_text(data)}.", data)
 
 
@@ -61,10 +62,39 @@ async def create_project(
     )
 
     def done(job: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        project = job["project_detail"]
-        return f"Project {project['id']} “{project['name']}” is ready at v0.", {"project": project}
+        return f"Project {job['project']} “{name}” is ready at v0.", {}
 
-    return await job_outcome(ctx, job_id, done)
+    result = await job_outcome(ctx, job_id, done)
+    data = result.structured_content or {}
+    if not result.is_error and data.get("finished"):
+        data["project"] = await call(project_calls.project_get, project_id=data["job"]["project"])
+    return result
+
+
+@tool(name="get_project", title="A project", annotations=READ)
+async def get_project(project_id: ProjectId) -> CallToolResult:
+    """One project: its name, team, your role, engine, current version and readiness."""
+    data = await call(project_calls.project_get, project_id=project_id)
+    at = data["current_version"]
+    where = f" at v{at}" if at is not None else ""
+    return answer(f"Project {project_id} “{data['name']}”{where}.", data)
+
+
+@tool(name="delete_project", title="Delete a project", annotations=DESTRUCTIVE)
+async def delete_project(project_id: ProjectId) -> CallToolResult:
+    """Delete a project for good: its live database, every version and preview. Owners
+    only; refused (busy) while one of its jobs runs. Answers the project as it was."""
+    data = await call(project_calls.project_delete, project_id=project_id)
+    return answer(f"Deleted project {project_id} “{data['name']}”.", {"project": data})
+
+
+@tool(name="rotate_password", title="New database password", annotations=DESTRUCTIVE)
+async def rotate_password(project_id: ProjectId, reveal: Reveal = False) -> CallToolResult:
+    """Give the project's database role a new password (owners): the old one stops working
+    and its sessions end; the app needs the new connection string (password masked unless
+    reveal=true)."""
+    data = await call(project_calls.password_rotate, project_id=project_id, reveal=reveal)
+    return answer(f"New password for project {project_id}.", data)
 
 
 @tool(name="get_connection_string", title="Connection string", annotations=READ)

@@ -92,14 +92,13 @@ async def list_versions(
     """List a project's versions, oldest first: number, name, prompt, who saved it, and
     which one the live database serves now (current). Paged: `count` is the total,
     `next_page` the page to ask for next."""
-    data = await call(
+    data, current = await call(
         version_calls.versions_list,
         project_id=project_id,
         include_deleted=include_deleted,
         labels=labels or [],
         page=PageRequest(number=page, per_page=per_page),
     )
-    current = data["current_version"]
     at = f", live database at v{current}" if current is not None else ""
     text = f"{data['count']} versions of project {project_id}{at}{page_text(data)}."
     return answer(text, data)
@@ -199,6 +198,36 @@ async def undo_rollback(ctx: Context, project_id: ProjectId) -> CallToolResult:
         return text, {"version": job["version"], "changed": plan}
 
     return await job_outcome(ctx, job_id, done)
+
+
+@tool(name="rename_version", title="Rename a version", annotations=CREATE)
+async def rename_version(
+    project_id: ProjectId,
+    version: VersionNumber,
+    name: Annotated[str, Field(min_length=1, max_length=200, description="The new name.")],
+) -> CallToolResult:
+    """Rename a saved version (its snapshot too); names are unique within a project."""
+    data = await call(
+        version_calls.version_rename, project_id=project_id, version=version, name=name
+    )
+    return answer(f"Renamed {version_line(data)} of project {project_id}.", {"version": data})
+
+
+@tool(name="pin_version", title="Pin or unpin a version", annotations=CREATE)
+async def pin_version(
+    project_id: ProjectId,
+    version: VersionNumber,
+    pinned: Annotated[
+        bool, Field(description="true: keep it hot whatever the tier policy; false: unpin.")
+    ] = True,
+) -> CallToolResult:
+    """Keep a version hot (fast to roll back to or preview) whatever the tier policy says,
+    or let the policy move it again (pinned=false)."""
+    data = await call(
+        version_calls.version_pin_set, project_id=project_id, version=version, pinned=pinned
+    )
+    state = "pinned" if data["pinned"] else "unpinned"
+    return answer(f"{version_line(data)} of project {project_id} is {state}.", {"version": data})
 
 
 @tool(name="delete_version", title="Delete a version", annotations=DESTRUCTIVE)
