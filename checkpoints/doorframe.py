@@ -13,8 +13,9 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from checkpoints import permissions, services
+from checkpoints import permissions, services, shapes
 from checkpoints.models import AgentProject, Job, Version
+from checkpoints.paging import Page
 from checkpoints.refusals import Refusal
 from checkpoints.serialize import job_json, preview_json, share_json
 from checkpoints.services import lifecycle
@@ -44,6 +45,13 @@ def versions_listed(
         raise Refusal(400, "invalid", error.message, {"label": error.message}) from None
 
 
+def page_answer(page: Page, **links: str | None) -> dict[str, Any]:
+    """A page of a list as every door answers it: where it stands (`count`, `page`,
+    `per_page`, `pages`, `next_page`, `previous_page`; the API adds the links `next` and
+    `previous`) and its `items` (already answered through their shapes)."""
+    return {**shapes.Page(**page.counts(), **links).answer(), "items": page.items}
+
+
 def _diff_body(diff: lifecycle.Diff) -> dict[str, Any]:
     if diff.unavailable or diff.changes is None:
         raise Refusal(422, "diff_unavailable", diff.unavailable)
@@ -54,7 +62,7 @@ def diff_answer(old: Version, new: Version) -> dict[str, Any]:
     """What going from `old` to `new` changes (their stored manifests), flat:
     {from, to, summary, tables_added, tables_removed, tables, empty}."""
     body = _diff_body(lifecycle.version_diff(old=old, new=new))
-    return {"from": old.number, "to": new.number, **body}
+    return shapes.Diff(**{"from": old.number, "to": new.number, **body}).answer()
 
 
 def plan_answer(project: AgentProject, version: Version) -> dict[str, Any]:
@@ -62,11 +70,8 @@ def plan_answer(project: AgentProject, version: Version) -> dict[str, Any]:
     live read): {version, current_version, summary, tables_added, …}. Nothing changes."""
     body = _diff_body(lifecycle.rollback_diff(project=project, version=version))
     current = project.current_version
-    return {
-        "version": version.number,
-        "current_version": current.number if current is not None else None,
-        **body,
-    }
+    number = current.number if current is not None else None
+    return shapes.Plan(version=version.number, current_version=number, **body).answer()
 
 
 def job_answer(
@@ -94,11 +99,8 @@ def preview_answer(preview: Any, *, user: Any, token: ApiToken | None, reveal: b
 def share_created(created: ShareCreated, *, link: str) -> dict[str, Any]:
     """A link just made: its path (and `link`, absolute when the door knows its host) and
     its token, shown only in this answer."""
-    return share_json(created.share) | {
-        "path": created.path,
-        "link": link,
-        "token": created.token,
-    }
+    made = {"path": created.path, "link": link, "token": created.token}
+    return shapes.Share(**share_json(created.share), **made).answer()
 
 
 def connection_answer(
@@ -107,4 +109,4 @@ def connection_answer(
     """The project's stable connection string (password masked unless `reveal`)."""
     uri = services.project_connection_uri(project=project)
     shown = uri_for(token, uri, reveal=reveal)
-    return {"project": project.pk, "connection_uri": shown, "masked": shown != uri}
+    return shapes.Connection(project=project.pk, connection_uri=shown, masked=shown != uri).answer()

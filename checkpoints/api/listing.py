@@ -18,6 +18,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
 
+from checkpoints import doorframe
 from checkpoints.paging import page_of, page_request
 
 
@@ -34,11 +35,8 @@ def list_answer(
 ) -> JsonResponse:
     """The page of `rows` that `?page=&per_page=` asks for (400 `invalid` if out of range)."""
     page = page_of(rows, page_request(request.GET), serialize)
-    return JsonResponse(
-        {
-            **page.counts(),
-            "next": _link(request, page.next_number),
-            "previous": _link(request, page.previous_number),
-            "items": page.items,
-        }
-    )
+    links = {
+        "next": _link(request, page.next_number),
+        "previous": _link(request, page.previous_number),
+    }
+    return JsonResponse(doorframe.page_answer(page, **links))

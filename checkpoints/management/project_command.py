@@ -11,7 +11,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from checkpoints import permissions, selectors, services
+from checkpoints import doorframe, permissions, selectors, services
 from checkpoints.engines.errors import EngineError
 from checkpoints.models import AgentProject, Preview, ShareLink, Version
 from checkpoints.paging import DEFAULT_PER_PAGE, MAX_PER_PAGE, Page, PageInvalid, page_request
@@ -140,7 +140,7 @@ class ProjectCommand(BaseCommand):
 
     def _print_page_json(self, page: Page) -> None:
         """A page as every door answers one (`--json`)."""
-        self._print_json({**page.counts(), "items": page.items})
+        self._print_json(doorframe.page_answer(page))
 
     def _print_page_footer(self, what: str, page: Page) -> None:
         """Where the page stands, after the table; nothing when the list fits one page."""

@@ -18,6 +18,7 @@ from checkpoints.mcp.app import (
     job_wait,
     tool,
 )
+from checkpoints.mcp.outputs import JobAnswer
 
 
 @tool(name="get_job", title="Job status", annotations=READ)
@@ -26,7 +27,7 @@ async def get_job(
     project_id: ProjectId,
     job_id: Annotated[int, Field(ge=0, description="The job id a tool answered with.")],
     wait: Annotated[bool, Field(description="Wait (bounded) for the job to finish.")] = True,
-) -> CallToolResult:
+) -> Annotated[CallToolResult, JobAnswer]:
     """The state of a job a tool started (queued, running, succeeded, failed), its steps and
     its error. With wait, waits a bounded time for it to finish, reporting progress."""
     await call(job_calls.job_find, project_id=project_id, job_id=job_id)
@@ -41,7 +42,7 @@ async def get_job(
 async def cancel_job(
     project_id: ProjectId,
     job_id: Annotated[int, Field(ge=0, description="The job id a tool answered with.")],
-) -> CallToolResult:
+) -> Annotated[CallToolResult, JobAnswer]:
     """Cancel a job: a queued one at once, a running one at its next safe point (its running
     statement is cancelled and rolled back). Operators and owners; not_running if it ended."""
     job = await call(job_calls.job_cancel, project_id=project_id, job_id=job_id)

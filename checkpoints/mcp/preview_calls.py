@@ -33,7 +33,7 @@ def previews_list(*, project_id: int, page: PageRequest) -> dict[str, Any]:
     project = project_for(current_user(), project_id)
     live = selectors.previews_live(project=project).order_by("-created_at", "-pk")
     found = page_of(live, page, preview_json)
-    return {**found.counts(), "items": found.items}
+    return doorframe.page_answer(found)
 
 
 def share_create(*, project_id: int, version: int, hours: int) -> dict[str, Any]:
@@ -55,4 +55,4 @@ def shares_list(*, project_id: int, page: PageRequest) -> dict[str, Any]:
     project = project_for(current_user(), project_id)
     live = sharing.shares_live(project=project).order_by("-created_at", "-pk")
     found = page_of(live, page, share_json)
-    return {**found.counts(), "items": found.items}
+    return doorframe.page_answer(found)

@@ -24,13 +24,15 @@ from checkpoints.mcp.app import (
     page_text,
     tool,
 )
+from checkpoints.mcp.outputs import JobOutcome, ShareAnswer
 from checkpoints.paging import DEFAULT_PER_PAGE, PageRequest
+from checkpoints.shapes import PreviewList, ShareList
 
 
 @tool(name="open_preview", title="Open a preview", annotations=CREATE)
 async def open_preview(
     ctx: Context, project_id: ProjectId, version: VersionNumber, reveal: Reveal = False
-) -> CallToolResult:
+) -> Annotated[CallToolResult, JobOutcome]:
     """Open a saved version on its own temporary database, side by side with the live one
     (which is not touched). Returns the preview's id and connection string (password
     masked unless reveal=true). Previews expire on their own; discard_preview when done."""
@@ -49,7 +51,7 @@ async def discard_preview(
     ctx: Context,
     project_id: ProjectId,
     preview_id: Annotated[int, Field(ge=0, description="The preview's id (from open_preview).")],
-) -> CallToolResult:
+) -> Annotated[CallToolResult, JobOutcome]:
     """Delete a preview's temporary database. The live database and the versions are not
     touched."""
     job_id = await call(preview_calls.preview_discard, project_id=project_id, preview_id=preview_id)
@@ -68,7 +70,7 @@ async def share_version(
     project_id: ProjectId,
     version: VersionNumber,
     hours: Annotated[int, Field(ge=1, le=168, description="Hours until it expires.")] = 24,
-) -> CallToolResult:
+) -> Annotated[CallToolResult, ShareAnswer]:
     """Create a link that shows the version's app to anyone who has it, with no account
     and read-only (no forms, a database role that can only SELECT). Give people the path
     on this server; it expires after `hours` (at most 7 days). Operators and owners."""
@@ -83,7 +85,7 @@ async def share_version(
 async def revoke_share(
     project_id: ProjectId,
     share_id: Annotated[int, Field(ge=0, description="The link's id (from share_version).")],
-) -> CallToolResult:
+) -> Annotated[CallToolResult, ShareAnswer]:
     """End a share link at once: it answers 410 from now on and its preview is discarded."""
     share = await call(preview_calls.share_revoke, project_id=project_id, share_id=share_id)
     return answer(f"Revoked share link {share_id}.", {"share": share})
@@ -92,7 +94,7 @@ async def revoke_share(
 @tool(name="list_previews", title="List previews", annotations=READ)
 async def list_previews(
     project_id: ProjectId, page: PageNumber = 1, per_page: PerPage = DEFAULT_PER_PAGE
-) -> CallToolResult:
+) -> Annotated[CallToolResult, PreviewList]:
     """The project's live previews, newest first (id, version, when each expires). Paged:
     `count` is the total, `next_page` the page to ask for next."""
     asked = PageRequest(number=page, per_page=per_page)
@@ -104,7 +106,7 @@ async def list_previews(
 @tool(name="list_shares", title="List share links", annotations=READ)
 async def list_shares(
     project_id: ProjectId, page: PageNumber = 1, per_page: PerPage = DEFAULT_PER_PAGE
-) -> CallToolResult:
+) -> Annotated[CallToolResult, ShareList]:
     """The project's live share links, newest first (id, version, expiry, how often each
     was opened; never the link itself: it is shown once, by share_version). Paged."""
     asked = PageRequest(number=page, per_page=per_page)

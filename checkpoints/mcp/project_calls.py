@@ -26,7 +26,7 @@ def projects_list(*, page: PageRequest | None = None) -> dict[str, Any]:
         listed, page or PageRequest(), lambda p: project_json(p, role=roles.get(p.team_id))
     )
     teams = [{"id": m.team_id, "name": m.team.name, "role": m.role} for m in memberships]
-    return {**found.counts(), "items": found.items, "teams": teams}
+    return {**doorframe.page_answer(found), "teams": teams}
 
 
 def project_get(*, project_id: int) -> dict[str, Any]:

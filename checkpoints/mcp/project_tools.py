@@ -23,13 +23,15 @@ from checkpoints.mcp.app import (
     page_text,
     tool,
 )
+from checkpoints.mcp.outputs import JobOutcome, ProjectAnswer, ProjectsPage
 from checkpoints.paging import DEFAULT_PER_PAGE, PageRequest
+from checkpoints.shapes import Connection, Project
 
 
 @tool(name="list_projects", title="List projects", annotations=READ)
 async def list_projects(
     page: PageNumber = 1, per_page: PerPage = DEFAULT_PER_PAGE
-) -> CallToolResult:
+) -> Annotated[CallToolResult, ProjectsPage]:
     """List the projects you can reach (every team you belong to), newest first, with your
     role in each, the current version and whether the project is ready. Start here to find
     a project_id. Paged: `count` is the total, `next_page` the page to ask for next."""
@@ -54,7 +56,7 @@ async def create_project(
             "project's); default: the team's default.",
         ),
     ] = None,
-) -> CallToolResult:
+) -> Annotated[CallToolResult, JobOutcome]:
     """Create a project: its own PostgreSQL database and an empty first version v0. Returns
     the project id; get its connection string with get_connection_string."""
     job_id = await call(
@@ -72,7 +74,7 @@ async def create_project(
 
 
 @tool(name="get_project", title="A project", annotations=READ)
-async def get_project(project_id: ProjectId) -> CallToolResult:
+async def get_project(project_id: ProjectId) -> Annotated[CallToolResult, Project]:
     """One project: its name, team, your role, engine, current version and readiness."""
     data = await call(project_calls.project_get, project_id=project_id)
     at = data["current_version"]
@@ -81,7 +83,7 @@ async def get_project(project_id: ProjectId) -> CallToolResult:
 
 
 @tool(name="delete_project", title="Delete a project", annotations=DESTRUCTIVE)
-async def delete_project(project_id: ProjectId) -> CallToolResult:
+async def delete_project(project_id: ProjectId) -> Annotated[CallToolResult, ProjectAnswer]:
     """Delete a project for good: its live database, every version and preview. Owners
     only; refused (busy) while one of its jobs runs. Answers the project as it was."""
     data = await call(project_calls.project_delete, project_id=project_id)
@@ -89,7 +91,9 @@ async def delete_project(project_id: ProjectId) -> CallToolResult:
 
 
 @tool(name="rotate_password", title="New database password", annotations=DESTRUCTIVE)
-async def rotate_password(project_id: ProjectId, reveal: Reveal = False) -> CallToolResult:
+async def rotate_password(
+    project_id: ProjectId, reveal: Reveal = False
+) -> Annotated[CallToolResult, Connection]:
     """Give the project's database role a new password (owners): the old one stops working
     and its sessions end; the app needs the new connection string (password masked unless
     reveal=true)."""
@@ -98,7 +102,9 @@ async def rotate_password(project_id: ProjectId, reveal: Reveal = False) -> Call
 
 
 @tool(name="get_connection_string", title="Connection string", annotations=READ)
-async def get_connection_string(project_id: ProjectId, reveal: Reveal = False) -> CallToolResult:
+async def get_connection_string(
+    project_id: ProjectId, reveal: Reveal = False
+) -> Annotated[CallToolResult, Connection]:
     """The project's PostgreSQL connection string for the app and for your SQL, its
     password masked unless reveal=true. It never changes, not even across a rollback.
     Operators and owners only."""

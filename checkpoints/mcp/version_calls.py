@@ -32,7 +32,7 @@ def versions_list(
     listed = doorframe.versions_listed(project, deleted=include_deleted, labels=labels)
     current, current_id = project.current_version, project.current_version_id
     found = page_of(listed, page or PageRequest(), lambda v: version_json(v, current_id=current_id))
-    data = {**found.counts(), "items": found.items}
+    data = doorframe.page_answer(found)
     return data, current.number if current is not None else None
 
 

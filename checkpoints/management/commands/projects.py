@@ -11,6 +11,7 @@ and CI, the same services and answers (`--json`) as the API and MCP.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from checkpoints import doorframe, permissions, selectors, services
@@ -60,7 +61,7 @@ class Command(ProjectCommand):
         page = page_of(listed, self._page_request(options))
         if self.as_json:
             items = [project_json(p, role=roles.get(p.team_id)) for p in page.items]
-            self._print_json({**page.counts(), "items": items})
+            self._print_json(doorframe.page_answer(replace(page, items=items)))
             return
         rows = [(str(p.pk), p.name, p.team.name, roles.get(p.team_id) or "") for p in page.items]
         self._print_table(("id", "name", "team", "role"), rows)
@@ -86,7 +87,8 @@ class Command(ProjectCommand):
         live = selectors.previews_live(project=project).order_by("-created_at", "-pk")
         page = page_of(live, self._page_request(options))
         if self.as_json:
-            self._print_json({**page.counts(), "items": [preview_json(p) for p in page.items]})
+            items = [preview_json(p) for p in page.items]
+            self._print_json(doorframe.page_answer(replace(page, items=items)))
             return
         rows = [(str(p.pk), p.version.label, f"{p.expires_at:%Y-%m-%d %H:%M}") for p in page.items]
         self._print_table(("preview", "version", "expires (UTC)"), rows)
