@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from checkpoints import doorframe, permissions, selectors, services
 from checkpoints.engines.errors import EngineError
-from checkpoints.models import AgentProject, Preview, ShareLink, Version
+from checkpoints.models import AgentProject, Job, Preview, ShareLink, Version
 from checkpoints.paging import DEFAULT_PER_PAGE, MAX_PER_PAGE, Page, PageInvalid, page_request
 from checkpoints.refusals import (
     MAX_ID,
@@ -158,6 +158,23 @@ class ProjectCommand(BaseCommand):
         if page.next_number:
             footer += f" (--page {page.next_number} for more)"
         self.stdout.write(footer)
+
+    def _job_json(self, job: Job, user) -> bool:
+        """With `--json`, print the job as the API and MCP answer it (True: printed)."""
+        if self.as_json:
+            self._print_json(doorframe.job_answer(job, user=user, token=None))
+        return self.as_json
+
+    def _diff_print(self, answer: dict[str, Any], lead: str) -> None:
+        if self.as_json:
+            self._print_json(answer)
+            return
+        self.stdout.write(f"{lead} {answer['summary']}.")
+        rows = [
+            (t, ", ".join(f"{k} {v}" for k, v in c.items())) for t, c in answer["tables"].items()
+        ]
+        if rows:
+            self._print_table(("table", "change"), rows)
 
     def _print_json(self, data: dict[str, Any]) -> None:
         self.stdout.write(json.dumps(data, indent=2))

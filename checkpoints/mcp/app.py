@@ -2,9 +2,10 @@
 
 Each tool is one async function: it runs its `*_calls` function on Django's thread for
 database work (`sync_to_async`), waits for the job it started while reporting each step
-as an MCP progress notification, and answers structured content plus a one-line text.
-A job still running after `CHECKPOINTS_MCP_WAIT_SECONDS` is answered with its id, to poll
-with `get_job`. A refusal is a tool error (`isError`) carrying the API's stable code.
+as an MCP progress notification, and answers structured content (its shape is the
+tool's `outputSchema`: `mcp/outputs.py`) plus a one-line text. A job still running
+after `CHECKPOINTS_MCP_WAIT_SECONDS` is answered with its id, to poll with `get_job`. A
+refusal is a tool error (`isError`) carrying the API's stable code.
 """
 
 from __future__ import annotations
@@ -94,8 +95,7 @@ async def call[T](fn: Callable[..., T], /, **kwargs: Any) -> T:
 
 
 async def waiting[T](fn: Callable[..., T], /, **kwargs: Any) -> T:
-    """`fn(**kwargs)` that waits (LISTEN) on a thread of its own, not Django's one thread
-    that every other call of this server shares."""
+    """`fn(**kwargs)` that waits (LISTEN) on a thread of its own, not the shared one."""
     try:
         return await sync_to_async(guarded, thread_sensitive=False)(fn, **kwargs)
     except ToolFailure as failure:
@@ -121,10 +121,9 @@ def _step_text(step: dict[str, Any]) -> str:
 
 
 async def job_wait(ctx: Context, job_id: int) -> bool:
-    """Wait for the job, woken by its notifications (`job_waits`, as pages, the API and the
-    command line wait), one progress notification per step and per change of a step's
-    text; False on time out. Steps a fast job went through between two reads are reported
-    too (in order), so what is notified does not depend on how quickly the job ran."""
+    """Wait for the job, woken by its notifications (`job_waits`, as every door waits), one
+    progress notification per step and per change of a step's text; False on time out.
+    Steps a fast job went through between two reads are reported too (in order)."""
     deadline = time.monotonic() + wait_limit()
     reported: list[str] = []  # the text last notified for each step, by position
     sent = 0  # the progress value: it increases with each notification, as the protocol asks

@@ -88,6 +88,12 @@ class ApiDoor:
         body = {"tables": tables}
         return self._do("POST", f"projects/{pid}/versions/{number}/restore-tables", body)
 
+    def rename(self, pid: int, number: int, name: str) -> dict[str, Any]:
+        return self._answer(self.api("PATCH", f"projects/{pid}/versions/{number}", {"name": name}))
+
+    def pin(self, pid: int, number: int) -> dict[str, Any]:
+        return self._answer(self.api.post(f"projects/{pid}/versions/{number}/pin"))
+
     def preview(self, pid: int, number: int) -> dict[str, Any]:
         return self._do("POST", f"projects/{pid}/previews", {"version": number})
 
@@ -163,6 +169,13 @@ class CliDoor:
         args = ("versions", "restore-tables", "--project", pid, "--version", number, *named)
         return self._run(*args)
 
+    def rename(self, pid: int, number: int, name: str) -> dict[str, Any]:
+        args = ("--project", pid, "--version", number, "--name", name)
+        return self._run("versions", "rename", *args)
+
+    def pin(self, pid: int, number: int) -> dict[str, Any]:
+        return self._run("versions", "pin", "--project", pid, "--version", number)
+
     def preview(self, pid: int, number: int) -> dict[str, Any]:
         return self._run("versions", "preview", "--project", pid, "--version", number)
 
@@ -227,6 +240,12 @@ class McpDoor:
     def restore(self, pid: int, number: int, tables: list[str]) -> dict[str, Any]:
         return self._call("restore_tables", "job", project_id=pid, version=number, tables=tables)
 
+    def rename(self, pid: int, number: int, name: str) -> dict[str, Any]:
+        return self._call("rename_version", "version", project_id=pid, version=number, name=name)
+
+    def pin(self, pid: int, number: int) -> dict[str, Any]:
+        return self._call("pin_version", "version", project_id=pid, version=number)
+
     def preview(self, pid: int, number: int) -> dict[str, Any]:
         return self._call("open_preview", "job", project_id=pid, version=number)
 
@@ -273,6 +292,8 @@ def flow(door: Any) -> dict[str, Any]:
     seen["rollback"] = door.rollback(pid, 1)
     seen["undo"] = door.undo(pid)
     seen["restore tables"] = door.restore(pid, 2, ["contacts"])
+    seen["rename"] = door.rename(pid, 1, "First steps")
+    seen["pin"] = door.pin(pid, 2)
     seen["preview"] = door.preview(pid, 2)
     seen["previews"] = door.previews(pid)
     seen["discard"] = door.discard(pid, seen["preview"]["preview"]["id"])
@@ -347,7 +368,7 @@ def answers(doors, django_db_blocker, tmp_path_factory) -> dict[str, dict[str, A
 
 STEPS = [
     "create project", "project", "save v1", "save v2", "save v3", "diff", "plan", "rollback",
-    "undo", "restore tables", "preview", "previews", "discard", "share", "shares", "revoke",
+    "undo", "restore tables", "rename", "pin", "preview", "previews", "discard", "share", "shares", "revoke",
     "versions", "project after", "projects", "no such version", "no such plan",
     "no such preview", "no such share", "no such project", "preview gone",
 ]  # fmt: skip

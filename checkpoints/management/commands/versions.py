@@ -1,5 +1,5 @@
-"""`manage.py versions create|list|diff|plan|rollback|restore-tables|undo|preview|discard`:
-the API's and MCP's verbs for scripts and CI (rename, pin, delete: `manage.py version`).
+"""`manage.py versions create|list|diff|plan|rollback|restore-tables|undo|preview|discard|
+rename|pin|unpin|delete`: the API's and MCP's verbs for scripts and CI.
 
 Each action calls the same service as the web pages and the API, then runs the job to
 completion in this process (`tasks.job_execute`); if a worker claimed it first, it waits for
@@ -23,6 +23,8 @@ it made), a page of versions, a diff, a plan, or `{"error": {"code", "message"}}
 
 from __future__ import annotations
 
+import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +53,19 @@ class Command(ProjectCommand):
             "--label", action="append", default=[], dest="labels", metavar="KEY=VALUE",
             help="A label kept with the version (e.g. git_sha=3f2a9c1); repeat for more.",
         )  # fmt: skip
-        rollback = action("rollback", "Roll the active branch back to a version.")
-        rollback.add_argument("--version", type=int, required=True, dest="number")
+        for name, text in (
+            ("rollback", "Roll the active branch back to a version."),
+            ("plan", "What rolling back to a version would change in live now."),
+            ("preview", "Open a preview of a version; print its connection string."),
+            ("pin", "Keep a version hot whatever the tier policy says."),
+            ("unpin", "Let the tier policy move a version again."),
+            ("delete", "Delete a version's snapshot for good (owners)."),
+            ("rename", "Rename a version (and its snapshot)."),
+        ):
+            one = action(name, text)
+            one.add_argument("--version", type=int, required=True, dest="number")
+            if name == "rename":
+                one.add_argument("--name", required=True, help="The new name.")
         tables = action(
             "restore-tables",
             "Give the live database some tables as they were in a version (the rest untouched).",
@@ -67,15 +80,11 @@ class Command(ProjectCommand):
             help="Also restore the tables a foreign key ties to these.",
         )
         action("undo", "Undo the last rollback: back to the live state it replaced.")
-        preview = action("preview", "Open a preview of a version; print its connection string.")
-        preview.add_argument("--version", type=int, required=True, dest="number")
         discard = action("discard", "Discard a preview (its temporary database).")
         discard.add_argument("--preview", type=int, required=True, dest="preview_id")
         diff = action("diff", "What changed between two versions (their stored manifests).")
         diff.add_argument("--from", type=int, required=True, dest="old")
         diff.add_argument("--to", type=int, required=True, dest="new")
-        plan = action("plan", "What rolling back to a version would change in live now.")
-        plan.add_argument("--version", type=int, required=True, dest="number")
         listing = action("list", "List the project's versions, a page at a time.", paged=True)
         listing.add_argument(
             "--label", action="append", default=[], dest="labels", metavar="KEY:VALUE",
@@ -163,16 +172,28 @@ class Command(ProjectCommand):
         plan = doorframe.plan_answer(project, version)
         self._diff_print(plan, f"Rolling back to {version.label}")
 
-    def _diff_print(self, answer: dict[str, Any], lead: str) -> None:
-        if self.as_json:
-            self._print_json(answer)
-            return
-        self.stdout.write(f"{lead} {answer['summary']}.")
-        rows = [
-            (t, ", ".join(f"{k} {v}" for k, v in c.items())) for t, c in answer["tables"].items()
-        ]
-        if rows:
-            self._print_table(("table", "change"), rows)
+    def _pin(self, project: AgentProject, user, options: dict[str, Any]) -> None:
+        self._version_print(project, services.version_pin, user, options)
+
+    def _unpin(self, project: AgentProject, user, options: dict[str, Any]) -> None:
+        self._version_print(project, services.version_unpin, user, options)
+
+    def _rename(self, project: AgentProject, user, options: dict[str, Any]) -> None:
+        rename = partial(services.version_rename, name=options["name"])
+        self._version_print(project, rename, user, options)
+
+    def _version_print(self, project: AgentProject, use_case, user, options) -> None:
+        version = use_case(version=self._version(project, options["number"]), user=user)
+        body = version_json(version, current_id=project.current_version_id)
+        pinned = " (pinned)" if version.pinned else ""
+        self.stdout.write(json.dumps(body, indent=2) if self.as_json else
+                          f"{version.label} “{version.name}”{pinned}.")  # fmt: skip
+
+    def _delete(self, project: AgentProject, user, options: dict[str, Any]) -> None:
+        version = self._version(project, options["number"])
+        job = self._run(services.version_delete(version=version, user=user))
+        if not self._job_json(job, user):
+            self.stdout.write(f"Deleted {version.label} “{version.name}”.")
 
     def _list(self, project: AgentProject, user, options: dict[str, Any]) -> None:
         versions = doorframe.versions_listed(project, labels=options["labels"])
@@ -203,12 +224,6 @@ class Command(ProjectCommand):
     def _run(self, job: Job) -> Job:
         """Run the job here; if a worker claimed it first, wait for the worker."""
         return job_run(job)
-
-    def _job_json(self, job: Job, user) -> bool:
-        """With `--json`, print the job as the API and MCP answer it (True: printed)."""
-        if self.as_json:
-            self._print_json(doorframe.job_answer(job, user=user, token=None))
-        return self.as_json
 
     def _print_version(self, project: AgentProject, version: Version, job: Job) -> None:
         if self._job_json(job, job.created_by):
