@@ -58,13 +58,7 @@ def job_wait_changed(job: Job, seen: str, *, user_id: int) -> bool:
     if job.is_finished or seen != job_marker(job):
         return True  # already news: answer at once
     seconds = float(settings.CHECKPOINTS_STATUS_WAIT_SECONDS)
-    rows = Job.objects.filter(pk=job.pk)
-
-    def changed() -> bool:
-        now = rows.first()
-        return now is None or job_marker(now) != seen
-
     with jobs_live.wait_slot(jobs_live.WAIT_SLOT_USER, user_id, slots=_slots()) as free:
         if free:
-            jobs_live.job_wait(job.pk, seconds, done=changed)
+            job_wait_news(job.pk, seen, seconds)
     return free

@@ -316,6 +316,8 @@ def _normal(value: Any, pid: int, key: str = "") -> Any:
     sentences by `Project P`)."""
     if key in VOLATILE and not isinstance(value, dict):
         return f"<{type(value).__name__}>"
+    if key == "snapshots":  # the capacity as the last listing saw it: one may be on its way
+        return "<snapshots>"
     if isinstance(value, dict):
         return {k: _normal(v, pid, k) for k, v in value.items()}
     if isinstance(value, list):
