@@ -208,4 +208,4 @@ def test_a_nul_character_in_a_tool_argument_is_a_tool_error(http_world, loop_don
     for key in ("prompt", "sql", "tables"):
         assert seen[key]["code"] == "invalid", seen[key]
         assert seen[key]["message"] == f"{key}: Must not contain NUL characters."
-    assert seen["after"]["versions"]
+    assert seen["after"]["items"]
