@@ -12,7 +12,7 @@ UV ?= $(or $(shell uv --version >/dev/null 2>&1 && command -v uv),$(TOOLS)/bin/u
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install lock run run-neon-emulator test lint format bench clean
+.PHONY: install lock run run-neon-emulator test lint format openapi bench clean
 
 install: $(STAMP)
 
@@ -51,6 +51,11 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# After changing an answer's shape (checkpoints/shapes): regenerate openapi.json's components.
+openapi: install
+	DJANGO_SETTINGS_MODULE=checkpoints.settings $(BIN)/python -c \
+	  "import django; django.setup(); from checkpoints.api.openapi import components_write; components_write()"
 
 bench: install
 	$(BIN)/python -m checkpoints.launcher --exec benchmark $(BENCH_ARGS)

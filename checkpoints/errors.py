@@ -18,6 +18,11 @@ PROJECT_BUSY = (
 #: A project that does not exist or belongs to a team the user is not in: the same
 #: sentence on every door (page, API, MCP, command line); `refusals` maps it to each.
 PROJECT_NOT_FOUND = "Project {id} was not found in your teams."
+#: What is missing inside a project reads the same on every door too.
+VERSION_NOT_FOUND = "Project {project} has no version {number}."
+PREVIEW_NOT_FOUND = "Project {project} has no preview {id}."
+SHARE_NOT_FOUND = "Project {project} has no share link {id}."
+JOB_NOT_FOUND = "Project {project} has no job {id}."
 NO_NEXT_VERSION = "v{last} is the last step of the demo script: there is no next version."
 PREVIEW_GONE = "This preview has already been discarded or has expired."
 VERSION_DELETED = "This version was deleted."

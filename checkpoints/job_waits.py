@@ -1,6 +1,7 @@
-"""Waiting for a job without holding web threads for long: the status request and the
-API's `?wait=true` wait on the job's notifications (`jobs_live`), bounded in time and in
-how many waits one token or user holds at once (past that they answer at once)."""
+"""Waiting for a job, woken by its notifications (`jobs_live`: NOTIFY), on every door: the
+page's status request and the API's `?wait=true` (bounded in time and in how many waits
+one token or user holds at once: past that they answer at once), each MCP tool's wait
+(one progress notification per news) and the command line's wait for a worker."""
 
 from __future__ import annotations
 
@@ -38,19 +39,26 @@ def job_wait_finished(
     return free
 
 
+def job_wait_news(job_id: int, seen: str, seconds: float) -> Job | None:
+    """Wait up to `seconds` until job `job_id` has finished or no longer looks like `seen`
+    (a `job_marker`); the job as it is then (None: its project was deleted meanwhile)."""
+    rows = Job.objects.filter(pk=job_id)
+
+    def news() -> bool:
+        now = rows.first()
+        return now is None or now.is_finished or job_marker(now) != seen
+
+    jobs_live.job_wait(job_id, seconds, done=news)
+    return rows.first()
+
+
 def job_wait_changed(job: Job, seen: str, *, user_id: int) -> bool:
     """Wait (`CHECKPOINTS_STATUS_WAIT_SECONDS` at most) until `job` no longer looks like
     `seen` (a `job_marker`), if the user has a free slot. Answers whether it waited."""
     if job.is_finished or seen != job_marker(job):
         return True  # already news: answer at once
     seconds = float(settings.CHECKPOINTS_STATUS_WAIT_SECONDS)
-    rows = Job.objects.filter(pk=job.pk)
-
-    def changed() -> bool:
-        now = rows.first()
-        return now is None or job_marker(now) != seen
-
     with jobs_live.wait_slot(jobs_live.WAIT_SLOT_USER, user_id, slots=_slots()) as free:
         if free:
-            jobs_live.job_wait(job.pk, seconds, done=changed)
+            job_wait_news(job.pk, seen, seconds)
     return free

@@ -11,7 +11,13 @@ from typing import Any
 from checkpoints import input_guard, services
 from checkpoints.engines.base import mask_password
 from checkpoints.engines.errors import EngineError, OperationTimeout
-from checkpoints.errors import PROJECT_NOT_FOUND
+from checkpoints.errors import (
+    JOB_NOT_FOUND,
+    PREVIEW_NOT_FOUND,
+    PROJECT_NOT_FOUND,
+    SHARE_NOT_FOUND,
+    VERSION_NOT_FOUND,
+)
 
 #: Largest id a bigint column holds; larger ids are simply not found.
 MAX_ID = input_guard.MAX_ID
@@ -52,6 +58,22 @@ def not_found() -> Refusal:
 def project_not_found(pk: int) -> Refusal:
     """The one answer for a missing project (or another team's) on every door."""
     return Refusal(404, "not_found", PROJECT_NOT_FOUND.format(id=pk))
+
+
+def version_not_found(project_pk: int, number: int) -> Refusal:
+    return Refusal(404, "not_found", VERSION_NOT_FOUND.format(project=project_pk, number=number))
+
+
+def preview_not_found(project_pk: int, pk: int) -> Refusal:
+    return Refusal(404, "not_found", PREVIEW_NOT_FOUND.format(project=project_pk, id=pk))
+
+
+def share_not_found(project_pk: int, pk: int) -> Refusal:
+    return Refusal(404, "not_found", SHARE_NOT_FOUND.format(project=project_pk, id=pk))
+
+
+def job_not_found(project_pk: int, pk: int) -> Refusal:
+    return Refusal(404, "not_found", JOB_NOT_FOUND.format(project=project_pk, id=pk))
 
 
 def service_refusal(error: services.ServiceError) -> Refusal:

@@ -6,12 +6,20 @@ from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 from django.http import Http404
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from checkpoints.errors import PROJECT_NOT_FOUND
+from checkpoints.errors import (
+    JOB_NOT_FOUND,
+    PREVIEW_NOT_FOUND,
+    PROJECT_NOT_FOUND,
+    SHARE_NOT_FOUND,
+    VERSION_NOT_FOUND,
+)
 from checkpoints.input_guard import MAX_ID
-from checkpoints.models import Activity, AgentProject, Job, Preview, Version
+from checkpoints.models import Activity, AgentProject, Job, Preview, ShareLink, Version
+
+#: Largest version number (an integer column).
+MAX_NUMBER = 2**31 - 1
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -43,14 +51,42 @@ def versions_live(*, project: AgentProject) -> QuerySet[Version]:
     return project.versions.filter(deleted_at__isnull=True).order_by("number")
 
 
-def version_get(*, project: AgentProject, number: int) -> Version:
+def version_find(*, project: AgentProject, number: int) -> Version | None:
     """The live version `number`, else the latest deleted one (services then refuse it
-    with a readable message instead of a 404)."""
-    versions = project.versions.filter(number=number)
-    version = versions.filter(deleted_at__isnull=True).first() or versions.order_by("-pk").first()
+    with a readable message instead of a 404), else None. Every door looks versions,
+    previews, share links and jobs up here and answers its own "not found" with the
+    sentence of `errors` (`*_NOT_FOUND`)."""
+    if not 0 <= number <= MAX_NUMBER:
+        return None
+    versions = project.versions.select_related("parent", "created_by", "deleted_by")
+    versions = versions.filter(number=number)
+    return versions.filter(deleted_at__isnull=True).first() or versions.order_by("-pk").first()
+
+
+def version_get(*, project: AgentProject, number: int) -> Version:
+    version = version_find(project=project, number=number)
     if version is None:
-        raise Http404("No such version.")
+        raise Http404(VERSION_NOT_FOUND.format(project=project.pk, number=number))
     return version
+
+
+def preview_find(*, project: AgentProject, pk: int) -> Preview | None:
+    if not 0 <= pk <= MAX_ID:
+        return None
+    return project.previews.select_related("version", "project").filter(pk=pk).first()
+
+
+def share_find(*, project: AgentProject, pk: int) -> ShareLink | None:
+    if not 0 <= pk <= MAX_ID:
+        return None
+    shares = project.shares.select_related("version", "created_by", "preview", "project")
+    return shares.filter(pk=pk).first()
+
+
+def job_find(*, project: AgentProject, pk: int) -> Job | None:
+    if not 0 <= pk <= MAX_ID:
+        return None
+    return project.jobs.select_related("target_version", "project").filter(pk=pk).first()
 
 
 def previews_live(*, project: AgentProject) -> QuerySet[Preview]:
@@ -60,11 +96,24 @@ def previews_live(*, project: AgentProject) -> QuerySet[Preview]:
 
 
 def preview_get(*, project: AgentProject, pk: int) -> Preview:
-    return get_object_or_404(project.previews.select_related("version", "project"), pk=pk)
+    preview = preview_find(project=project, pk=pk)
+    if preview is None:
+        raise Http404(PREVIEW_NOT_FOUND.format(project=project.pk, id=pk))
+    return preview
 
 
 def job_get(*, project: AgentProject, pk: int) -> Job:
-    return get_object_or_404(project.jobs.select_related("target_version"), pk=pk)
+    job = job_find(project=project, pk=pk)
+    if job is None:
+        raise Http404(JOB_NOT_FOUND.format(project=project.pk, id=pk))
+    return job
+
+
+def share_get(*, project: AgentProject, pk: int) -> ShareLink:
+    share = share_find(project=project, pk=pk)
+    if share is None:
+        raise Http404(SHARE_NOT_FOUND.format(project=project.pk, id=pk))
+    return share
 
 
 def job_latest(*, project: AgentProject) -> Job | None:

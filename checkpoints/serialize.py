@@ -1,7 +1,9 @@
 """Models as JSON: the shapes /api/v1, the MCP tools and `manage.py … --json` answer.
 
-Plain dicts; `api/openapi.json` describes them. A module of its own (not in `api/`) so
-that the API, the MCP server and the commands share it without importing one another.
+Each answer is built through its shape (`checkpoints.shapes`: the OpenAPI components and
+the MCP tools' output schemas are generated from the same models) and answered as a plain
+dict. A module of its own (not in `api/`) so that the API, the MCP server and the
+commands share it without importing one another.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from django.urls import reverse
 
+from checkpoints import shapes
 from checkpoints.models import AgentProject, EngineConnection, Job, Preview, ShareLink, Version
 
 #: How a failed job's `result["error_code"]` is answered when the caller waited for it.
@@ -39,19 +42,21 @@ def _username(user: Any) -> str | None:
 
 def project_json(project: AgentProject, *, role: str | None) -> dict[str, Any]:
     current = project.current_version
-    return {
-        "id": project.pk,
-        "name": project.name,
-        "team": {"id": project.team_id, "name": project.team.name},
-        "role": role,
-        "engine": project.engine_name,
-        "connection": connection_json(project.connection),
-        "ready": bool(project.engine_project_id),
-        "current_version": current.number if current is not None else None,
-        "snapshots": snapshot_capacity(project),
-        "created_at": _time(project.created_at),
-        "url": reverse("api-project", args=[project.pk]),
-    }
+    return shapes.Project(
+        **{
+            "id": project.pk,
+            "name": project.name,
+            "team": {"id": project.team_id, "name": project.team.name},
+            "role": role,
+            "engine": project.engine_name,
+            "connection": connection_json(project.connection),
+            "ready": bool(project.engine_project_id),
+            "current_version": current.number if current is not None else None,
+            "snapshots": snapshot_capacity(project),
+            "created_at": _time(project.created_at),
+            "url": reverse("api-project", args=[project.pk]),
+        }
+    ).answer()
 
 
 def connection_json(connection: EngineConnection | None) -> dict[str, Any] | None:
@@ -79,24 +84,26 @@ def snapshot_capacity(project: AgentProject) -> dict[str, Any] | None:
 
 
 def version_json(version: Version, *, current_id: int | None = None) -> dict[str, Any]:
-    return {
-        "number": version.number,
-        "name": version.name,
-        "prompt": version.prompt,
-        "parent": version.parent.number if version.parent_id and version.parent else None,
-        "current": current_id is not None and version.pk == current_id,
-        "created_at": _time(version.created_at),
-        "created_by": _username(version.created_by),
-        "expires_at": _time(version.expires_at),
-        "deleted_at": _time(version.deleted_at),
-        "deleted_by": _username(version.deleted_by),
-        "snapshot_id": version.snapshot_id,
-        "tier": version.tier,
-        "pinned": version.pinned,
-        "size_bytes": version.size_bytes,
-        "automatic": version.automatic,
-        "labels": version.labels or {},
-    }
+    return shapes.Version(
+        **{
+            "number": version.number,
+            "name": version.name,
+            "prompt": version.prompt,
+            "parent": version.parent.number if version.parent_id and version.parent else None,
+            "current": current_id is not None and version.pk == current_id,
+            "created_at": _time(version.created_at),
+            "created_by": _username(version.created_by),
+            "expires_at": _time(version.expires_at),
+            "deleted_at": _time(version.deleted_at),
+            "deleted_by": _username(version.deleted_by),
+            "snapshot_id": version.snapshot_id,
+            "tier": version.tier,
+            "pinned": version.pinned,
+            "size_bytes": version.size_bytes,
+            "automatic": version.automatic,
+            "labels": version.labels or {},
+        }
+    ).answer()
 
 
 def preview_json(preview: Preview, *, connection_uri: str | None = None) -> dict[str, Any]:
@@ -111,7 +118,7 @@ def preview_json(preview: Preview, *, connection_uri: str | None = None) -> dict
     }
     if connection_uri is not None:
         body["connection_uri"] = connection_uri
-    return body
+    return shapes.Preview(**body).answer()
 
 
 def job_url(job: Job) -> str:
@@ -137,45 +144,49 @@ def job_json(job: Job) -> dict[str, Any]:
         error = {"code": job.result.get("error_code", "job_failed"), "message": job.error}
     elif job.state == Job.State.CANCELLED:
         error = {"code": "cancelled", "message": job.error}
-    return {
-        "id": job.pk,
-        "project": job.project_id,
-        "kind": job.kind,
-        "state": job.state,
-        "finished": job.is_finished,
-        "cancel_requested": job.cancel_requested_at is not None,
-        "steps": [
-            {
-                "name": step.get("name", ""),
-                "state": step.get("state", ""),
-                "detail": step.get("detail", ""),
-                "started_at": step.get("started_at"),
-                "finished_at": step.get("finished_at"),
-                "duration_ms": step.get("duration_ms"),
-            }
-            for step in job.step_rows
-        ],
-        "error": error,
-        "version": version,
-        "preview": preview,
-        "created_at": _time(job.created_at),
-        "started_at": _time(job.started_at),
-        "finished_at": _time(job.finished_at),
-        "duration_ms": job.duration_ms,
-        "url": job_url(job),
-    }
+    return shapes.Job(
+        **{
+            "id": job.pk,
+            "project": job.project_id,
+            "kind": job.kind,
+            "state": job.state,
+            "finished": job.is_finished,
+            "cancel_requested": job.cancel_requested_at is not None,
+            "steps": [
+                {
+                    "name": step.get("name", ""),
+                    "state": step.get("state", ""),
+                    "detail": step.get("detail", ""),
+                    "started_at": step.get("started_at"),
+                    "finished_at": step.get("finished_at"),
+                    "duration_ms": step.get("duration_ms"),
+                }
+                for step in job.step_rows
+            ],
+            "error": error,
+            "version": version,
+            "preview": preview,
+            "created_at": _time(job.created_at),
+            "started_at": _time(job.started_at),
+            "finished_at": _time(job.finished_at),
+            "duration_ms": job.duration_ms,
+            "url": job_url(job),
+        }
+    ).answer()
 
 
 def share_json(share: ShareLink) -> dict[str, Any]:
-    return {
-        "id": share.pk,
-        "version": share.version.number,
-        "live": share.is_live,
-        "created_by": _username(share.created_by),
-        "created_at": _time(share.created_at),
-        "expires_at": _time(share.expires_at),
-        "revoked_at": _time(share.revoked_at),
-        "open_count": share.open_count,
-        "first_opened_at": _time(share.first_opened_at),
-        "url": reverse("api-share", args=[share.project_id, share.pk]),
-    }
+    return shapes.Share(
+        **{
+            "id": share.pk,
+            "version": share.version.number,
+            "live": share.is_live,
+            "created_by": _username(share.created_by),
+            "created_at": _time(share.created_at),
+            "expires_at": _time(share.expires_at),
+            "revoked_at": _time(share.revoked_at),
+            "open_count": share.open_count,
+            "first_opened_at": _time(share.first_opened_at),
+            "url": reverse("api-share", args=[share.project_id, share.pk]),
+        }
+    ).answer()

@@ -9,13 +9,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
-from checkpoints import job_waits, services
+from checkpoints import doorframe, job_waits, services
 from checkpoints.api.http import ApiError, api_view
 from checkpoints.api.inputs import json_body, query_wait
 from checkpoints.api.lookups import job_of, project_of
 from checkpoints.models import Job
 from checkpoints.refusals import not_found
-from checkpoints.serialize import JOB_ERROR_STATUS, job_json
+from checkpoints.serialize import JOB_ERROR_STATUS
 
 
 def wait_limit() -> float:
@@ -42,7 +42,7 @@ def job_answer(request: HttpRequest, job: Job, seconds: float) -> JsonResponse:
     if seconds:
         job = _job_wait(request, job, seconds)
     job = Job.objects.select_related("project").get(pk=job.pk)
-    body = job_json(job)
+    body = doorframe.job_answer(job, user=request.user, token=request.api_token)
     if job.state == Job.State.SUCCEEDED:
         return JsonResponse(body, status=200 if seconds else 202, headers={"Location": body["url"]})
     if job.state in (Job.State.FAILED, Job.State.CANCELLED) and seconds:
@@ -57,8 +57,7 @@ def job_detail(request: HttpRequest, pk: int, job_pk: int) -> JsonResponse:
     seconds = wait_seconds(request)
     if seconds:
         job = _job_wait(request, job, seconds)
-    job = Job.objects.select_related("project").get(pk=job.pk)
-    return JsonResponse(job_json(job))
+    return JsonResponse(doorframe.job_answer(job, user=request.user, token=request.api_token))
 
 
 @api_view("POST")
@@ -68,6 +67,6 @@ def job_cancel(request: HttpRequest, pk: int, job_pk: int) -> JsonResponse:
     json_body(request, allowed=set())
     job = services.job_cancel(job=job, user=request.user)
     job = Job.objects.select_related("project").get(pk=job.pk)
-    body = job_json(job)
+    body = doorframe.job_answer(job, user=request.user, token=request.api_token)
     status = 200 if job.is_finished else 202
     return JsonResponse(body, status=status, headers={"Location": body["url"]})

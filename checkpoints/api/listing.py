@@ -1,7 +1,10 @@
 """A list answer of the API: one page with its count and the links to its neighbours.
 
-    {"count": 1000, "page": 2, "per_page": 50, "pages": 20,
-     "next": "/api/v1/…?page=3", "previous": "/api/v1/…?page=1", "items": […]}
+    {"count": 1000, "page": 2, "per_page": 50, "pages": 20, "next_page": 3,
+     "previous_page": 1, "next": "/api/v1/…?page=3", "previous": "/api/v1/…?page=1",
+     "items": […]}
+
+The names MCP and `manage.py … --json` answer too (`Page.counts()`), plus the links.
 
 `next` is null on the last page; walking `next` from the first page yields every item once
 (lists are ordered by a unique key). Other query parameters (e.g. `deleted`) are kept.
@@ -15,6 +18,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
 
+from checkpoints import doorframe
 from checkpoints.paging import page_of, page_request
 
 
@@ -31,14 +35,8 @@ def list_answer(
 ) -> JsonResponse:
     """The page of `rows` that `?page=&per_page=` asks for (400 `invalid` if out of range)."""
     page = page_of(rows, page_request(request.GET), serialize)
-    return JsonResponse(
-        {
-            "count": page.count,
-            "page": page.number,
-            "per_page": page.per_page,
-            "pages": page.pages,
-            "next": _link(request, page.next_number),
-            "previous": _link(request, page.previous_number),
-            "items": page.items,
-        }
-    )
+    links = {
+        "next": _link(request, page.next_number),
+        "previous": _link(request, page.previous_number),
+    }
+    return JsonResponse(doorframe.page_answer(page, **links))

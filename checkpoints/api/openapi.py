@@ -1,9 +1,12 @@
 """The OpenAPI 3.1 description of the API (`openapi.json`, beside this file), served at
 /api/v1/openapi.json.
 
-Hand-maintained data; `tests/api/test_api_openapi.py` validates real responses of every
-endpoint against it, and `tests/api/test_api_schemathesis.py` runs schemathesis over it. Only
-the largest `wait_seconds` is filled in from the settings when it is served.
+The paths are hand-maintained; the components of the answers' shapes (project, version,
+preview, job, share, diff, plan, pages, error) are generated from `checkpoints.shapes` by
+`components_write()` (`make openapi`), and `tests/api/test_api_openapi.py` checks the served
+document holds exactly those. That test validates real responses of every endpoint
+against the document, and `tests/api/test_api_schemathesis.py` runs schemathesis over it.
+Only the largest `wait_seconds` is filled in from the settings when it is served.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+
+from checkpoints.shapes import openapi_components
 
 DOCUMENT = Path(__file__).with_name("openapi.json")
 
@@ -34,3 +39,12 @@ def openapi_document() -> dict[str, Any]:
                 if parameter["name"] == "wait_seconds":
                     parameter["schema"]["maximum"] = wait_max
     return document
+
+
+def components_write() -> None:
+    """Write the shapes' generated components into `openapi.json` (the paths are kept)."""
+    document = json.loads(DOCUMENT.read_text(encoding="utf-8"))
+    document["components"]["schemas"].update(openapi_components())
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    DOCUMENT.write_text(text, encoding="utf-8")
+    _document.cache_clear()

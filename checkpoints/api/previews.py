@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 
-from checkpoints import permissions, selectors, services
+from checkpoints import doorframe, selectors, services
 from checkpoints.api.http import Invalid, api_view
 from checkpoints.api.inputs import int_field, json_body, query_bool
 from checkpoints.api.jobs import job_answer, wait_seconds
 from checkpoints.api.listing import list_answer
-from checkpoints.api.lookups import preview_of, project_of, role_of, version_of
+from checkpoints.api.lookups import preview_of, project_of, version_of
 from checkpoints.serialize import preview_json
-from checkpoints.tokens import uri_shown
 
 
 @api_view("GET", "POST")
@@ -43,11 +42,7 @@ def preview_detail(request: HttpRequest, pk: int, preview_pk: int) -> JsonRespon
         seconds = wait_seconds(request)
         job = services.preview_discard(preview=preview, user=request.user)
         return job_answer(request, job, seconds)
-    uri = None
-    if preview.is_live and permissions.allows(role_of(request, project), "connection_uri"):
-        uri = uri_shown(
-            request.api_token,
-            services.preview_connection_uri(preview=preview),
-            reveal=reveal,
-        )
-    return JsonResponse(preview_json(preview, connection_uri=uri))
+    answer = doorframe.preview_answer(
+        preview, user=request.user, token=request.api_token, reveal=reveal
+    )
+    return JsonResponse(answer)

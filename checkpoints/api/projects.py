@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from checkpoints import permissions, services
+from checkpoints import doorframe, permissions, services
 from checkpoints.api.http import Invalid, api_view
 from checkpoints.api.inputs import int_field, json_body, query_bool, text_field
 from checkpoints.api.jobs import job_answer, wait_seconds
@@ -13,7 +13,7 @@ from checkpoints.api.lookups import project_of, role_of
 from checkpoints.models import Membership, Team
 from checkpoints.refusals import MAX_ID
 from checkpoints.serialize import project_json
-from checkpoints.tokens import token_projects, token_require_unscoped, uri_shown
+from checkpoints.tokens import token_projects, token_require_unscoped
 
 
 @api_view("GET", "POST")
@@ -67,9 +67,8 @@ def project_connection(request: HttpRequest, pk: int) -> JsonResponse:
 
 
 def _connection_answer(request: HttpRequest, project, reveal: bool) -> JsonResponse:
-    uri = services.project_connection_uri(project=project)
-    shown = uri_shown(request.api_token, uri, reveal=reveal)
-    return JsonResponse({"connection_uri": shown, "masked": shown != uri, "project": project.pk})
+    answer = doorframe.connection_answer(project, token=request.api_token, reveal=reveal)
+    return JsonResponse(answer)
 
 
 @api_view("POST")

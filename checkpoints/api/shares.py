@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 
+from checkpoints import doorframe
 from checkpoints.api.http import Invalid, api_view
 from checkpoints.api.inputs import int_field, json_body
 from checkpoints.api.listing import list_answer
-from checkpoints.api.lookups import project_of, version_of
-from checkpoints.refusals import MAX_ID, not_found
+from checkpoints.api.lookups import project_of, share_of, version_of
 from checkpoints.serialize import share_json
 from checkpoints.services import sharing
 
@@ -35,10 +35,7 @@ def shares(request: HttpRequest, pk: int) -> JsonResponse:
             user=request.user,
             hours=hours or sharing.DEFAULT_HOURS,
         )
-        body = share_json(created.share) | {
-            "link": request.build_absolute_uri(created.path),
-            "token": created.token,
-        }
+        body = doorframe.share_created(created, link=request.build_absolute_uri(created.path))
         return JsonResponse(body, status=201)
     live = sharing.shares_live(project=project).order_by("-created_at", "-pk")
     return list_answer(request, live, share_json)
@@ -47,13 +44,7 @@ def shares(request: HttpRequest, pk: int) -> JsonResponse:
 @api_view("GET", "DELETE")
 def share_detail(request: HttpRequest, pk: int, share_pk: int) -> JsonResponse:
     """A link (live or ended); DELETE revokes it at once and discards its preview."""
-    project = project_of(request, pk)
-    if share_pk > MAX_ID:
-        raise not_found()
-    shares = project.shares.select_related("version", "created_by", "preview")
-    found = shares.filter(pk=share_pk).first()
-    if found is None:
-        raise not_found()
+    found = share_of(project_of(request, pk), share_pk)
     if request.method == "DELETE":
         found = sharing.share_revoke(share=found, user=request.user)
     return JsonResponse(share_json(found))

@@ -20,6 +20,11 @@ urlpatterns = [
     path(f"{P}/versions", versions.versions, name="api-versions"),
     path(f"{P}/versions/<int:number>", versions.version_detail, name="api-version"),
     path(f"{P}/versions/<int:number>/rollback", versions.version_rollback, name="api-rollback"),
+    path(
+        f"{P}/versions/<int:number>/rollback/plan",
+        versions.rollback_plan,
+        name="api-rollback-plan",
+    ),
     path(f"{P}/versions/<int:number>/pin", versions.version_pin, name="api-version-pin"),
     path(f"{P}/versions/<int:number>/unpin", versions.version_unpin, name="api-version-unpin"),
     path(

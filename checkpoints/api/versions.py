@@ -5,23 +5,17 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 
-from checkpoints import services
-from checkpoints.api.http import ApiError, Invalid, api_view
+from checkpoints import doorframe, services
+from checkpoints.api.http import Invalid, api_view
 from checkpoints.api.inputs import json_body, text_field
 from checkpoints.api.jobs import job_answer, wait_seconds
 from checkpoints.api.listing import list_answer
-from checkpoints.api.lookups import project_of, version_of, versions_of
+from checkpoints.api.lookups import project_of, version_of
 from checkpoints.input_guard import int_or_none
 from checkpoints.models import AgentProject
 from checkpoints.refusals import MAX_NUMBER
 from checkpoints.serialize import version_json
-from checkpoints.services import lifecycle
-from checkpoints.version_labels import LabelsInvalid, labels_clean, labels_filter
-
-DIFF_UNAVAILABLE = (
-    "A diff needs the schema manifest stored with both versions; "
-    "versions {missing} have none, and a schema cannot be read back from a snapshot later."
-)
+from checkpoints.version_labels import LabelsInvalid, labels_clean
 
 
 @api_view("GET", "POST")
@@ -32,13 +26,9 @@ def versions(request: HttpRequest, pk: int) -> JsonResponse:
     deleted = request.GET.get("deleted", "false").lower()
     if deleted not in {"true", "false", "1", "0"}:
         raise Invalid({"deleted": "Must be true or false."})
-    listed = versions_of(project).order_by("number", "pk")
-    if deleted in {"false", "0"}:
-        listed = listed.filter(deleted_at__isnull=True)
-    try:  # ?label=git_sha:3f2a9c1 (repeat to require several)
-        listed = labels_filter(listed, request.GET.getlist("label"))
-    except LabelsInvalid as error:
-        raise Invalid({"label": error.message}) from None
+    # ?label=git_sha:3f2a9c1 (repeat to require several)
+    labels = request.GET.getlist("label")
+    listed = doorframe.versions_listed(project, deleted=deleted in {"true", "1"}, labels=labels)
     current = project.current_version_id
     return list_answer(request, listed, lambda v: version_json(v, current_id=current))
 
@@ -160,12 +150,13 @@ def version_diff(request: HttpRequest, pk: int) -> JsonResponse:
             numbers[key] = number
     if errors:
         raise Invalid(errors)
-    pair = [version_of(project, numbers["from"]), version_of(project, numbers["to"])]
-    missing = [v.label for v in pair if not v.manifest]
-    if missing:
-        message = DIFF_UNAVAILABLE.format(missing=" and ".join(missing))
-        raise ApiError(422, "diff_unavailable", message)
-    diff = lifecycle.version_diff(old=pair[0], new=pair[1])
-    return JsonResponse(
-        {"from": pair[0].number, "to": pair[1].number, "summary": diff.summary, **diff.changes}
-    )
+    old, new = version_of(project, numbers["from"]), version_of(project, numbers["to"])
+    return JsonResponse(doorframe.diff_answer(old, new))
+
+
+@api_view("GET")
+def rollback_plan(request: HttpRequest, pk: int, number: int) -> JsonResponse:
+    """What rolling back to this version would change in the live database now (read
+    within a few seconds); nothing is changed."""
+    project = project_of(request, pk)
+    return JsonResponse(doorframe.plan_answer(project, version_of(project, number)))

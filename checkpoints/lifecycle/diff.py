@@ -3,16 +3,33 @@ the stored manifests (`lifecycle.manifest`).
 
 `manifest_diff(old, new)` says what going from `old` to `new` changes: tables and columns
 added, removed or retyped, rows added or removed per table; `diff_summary` turns it into
-one sentence ("drops columns role, company, tags and 1 contact")."""
+one sentence ("drops columns role, company, tags and 1 contact").
+
+Every read of the live database for a plan (the rollback confirmation, `plan_rollback` on
+every door, a table restore's per-table changes) is `live_manifest`: read-only, with a
+short connect, statement and lock timeout, so a slow or locked database costs at most a
+few seconds and the answer says plainly that it could not look."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import psycopg
+
 from checkpoints import connections
-from checkpoints.lifecycle.manifest import manifest_of_uri, table_label
+from checkpoints.engines.base import mask_password
+from checkpoints.engines.connect import connect
+from checkpoints.engines.errors import EngineError
+from checkpoints.lifecycle.manifest import manifest_read, table_label
 from checkpoints.models import AgentProject, Version
+
+logger = logging.getLogger(__name__)
+
+#: How long a plan may wait for the live database, per connect and statement.
+READ_SECONDS = 2
+LIVE_UNREADABLE = "The live database could not be read within {seconds} s ({reason})."
 
 DIFF_NO_MANIFEST = (
     "{labels} {verb} saved before manifests were recorded (or as of a past time): "
@@ -160,15 +177,42 @@ def version_diff(*, old: Version, new: Version) -> Diff:
     return diff
 
 
+def live_manifest(uri: str) -> dict[str, Any]:
+    """The live database's manifest, read within `READ_SECONDS` (else psycopg's error)."""
+    options = f"-c statement_timeout={READ_SECONDS * 1000} -c lock_timeout={READ_SECONDS * 1000}"
+    with connect(
+        uri, retry_for=0.5, blocked_for=READ_SECONDS, connect_timeout=READ_SECONDS, options=options
+    ) as conn:
+        conn.read_only = True
+        return manifest_read(conn)
+
+
+def live_unreadable(error: Exception) -> str:
+    """Why the live database could not be read, in one sentence (password masked)."""
+    text = str(error).strip()
+    reason = mask_password(text.splitlines()[0]) if text else ""
+    timed_out = (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable)
+    short = "it did not answer in time" if isinstance(error, timed_out) else ""
+    return LIVE_UNREADABLE.format(seconds=READ_SECONDS, reason=short or reason or "no answer")
+
+
+def project_live_manifest(project: AgentProject) -> dict[str, Any]:
+    """`live_manifest` of the project's live database (raises what `live_unreadable` says)."""
+    return live_manifest(connections.project_connection_uri(project=project))
+
+
 def rollback_diff(*, project: AgentProject, version: Version) -> Diff:
-    """What rolling back to `version` changes in the live database now (live manifest)."""
+    """What rolling back to `version` changes in the live database now (live manifest,
+    read within `READ_SECONDS`)."""
     diff = Diff(old="live", new=version.label)
     if not version.manifest:
         diff.unavailable = _missing(version)
         return diff
-    live = manifest_of_uri(connections.project_connection_uri(project=project))
-    if live is None:
-        diff.unavailable = "The live database could not be read."
+    try:
+        live = project_live_manifest(project)
+    except (psycopg.Error, EngineError) as error:
+        logger.warning("live manifest of project %s: %s", project.pk, error)
+        diff.unavailable = live_unreadable(error)
         return diff
     diff.changes = manifest_diff(live, version.manifest)
     diff.summary = diff_summary(diff.changes)

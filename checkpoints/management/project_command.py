@@ -11,13 +11,21 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from checkpoints import permissions, services
+from checkpoints import doorframe, permissions, selectors, services
 from checkpoints.engines.errors import EngineError
-from checkpoints.models import AgentProject, Version
+from checkpoints.models import AgentProject, Job, Preview, ShareLink, Version
 from checkpoints.paging import DEFAULT_PER_PAGE, MAX_PER_PAGE, Page, PageInvalid, page_request
-from checkpoints.refusals import MAX_ID, Refusal, engine_refusal, project_not_found, service_refusal
+from checkpoints.refusals import (
+    MAX_ID,
+    Refusal,
+    engine_refusal,
+    preview_not_found,
+    project_not_found,
+    service_refusal,
+    share_not_found,
+    version_not_found,
+)
 
-VERSION_NOT_FOUND = "Project {project} has no version v{version}."
 USER_NOT_FOUND = "User {username!r} does not exist."
 NO_USER = "Project {project} has no creator: pass --user."
 PAGE_FOOTER = "{what} {first}–{last} of {count} · page {page} of {pages}"
@@ -40,10 +48,17 @@ class ProjectCommand(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-        def action(name: str, help_text: str, *, paged: bool = False) -> CommandParser:
+        def action(
+            name: str, help_text: str, *, paged: bool = False, project: bool = True
+        ) -> CommandParser:
             sub = actions.add_parser(name, help=help_text)
-            sub.add_argument("--project", type=int, required=True, help="The project's id.")
-            sub.add_argument("--user", help="Act as this user (default: the project's creator).")
+            if project:
+                sub.add_argument("--project", type=int, required=True, help="The project's id.")
+                sub.add_argument(
+                    "--user", help="Act as this user (default: the project's creator)."
+                )
+            else:
+                sub.add_argument("--user", required=True, help="Act as this user.")
             sub.add_argument("--json", action="store_true", help="Print JSON.")
             if paged:
                 sub.add_argument("--page", default="1", help="Which page, from 1.")
@@ -67,13 +82,18 @@ class ProjectCommand(BaseCommand):
             raise
 
     def _handle(self, options: dict[str, Any]) -> None:
-        pk = options["project"]
-        project = AgentProject.objects.filter(pk=pk).first() if 0 <= pk <= MAX_ID else None
-        user = self._user(project, options["user"]) if project is not None else None
-        if project is None or permissions.role_for(user, project) is None:  # as web and API
-            raise Refused(project_not_found(options["project"]))
+        pk = options.get("project")
+        if pk is None:  # an action on no project (create one, list them): as that user
+            project, user = None, self._user(None, options["user"])
+        else:
+            project = AgentProject.objects.filter(pk=pk).first() if 0 <= pk <= MAX_ID else None
+            user = self._user(project, options["user"]) if project is not None else None
+            if project is None or permissions.role_for(user, project) is None:  # as every door
+                raise Refused(project_not_found(pk))
         try:
             getattr(self, f"_{options['action'].replace('-', '_')}")(project, user, options)
+        except Refusal as error:
+            raise Refused(error) from None
         except services.ServiceError as error:
             raise Refused(service_refusal(error)) from None
         except EngineError as error:
@@ -85,8 +105,8 @@ class ProjectCommand(BaseCommand):
 
     # Lookups -----------------------------------------------------------------------------
 
-    def _user(self, project: AgentProject, username: str | None):
-        if username is None:
+    def _user(self, project: AgentProject | None, username: str | None):
+        if username is None and project is not None:
             if project.created_by is None:
                 raise CommandError(NO_USER.format(project=project.pk))
             return project.created_by
@@ -96,12 +116,22 @@ class ProjectCommand(BaseCommand):
         return user
 
     def _version(self, project: AgentProject, number: int) -> Version:
-        versions = project.versions.filter(number=number)
-        version = versions.filter(deleted_at__isnull=True).first() or versions.last()
+        version = selectors.version_find(project=project, number=number)
         if version is None:
-            message = VERSION_NOT_FOUND.format(project=project.pk, version=number)
-            raise Refused(code="not_found", message=message)
+            raise Refused(version_not_found(project.pk, number))
         return version
+
+    def _preview_of(self, project: AgentProject, pk: int) -> Preview:
+        preview = selectors.preview_find(project=project, pk=pk)
+        if preview is None:
+            raise Refused(preview_not_found(project.pk, pk))
+        return preview
+
+    def _share_of(self, project: AgentProject, pk: int) -> ShareLink:
+        share = selectors.share_find(project=project, pk=pk)
+        if share is None:
+            raise Refused(share_not_found(project.pk, pk))
+        return share
 
     # Output ------------------------------------------------------------------------------
 
@@ -109,7 +139,8 @@ class ProjectCommand(BaseCommand):
         return page_request({"page": options["page"], "per_page": options["per_page"]})
 
     def _print_page_json(self, page: Page) -> None:
-        self._print_json({**page.counts(), "items": page.items})
+        """A page as every door answers one (`--json`)."""
+        self._print_json(doorframe.page_answer(page))
 
     def _print_page_footer(self, what: str, page: Page) -> None:
         """Where the page stands, after the table; nothing when the list fits one page."""
@@ -127,6 +158,23 @@ class ProjectCommand(BaseCommand):
         if page.next_number:
             footer += f" (--page {page.next_number} for more)"
         self.stdout.write(footer)
+
+    def _job_json(self, job: Job, user) -> bool:
+        """With `--json`, print the job as the API and MCP answer it (True: printed)."""
+        if self.as_json:
+            self._print_json(doorframe.job_answer(job, user=user, token=None))
+        return self.as_json
+
+    def _diff_print(self, answer: dict[str, Any], lead: str) -> None:
+        if self.as_json:
+            self._print_json(answer)
+            return
+        self.stdout.write(f"{lead} {answer['summary']}.")
+        rows = [
+            (t, ", ".join(f"{k} {v}" for k, v in c.items())) for t, c in answer["tables"].items()
+        ]
+        if rows:
+            self._print_table(("table", "change"), rows)
 
     def _print_json(self, data: dict[str, Any]) -> None:
         self.stdout.write(json.dumps(data, indent=2))

@@ -2,9 +2,10 @@
 
 Each tool is one async function: it runs its `*_calls` function on Django's thread for
 database work (`sync_to_async`), waits for the job it started while reporting each step
-as an MCP progress notification, and answers structured content plus a one-line text.
-A job still running after `CHECKPOINTS_MCP_WAIT_SECONDS` is answered with its id, to poll
-with `get_job`. A refusal is a tool error (`isError`) carrying the API's stable code.
+as an MCP progress notification, and answers structured content (its shape is the
+tool's `outputSchema`: `mcp/outputs.py`) plus a one-line text. A job still running
+after `CHECKPOINTS_MCP_WAIT_SECONDS` is answered with its id, to poll with `get_job`. A
+refusal is a tool error (`isError`) carrying the API's stable code.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ with run_sql (read-only; version=N reads a saved version) and describe_schema; t
 schema change with prepare_migration, then apply_migration. Long actions \
 wait for their job; if one is still running you get a job id to poll with get_job."""
 
-JOB_POLL_SECONDS = 0.1
+KEY_POLL_SECONDS = 0.1  # how often a retry looks whether the first call with its key ended
 
 
 class Server(MCPServer):
@@ -93,6 +94,14 @@ async def call[T](fn: Callable[..., T], /, **kwargs: Any) -> T:
         raise Refused(failure) from None
 
 
+async def waiting[T](fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """`fn(**kwargs)` that waits (LISTEN) on a thread of its own, not the shared one."""
+    try:
+        return await sync_to_async(guarded, thread_sensitive=False)(fn, **kwargs)
+    except ToolFailure as failure:
+        raise Refused(failure) from None
+
+
 def answer(text: str, data: dict[str, Any]) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
@@ -112,14 +121,18 @@ def _step_text(step: dict[str, Any]) -> str:
 
 
 async def job_wait(ctx: Context, job_id: int) -> bool:
-    """Wait for the job, one progress notification per step and per change of a step's text;
-    False on time out. Steps a fast job went through between two reads are reported too (in
-    order), so what is notified does not depend on how quickly the job ran."""
+    """Wait for the job, woken by its notifications (`job_waits`, as every door waits), one
+    progress notification per step and per change of a step's text; False on time out.
+    Steps a fast job went through between two reads are reported too (in order)."""
     deadline = time.monotonic() + wait_limit()
     reported: list[str] = []  # the text last notified for each step, by position
     sent = 0  # the progress value: it increases with each notification, as the protocol asks
+    seen = ""
     while True:
-        finished, steps = await call(job_calls.job_progress, job_id=job_id)
+        left = max(0.0, deadline - time.monotonic())
+        finished, steps, seen = await waiting(
+            job_calls.job_news, job_id=job_id, seen=seen, seconds=left
+        )
         for index, step in enumerate(steps):
             text = _step_text(step)
             if index < len(reported) and reported[index] == text:
@@ -134,7 +147,6 @@ async def job_wait(ctx: Context, job_id: int) -> bool:
             return True
         if time.monotonic() >= deadline:
             return False
-        await anyio.sleep(JOB_POLL_SECONDS)
 
 
 async def job_outcome(
@@ -211,7 +223,7 @@ async def idempotent(
     while (claim := await call(key_claim, tool=name, arguments=asked, key=key)) is None:
         if time.monotonic() >= deadline:
             raise Refused(ToolFailure("idempotency_in_progress", KEY_IN_PROGRESS))
-        await anyio.sleep(JOB_POLL_SECONDS)
+        await anyio.sleep(KEY_POLL_SECONDS)
     if claim.answer is not None:
         return CallToolResult.model_validate(claim.answer)
     try:

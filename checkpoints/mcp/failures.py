@@ -40,7 +40,8 @@ def arguments_invalid(error: ValidationError) -> ToolFailure:
 
 
 def _from_refusal(error: Refusal) -> ToolFailure:
-    return ToolFailure(error.code, error.message, **error.extra)
+    extra = {**error.extra, **({"details": error.details} if error.details else {})}
+    return ToolFailure(error.code, error.message, **extra)
 
 
 #: As the API says it (`api/inputs.text_field`): PostgreSQL cannot store a NUL character.
@@ -64,6 +65,8 @@ def guarded[T](call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return call(*args, **kwargs)
     except ToolFailure:
         raise
+    except Refusal as error:
+        raise _from_refusal(error) from None
     except Unauthorized as error:
         raise ToolFailure(error.code, error.message) from None
     except Http404:

@@ -1,5 +1,7 @@
-"""What an MCP call looks up or starts: another team's project answers like a missing one,
-and a job an agent starts is marked `via: mcp` (the worker writes it into its Activity)."""
+"""What an MCP call looks up (through `selectors`, like every door) or starts: another
+team's project answers like a missing one, whatever is missing answers the sentence every
+door answers, and a job an agent starts is marked `via: mcp` (the worker writes it into
+its Activity)."""
 
 from __future__ import annotations
 
@@ -7,40 +9,66 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
-from django.http import Http404
 
 from checkpoints import selectors
 from checkpoints.housekeeping import housekeeping_yield
 from checkpoints.mcp.auth import current_token
 from checkpoints.mcp.failures import ToolFailure
-from checkpoints.models import AgentProject, Job, Version
-from checkpoints.refusals import MAX_ID, MAX_NUMBER, project_not_found
+from checkpoints.models import AgentProject, Job, Preview, ShareLink, Version
+from checkpoints.refusals import (
+    MAX_ID,
+    Refusal,
+    job_not_found,
+    preview_not_found,
+    project_not_found,
+    share_not_found,
+    version_not_found,
+)
 from checkpoints.tokens import token_projects
 
 VIA = "mcp"
-VERSION_NOT_FOUND = "Project {project} has no version {number} (see list_versions)."
+
+
+def _missing(refusal: Refusal) -> ToolFailure:
+    return ToolFailure(refusal.code, refusal.message)
 
 
 def project_for(user: Any, project_id: int) -> AgentProject:
     """The project among those the call's token reaches (its scope), else not found."""
     project = None
     if 0 <= project_id <= MAX_ID:
-        token = current_token()
-        project = token_projects(token).filter(pk=project_id).first()
+        project = token_projects(current_token()).filter(pk=project_id).first()
     if project is None:
-        missing = project_not_found(project_id)
-        raise ToolFailure(missing.code, missing.message)
+        raise _missing(project_not_found(project_id))
     return project
 
 
 def version_for(project: AgentProject, number: int) -> Version:
-    try:
-        if not 0 <= number <= MAX_NUMBER:
-            raise Http404
-        return selectors.version_get(project=project, number=number)
-    except Http404:
-        message = VERSION_NOT_FOUND.format(project=project.pk, number=number)
-        raise ToolFailure("not_found", message) from None
+    version = selectors.version_find(project=project, number=number)
+    if version is None:
+        raise _missing(version_not_found(project.pk, number))
+    return version
+
+
+def preview_for(project: AgentProject, pk: int) -> Preview:
+    preview = selectors.preview_find(project=project, pk=pk)
+    if preview is None:
+        raise _missing(preview_not_found(project.pk, pk))
+    return preview
+
+
+def share_for(project: AgentProject, pk: int) -> ShareLink:
+    share = selectors.share_find(project=project, pk=pk)
+    if share is None:
+        raise _missing(share_not_found(project.pk, pk))
+    return share
+
+
+def job_for(project: AgentProject, pk: int) -> Job:
+    job = selectors.job_find(project=project, pk=pk)
+    if job is None:
+        raise _missing(job_not_found(project.pk, pk))
+    return job
 
 
 def started(start: Callable[[], Job], project: AgentProject | None = None) -> Job:

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkpoints import services
+from checkpoints import doorframe, selectors, services
 from checkpoints.mcp.auth import current_user
-from checkpoints.mcp.failures import ToolFailure
-from checkpoints.mcp.lookups import project_for, started, version_for
-from checkpoints.refusals import MAX_ID
-from checkpoints.serialize import share_json
+from checkpoints.mcp.lookups import preview_for, project_for, share_for, started, version_for
+from checkpoints.paging import PageRequest, page_of
+from checkpoints.serialize import preview_json, share_json
 from checkpoints.services import sharing
-
-PREVIEW_NOT_FOUND = "Project {project} has no preview {id}."
-SHARE_NOT_FOUND = "Project {project} has no share link {id}."
 
 
 def preview_open(*, project_id: int, version: int) -> int:
@@ -28,14 +24,16 @@ def preview_open(*, project_id: int, version: int) -> int:
 def preview_discard(*, project_id: int, preview_id: int) -> int:
     user = current_user()
     project = project_for(user, project_id)
-    preview = None
-    if 0 <= preview_id <= MAX_ID:
-        preview = project.previews.select_related("version", "project").filter(pk=preview_id)
-        preview = preview.first()
-    if preview is None:
-        message = PREVIEW_NOT_FOUND.format(project=project.pk, id=preview_id)
-        raise ToolFailure("not_found", message)
+    preview = preview_for(project, preview_id)
     return started(lambda: services.preview_discard(preview=preview, user=user), project=project).pk
+
+
+def previews_list(*, project_id: int, page: PageRequest) -> dict[str, Any]:
+    """The project's live previews, newest first (a page, as every door pages)."""
+    project = project_for(current_user(), project_id)
+    live = selectors.previews_live(project=project).order_by("-created_at", "-pk")
+    found = page_of(live, page, preview_json)
+    return doorframe.page_answer(found)
 
 
 def share_create(*, project_id: int, version: int, hours: int) -> dict[str, Any]:
@@ -43,14 +41,18 @@ def share_create(*, project_id: int, version: int, hours: int) -> dict[str, Any]
     user = current_user()
     target = version_for(project_for(user, project_id), version)
     created = sharing.share_create(version=target, user=user, hours=hours)
-    return share_json(created.share) | {"path": created.path, "token": created.token}
+    return doorframe.share_created(created, link=created.path)
 
 
 def share_revoke(*, project_id: int, share_id: int) -> dict[str, Any]:
     user = current_user()
-    project = project_for(user, project_id)
-    share = project.shares.select_related("version", "created_by", "preview", "project")
-    share = share.filter(pk=share_id).first() if 0 <= share_id <= MAX_ID else None
-    if share is None:
-        raise ToolFailure("not_found", SHARE_NOT_FOUND.format(project=project.pk, id=share_id))
+    share = share_for(project_for(user, project_id), share_id)
     return share_json(sharing.share_revoke(share=share, user=user))
+
+
+def shares_list(*, project_id: int, page: PageRequest) -> dict[str, Any]:
+    """The project's live share links, newest first (a page)."""
+    project = project_for(current_user(), project_id)
+    live = sharing.shares_live(project=project).order_by("-created_at", "-pk")
+    found = page_of(live, page, share_json)
+    return doorframe.page_answer(found)

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkpoints import permissions, services
-from checkpoints.lifecycle.manifest import manifest_of_uri
+import psycopg
+
+from checkpoints import doorframe, permissions, services
+from checkpoints.engines.errors import EngineError
+from checkpoints.lifecycle.diff import project_live_manifest
 from checkpoints.mcp.auth import current_user
-from checkpoints.mcp.failures import ToolFailure
 from checkpoints.mcp.lookups import project_for, started, version_for
 from checkpoints.paging import PageRequest, page_of
 from checkpoints.serialize import version_json
 from checkpoints.services import lifecycle
 from checkpoints.services.tables import tables_changes, tables_validate
 from checkpoints.services.undo import NOTHING_TO_UNDO, NothingToUndo
-from checkpoints.version_labels import LabelsInvalid, labels_filter
 
 
 def versions_list(
@@ -24,24 +25,30 @@ def versions_list(
     include_deleted: bool = False,
     labels: list[str] | None = None,
     page: PageRequest | None = None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], int | None]:
+    """A page of versions as every door pages them, and the number the live database
+    serves now (for the tool's sentence)."""
     project = project_for(current_user(), project_id)
-    listed = project.versions.select_related("parent", "created_by", "deleted_by")
-    listed = listed.order_by("number", "pk")
-    if not include_deleted:
-        listed = listed.filter(deleted_at__isnull=True)
-    try:
-        listed = labels_filter(listed, labels or [])
-    except LabelsInvalid as error:
-        raise ToolFailure("invalid", error.message) from None
+    listed = doorframe.versions_listed(project, deleted=include_deleted, labels=labels)
     current, current_id = project.current_version, project.current_version_id
     found = page_of(listed, page or PageRequest(), lambda v: version_json(v, current_id=current_id))
-    return {
-        "project": project.pk,
-        "current_version": current.number if current is not None else None,
-        "versions": found.items,
-        **found.counts(),
-    }
+    data = doorframe.page_answer(found)
+    return data, current.number if current is not None else None
+
+
+def version_rename(*, project_id: int, version: int, name: str) -> dict[str, Any]:
+    user = current_user()
+    project = project_for(user, project_id)
+    renamed = services.version_rename(version=version_for(project, version), user=user, name=name)
+    return version_json(renamed, current_id=project.current_version_id)
+
+
+def version_pin_set(*, project_id: int, version: int, pinned: bool) -> dict[str, Any]:
+    user = current_user()
+    project = project_for(user, project_id)
+    use_case = services.version_pin if pinned else services.version_unpin
+    changed = use_case(version=version_for(project, version), user=user)
+    return version_json(changed, current_id=project.current_version_id)
 
 
 def version_save(
@@ -69,31 +76,16 @@ def version_delete(*, project_id: int, version: int) -> int:
     return started(lambda: services.version_delete(version=target, user=user), project=project).pk
 
 
-def _diff_answer(diff: lifecycle.Diff, **extra: Any) -> dict[str, Any]:
-    if diff.unavailable:
-        raise ToolFailure("diff_unavailable", diff.unavailable)
-    return {**extra, "summary": diff.summary, "changes": diff.changes}
-
-
 def versions_compare(*, project_id: int, from_version: int, to_version: int) -> dict[str, Any]:
     project = project_for(current_user(), project_id)
     old, new = version_for(project, from_version), version_for(project, to_version)
-    diff = lifecycle.version_diff(old=old, new=new)
-    return _diff_answer(diff, project=project.pk, **{"from": old.number, "to": new.number})
+    return doorframe.diff_answer(old, new)
 
 
 def rollback_plan(*, project_id: int, version: int) -> dict[str, Any]:
     """What rolling back to `version` would change in the live database now."""
     project = project_for(current_user(), project_id)
-    target = version_for(project, version)
-    diff = lifecycle.rollback_diff(project=project, version=target)
-    current = project.current_version
-    return _diff_answer(
-        diff,
-        project=project.pk,
-        version=target.number,
-        current_version=current.number if current is not None else None,
-    )
+    return doorframe.plan_answer(project, version_for(project, version))
 
 
 def rollback_start(*, project_id: int, version: int) -> tuple[int, dict[str, Any]]:
@@ -121,7 +113,10 @@ def tables_restore_start(
     target = version_for(project, version)
     permissions.require(user, project, "tables_restore")
     chosen = tables_validate(target, tables)
-    live = manifest_of_uri(services.project_connection_uri(project=project))
+    try:  # the one bounded live read of every plan
+        live = project_live_manifest(project)
+    except (psycopg.Error, EngineError):
+        live = None
     changes = [
         {"table": label, "changes": summary}
         for label, summary in tables_changes(live, target, chosen)

@@ -24,7 +24,9 @@ from checkpoints.mcp.app import (
     tool,
     version_line,
 )
+from checkpoints.mcp.outputs import JobOutcome, VersionAnswer
 from checkpoints.paging import DEFAULT_PER_PAGE, PageRequest
+from checkpoints.shapes import Diff, Plan, VersionList
 
 
 @tool(name="save_version", title="Save a version", annotations=CREATE)
@@ -55,7 +57,7 @@ async def save_version(
             "digits, _ . -; values up to 200 characters). list_versions filters by them."
         ),
     ] = None,
-) -> CallToolResult:
+) -> Annotated[CallToolResult, JobOutcome]:
     """Apply SQL to the project's live database and save the result as the next version (a
     snapshot you can roll back to or preview later). Call it before and after risky changes."""
     job_id = await call(
@@ -88,18 +90,17 @@ async def list_versions(
     ] = None,
     page: PageNumber = 1,
     per_page: PerPage = DEFAULT_PER_PAGE,
-) -> CallToolResult:
+) -> Annotated[CallToolResult, VersionList]:
     """List a project's versions, oldest first: number, name, prompt, who saved it, and
     which one the live database serves now (current). Paged: `count` is the total,
     `next_page` the page to ask for next."""
-    data = await call(
+    data, current = await call(
         version_calls.versions_list,
         project_id=project_id,
         include_deleted=include_deleted,
         labels=labels or [],
         page=PageRequest(number=page, per_page=per_page),
     )
-    current = data["current_version"]
     at = f", live database at v{current}" if current is not None else ""
     text = f"{data['count']} versions of project {project_id}{at}{page_text(data)}."
     return answer(text, data)
@@ -110,7 +111,7 @@ async def compare_versions(
     project_id: ProjectId,
     from_version: Annotated[int, Field(ge=0, description="The older version number.")],
     to_version: Annotated[int, Field(ge=0, description="The newer version number.")],
-) -> CallToolResult:
+) -> Annotated[CallToolResult, Diff]:
     """What changed between two saved versions: tables and columns added or removed,
     column types changed, rows added or removed per table."""
     data = await call(
@@ -123,7 +124,9 @@ async def compare_versions(
 
 
 @tool(name="plan_rollback", title="What a rollback would drop", annotations=READ)
-async def plan_rollback(project_id: ProjectId, version: VersionNumber) -> CallToolResult:
+async def plan_rollback(
+    project_id: ProjectId, version: VersionNumber
+) -> Annotated[CallToolResult, Plan]:
     """What rolling the live database back to `version` would change right now: the
     tables, columns and rows it would drop or bring back. Nothing is changed."""
     data = await call(version_calls.rollback_plan, project_id=project_id, version=version)
@@ -133,7 +136,7 @@ async def plan_rollback(project_id: ProjectId, version: VersionNumber) -> CallTo
 @tool(name="rollback_to_version", title="Roll back", annotations=DESTRUCTIVE)
 async def rollback_to_version(
     ctx: Context, project_id: ProjectId, version: VersionNumber
-) -> CallToolResult:
+) -> Annotated[CallToolResult, JobOutcome]:
     """Roll the project's live database back to a saved version. Everything written since
     that version is dropped from the live database (it stays in later versions, which you
     can still roll forward to). The connection string stays the same. Check plan_rollback
@@ -165,7 +168,7 @@ async def restore_tables(
         bool,
         Field(description="Also restore the tables a foreign key ties to these."),
     ] = False,
-) -> CallToolResult:
+) -> Annotated[CallToolResult, JobOutcome]:
     """Give the live database these tables exactly as they were in a saved version
     (schema and rows, in one transaction); every other table keeps its rows. The live
     state is saved first as an automatic version. A foreign key leaving the tables
@@ -186,7 +189,9 @@ async def restore_tables(
 
 
 @tool(name="undo_rollback", title="Undo the last rollback", annotations=DESTRUCTIVE)
-async def undo_rollback(ctx: Context, project_id: ProjectId) -> CallToolResult:
+async def undo_rollback(
+    ctx: Context, project_id: ProjectId
+) -> Annotated[CallToolResult, JobOutcome]:
     """Undo the last rollback: the live database goes back to what the rollback replaced
     (saved automatically before it, rows and schema), in the same connection string. Its
     state now is saved first too, so an undo can be undone by calling this again. Fails
@@ -201,10 +206,40 @@ async def undo_rollback(ctx: Context, project_id: ProjectId) -> CallToolResult:
     return await job_outcome(ctx, job_id, done)
 
 
+@tool(name="rename_version", title="Rename a version", annotations=CREATE)
+async def rename_version(
+    project_id: ProjectId,
+    version: VersionNumber,
+    name: Annotated[str, Field(min_length=1, max_length=200, description="The new name.")],
+) -> Annotated[CallToolResult, VersionAnswer]:
+    """Rename a saved version (its snapshot too); names are unique within a project."""
+    data = await call(
+        version_calls.version_rename, project_id=project_id, version=version, name=name
+    )
+    return answer(f"Renamed {version_line(data)} of project {project_id}.", {"version": data})
+
+
+@tool(name="pin_version", title="Pin or unpin a version", annotations=CREATE)
+async def pin_version(
+    project_id: ProjectId,
+    version: VersionNumber,
+    pinned: Annotated[
+        bool, Field(description="true: keep it hot whatever the tier policy; false: unpin.")
+    ] = True,
+) -> Annotated[CallToolResult, VersionAnswer]:
+    """Keep a version hot (fast to roll back to or preview) whatever the tier policy says,
+    or let the policy move it again (pinned=false)."""
+    data = await call(
+        version_calls.version_pin_set, project_id=project_id, version=version, pinned=pinned
+    )
+    state = "pinned" if data["pinned"] else "unpinned"
+    return answer(f"{version_line(data)} of project {project_id} is {state}.", {"version": data})
+
+
 @tool(name="delete_version", title="Delete a version", annotations=DESTRUCTIVE)
 async def delete_version(
     ctx: Context, project_id: ProjectId, version: VersionNumber
-) -> CallToolResult:
+) -> Annotated[CallToolResult, JobOutcome]:
     """Delete a version's snapshot for good: it can no longer be rolled back to or
     previewed (it stays in the history, marked deleted). Owners only."""
     job_id = await call(version_calls.version_delete, project_id=project_id, version=version)

@@ -178,6 +178,8 @@ def test_other_users_project_looks_missing(project, bob_api):
         "page": 1,
         "per_page": 50,
         "pages": 1,
+        "next_page": None,
+        "previous_page": None,
         "next": None,
         "previous": None,
         "items": [],

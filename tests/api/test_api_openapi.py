@@ -10,6 +10,7 @@ from schemathesis.specs.openapi.definitions import OPENAPI_31
 
 from checkpoints.api.openapi import openapi_document
 from checkpoints.models import Membership
+from checkpoints.shapes import openapi_components
 from tests.api_helpers import Api, member_add, project_via_api, token_for, version_via_api
 from tests.web_fixtures import engine_project_drop, jobs_run_queued, user_make
 
@@ -20,6 +21,15 @@ def test_document_is_valid_openapi_31():
     Draft202012Validator(OPENAPI_31).validate(DOC)
     for schema in DOC["components"]["schemas"].values():
         Draft202012Validator.check_schema(schema)
+
+
+def test_the_answers_components_are_generated_from_the_shapes():
+    """`make openapi` wrote them: the served document describes the answers exactly as the
+    models every door answers through (`checkpoints.shapes`) declare them."""
+    generated = openapi_components()
+    served = DOC["components"]["schemas"]
+    assert {name: served.get(name) for name in generated} == generated
+    assert {"Project", "Version", "Preview", "Job", "Share", "Error", "VersionList"} <= set(served)
 
 
 def test_every_operation_has_a_unique_operation_id():
@@ -148,6 +158,8 @@ def _exercise(api: RecordingApi, project) -> None:
     api.post(f"{base}/versions/1/unpin")
     api.get(f"{base}/diff", **{"from": 0, "to": 1})  # 200, from the manifests
     api.get(f"{base}/diff")  # 400
+    assert api.get(f"{base}/versions/0/rollback/plan").json()["version"] == 0
+    api.get(f"{base}/versions/{2**40}/rollback/plan")  # 404
 
     assert api.post(f"{base}/rollback/undo").json()["code"] == "nothing_to_undo"  # 409
     first = api.post(f"{base}/versions/0/rollback")

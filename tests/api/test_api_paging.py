@@ -166,15 +166,15 @@ def test_projects_previews_and_shares_are_paged(api, ada, big):
 
 def test_mcp_list_versions_pages(raw_token, big):
     with acting_as(raw_token):
-        first = version_calls.versions_list(project_id=big.pk)
+        first, current = version_calls.versions_list(project_id=big.pk)
         seen, page = [], 1
         while page:
             asked = PageRequest(number=page, per_page=100)
-            body = version_calls.versions_list(project_id=big.pk, page=asked)
-            seen += [v["number"] for v in body["versions"]]
+            body, _ = version_calls.versions_list(project_id=big.pk, page=asked)
+            seen += [v["number"] for v in body["items"]]
             page = body["next_page"]
-    assert len(first["versions"]) == 50 and first["count"] == VERSIONS
-    assert first["next_page"] == 2 and first["current_version"] == 500
+    assert len(first["items"]) == 50 and first["count"] == VERSIONS
+    assert first["next_page"] == 2 and current == 500
     assert seen == list(range(VERSIONS))
 
 

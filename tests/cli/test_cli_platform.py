@@ -53,7 +53,7 @@ def test_labels_round_trip_on_the_command_line_and_the_timeline(project, browser
         "versions", "create", "--project", pk, "--prompt", "Tagged", "--json",
         "--label", "git_sha=3f2a9c1", "--label", "agent_run=7",
     )  # fmt: skip
-    assert json.loads(saved)["labels"] == {"git_sha": "3f2a9c1", "agent_run": "7"}
+    assert json.loads(saved)["version"]["labels"] == {"git_sha": "3f2a9c1", "agent_run": "7"}
     command("versions", "create", "--project", pk, "--prompt", "Untagged")
     listed = json.loads(
         command("versions", "list", "--project", pk, "--json", "--label", "git_sha:3f2a9c1")

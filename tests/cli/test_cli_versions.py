@@ -62,7 +62,8 @@ def test_create_rollback_preview_list(project, tmp_path):
             str(_write(tmp_path, "create table orders (id int);")),
         )
     )
-    assert body["number"] == 2 and body["current"] and body["job"]["state"] == "succeeded"
+    assert body["version"]["number"] == 2 and body["version"]["current"]
+    assert body["state"] == "succeeded"  # the job, as the API and MCP answer it
     uri = services.project_connection_uri(project=project)
     assert tables(uri) == {"items", "orders"}
 
@@ -102,7 +103,7 @@ def test_failing_sql_exits_non_zero_and_names_the_statement(project, tmp_path):
     ("args", "message"),
     [
         (["list", "--project", "999999"], PROJECT_NOT_FOUND.format(id=999999)),
-        (["rollback", "--version", "9"], "has no version v9"),
+        (["rollback", "--version", "9"], "has no version 9."),
         (["list", "--user", "nobody"], command.USER_NOT_FOUND.format(username="nobody")),
         (["create", "--prompt", "x", "--sql-file", "/nonexistent.sql"], "Cannot read the SQL file"),
     ],
@@ -150,5 +151,6 @@ def test_undo_restores_what_the_rollback_replaced(project, tmp_path):
     assert "Undid the rollback: back to v2 “Before rollback to v0”" in out
     assert run_sql(uri, "select id from items") == [(7,)]
     body = json.loads(versions("undo", "--project", str(project.pk), "--json"))
-    assert body["number"] == 0 and body["current"] and body["job"]["state"] == "succeeded"
+    assert body["version"]["number"] == 0 and body["version"]["current"]
+    assert body["state"] == "succeeded"
     assert "items" not in tables(uri)

@@ -22,6 +22,14 @@ ROOT = Path(__file__).resolve().parents[2]
 TOOLS = {
     "share_version",
     "revoke_share",
+    "list_shares",
+    "list_previews",
+    "get_project",
+    "delete_project",
+    "rotate_password",
+    "rename_version",
+    "pin_version",
+    "cancel_job",
     "list_projects",
     "create_project",
     "get_connection_string",
@@ -51,6 +59,9 @@ DESTRUCTIVE = {
     "discard_preview",
     "revoke_share",
     "apply_migration",
+    "delete_project",
+    "rotate_password",
+    "cancel_job",
     "discard_migration",
 }
 
@@ -143,11 +154,11 @@ async def agent_loop(session: Session, name: str) -> dict[str, Any]:
     assert tables(uri) == {"todos", "tags"}
 
     versions = await session.ok("list_versions", project_id=pid)
-    assert [v["number"] for v in versions["versions"]] == [0, 1, 2]
+    assert [v["number"] for v in versions["items"]] == [0, 1, 2]
 
     diff = await session.ok("compare_versions", project_id=pid, from_version=1, to_version=2)
-    assert diff["changes"]["tables_added"] == ["tags"]
-    assert diff["changes"]["tables"]["todos"]["columns_added"] == ["done"]
+    assert diff["tables_added"] == ["tags"]
+    assert diff["tables"]["todos"]["columns_added"] == ["done"]
 
     plan = await session.ok("plan_rollback", project_id=pid, version=1)
     assert "tags" in plan["summary"] and "done" in plan["summary"]

@@ -95,9 +95,9 @@ def test_a_viewer_lists_and_reads_but_cannot_act(http_world, loop_done):
             return {"projects": projects, "versions": versions, "diff": diff, **refusals}
 
     seen = anyio.run(session)
-    assert [p["role"] for p in seen["projects"]["projects"] if p["id"] == pid] == ["viewer"]
-    assert len(seen["versions"]["versions"]) == 3
-    assert seen["diff"]["changes"]["tables_added"] == ["tags", "todos"]
+    assert [p["role"] for p in seen["projects"]["items"] if p["id"] == pid] == ["viewer"]
+    assert len(seen["versions"]["items"]) == 3
+    assert seen["diff"]["tables_added"] == ["tags", "todos"]
     for refusal in ("rollback", "undo", "save", "preview", "uri", "delete", "tables"):
         assert seen[refusal]["code"] == "forbidden", seen[refusal]
         assert "viewer" in seen[refusal]["message"]
@@ -126,7 +126,7 @@ def test_another_teams_project_is_not_found_and_bad_arguments_are_tool_errors(
             }
 
     seen = anyio.run(session)
-    assert seen["listed"]["projects"] == []
+    assert seen["listed"]["items"] == []
     for key in ("versions", "rollback", "job", "missing"):
         assert seen[key]["code"] == "not_found", seen[key]
     assert seen["versions"]["message"] == seen["rollback"]["message"]
@@ -139,7 +139,7 @@ def test_another_teams_project_is_not_found_and_bad_arguments_are_tool_errors(
         assert error["code"] == "invalid" and argument in error["details"], error
         assert seen[key].content[0].text.startswith(f"Invalid arguments: {argument}")
         assert "pydantic" not in seen[key].content[0].text
-    assert seen["after"]["projects"] == []
+    assert seen["after"]["items"] == []
     assert "not_found" in seen["resource"]
 
 
@@ -208,4 +208,4 @@ def test_a_nul_character_in_a_tool_argument_is_a_tool_error(http_world, loop_don
     for key in ("prompt", "sql", "tables"):
         assert seen[key]["code"] == "invalid", seen[key]
         assert seen[key]["message"] == f"{key}: Must not contain NUL characters."
-    assert seen["after"]["versions"]
+    assert seen["after"]["items"]

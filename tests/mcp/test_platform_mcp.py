@@ -66,7 +66,7 @@ def test_tools_that_change_something_take_an_idempotency_key(http_world, platfor
         takes_key = "idempotency_key" in tool.input_schema["properties"]
         assert takes_key == (not tool.annotations.read_only_hint), tool.name
     reveal = {t.name for t in tools if "reveal" in t.input_schema["properties"]}
-    assert reveal == {"get_connection_string", "open_preview"}
+    assert reveal == {"get_connection_string", "open_preview", "rotate_password"}
 
 
 def test_labels_round_trip_and_a_retried_save_saves_once(http_world, platform):
@@ -87,8 +87,8 @@ def test_labels_round_trip_and_a_retried_save_saves_once(http_world, platform):
     first, again, reused, found, none, bad = run_as(http_world.url, http_world.operator, steps)
     assert first == again and first["version"]["labels"] == labels
     assert reused["code"] == "idempotency_key_reused"
-    assert [v["number"] for v in found["versions"]] == [first["version"]["number"]]
-    assert found["versions"][0]["labels"] == labels and none["versions"] == []
+    assert [v["number"] for v in found["items"]] == [first["version"]["number"]]
+    assert found["items"][0]["labels"] == labels and none["items"] == []
     assert bad["code"] == "invalid" and "Label key" in bad["message"]
     assert Version.objects.filter(project_id=pid, prompt="Add notes").count() == 1
 
@@ -108,7 +108,7 @@ def test_a_read_only_token_reads_and_is_refused_every_write(http_world, platform
         }
 
     seen = run_as(http_world.url, platform.read_only, steps)
-    assert {p["id"] for p in seen["listed"]["projects"]} >= {platform.mine, platform.other}
+    assert {p["id"] for p in seen["listed"]["items"]} >= {platform.mine, platform.other}
     assert ":********@" in seen["uri"]["connection_uri"]
     for write in ("save", "create", "rollback", "preview"):
         assert seen[write]["code"] == "read_only_token", seen[write]
@@ -125,8 +125,8 @@ def test_a_project_scoped_token_finds_only_its_project(http_world, platform):
         }
 
     seen = run_as(http_world.url, platform.scoped, steps)
-    assert [p["id"] for p in seen["listed"]["projects"]] == [platform.mine]
-    assert seen["mine"]["project"] == platform.mine
+    assert [p["id"] for p in seen["listed"]["items"]] == [platform.mine]
+    assert [v["number"] for v in seen["mine"]["items"]][:1] == [0]  # its versions are listed
     assert seen["other"]["code"] == seen["uri"]["code"] == "not_found"
     assert seen["create"]["code"] == "token_scope"
 

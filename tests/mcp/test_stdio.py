@@ -47,7 +47,7 @@ def test_tools_and_the_agent_loop_over_stdio(world):
             )
             found["timeline"] = json.loads(timeline.contents[0].text)
             listed = await agent.ok("list_versions", project_id=found["project"])
-            assert [v["number"] for v in listed["versions"]] == [0, 1, 2]
+            assert [v["number"] for v in listed["items"]] == [0, 1, 2]
             return tools, agent, found
 
     tools, agent, found = anyio.run(session)

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import CommandError
-
+from checkpoints import doorframe
 from checkpoints.management.project_command import ProjectCommand
 from checkpoints.models import AgentProject
 from checkpoints.paging import page_of
 from checkpoints.serialize import share_json
 from checkpoints.services import sharing
-
-SHARE_NOT_FOUND = "Project {project} has no share link {share}."
 
 
 class Command(ProjectCommand):
@@ -41,7 +38,7 @@ class Command(ProjectCommand):
         created = sharing.share_create(version=version, user=user, hours=options["hours"])
         link = options["base_url"].rstrip("/") + created.path
         if self.as_json:
-            self._print_json(share_json(created.share) | {"link": link, "token": created.token})
+            self._print_json(doorframe.share_created(created, link=link))
             return
         self.stdout.write(link)
         self.stderr.write(
@@ -66,14 +63,7 @@ class Command(ProjectCommand):
         self._print_page_footer("share links", page)
 
     def _revoke(self, project: AgentProject, user, options: dict[str, Any]) -> None:
-        share = (
-            project.shares.select_related("version", "preview", "project")
-            .filter(pk=options["share"])
-            .first()
-        )
-        if share is None:
-            raise CommandError(SHARE_NOT_FOUND.format(project=project.pk, share=options["share"]))
-        share = sharing.share_revoke(share=share, user=user)
+        share = sharing.share_revoke(share=self._share_of(project, options["share"]), user=user)
         if self.as_json:
             self._print_json(share_json(share))
         else:

@@ -10,13 +10,12 @@ copy, the same services as the API and MCP, jobs run to completion in this proce
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError
 
-from checkpoints.jobs.run import job_execute
+from checkpoints.management.job_run import job_run
 from checkpoints.management.project_command import ProjectCommand
 from checkpoints.models import AgentProject, Job, MigrationTrial, Version
 from checkpoints.services import migrations, sql_tools
@@ -24,8 +23,6 @@ from checkpoints.services import migrations, sql_tools
 MIGRATION_NOT_FOUND = "Project {project} has no migration {id}."
 SQL_MISSING = "Give the SQL with --sql or --sql-file."
 SQL_FILE_UNREADABLE = "Cannot read the SQL file {path}: {error}"
-JOB_FAILED = "{kind} failed: {error}"
-WAIT_SECONDS = 600.0
 
 
 class Command(ProjectCommand):
@@ -133,13 +130,4 @@ class Command(ProjectCommand):
 
     def _run(self, job: Job) -> Job:
         """Run the job here; if a worker claimed it first, wait for the worker."""
-        job_execute(job.pk)
-        deadline = time.monotonic() + WAIT_SECONDS
-        job.refresh_from_db()
-        while not job.is_finished and time.monotonic() < deadline:
-            time.sleep(0.2)
-            job.refresh_from_db()
-        if job.state != Job.State.SUCCEEDED:
-            error = job.error or f"the job is still {job.state}"
-            raise CommandError(JOB_FAILED.format(kind=job.get_kind_display(), error=error))
-        return job
+        return job_run(job)

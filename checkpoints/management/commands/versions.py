@@ -1,4 +1,5 @@
-"""`manage.py versions create|rollback|restore-tables|undo|preview|list`: the API's verbs for scripts and CI.
+"""`manage.py versions create|list|diff|plan|rollback|restore-tables|undo|preview|discard|
+rename|pin|unpin|delete`: the API's and MCP's verbs for scripts and CI.
 
 Each action calls the same service as the web pages and the API, then runs the job to
 completion in this process (`tasks.job_execute`); if a worker claimed it first, it waits for
@@ -12,28 +13,32 @@ the worker. Failures exit non-zero with the job's error.
     manage.py versions list --project 3 --json --page 2 --per-page 100
     manage.py versions create --project 3 --prompt "…" --label git_sha=3f2a9c1
     manage.py versions list --project 3 --label git_sha:3f2a9c1
+    manage.py versions diff --project 3 --from 1 --to 2
+    manage.py versions plan --project 3 --version 1        # what a rollback would change
+    manage.py versions discard --project 3 --preview 4
+
+With `--json` each prints what the API and MCP answer: a job (with the version or preview
+it made), a page of versions, a diff, a plan, or `{"error": {"code", "message"}}`.
 """
 
 from __future__ import annotations
 
-import time
+import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError
 
-from checkpoints import services
-from checkpoints.jobs.run import job_execute
-from checkpoints.management.project_command import ProjectCommand, Refused
+from checkpoints import doorframe, services
+from checkpoints.management.job_run import job_run
+from checkpoints.management.project_command import ProjectCommand
 from checkpoints.models import AgentProject, Job, Version
 from checkpoints.paging import page_of
-from checkpoints.serialize import job_json, preview_json, version_json
-from checkpoints.version_labels import LabelsInvalid, labels_filter, labels_parse
+from checkpoints.serialize import version_json
+from checkpoints.version_labels import LabelsInvalid, labels_parse
 
 SQL_FILE_UNREADABLE = "Cannot read the SQL file {path}: {error}"
-JOB_FAILED = "{kind} failed: {error}"
-JOB_UNFINISHED = "The job {job} did not finish within {seconds:g} s; it is {state}."
-WAIT_SECONDS = 600.0
 
 
 class Command(ProjectCommand):
@@ -48,8 +53,19 @@ class Command(ProjectCommand):
             "--label", action="append", default=[], dest="labels", metavar="KEY=VALUE",
             help="A label kept with the version (e.g. git_sha=3f2a9c1); repeat for more.",
         )  # fmt: skip
-        rollback = action("rollback", "Roll the active branch back to a version.")
-        rollback.add_argument("--version", type=int, required=True, dest="number")
+        for name, text in (
+            ("rollback", "Roll the active branch back to a version."),
+            ("plan", "What rolling back to a version would change in live now."),
+            ("preview", "Open a preview of a version; print its connection string."),
+            ("pin", "Keep a version hot whatever the tier policy says."),
+            ("unpin", "Let the tier policy move a version again."),
+            ("delete", "Delete a version's snapshot for good (owners)."),
+            ("rename", "Rename a version (and its snapshot)."),
+        ):
+            one = action(name, text)
+            one.add_argument("--version", type=int, required=True, dest="number")
+            if name == "rename":
+                one.add_argument("--name", required=True, help="The new name.")
         tables = action(
             "restore-tables",
             "Give the live database some tables as they were in a version (the rest untouched).",
@@ -64,8 +80,11 @@ class Command(ProjectCommand):
             help="Also restore the tables a foreign key ties to these.",
         )
         action("undo", "Undo the last rollback: back to the live state it replaced.")
-        preview = action("preview", "Open a preview of a version; print its connection string.")
-        preview.add_argument("--version", type=int, required=True, dest="number")
+        discard = action("discard", "Discard a preview (its temporary database).")
+        discard.add_argument("--preview", type=int, required=True, dest="preview_id")
+        diff = action("diff", "What changed between two versions (their stored manifests).")
+        diff.add_argument("--from", type=int, required=True, dest="old")
+        diff.add_argument("--to", type=int, required=True, dest="new")
         listing = action("list", "List the project's versions, a page at a time.", paged=True)
         listing.add_argument(
             "--label", action="append", default=[], dest="labels", metavar="KEY:VALUE",
@@ -113,8 +132,7 @@ class Command(ProjectCommand):
             include_dependencies=options["include_dependencies"],
         )
         job = self._run(job)
-        if self.as_json:
-            self._print_json({"job": job_json(job)})
+        if self._job_json(job, user):
             return
         rows = job.result.get("rows", {})
         self.stdout.write(
@@ -136,33 +154,56 @@ class Command(ProjectCommand):
         version = self._version(project, options["number"])
         job = self._run(services.preview_open(project=project, version=version, user=user))
         assert job.preview is not None
-        uri = services.preview_connection_uri(preview=job.preview)
-        if self.as_json:
-            self._print_json(
-                {"job": job_json(job), **preview_json(job.preview, connection_uri=uri)}
-            )
-        else:
-            self.stdout.write(uri)
+        if not self._job_json(job, user):
+            self.stdout.write(services.preview_connection_uri(preview=job.preview))
+
+    def _discard(self, project: AgentProject, user, options: dict[str, Any]) -> None:
+        preview = self._preview_of(project, options["preview_id"])
+        job = self._run(services.preview_discard(preview=preview, user=user))
+        if not self._job_json(job, user):
+            self.stdout.write(f"Discarded preview {preview.pk} of {preview.version.label}.")
+
+    def _diff(self, project: AgentProject, user, options: dict[str, Any]) -> None:
+        old, new = self._version(project, options["old"]), self._version(project, options["new"])
+        self._diff_print(doorframe.diff_answer(old, new), f"{old.label} → {new.label}")
+
+    def _plan(self, project: AgentProject, user, options: dict[str, Any]) -> None:
+        version = self._version(project, options["number"])
+        plan = doorframe.plan_answer(project, version)
+        self._diff_print(plan, f"Rolling back to {version.label}")
+
+    def _pin(self, project: AgentProject, user, options: dict[str, Any]) -> None:
+        self._version_print(project, services.version_pin, user, options)
+
+    def _unpin(self, project: AgentProject, user, options: dict[str, Any]) -> None:
+        self._version_print(project, services.version_unpin, user, options)
+
+    def _rename(self, project: AgentProject, user, options: dict[str, Any]) -> None:
+        rename = partial(services.version_rename, name=options["name"])
+        self._version_print(project, rename, user, options)
+
+    def _version_print(self, project: AgentProject, use_case, user, options) -> None:
+        version = use_case(version=self._version(project, options["number"]), user=user)
+        body = version_json(version, current_id=project.current_version_id)
+        pinned = " (pinned)" if version.pinned else ""
+        self.stdout.write(json.dumps(body, indent=2) if self.as_json else
+                          f"{version.label} “{version.name}”{pinned}.")  # fmt: skip
+
+    def _delete(self, project: AgentProject, user, options: dict[str, Any]) -> None:
+        version = self._version(project, options["number"])
+        job = self._run(services.version_delete(version=version, user=user))
+        if not self._job_json(job, user):
+            self.stdout.write(f"Deleted {version.label} “{version.name}”.")
 
     def _list(self, project: AgentProject, user, options: dict[str, Any]) -> None:
-        versions = project.versions.filter(deleted_at__isnull=True).select_related(
-            "parent", "created_by", "deleted_by"
-        )
-        try:
-            versions = labels_filter(versions, options["labels"])
-        except LabelsInvalid as error:
-            raise CommandError(error.message) from None
+        versions = doorframe.versions_listed(project, labels=options["labels"])
         current = project.current_version_id
         asked = self._page_request(options)
         if self.as_json:
-            page = page_of(
-                versions.order_by("number", "pk"),
-                asked,
-                lambda v: version_json(v, current_id=current),
-            )
+            page = page_of(versions, asked, lambda v: version_json(v, current_id=current))
             self._print_page_json(page)
             return
-        page = page_of(versions.order_by("number", "pk"), asked)
+        page = page_of(versions, asked)
         rows = [
             (
                 ("* " if v.pk == current else "  ") + v.label,
@@ -182,29 +223,10 @@ class Command(ProjectCommand):
 
     def _run(self, job: Job) -> Job:
         """Run the job here; if a worker claimed it first, wait for the worker."""
-        job_execute(job.pk)
-        deadline = time.monotonic() + WAIT_SECONDS
-        job.refresh_from_db()
-        while not job.is_finished and time.monotonic() < deadline:
-            time.sleep(0.2)
-            job.refresh_from_db()
-        if not job.is_finished:
-            message = JOB_UNFINISHED.format(job=job.pk, seconds=WAIT_SECONDS, state=job.state)
-            raise Refused(code="timeout", message=message)
-        if job.state in (Job.State.FAILED, Job.State.CANCELLED):
-            message = JOB_FAILED.format(kind=job.get_kind_display(), error=job.error)
-            raise Refused(code=job.result.get("error_code") or "job_failed", message=message)
-        return Job.objects.select_related("project", "preview").get(pk=job.pk)
+        return job_run(job)
 
     def _print_version(self, project: AgentProject, version: Version, job: Job) -> None:
-        project.refresh_from_db()
-        if self.as_json:
-            self._print_json(
-                {
-                    "job": job_json(job),
-                    **version_json(version, current_id=project.current_version_id),
-                }
-            )
+        if self._job_json(job, job.created_by):
             return
         verb = "Rolled back to" if job.kind == Job.Kind.ROLLBACK else "Saved"
         if (job.result.get("request") or {}).get("undo"):

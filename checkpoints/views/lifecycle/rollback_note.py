@@ -1,9 +1,9 @@
 """The sentence the rollback confirmation opens with: what rolling back changes in the
 live database now ("Rolling back to v1 drops columns role, company, tags and 1 contact.").
 
-The confirmation is a GET: it only reads. It opens the live database read-only with a
-short connect and statement timeout, so a slow or unreachable database costs at most a
-few seconds, and then the sentence says plainly that it could not look (never a
+The confirmation is a GET: it only reads, through the one bounded live read every door's
+plan uses (`lifecycle.diff.live_manifest`), so a slow or unreachable database costs at
+most a few seconds, and then the sentence says plainly that it could not look (never a
 silent nothing). A version saved without a manifest has nothing to compare: no sentence.
 """
 
@@ -15,32 +15,16 @@ import psycopg
 
 from checkpoints import services
 from checkpoints.engines.base import mask_password
-from checkpoints.engines.connect import connect
 from checkpoints.engines.errors import EngineError
-from checkpoints.lifecycle import manifest as manifests
-from checkpoints.lifecycle.diff import diff_summary, manifest_diff
+from checkpoints.lifecycle.diff import READ_SECONDS, diff_summary, manifest_diff
+from checkpoints.lifecycle.diff import live_manifest as _live_manifest
 from checkpoints.models import AgentProject, Version
 
 logger = logging.getLogger(__name__)
 
-#: How long the confirmation may wait for the live database, per connect and statement.
-READ_SECONDS = 2
 UNREADABLE = (
     "What {doing} changes could not be read from the live database within {seconds} s ({reason}). "
 )
-
-
-def _live_manifest(uri: str) -> dict:
-    options = f"-c statement_timeout={READ_SECONDS * 1000} -c lock_timeout={READ_SECONDS * 1000}"
-    with connect(
-        uri,
-        retry_for=0.5,
-        blocked_for=READ_SECONDS,
-        connect_timeout=READ_SECONDS,
-        options=options,
-    ) as conn:
-        conn.read_only = True
-        return manifests.manifest_read(conn)
 
 
 def rollback_sentence(
