@@ -138,6 +138,7 @@ def job_json(job: Job) -> dict[str, Any]:
     elif job.state == Job.State.CANCELLED:
         error = {"code": "cancelled", "message": job.error}
     return {
+        **_move_json(job),
         "id": job.pk,
         "project": job.project_id,
         "kind": job.kind,
@@ -163,6 +164,20 @@ def job_json(job: Job) -> dict[str, Any]:
         "finished_at": _time(job.finished_at),
         "duration_ms": job.duration_ms,
         "url": job_url(job),
+    }
+
+
+def _move_json(job: Job) -> dict[str, Any]:
+    """A move's outcome: where to, versions across, those that could not go (label: why)."""
+    if job.kind != Job.Kind.PROJECT_MOVE:
+        return {}
+    result = job.result
+    return {
+        "move": {
+            "to": (result.get("request") or {}).get("to_name", ""),
+            "moved": len(result.get("moved") or {}),
+            "not_moved": dict(result.get("not_moved") or {}),
+        }
     }
 
 
