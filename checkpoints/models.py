@@ -127,7 +127,9 @@ class AgentProject(models.Model):
         EngineConnection,
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
+        # RESTRICT, not PROTECT: a connection with projects cannot go on its own, but a
+        # deleted team takes its projects and its connections together.
+        on_delete=models.RESTRICT,
         related_name="projects",
     )
     engine_project_id = models.CharField(max_length=100, blank=True)

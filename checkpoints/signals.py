@@ -42,7 +42,8 @@ def _user_logged_in_personal_team(sender: Any, request: Any, user: Any, **kwargs
 def _team_deleted_server_removed(sender: Any, instance: Team, **kwargs: Any) -> None:
     """A deleted team's embedded server stops and its folder goes, once the deletion is
     committed: no orphan server keeps running for a team that is gone."""
-    transaction.on_commit(lambda: team_server_remove(instance.pk))
+    team_id = instance.pk  # None once the deletion is done
+    transaction.on_commit(lambda: team_server_remove(team_id))
 
 
 def connect() -> None:

@@ -48,12 +48,14 @@ def places() -> Iterator[tuple[Path, EmbeddedPostgres]]:
 
 
 @pytest.fixture
-def setup(settings, places):
+def setup(request, settings, places):
+    """Ada's demo project (v0–v3, unless the test asks for fewer) on her team's server,
+    a row she wrote since, and the external server as a connection of her team."""
     settings.CHECKPOINTS_SERVERS = "per-team"
     settings.CHECKPOINTS_TEAM_SERVERS_DIR = places[0]
     settings.CHECKPOINTS_TEAM_SERVERS_FAST = True
     ada = user_make("ada")
-    project = project_demo(ada, versions=3)
+    project = project_demo(ada, versions=getattr(request, "param", 3))
     uri = services.project_connection_uri(project=project)
     repository.contact_create(
         uri, schema=repository.schema_read(uri), data={"name": "Dorothy", "email": "dv@x.org"}
