@@ -82,8 +82,7 @@ def bench_team_servers(
         ]
         engines.extend(working)
         rates = {
-            str(n): _versions_at_once(working[:n], projects[:n], versions_each)
-            for n in concurrency
+            str(n): _versions_at_once(working[:n], projects[:n], versions_each) for n in concurrency
         }
     finally:
         for engine in engines:
