@@ -19,6 +19,7 @@ same way.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.db import transaction
@@ -81,6 +82,7 @@ def run_project_move(run: JobRun) -> None:
         try:
             left = _versions_copy(run, source, dest)
             _live_copy(run, source, dest)
+            _reset_point_drop(dest)
             _switch(run, dest, left)
         except Exception:  # a killed worker runs nothing: the next move cleans up
             if not run.result.get("switched") and project_drop(dest.engine, dest.project_id):
@@ -161,6 +163,14 @@ def _live_copy(run: JobRun, source: Engine, dest: Destination) -> None:
             problems = manifests.manifest_verify(conn, expected)
         if problems:
             raise JobFailed(LIVE_CHANGED.format(found="; ".join(problems)))
+
+
+def _reset_point_drop(dest: Destination) -> None:
+    """The empty reset point is no version: gone before the switch (best effort: cleanup
+    removes a snapshot no version records)."""
+    with contextlib.suppress(EngineError):
+        ops = dest.engine.snapshot_delete(dest.project_id, dest.empty_snapshot)
+        wait_for_operations(dest.engine, dest.project_id, ops)
 
 
 @transaction.atomic

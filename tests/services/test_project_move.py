@@ -102,6 +102,9 @@ def test_a_project_moves_from_its_team_server_to_an_external_one(setup):
     assert port_of(project.connection_uri) == server.config.port != old_port
     assert project.current_version.number == 3
     assert all(snapshots[v.number] != v.snapshot_id for v in project.versions.all())
+    engine = services.engine_for(project=project)
+    held = {s.id for s in engine.snapshot_list(project.engine_project_id)}
+    assert held == {v.snapshot_id for v in project.versions.all()}  # no reset point left
     # The live data, with the row the agent wrote after v3, is there.
     emails = {c.email for c in repository.contacts_list(project.connection_uri)[1]}
     assert "dv@x.org" in emails and repository.schema_read(project.connection_uri).variant == 3
