@@ -5,9 +5,11 @@ from django.urls import path
 
 from checkpoints.views import (
     activity,
+    connections,
     jobs,
     page,
     previews,
+    project_move,
     projects,
     tables,
     teams,
@@ -40,6 +42,12 @@ team_urls = [
     path("teams/<int:pk>/webhooks/<int:e>/rotate", webhooks.webhook_rotate, name="webhook-rotate"),
     path("teams/<int:pk>/webhooks/<int:e>/test", webhooks.webhook_test, name="webhook-test"),
     path("teams/<int:pk>/members", teams.member_add, name="member-add"),
+    path("teams/<int:pk>/connections", connections.connection_add, name="connection-add"),
+    path(
+        "teams/<int:pk>/connections/<int:c>/remove",
+        connections.connection_remove,
+        name="connection-remove",
+    ),
     path("teams/<int:pk>/members/<int:member_pk>/role", teams.member_role, name="member-role"),
     path(
         "teams/<int:pk>/members/<int:member_pk>/remove", teams.member_remove, name="member-remove"
@@ -52,6 +60,7 @@ project_urls = [
     path(f"{P}/", page.project_detail, name="project-detail"),
     path(f"{P}/start-over", projects.project_start_over, name="project-start-over"),
     path(f"{P}/rotate-password", projects.project_password_rotate, name="project-password-rotate"),
+    path(f"{P}/move", project_move.project_move_view, name="project-move"),
     path(f"{P}/end-sessions", projects.project_sessions_end, name="project-sessions-end"),
     path(f"{P}/jobs/<int:job_pk>/status", jobs.job_status, name="job-status"),
     path(f"{P}/jobs/<int:job_pk>/cancel", jobs.job_cancel, name="job-cancel"),

@@ -32,6 +32,13 @@ def connection_engine(connection: EngineConnection) -> Engine:
     return engines.engine_cached(_cache_key(connection), lambda: _build(connection))
 
 
+def team_server_remove(team_id: int) -> bool:
+    """The team's embedded server stopped and its folder deleted (no orphan server left
+    when a team goes or an admin asks); whether there was one."""
+    engines.engine_forget(f"team-server:{team_id}")
+    return teamservers.remove(team_servers_root(), team_id)
+
+
 def servers_mode() -> str:
     """Where new projects live; `shared` whenever the installation's engine is Neon."""
     mode = settings.CHECKPOINTS_SERVERS

@@ -127,7 +127,9 @@ class AgentProject(models.Model):
         EngineConnection,
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
+        # RESTRICT, not PROTECT: a connection with projects cannot go on its own, but a
+        # deleted team takes its projects and its connections together.
+        on_delete=models.RESTRICT,
         related_name="projects",
     )
     engine_project_id = models.CharField(max_length=100, blank=True)
@@ -267,6 +269,7 @@ class Job(models.Model):
         TIER_MOVE = "tier_move", "Move between tiers"
         MIGRATION_PREPARE = "migration_prepare", "Try a migration on a copy"
         MIGRATION_APPLY = "migration_apply", "Apply a migration"
+        PROJECT_MOVE = "project_move", "Move to another connection"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -364,6 +367,7 @@ class Activity(models.Model):
         UNPIN = "unpin", "Unpinned"
         SESSIONS_END = "sessions_end", "Sessions ended"
         LIMIT = "limit", "Limit reached"
+        MOVE = "move", "Moved to another connection"
 
     project = models.ForeignKey(AgentProject, on_delete=models.CASCADE, related_name="activities")
     actor = models.ForeignKey(

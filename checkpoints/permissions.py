@@ -45,6 +45,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "members_manage": (OWNER, "manage the team’s members"),
     "webhooks_manage": (OWNER, "manage the team’s webhooks"),
     "connections_manage": (OWNER, "manage the team’s engine connections"),
+    "project_move": (OWNER, "move projects to another connection"),
     "password_rotate": (OWNER, "rotate the connection string’s password"),
 }
 

@@ -146,6 +146,7 @@ def job_json(job: Job) -> dict[str, Any]:
         error = {"code": "cancelled", "message": job.error}
     return shapes.Job(
         **{
+            **_move_json(job),
             "id": job.pk,
             "project": job.project_id,
             "kind": job.kind,
@@ -173,6 +174,20 @@ def job_json(job: Job) -> dict[str, Any]:
             "url": job_url(job),
         }
     ).answer()
+
+
+def _move_json(job: Job) -> dict[str, Any]:
+    """A move's outcome: where to, versions across, those that could not go (label: why)."""
+    if job.kind != Job.Kind.PROJECT_MOVE:
+        return {}
+    result = job.result
+    return {
+        "move": {
+            "to": (result.get("request") or {}).get("to_name", ""),
+            "moved": len(result.get("moved") or {}),
+            "not_moved": dict(result.get("not_moved") or {}),
+        }
+    }
 
 
 def share_json(share: ShareLink) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Every user owns a personal team: made on sign-up, or on the first login of a user made
-before teams. Connected in `CheckpointsConfig.ready`."""
+before teams; a deleted team's embedded server goes with it. Connected in
+`CheckpointsConfig.ready`."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in
 from django.db import transaction
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 
+from checkpoints.engine_connections import team_server_remove
 from checkpoints.models import Membership, Team
 
 if TYPE_CHECKING:
@@ -37,7 +39,17 @@ def _user_logged_in_personal_team(sender: Any, request: Any, user: Any, **kwargs
     team_personal_for(user=user)
 
 
+def _team_deleted_server_removed(sender: Any, instance: Team, **kwargs: Any) -> None:
+    """A deleted team's embedded server stops and its folder goes, once the deletion is
+    committed: no orphan server keeps running for a team that is gone."""
+    team_id = instance.pk  # None once the deletion is done
+    transaction.on_commit(lambda: team_server_remove(team_id))
+
+
 def connect() -> None:
+    post_delete.connect(
+        _team_deleted_server_removed, sender=Team, dispatch_uid="checkpoints.team_server.removed"
+    )
     post_save.connect(
         _user_created_personal_team,
         sender=settings.AUTH_USER_MODEL,

@@ -172,6 +172,20 @@ def stop_all(root: Path, *, mode: str = "fast") -> None:
         thread.join(timeout=30)
 
 
+def remove(root: Path, team_id: int) -> bool:
+    """Stop the team's server and delete its folder (data and cold archives): the team
+    is gone, or has no projects and an admin asked. Whether there was one."""
+    folder = Path(root) / str(int(team_id))
+    if not folder.exists():
+        return False
+    with _locked(root):
+        server = team_server(root, team_id)
+        if (server.data_dir / CONFIG_FILE).exists():
+            server.stop(mode="fast", patience=3)
+        shutil.rmtree(folder, ignore_errors=True)
+    return True
+
+
 def memory_bytes(server: EmbeddedPostgres) -> int:
     """What the running server takes in memory: the proportional set size (PSS) of its
     postmaster and every backend, so shared memory counts once."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from checkpoints.api import jobs, meta, pages, previews, projects, shares, sql, versions
+from checkpoints.api import jobs, meta, moves, pages, previews, projects, shares, sql, versions
 
 P = "api/v1/projects/<int:pk>"
 
@@ -17,6 +17,7 @@ urlpatterns = [
     path(f"{P}/connection", projects.project_connection, name="api-project-connection"),
     path(f"{P}/connection/rotate", projects.project_password_rotate, name="api-password-rotate"),
     path(f"{P}/sessions/end", projects.project_sessions_end, name="api-sessions-end"),
+    path(f"{P}/move", moves.project_move_api, name="api-project-move"),
     path(f"{P}/versions", versions.versions, name="api-versions"),
     path(f"{P}/versions/<int:number>", versions.version_detail, name="api-version"),
     path(f"{P}/versions/<int:number>/rollback", versions.version_rollback, name="api-rollback"),

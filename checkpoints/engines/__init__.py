@@ -53,6 +53,14 @@ def engine_cached(key: str, build: Callable[[], Engine]) -> Engine:
         return engine
 
 
+def engine_forget(key: str) -> None:
+    """Close and forget the engine cached under `key` (its server is going away)."""
+    with _lock:
+        engine = _engines.pop(key, None)
+    if engine is not None:
+        engine.close()
+
+
 def reset_engines() -> None:
     """Forget cached engines (tests, or after settings change)."""
     with _lock:

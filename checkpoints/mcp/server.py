@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from checkpoints.mcp import (
     job_tools,
+    move_tools,
     preview_tools,
     project_tools,
     resources,
@@ -20,4 +21,12 @@ from checkpoints.mcp.app import mcp
 
 __all__ = ["mcp"]
 #: The modules whose import registers the tools and resources.
-REGISTERED = (project_tools, version_tools, preview_tools, job_tools, sql_tools, resources)
+REGISTERED = (
+    project_tools,
+    version_tools,
+    preview_tools,
+    job_tools,
+    sql_tools,
+    move_tools,
+    resources,
+)

@@ -11,14 +11,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import psycopg
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count
+from psycopg.conninfo import conninfo_to_dict
 
 from checkpoints import permissions
-from checkpoints.engine_connections import EXTERNAL, PER_TEAM, server_key, servers_mode
+from checkpoints.engine_connections import (
+    EXTERNAL,
+    PER_TEAM,
+    server_key,
+    servers_mode,
+    team_server_remove,
+)
+from checkpoints.engines.base import mask_password
 from checkpoints.errors import ServiceError
-from checkpoints.models import EngineConnection, Team
+from checkpoints.models import AgentProject, EngineConnection, Team
 from checkpoints.secretbox import secret_seal
 
 if TYPE_CHECKING:
@@ -28,6 +37,14 @@ CONNECTION_UNKNOWN = "There is no such connection in team “{team}”."
 CONNECTION_URL_INVALID = "Give a postgresql:// URL of a role that may create databases and roles."
 NO_EXTERNAL_SERVERS = "CHECKPOINTS_SERVERS=external needs CHECKPOINTS_EXTERNAL_SERVERS."
 SERVER_UNKNOWN = "No server {server} in CHECKPOINTS_EXTERNAL_SERVERS (known: {known})."
+CONNECTION_UNREACHABLE = "Could not connect to {server}: {why}"
+CONNECTION_UNDERPRIVILEGED = (
+    "The role {role} on {server} may not create databases and roles: give it CREATEDB and "
+    "CREATEROLE (or use another role)."
+)
+CONNECTION_IN_USE = "“{name}” still holds {count} project(s): move or delete them first."
+CONNECTION_REMOVED = "Connection “{name}” removed."
+TEAM_HAS_PROJECTS = "Team “{team}” still has {count} project(s) on its embedded server."
 EMBEDDED_NAME = "This team's server"
 
 
@@ -108,6 +125,7 @@ def connection_create_postgres(
         made = _postgres(team, url, name=(name or "").strip()[:200] or f"Server {server_key(url)}")
     except Exception:  # an unparsable URL: its text may hold the password, never echo it
         raise ServiceError(CONNECTION_URL_INVALID) from None
+    connection_check(url)
     with transaction.atomic():
         if default:
             team.connections.filter(is_default=True).update(is_default=False)
@@ -129,3 +147,50 @@ def _postgres(team: Team, url: str, *, name: str) -> EngineConnection:
         server=server_key(url),
         secret=secret_seal(url),
     )
+
+
+def connection_check(url: str) -> None:
+    """One connection to the server of `url`: it answers and its role may create databases
+    and roles; else a readable ServiceError (never the password)."""
+    server = server_key(url)
+    password = str(conninfo_to_dict(url).get("password") or "")
+    try:
+        with psycopg.connect(url, connect_timeout=5, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT current_user, rolsuper OR (rolcreatedb AND rolcreaterole) "
+                "FROM pg_catalog.pg_roles WHERE rolname = current_user"
+            ).fetchone()
+    except psycopg.Error as error:
+        why = mask_password(" ".join(str(error).split())[:300])
+        if password:
+            why = why.replace(password, "********")
+        raise ServiceError(CONNECTION_UNREACHABLE.format(server=server, why=why)) from None
+    if row is None or not row[1]:
+        role = row[0] if row else "?"
+        raise ServiceError(CONNECTION_UNDERPRIVILEGED.format(role=role, server=server))
+
+
+def connection_remove(*, user: User, connection: EngineConnection) -> str:
+    """Remove a connection of the team that holds no project (owners); an embedded one
+    takes its server with it (stopped, its folder deleted). The notice to show."""
+    permissions.require(user, connection.team, "connections_manage")
+    count = connection.projects.count()
+    if count:
+        raise ServiceError(CONNECTION_IN_USE.format(name=connection.name, count=count))
+    embedded = connection.kind == EngineConnection.Kind.EMBEDDED
+    connection.delete()
+    if embedded:
+        team_id = connection.team_id
+        transaction.on_commit(lambda: team_server_remove(team_id))
+    return CONNECTION_REMOVED.format(name=connection.name)
+
+
+def team_server_retire(*, team: Team) -> bool:
+    """An admin's ask (the command line): the team's embedded server stopped and its
+    folder deleted, refused while a project lives there. Whether there was one."""
+    embedded = team.connections.filter(kind=EngineConnection.Kind.EMBEDDED)
+    count = AgentProject.objects.filter(connection__in=embedded).count()
+    if count:
+        raise ServiceError(TEAM_HAS_PROJECTS.format(team=team.name, count=count))
+    embedded.delete()
+    return team_server_remove(team.pk)

@@ -125,6 +125,15 @@ class JobError(Shape):
     message: str
 
 
+class Move(Shape):
+    """A project move (kind `project_move`): where to, how many versions went across, and
+    those that could not (label: why)."""
+
+    to: str
+    moved: int = Field(ge=0)
+    not_moved: dict[str, str]
+
+
 class Job(Shape):
     id: int
     project: int
@@ -141,6 +150,7 @@ class Job(Shape):
     finished_at: Time | None
     duration_ms: int | None
     url: str
+    move: Move | None = Field(default=None, description="Only for a project move.")
 
 
 class Share(Shape):

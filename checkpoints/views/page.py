@@ -22,6 +22,7 @@ from checkpoints.engines.errors import EngineError
 from checkpoints.input_guard import int_or_none
 from checkpoints.models import AgentProject, Job
 from checkpoints.services import sharing
+from checkpoints.services.project_move import move_destinations
 from checkpoints.views.activity import activity_context
 from checkpoints.views.app_panel import app_panel_context
 from checkpoints.views.history import history_context, meta_context, timeline_context
@@ -103,6 +104,7 @@ def project_context(request: HttpRequest, project: AgentProject, tab: str) -> di
         "tab": tab,
         "shares": list(sharing.shares_live(project=project)),
         "undo_to": _undo_to(project),
+        "move_to": move_destinations(project=project) if can.project_move else [],
         **timeline_context(project),
         **history_context(request, project),
         **_tab_context(request, project, tab, can),

@@ -18,7 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from checkpoints import permissions, services
 from checkpoints.input_guard import int_or_none
 from checkpoints.models import Membership, Team
-from checkpoints.services import teams, webhooks
+from checkpoints.services import team_connections, teams, webhooks
 from checkpoints.views.responses import forbidden
 
 TEAM_TEMPLATE = "checkpoints/team_detail.html"
@@ -71,6 +71,7 @@ def _team_render(
     who: str = "",
     notice: str = "",
     webhook_secret: tuple[int, str] | None = None,
+    **extra: object,
 ) -> HttpResponse:
     template = TEAM_TEMPLATE
     if request.htmx and not request.htmx.history_restore_request:
@@ -90,6 +91,9 @@ def _team_render(
         "endpoints": team.webhook_endpoints.all() if can.webhooks_manage else [],
         "deliveries": webhooks.deliveries_recent(team=team) if can.webhooks_manage else [],
         "webhook_secret": webhook_secret,  # (endpoint id, secret) just made: shown once
+        # The connections card (templates/checkpoints/_connections.html): never a secret.
+        "connections": team_connections.connections_of(team=team),
+        **extra,
     }
     return render(request, template, context, status=status)
 

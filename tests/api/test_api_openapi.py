@@ -146,6 +146,7 @@ def _exercise(api: RecordingApi, project) -> None:
     api.get(f"{base}/connection")
     api.post(f"{base}/connection/rotate")
     assert api.post(f"{base}/sessions/end").json()["ended"] == 0
+    assert api.post(f"{base}/move", {"connection": 999999}).status_code == 400  # not the team's
     api.post(f"{base}/versions", {"prompt": ""})  # 400
     job = version_via_api(api, project, "Add items", "create table items (id int)")
     api.get(job["url"])

@@ -20,6 +20,7 @@ from checkpoints.engines.connect import run_sql
 ROOT = Path(__file__).resolve().parents[2]
 
 TOOLS = {
+    "move_project",
     "share_version",
     "revoke_share",
     "list_shares",
@@ -52,6 +53,7 @@ TOOLS = {
     "discard_migration",
 }
 DESTRUCTIVE = {
+    "move_project",
     "rollback_to_version",
     "restore_tables",
     "undo_rollback",

@@ -36,6 +36,9 @@ def test_tools_and_the_agent_loop_over_stdio(world):
             assert bad.is_error and "version" in bad.content[0].text
             bad = await agent.call("save_version", project_id="seven", prompt="x")
             assert bad.is_error
+            # A move to a connection not of the team is refused, readably.
+            bad = await agent.call("move_project", project_id=found["project"], connection_id=9999)
+            assert bad.is_error and "no such connection" in bad.content[0].text
             templates = (await client.list_resource_templates()).resource_templates
             found["templates"] = {t.uri_template for t in templates}
             manifest = await client.read_resource(

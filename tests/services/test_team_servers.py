@@ -167,8 +167,11 @@ def test_stop_all_stops_every_team_server_and_they_start_again_on_demand(team_ro
 def test_the_benchmark_measures_a_new_team_and_its_idle_server():
     from checkpoints.benchmark.team_bench import bench_team_servers
 
-    result = bench_team_servers(2)
+    result = bench_team_servers(2, concurrency=(1, 2), versions_each=2)
     figures = result.figures
+    assert set(figures["versions_per_s"]) == {"1", "2"}
+    assert all(rate > 0 for rate in figures["versions_per_s"].values())
+    assert "2 team(s) saving at once:" in "\n".join(result.lines())
     assert figures["teams"] == 2 and len(figures["idle_mb_each"]) == 2
     assert 1 < figures["idle_mb"] < 500
     assert figures["first_project_s"] >= figures["server_s"] > 0

@@ -20,7 +20,7 @@ from checkpoints.benchmark.manifest_bench import bench_manifest, manifest_lines
 from checkpoints.benchmark.neon_bench import bench_neon, emulator_available
 from checkpoints.benchmark.report import neon_rows, render_json, render_table, web_rows
 from checkpoints.benchmark.storage_bench import bench_storage
-from checkpoints.benchmark.team_bench import bench_team_servers
+from checkpoints.benchmark.team_bench import CONCURRENCY, bench_team_servers
 from checkpoints.benchmark.web_bench import WORKER_INTERVAL, bench_web
 from checkpoints.engines import local_server_url
 from checkpoints.engines.local import LocalEngine
@@ -56,7 +56,7 @@ class Command(BaseCommand):
         storage_sizes: str = "100",
         storage_versions: int = 300,
         fair_samples: int = 10,
-        team_servers: int = 3,
+        team_servers: int = 5,
         **opts,
     ):
         size_list = _size_list(sizes, runs)
@@ -142,7 +142,8 @@ class Command(BaseCommand):
             return None
         if not quiet:
             self.stderr.write(f"measuring {count} team servers …")
-        return bench_team_servers(count)
+        concurrency = tuple(n for n in CONCURRENCY if n <= count)
+        return bench_team_servers(count, concurrency=concurrency)
 
     def _storage(
         self, admin_url: str, runs: int, quiet: bool, storage_sizes: str, storage_versions: int

@@ -2,9 +2,11 @@
 
     manage.py team_servers                          # each team: connections, projects, server
     manage.py team_servers --pin TEAM HOST:PORT     # TEAM's new projects go to that server
+    manage.py team_servers --remove TEAM            # stop TEAM's embedded server, delete it
 
 `--pin` takes one of CHECKPOINTS_EXTERNAL_SERVERS (by host:port, never its URL): the team's
-projects made from then on live there; those it has stay where they are.
+projects made from then on live there; those it has stay where they are. `--remove`
+stops a team's embedded server and deletes its folder, refused while a project lives there.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from django.db.models import Count
 from checkpoints import services, teamservers
 from checkpoints.engine_connections import servers_mode
 from checkpoints.models import EngineConnection, Team
-from checkpoints.services.team_connections import team_server_pin
+from checkpoints.services.team_connections import team_server_pin, team_server_retire
 
 
 class Command(BaseCommand):
@@ -24,8 +26,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--pin", nargs=2, metavar=("TEAM", "HOST:PORT"))
+        parser.add_argument("--remove", metavar="TEAM")
 
     def handle(self, *args, pin: list[str] | None = None, **options) -> None:
+        if options.get("remove"):
+            self._remove(options["remove"])
+            return
         if pin:
             team = Team.objects.filter(pk=int(pin[0]) if pin[0].isdigit() else -1).first()
             if team is None:
@@ -49,3 +55,14 @@ class Command(BaseCommand):
                 f"team {row.team_id} “{row.team.name}”: {row.name} [{row.kind}{state}] "
                 f"{row.server} – {row.count} projects{default}"
             )
+
+    def _remove(self, raw: str) -> None:
+        team = Team.objects.filter(pk=int(raw) if raw.isdigit() else -1).first()
+        if team is None:
+            raise CommandError(f"Team {raw} does not exist.")
+        try:
+            removed = team_server_retire(team=team)
+        except services.ServiceError as error:
+            raise CommandError(str(error)) from error
+        said = "stopped and its folder deleted" if removed else "none to remove"
+        self.stdout.write(f"Team {team.pk} “{team.name}”: embedded server {said}.")

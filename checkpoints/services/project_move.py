@@ -1,0 +1,44 @@
+"""Use case: move a project to another of its team's connections (owners). The work is
+the PROJECT_MOVE job (checkpoints/jobs/project_move.py): every version goes across as far
+as the destination allows, the live database last; the connection string changes once,
+when the project switches; until then the project stays whole where it was."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from checkpoints import permissions, tasks
+from checkpoints.errors import NOT_STARTED, ServiceError
+from checkpoints.models import AgentProject, EngineConnection, Job
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+MOVE_UNKNOWN = "There is no such connection in team “{team}”."
+MOVE_SAME = "The project already lives on “{name}”."
+MOVE_STARTED = (
+    "Moving to “{name}”: the versions go across first, the live database last. "
+    "The connection string changes once, when the move is done."
+)
+
+
+def move_destinations(*, project: AgentProject) -> list[EngineConnection]:
+    """The team's connections the project could move to (every one but its own)."""
+    return list(project.team.connections.exclude(pk=project.connection_id or 0))
+
+
+def project_move(*, project: AgentProject, user: User, connection_id: int | str | None) -> Job:
+    """Queue the move of `project` onto `connection_id` (a connection of its team)."""
+    permissions.require(user, project, "project_move")
+    if not project.engine_project_id:
+        raise ServiceError(NOT_STARTED)
+    try:
+        connection = project.team.connections.get(pk=int(str(connection_id)))
+    except (ValueError, TypeError, EngineConnection.DoesNotExist):
+        raise ServiceError(MOVE_UNKNOWN.format(team=project.team.name)) from None
+    if connection.pk == project.connection_id:
+        raise ServiceError(MOVE_SAME.format(name=connection.name))
+    request = {"to_connection": connection.pk, "to_name": connection.name}
+    return tasks.job_enqueue(
+        project=project, kind=Job.Kind.PROJECT_MOVE, user=user, request=request
+    )
