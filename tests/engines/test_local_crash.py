@@ -155,7 +155,7 @@ def test_other_mutations_killed(local, pg_server, step):
 
     call = {
         "project_intent_recorded": "create_project",
-        "copy_sessions_ended": "snapshot",
+        "snapshot_dumped": "snapshot",
         "snapshot_copied": "snapshot",
         "delete_intent_recorded": "delete_branch",
     }[step]
