@@ -142,7 +142,12 @@ def _saves(engine: LocalEngine, app: AppLoad, pid: str, branch: str, saves: int)
         if previous is not None:  # bounded disk: two versions at a time
             engine.snapshot_delete(pid, previous)
         previous = snap.id
+    # The same app for as long as a save took, no save: its pauses without one.
+    window = app.measure()
+    time.sleep(statistics.median(times))
+    app.end()
     return {
+        "no_save_longest_pause_ms": round(window.longest * 1000, 1),
         "saves": saves,
         "save_errors": len(errors),
         "save_error_sample": errors[:3],
@@ -189,7 +194,8 @@ def quiet_lines(rows: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f"  {row['size_mb']:g} MB ({row['bytes'] / 1048576:.0f} MB): {row['saves']} saves, "
             f"app errors {row['save_errors']}, longest pause {row['save_longest_pause_ms']} ms, "
-            f"save median {row['save_median_s']} s (max {row['save_max_s']} s)"
+            f"save median {row['save_median_s']} s (max {row['save_max_s']} s); "
+            f"longest pause with no save {row['no_save_longest_pause_ms']} ms"
         )
         lines.append(
             f"    warm rollback, live kept by renaming: {row['rollback_writing_ms']} ms with "
