@@ -17,13 +17,14 @@ from django.utils import timezone
 from checkpoints import connections, snapshot_room, version_rules
 from checkpoints.engines.base import Engine, KeepLive, RestoreResult
 from checkpoints.jobs.checks import schema_fingerprint
+from checkpoints.jobs.kept_record import kept_record
 from checkpoints.jobs.live_restore import restore_into_live
 from checkpoints.jobs.locked import live_manifest
 from checkpoints.jobs.run import JobRun
 from checkpoints.jobs.snapshot import role_repair, room_for, snapshot_take
 from checkpoints.lifecycle import manifest as manifests
 from checkpoints.lifecycle import window
-from checkpoints.models import AgentProject, Version
+from checkpoints.models import Version
 
 
 @dataclass
@@ -51,7 +52,7 @@ def live_state_keep(run: JobRun, engine: Engine, *, reason: str) -> Version | No
     if live is not None:  # the same on both sides of the snapshot: it holds it exactly
         again = live_manifest(engine.connection_uri(run.project.engine_project_id))
         live["exact"] = manifests.manifests_equal(live, again)
-    return _kept_record(
+    return kept_record(
         run, compared.base, compared.number, reason, created.snapshot, live, fingerprint
     )
 
@@ -77,6 +78,8 @@ def live_state_keep_and_restore(
                 project=run.project, created_at=timezone.now()
             ),
         )
+    if compared is not None and keep is not None:  # a dead worker's keep is adopted later
+        run.remember(keep_pending={"name": keep.name, "number": compared.number, "reason": reason})
     restore = restore_into_live(
         run, engine, target, step=step, remember=run.remember, keep_live=keep
     )
@@ -88,9 +91,7 @@ def live_state_keep_and_restore(
     if live is not None:  # nothing written since the manifest was read: it holds it exactly
         live["exact"] = exact
     fingerprint = compared.fingerprint if exact else None
-    kept = _kept_record(
-        run, compared.base, compared.number, reason, restore.kept, live, fingerprint
-    )
+    kept = kept_record(run, compared.base, compared.number, reason, restore.kept, live, fingerprint)
     return kept, restore
 
 
@@ -116,34 +117,3 @@ def _live_compare(
         run.detail(f"the live database differs from {base.label if base else 'any version'}")
         fingerprint = schema_fingerprint(uri) if count_writes else None
     return LiveCompared(number, base, live, writes, fingerprint)
-
-
-def _kept_record(
-    run: JobRun,
-    base: Version | None,
-    number: int,
-    reason: str,
-    snapshot: Any,
-    manifest: dict[str, Any] | None,
-    fingerprint: str | None,
-) -> Version:
-    project = run.project
-    with run.step("recording the live state", f"v{number}: {reason}"):
-        version = Version.objects.create(
-            project=project,
-            number=number,
-            name=reason,
-            prompt=f"Saved automatically: the live database as it was ({reason.lower()}).",
-            snapshot_id=snapshot.id,
-            parent=base,
-            created_by=run.job.created_by,
-            expires_at=snapshot.expires_at,
-            manifest=manifest,
-            automatic=True,
-        )
-        if project.restore_window == AgentProject.RestoreWindow.VERSIONS:
-            window.versions_expiry_apply(project=project)
-        run.remember(
-            kept_version_id=version.pk, kept_label=version.label, kept_fingerprint=fingerprint
-        )
-    return version
