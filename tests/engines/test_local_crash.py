@@ -169,6 +169,8 @@ def test_other_mutations_killed(local, pg_server, step):
     expected = {main.id} if call == "delete_branch" else {main.id, preview.id}
     assert {b.id for b in fresh.branch_list(pid)} == expected
     assert_consistent(fresh, pid)
+    saving = fresh._saving_dir()  # a killed save's temporary archive is gone too
+    assert not saving.is_dir() or list(saving.iterdir()) == []
     with psycopg.connect(fresh._control_conninfo, autocommit=True) as conn:
         orphan_roles = conn.execute(
             "SELECT rolname FROM pg_roles WHERE left(rolname, %s) = %s "
