@@ -160,7 +160,12 @@ def test_other_mutations_killed(local, pg_server, step):
         "delete_intent_recorded": "delete_branch",
     }[step]
     branch = preview.id if call == "delete_branch" else main.id
-    run_child(local, server_url, step=step, call=call, project_id=pid, branch_id=branch)
+    # An app connected to the live database: a save then dumps (with nobody there it
+    # copies by template, and never reaches `snapshot_dumped`).
+    with psycopg.connect(uri, autocommit=True) as app:
+        run_child(local, server_url, step=step, call=call, project_id=pid, branch_id=branch)
+        if call == "snapshot":
+            assert app.execute("SELECT 1").fetchone() == (1,)  # the save did not end it
 
     fresh = LocalEngine(server_url, control_db=local.control_db)
     assert {p.id for p in fresh.project_list()} == projects_before

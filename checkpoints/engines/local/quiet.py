@@ -7,7 +7,8 @@ it runs none of the database's code and takes ACCESS SHARE locks, which conflict
 no read or write of the app) into a temporary archive, loaded into the snapshot's new
 database by the project's own role, exactly as a cold snapshot is thawed (`cold.py`).
 The app keeps reading and writing the whole time; the save takes longer than a template
-copy. A table the agent holds ACCESS EXCLUSIVE fails the save within the engine's lock
+copy. With nobody connected the save is a template copy after all (the fastest; an app
+connecting meanwhile waits for it, it is not refused). A table the agent holds ACCESS EXCLUSIVE fails the save within the engine's lock
 timeout (a lock timeout the jobs explain, `jobs/locked.py`).
 
 The temporary archive lives in `<archive folder>/<control db>/.saving/` (a temporary
@@ -21,6 +22,8 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
+
+import psycopg
 
 from . import archive, contain
 from . import sql as db
@@ -47,6 +50,8 @@ class QuietCopyMixin(ColdMixin):
         template then."""
         if self.pg_bin_dir is None or self._endpoint_of(conn, branch_id) is None:
             return False
+        if self._copy_if_unattended(conn, source_db, target_db):
+            return True
         role, _ = self._role(conn, project_id)
         folder = self._saving_dir()
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -68,6 +73,18 @@ class QuietCopyMixin(ColdMixin):
             contain.revoke_branch(conn, target_db, role)
         finally:
             archive.remove(path)
+        return True
+
+    def _copy_if_unattended(self, conn: db.Conn, source_db: str, target_db: str) -> bool:
+        """Nobody connected: copy by template, the fastest (an app connecting meanwhile
+        waits for the copy; it is not refused). Someone connected: False, dump instead
+        (PostgreSQL would refuse the template copy, after retrying for ~5 s)."""
+        if db.sessions_on(conn, source_db):
+            return False
+        try:
+            db.copy_database(conn, target_db, template=source_db)
+        except psycopg.errors.ObjectInUse:
+            return False  # an app connected in between: copy it quietly after all
         return True
 
     def _drop_saving_leftovers(self, conn: db.Conn) -> int:
