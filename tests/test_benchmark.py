@@ -26,11 +26,16 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
         manifest_tables=120,
         team_servers=1,
         fair_samples=2,
+        quiet_sizes="1",
+        quiet_saves=2,
         stdout=out,
         stderr=io.StringIO(),
     )
     report = json.loads(out.getvalue())
     assert "fair share: team B's version" in out.getvalue()
+    (quiet,) = report["quiet_saves"]
+    assert quiet["saves"] == 2 and quiet["save_rounds"] > 0 and quiet["save_median_s"] > 0
+    assert quiet["rollback_writing_kept"] and quiet["rollback_idle_ms"] > 0
     scale = report["manifest_at_scale"]
     assert scale["tables"] == 120 and scale["problems"] == 0 and scale["read_s"] > 0
     teams = report["team_servers"]
@@ -102,6 +107,7 @@ def test_benchmark_table_shows_targets_beside_figures(pg_server):
         manifest_tables=0,
         team_servers=0,
         fair_samples=0,
+        quiet_sizes="",
         stdout=out,
         stderr=io.StringIO(),
     )

@@ -31,6 +31,7 @@ from .types import (
     Branch,
     Endpoint,
     EndpointCreated,
+    KeepLive,
     Operation,
     Project,
     ProjectCreated,
@@ -65,6 +66,7 @@ __all__ = [
     "ProjectCreated",
     "SnapshotCreated",
     "RestoreResult",
+    "KeepLive",
     "EndpointCreated",
     "mask_password",
     "Engine",
@@ -83,6 +85,9 @@ class Engine(DatabaseAccess):
     #: Whether a rollback restores in two steps (`snapshot_restore` without finalizing,
     #: then `branch_finalize_restore`) so the replaced branch gets a name of ours.
     restores_in_two_steps: bool = False
+    #: Whether a finalized `snapshot_restore` can keep the live database it replaces as
+    #: a snapshot (`keep_live`) by renaming it: no copy before a rollback.
+    keeps_live_on_swap: bool = False
     #: How long operations took, for `wait_for_operations`: the process's memory unless an
     #: engine is given its own (the benchmark's cold runs, tests).
     operation_timings: OperationTimings = OPERATION_TIMINGS
@@ -154,9 +159,15 @@ class Engine(DatabaseAccess):
         target_branch_id: str | None = None,
         finalize_restore: bool = False,
         name: str | None = None,
+        keep_live: KeepLive | None = None,
     ) -> RestoreResult:
         """Restore a snapshot into a new branch; with `finalize_restore` move the target's
-        endpoint onto it (rollback), leaving the target detached as `<name> (old)`."""
+        endpoint onto it (rollback), leaving the target detached as `<name> (old)` — or,
+        with `keep_live` (engines that `keeps_live_on_swap`), made a snapshot."""
+
+    def live_writes(self, project_id: str) -> int | None:
+        """Rows written in the live database so far (a counter; None: not known)."""
+        return None
 
     def branch_finalize_restore(
         self, project_id: str, branch_id: str, *, old_name: str | None = None

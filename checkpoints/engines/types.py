@@ -136,12 +136,27 @@ class RestoreResult:
     branch, detached and renamed `<name> (old)`, to delete once the rollback is verified.
     `repaired` names what a rollback had to put back in the project's role ("password",
     "settings", "connection limit") because the project's own SQL had changed it.
+    `kept` is the snapshot the replaced live database became (a rollback asked to keep
+    it, `KeepLive`), with `kept_writes` the live database's write count at the swap
+    (`Engine.live_writes`): equal to a count read before a manifest, the manifest is
+    exactly what the snapshot holds.
     """
 
     branch: Branch
     operations: list[Operation] = field(default_factory=list)
     orphan_branch_id: str | None = None
     repaired: tuple[str, ...] = ()
+    kept: Snapshot | None = None
+    kept_writes: int | None = None
+
+
+@dataclass(frozen=True)
+class KeepLive:
+    """A rollback keeps the live database it replaces as a snapshot of this name (the
+    engine renames it; no copy): `Engine.keeps_live_on_swap`."""
+
+    name: str
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from checkpoints.engines.base import Engine
 from checkpoints.engines.errors import EngineNotFound
+from checkpoints.jobs.kept_record import kept_adopt
 from checkpoints.jobs.run import JobRun
 from checkpoints.models import AgentProject, Job, Version
 
@@ -34,10 +35,15 @@ def reconcile_active_branch(run: JobRun, engine: Engine) -> None:
             .select_related("target_version")
             .first()
         )
+        before = project.current_version
         project.active_branch_id = serving
         if earlier is not None and earlier.target_version is not None:
             project.current_version = earlier.target_version
         project.save(update_fields=["active_branch_id", "current_version"])
+        if earlier is not None and (kept := kept_adopt(run, engine, earlier)) is not None:
+            kept.parent = before
+            kept.save(update_fields=["parent"])
+            run.detail(f"the live state the dead rollback kept is recorded as {kept.label}")
 
 
 def adopt_branch(project: AgentProject, branch_id: str, version: Version) -> None:

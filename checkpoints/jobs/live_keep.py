@@ -1,5 +1,7 @@
 """Nothing is lost by a rollback: the live database, when it differs from the version it
-came from, is saved first as an automatic version ("Before rollback to v1").
+came from, is kept as an automatic version ("Before rollback to v1"): saved first, or,
+on an engine that `keeps_live_on_swap`, renamed a snapshot by the rollback's swap (no
+copy, whatever its size).
 
 The comparison is the version's stored manifest against one read of the live database
 (tables, columns, row counts, checksums): a live database that still matches its version
@@ -7,22 +9,97 @@ needs no copy, the version already holds it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from checkpoints import connections, version_rules
-from checkpoints.engines.base import Engine
+from django.utils import timezone
+
+from checkpoints import connections, snapshot_room, version_rules
+from checkpoints.engines.base import Engine, KeepLive, RestoreResult
+from checkpoints.jobs.checks import schema_fingerprint
+from checkpoints.jobs.kept_record import kept_record
+from checkpoints.jobs.live_restore import restore_into_live
 from checkpoints.jobs.locked import live_manifest
 from checkpoints.jobs.run import JobRun
 from checkpoints.jobs.snapshot import role_repair, room_for, snapshot_take
 from checkpoints.lifecycle import manifest as manifests
 from checkpoints.lifecycle import window
-from checkpoints.models import AgentProject, Version
+from checkpoints.models import Version
+
+
+@dataclass
+class LiveCompared:
+    """The live database differs from its version: what keeping it needs."""
+
+    number: int
+    base: Version | None
+    manifest: dict[str, Any] | None
+    writes: int | None = None  # the engine's write count, read before the manifest
+    fingerprint: str | None = None
 
 
 def live_state_keep(run: JobRun, engine: Engine, *, reason: str) -> Version | None:
     """Save the live database as an automatic version named `reason` (e.g. "Before
     rollback to v1") if it differs from the current version's manifest; None when it
     matches. The version is parented on the current one and does not become current."""
+    compared = _live_compare(run, engine)
+    if compared is None:
+        return None
+    capacity = room_for(run, engine, label=f"v{compared.number}")
+    created, fingerprint = snapshot_take(run, engine, compared.number, None, capacity)
+    run.remember(kept_snapshot_id=created.snapshot.id)
+    live = compared.manifest
+    if live is not None:  # the same on both sides of the snapshot: it holds it exactly
+        again = live_manifest(engine.connection_uri(run.project.engine_project_id))
+        live["exact"] = manifests.manifests_equal(live, again)
+    return kept_record(
+        run, compared.base, compared.number, reason, created.snapshot, live, fingerprint
+    )
+
+
+def live_state_keep_and_restore(
+    run: JobRun, engine: Engine, target: Version, *, reason: str
+) -> tuple[Version | None, RestoreResult]:
+    """Keep the live state (as `live_state_keep`), then restore `target` into live. On
+    an engine that `keeps_live_on_swap` the keep costs no copy: the rollback's swap
+    renames the live database a snapshot, recorded here as the automatic version."""
+    step = "restore requested"
+    if not engine.keeps_live_on_swap:
+        kept = live_state_keep(run, engine, reason=reason)
+        return kept, restore_into_live(run, engine, target, step=step, remember=run.remember)
+    compared = _live_compare(run, engine, count_writes=True)
+    keep = None
+    if compared is not None:
+        capacity = room_for(run, engine, label=f"v{compared.number}")
+        wanted = f"v{compared.number}"
+        keep = KeepLive(
+            name=snapshot_room.snapshot_name(capacity, wanted, run.job.pk) if capacity else wanted,
+            expires_at=window.version_expiry_default(
+                project=run.project, created_at=timezone.now()
+            ),
+        )
+    if compared is not None and keep is not None:  # a dead worker's keep is adopted later
+        run.remember(keep_pending={"name": keep.name, "number": compared.number, "reason": reason})
+    restore = restore_into_live(
+        run, engine, target, step=step, remember=run.remember, keep_live=keep
+    )
+    if compared is None or restore.kept is None:
+        return None, restore
+    run.remember(kept_snapshot_id=restore.kept.id)
+    live = compared.manifest
+    exact = compared.writes is not None and compared.writes == restore.kept_writes
+    if live is not None:  # nothing written since the manifest was read: it holds it exactly
+        live["exact"] = exact
+    fingerprint = compared.fingerprint if exact else None
+    kept = kept_record(run, compared.base, compared.number, reason, restore.kept, live, fingerprint)
+    return kept, restore
+
+
+def _live_compare(
+    run: JobRun, engine: Engine, *, count_writes: bool = False
+) -> LiveCompared | None:
+    """The live database compared with the current version's manifest; None when there
+    is nothing to keep (it matches, or it is missing)."""
     project = run.project
     base = project.current_version
     role_repair(run, engine)
@@ -30,47 +107,13 @@ def live_state_keep(run: JobRun, engine: Engine, *, reason: str) -> Version | No
         if engine.live_database_missing(project.engine_project_id):
             run.detail("the live database is missing: nothing to keep, the rollback rebuilds it")
             return None
-        live = live_manifest(connections.project_connection_uri(project=project))
+        writes = engine.live_writes(project.engine_project_id) if count_writes else None
+        uri = connections.project_connection_uri(project=project)
+        live = live_manifest(uri)
         if live is not None and base is not None and manifests.manifests_equal(live, base.manifest):
             run.detail(f"the live database matches {base.label}: nothing to keep")
             return None
         number = version_rules.version_number_after(project=project)
         run.detail(f"the live database differs from {base.label if base else 'any version'}")
-    capacity = room_for(run, engine, label=f"v{number}")
-    created, fingerprint = snapshot_take(run, engine, number, None, capacity)
-    run.remember(kept_snapshot_id=created.snapshot.id)
-    if live is not None:  # the same on both sides of the snapshot: it holds it exactly
-        again = live_manifest(engine.connection_uri(project.engine_project_id))
-        live["exact"] = manifests.manifests_equal(live, again)
-    return _kept_record(run, base, number, reason, created.snapshot, live, fingerprint)
-
-
-def _kept_record(
-    run: JobRun,
-    base: Version | None,
-    number: int,
-    reason: str,
-    snapshot: Any,
-    manifest: dict[str, Any] | None,
-    fingerprint: str | None,
-) -> Version:
-    project = run.project
-    with run.step("recording the live state", f"v{number}: {reason}"):
-        version = Version.objects.create(
-            project=project,
-            number=number,
-            name=reason,
-            prompt=f"Saved automatically: the live database as it was ({reason.lower()}).",
-            snapshot_id=snapshot.id,
-            parent=base,
-            created_by=run.job.created_by,
-            expires_at=snapshot.expires_at,
-            manifest=manifest,
-            automatic=True,
-        )
-        if project.restore_window == AgentProject.RestoreWindow.VERSIONS:
-            window.versions_expiry_apply(project=project)
-        run.remember(
-            kept_version_id=version.pk, kept_label=version.label, kept_fingerprint=fingerprint
-        )
-    return version
+        fingerprint = schema_fingerprint(uri) if count_writes else None
+    return LiveCompared(number, base, live, writes, fingerprint)

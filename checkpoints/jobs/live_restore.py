@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from checkpoints.engines.base import Engine, RestoreResult
+from checkpoints.engines.base import Engine, KeepLive, RestoreResult
 from checkpoints.engines.errors import EngineError, EngineNotFound
 from checkpoints.jobs.branches import endpoint_branch_id
 from checkpoints.jobs.run import JobRun
@@ -22,19 +22,30 @@ Remember = Callable[..., None]
 
 
 def restore_into_live(
-    run: JobRun, engine: Engine, version: Version, *, step: str, remember: Remember
+    run: JobRun,
+    engine: Engine,
+    version: Version,
+    *,
+    step: str,
+    remember: Remember,
+    keep_live: KeepLive | None = None,
 ) -> RestoreResult:
     """Restore `version` into the active branch; `remember(new_branch_id=…,
     orphan_branch_id=…)` records the ids as soon as each is known. The result's
     operations are the last step's (the endpoint moving); `orphan_branch_id` is the
-    replaced branch."""
+    replaced branch. `keep_live` (one-step engines): the replaced live database kept as
+    a snapshot by the swap, answered as the result's `kept`."""
     project = run.project
     pid, old_branch = project.engine_project_id, project.active_branch_id
     detail = f"{version.label} into the active branch"
     if not engine.restores_in_two_steps:
         with run.step(step, detail):
             restore = engine.snapshot_restore(
-                pid, version.snapshot_id, target_branch_id=old_branch, finalize_restore=True
+                pid,
+                version.snapshot_id,
+                target_branch_id=old_branch,
+                finalize_restore=True,
+                keep_live=keep_live,
             )
             orphan = restore.orphan_branch_id or old_branch
             remember(new_branch_id=restore.branch.id, orphan_branch_id=orphan)

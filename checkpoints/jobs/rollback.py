@@ -16,8 +16,7 @@ from checkpoints.jobs.branches import (
 )
 from checkpoints.jobs.checks import verify_version, wait_connectable
 from checkpoints.jobs.failures import JobFailed
-from checkpoints.jobs.live_keep import live_state_keep
-from checkpoints.jobs.live_restore import restore_into_live
+from checkpoints.jobs.live_keep import live_state_keep_and_restore
 from checkpoints.jobs.run import JobRun, engine_of, runner
 from checkpoints.jobs.snapshot import repair_role
 from checkpoints.lifecycle import policy
@@ -36,21 +35,25 @@ def run_rollback(run: JobRun) -> None:
     run.remember(from_label=from_version.label if from_version else "")
     with engine_of(run) as engine:
         reconcile_active_branch(run, engine)
-        kept = live_state_keep(run, engine, reason=_keep_reason(run, target))
+        old_branch = project.active_branch_id
+        kept, restore = live_state_keep_and_restore(
+            run, engine, target, reason=_keep_reason(run, target)
+        )
         # What "Undo rollback" goes back to: the live state kept, or the version it matched.
         back = kept or from_version
         run.remember(undo_version_id=back.pk if back else None, undo_label=_label(back))
-        old_branch = project.active_branch_id
-        restore = restore_into_live(
-            run, engine, target, step="restore requested", remember=run.remember
+        # Kept by renaming, the replaced branch is the kept version's: no orphan left.
+        orphan = (
+            None
+            if restore.kept and not restore.orphan_branch_id
+            else (restore.orphan_branch_id or old_branch)
         )
-        orphan = restore.orphan_branch_id or old_branch
         repair_role(run, engine, restore.repaired)
         uri = _swap_await(run, engine, restore, target)
         with run.step("verifying", f"the connection string serves {target.label}"):
             verify_version(uri, target)
         keep_orphan = policy.rollback_keeps_old_branch()
-        if not keep_orphan:
+        if not keep_orphan and orphan:
             # Verified: the rollback is done for the user. Deleting the old branch (a DROP
             # DATABASE forces a checkpoint: seconds under load) happens right after.
             run.after_success(lambda: orphan_delete(run, engine, orphan))
@@ -59,9 +62,15 @@ def run_rollback(run: JobRun) -> None:
         from_version=from_version,
         to_version=target,
         detail=f"Active branch {old_branch} → {restore.branch.id}; "
-        f"orphan {orphan} {'kept for cleanup' if keep_orphan else 'deleted once verified'}. "
-        "Connection string unchanged.",
+        + _orphan_said(orphan, keep_orphan, kept)
+        + " Connection string unchanged.",
     )
+
+
+def _orphan_said(orphan: str | None, keep_orphan: bool, kept: Version | None) -> str:
+    if orphan is None:
+        return f"its database became {kept.label if kept else 'the kept version'} (renamed)."
+    return f"orphan {orphan} {'kept for cleanup' if keep_orphan else 'deleted once verified'}."
 
 
 def _keep_reason(run: JobRun, target: Version) -> str:

@@ -139,8 +139,9 @@ async def rollback_to_version(
 ) -> Annotated[CallToolResult, JobOutcome]:
     """Roll the project's live database back to a saved version. Everything written since
     that version is dropped from the live database (it stays in later versions, which you
-    can still roll forward to). The connection string stays the same. Check plan_rollback
-    first; the result says what was dropped."""
+    can still roll forward to). The connection string stays the same, but the database
+    behind it is replaced: open sessions on it are ended and the app reconnects (saving a
+    version never ends one). Check plan_rollback first; the result says what was dropped."""
     job_id, plan = await call(version_calls.rollback_start, project_id=project_id, version=version)
 
     def done(job: dict[str, Any]) -> tuple[str, dict[str, Any]]:

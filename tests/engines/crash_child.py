@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 
+from checkpoints.engines.base import KeepLive
 from checkpoints.engines.local import LocalEngine
 
 
@@ -39,6 +40,7 @@ def main() -> None:
             args["snapshot_id"],
             target_branch_id=args["branch_id"],
             finalize_restore=True,
+            keep_live=KeepLive(args["keep"]) if args.get("keep") else None,
         )
     elif call == "snapshot":
         engine.snapshot_create(args["project_id"], args["branch_id"], name="crash")

@@ -155,12 +155,17 @@ def test_other_mutations_killed(local, pg_server, step):
 
     call = {
         "project_intent_recorded": "create_project",
-        "copy_sessions_ended": "snapshot",
+        "snapshot_dumped": "snapshot",
         "snapshot_copied": "snapshot",
         "delete_intent_recorded": "delete_branch",
     }[step]
     branch = preview.id if call == "delete_branch" else main.id
-    run_child(local, server_url, step=step, call=call, project_id=pid, branch_id=branch)
+    # An app connected to the live database: a save then dumps (with nobody there it
+    # copies by template, and never reaches `snapshot_dumped`).
+    with psycopg.connect(uri, autocommit=True) as app:
+        run_child(local, server_url, step=step, call=call, project_id=pid, branch_id=branch)
+        if call == "snapshot":
+            assert app.execute("SELECT 1").fetchone() == (1,)  # the save did not end it
 
     fresh = LocalEngine(server_url, control_db=local.control_db)
     assert {p.id for p in fresh.project_list()} == projects_before
@@ -169,6 +174,8 @@ def test_other_mutations_killed(local, pg_server, step):
     expected = {main.id} if call == "delete_branch" else {main.id, preview.id}
     assert {b.id for b in fresh.branch_list(pid)} == expected
     assert_consistent(fresh, pid)
+    saving = fresh._saving_dir()  # a killed save's temporary archive is gone too
+    assert not saving.is_dir() or list(saving.iterdir()) == []
     with psycopg.connect(fresh._control_conninfo, autocommit=True) as conn:
         orphan_roles = conn.execute(
             "SELECT rolname FROM pg_roles WHERE left(rolname, %s) = %s "

@@ -1,6 +1,8 @@
-"""A rollback's worker dies at each new step of keeping the live state: the live database
-and the metadata stay as they were, the job is failed by the reaper (never re-run),
-cleanup removes what the dead job left, and the next rollback keeps the state again.
+"""A rollback's worker dies at each new step of keeping the live state: before the swap,
+the live database and the metadata stay as they were, the job is failed by the reaper
+(never re-run), and the next rollback keeps the state again; after the swap (the engine
+kept the live database as a snapshot by renaming it), the next job records the kept
+snapshot as the automatic version, so nothing is lost.
 
 The death is a BaseException raised where the process would stop: no `except Exception`
 handler of the job runs, as with a SIGKILL (the engine's own crash points are killed for
@@ -43,9 +45,7 @@ class DiesOnRestore:
 
 
 def _dies_at(monkeypatch, step: str) -> None:
-    if step == "before the live state is recorded":
-        monkeypatch.setattr(live_keep, "_kept_record", _die)
-    elif step == "after the live state is recorded":
+    if step == "as the restore is asked for":
         real = connections.engine_for
         monkeypatch.setattr(connections, "engine_for", lambda **kw: DiesOnRestore(real(**kw)))
     else:  # while comparing: nothing made yet
@@ -54,7 +54,7 @@ def _dies_at(monkeypatch, step: str) -> None:
 
 @pytest.mark.parametrize(
     "step",
-    ["while comparing", "before the live state is recorded", "after the live state is recorded"],
+    ["while comparing", "as the restore is asked for"],
 )
 def test_rollback_dies_while_keeping_the_live_state(user, project, monkeypatch, step):
     uri = services.project_connection_uri(project=project)
@@ -75,15 +75,13 @@ def test_rollback_dies_while_keeping_the_live_state(user, project, monkeypatch, 
     assert project.current_version.number == 3  # the live database was never replaced
     assert repository.schema_read(uri).variant == 3
     assert "dv@x.org" in {c.email for c in repository.contacts_list(uri)[1]}
-    kept = list(project.versions.filter(automatic=True))
-    assert len(kept) == (1 if step == "after the live state is recorded" else 0)
+    assert not project.versions.filter(automatic=True).exists()
     with pytest.raises(services.ServiceError, match="no rollback to undo"):
         services.rollback_undo(project=project, user=user)
 
-    # Cleanup removes a snapshot the dead job took but never recorded; recorded ones stay.
+    # Nothing was taken: cleanup finds no snapshot the dead job left.
     plan = lifecycle.project_cleanup(project=project, user=user, dry_run=False)
-    leftovers = [r for r in plan.removals if r.kind == "snapshot"]
-    assert len(leftovers) == (1 if step == "before the live state is recorded" else 0)
+    assert [r for r in plan.removals if r.kind == "snapshot"] == []
     engine = services.engine_for(project=project)
     held = {s.id for s in engine.snapshot_list(project.engine_project_id)}
     assert {v.snapshot_id for v in project.versions.filter(deleted_at__isnull=True)} == held
@@ -93,5 +91,32 @@ def test_rollback_dies_while_keeping_the_live_state(user, project, monkeypatch, 
     assert jobs_run_queued()[0].state == Job.State.SUCCEEDED
     project.refresh_from_db()
     services.rollback_undo(project=project, user=user)
+    assert jobs_run_queued()[0].state == Job.State.SUCCEEDED
+    assert "dv@x.org" in {c.email for c in repository.contacts_list(uri)[1]}
+
+
+def test_rollback_dies_after_its_swap_before_recording_the_kept_state(user, project, monkeypatch):
+    uri = services.project_connection_uri(project=project)
+    repository.contact_create(
+        uri, schema=repository.schema_read(uri), data={"name": "Dorothy", "email": "dv@x.org"}
+    )
+    job = services.version_rollback(
+        project=project, version=project.versions.get(number=1), user=user
+    )
+    with monkeypatch.context() as patch:
+        patch.setattr(live_keep, "kept_record", _die)
+        with pytest.raises(Died):
+            job_execute(job.pk)
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert job_reaper.jobs_fail_stale(project=project) == 1
+    assert repository.schema_read(uri).variant == 1  # the swap had committed
+
+    # The next job reconciles the swap and records the kept live state.
+    services.version_rollback(project=project, version=project.versions.get(number=3), user=user)
+    assert jobs_run_queued()[0].state == Job.State.SUCCEEDED
+    project.refresh_from_db()
+    kept = project.versions.get(automatic=True)
+    assert kept.name == "Before rollback to v1" and kept.parent.number == 3
+    services.version_rollback(project=project, version=kept, user=user)
     assert jobs_run_queued()[0].state == Job.State.SUCCEEDED
     assert "dv@x.org" in {c.email for c in repository.contacts_list(uri)[1]}

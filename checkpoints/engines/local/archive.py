@@ -60,10 +60,19 @@ def _env(
     return env
 
 
-def _run(argv: list[str], env: dict[str, str]) -> None:
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+def _run(argv: list[str], env: dict[str, str], *, timeout: float | None = None) -> None:
+    try:
+        done = subprocess.run(
+            argv, env=env, capture_output=True, text=True, check=False, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        raise EngineError(f"{Path(argv[0]).name} failed: statement timeout") from None
     if done.returncode != 0:
-        raise EngineError(f"{Path(argv[0]).name} failed: {done.stderr.strip()[-500:]}")
+        said = done.stderr.strip()
+        if "LOCK TABLE" in said and "timeout" in said:
+            # pg_dump's --lock-wait-timeout is a statement timeout around its LOCK TABLE.
+            raise EngineError(f"{Path(argv[0]).name} failed: lock timeout: {said[-400:]}")
+        raise EngineError(f"{Path(argv[0]).name} failed: {said[-500:]}")
 
 
 def sha256(path: Path) -> str:
@@ -75,19 +84,33 @@ def sha256(path: Path) -> str:
 
 
 def dump(
-    bin_dir: Path, server_url: str, dbname: str, path: Path, *, role: str, options: str = ""
+    bin_dir: Path,
+    server_url: str,
+    dbname: str,
+    path: Path,
+    *,
+    role: str,
+    options: str = "",
+    compression: str = COMPRESSION,
+    lock_wait: str | None = None,
+    timeout: float | None = None,
 ) -> tuple[str, int]:
     """Write `dbname` to `path` (via `<path>.part`, fsynced, then renamed); return its
     sha256 and size. pg_dump runs none of the database's code (its catalog reads are
     qualified, it never reads a view, `row_security` is off: a policy fails the dump
     rather than run), and reads the tables as the project's `role` (`--role`: the
-    engine holds no privileges of its own on them)."""
+    engine holds no privileges of its own on them). pg_dump turns the session's lock and
+    statement timeouts off: `lock_wait` bounds its wait for each table's lock (a table
+    the agent holds ACCESS EXCLUSIVE fails the dump with a lock timeout), `timeout` the
+    whole run (seconds)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
     part.unlink(missing_ok=True)
     os.close(os.open(part, os.O_CREAT | os.O_WRONLY, 0o600))  # 600 before any byte
-    argv = [str(bin_dir / "pg_dump"), "-Fc", f"--compress={COMPRESSION}", f"--role={role}"]
-    _run([*argv, "-f", str(part)], _env(server_url, dbname, options=options))
+    argv = [str(bin_dir / "pg_dump"), "-Fc", f"--compress={compression}", f"--role={role}"]
+    if lock_wait:
+        argv.append(f"--lock-wait-timeout={lock_wait}")
+    _run([*argv, "-f", str(part)], _env(server_url, dbname, options=options), timeout=timeout)
     with part.open("rb") as handle:
         os.fsync(handle.fileno())
     checksum = sha256(part)
@@ -144,7 +167,13 @@ def _restorable(bin_dir: Path, path: Path, env: dict[str, str]) -> str:
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise EngineError(f"pg_restore --list failed: {done.stderr.strip()[-500:]}")
-    kept = [line for line in done.stdout.splitlines() if " ACL pg_catalog " not in line]
+    # Event triggers too: only a superuser may create one (the engine's own, where it
+    # installs them, are put back on the live database by the engine, never by a load).
+    kept = [
+        line
+        for line in done.stdout.splitlines()
+        if " ACL pg_catalog " not in line and " EVENT TRIGGER " not in line
+    ]
     return "\n".join(kept) + "\n"
 
 

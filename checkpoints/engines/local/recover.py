@@ -13,6 +13,7 @@ from .cold_recover import COLD_CANDIDATES, ColdRecoverMixin
 from .core import drop_key
 from .legacy import LegacyMixin
 from .projects import ProjectsMixin
+from .quiet import QuietCopyMixin
 from .roles import RolesMixin
 from .util import quietly
 from .warm import WarmMixin
@@ -40,7 +41,13 @@ _CANDIDATES = (
 
 
 class RecoverMixin(
-    ProjectsMixin, BranchesMixin, ColdRecoverMixin, RolesMixin, WarmMixin, LegacyMixin
+    ProjectsMixin,
+    BranchesMixin,
+    ColdRecoverMixin,
+    QuietCopyMixin,
+    RolesMixin,
+    WarmMixin,
+    LegacyMixin,
 ):
     def recover(self) -> dict[str, int]:
         """Repair what crashed engines left; safe while other processes work.
@@ -79,6 +86,7 @@ class RecoverMixin(
                     self._unlock(conn, project_id)
             summary["dropped_databases"] = self._drop_unknown(conn)
             summary["dropped_archives"] = self._drop_unknown_archives(conn)
+            summary["dropped_archives"] += self._drop_saving_leftovers(conn)
             summary["roles_repaired"] = self._repair_roles(conn)
             self._contain_legacy(conn)
         if summary["projects"] or summary["dropped_databases"] or summary["roles_repaired"]:

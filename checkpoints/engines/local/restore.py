@@ -6,14 +6,15 @@ old one or the new one."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ..base import RestoreResult
+from ..base import KeepLive, RestoreResult
 from ..errors import EngineInvalidRequest, EngineNotFound
 from . import contain
 from . import names as ids
 from . import sql as db
+from .keep import Keeping
 from .roles import RolesMixin
 from .rows import OpSpec
 from .snapshots import SnapshotsMixin
@@ -34,6 +35,7 @@ class _Restore:
     touched: str | None  # a warm copy someone changed or opened: dropped, not used
     op_ids: list[str]
     finalize: bool  # swap the new branch in for the target (`finalize_restore`)
+    keeping: Keeping | None = None  # the live database kept as a snapshot (`keep.py`)
 
 
 class RestoreMixin(SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin):
@@ -45,7 +47,10 @@ class RestoreMixin(SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin):
         target_branch_id: str | None = None,
         finalize_restore: bool = False,
         name: str | None = None,
+        keep_live: KeepLive | None = None,
     ) -> RestoreResult:
+        if keep_live is not None and not finalize_restore:
+            raise EngineInvalidRequest("keep_live needs finalize_restore", status=400)
         with self._mutation(project_id) as conn:
             snap = self._snapshot_row(conn, project_id, snapshot_id)
             target = self._restore_target(conn, project_id, snap, target_branch_id)
@@ -53,6 +58,7 @@ class RestoreMixin(SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin):
             endpoint = self._endpoint_of(conn, target[0]) if finalize_restore else None
             plan = self._restore_intent(conn, project_id, snap, target[0], endpoint, name)
             plan.finalize = finalize_restore
+            plan.keeping = Keeping(keep_live) if keep_live else None
             if endpoint and plan.touched:
                 quietly(db.drop_database, conn, plan.touched)
             repaired = self._restore_run(conn, project_id, snap, target, role, endpoint, plan)
@@ -63,6 +69,7 @@ class RestoreMixin(SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin):
                 orphan_branch_id=target[0] if finalize_restore else None,
                 repaired=tuple(repaired) if finalize_restore else (),
             )
+            result = self._with_kept(conn, project_id, result, plan.keeping)
         if plan.warm and self.warm_copies:
             self.warm_up(project_id, background=True)  # a fresh warm copy for next time
         return result
@@ -173,9 +180,11 @@ class RestoreMixin(SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin):
                     self._ops_end(conn, plan.op_ids)
             else:
                 swapped = self._finalize(
-                    conn, project_id, target, plan.branch_id, plan.temp_db, endpoint, plan.op_ids
-                )
+                    conn, project_id, target, plan.branch_id, plan.temp_db, endpoint,
+                    plan.op_ids, keeping=plan.keeping,
+                )  # fmt: skip
                 self._fault("after_swap")
+                self._keep_finish(conn, project_id, target[0], plan)
                 repaired = self._role_state(conn, project_id)
         except BaseException as error:
             if swapped:
@@ -186,3 +195,22 @@ class RestoreMixin(SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin):
             self._fail(conn, plan.op_ids, error)
             raise
         return repaired
+
+    def _with_kept(
+        self, conn: db.Conn, project_id: str, result: RestoreResult, keeping: Keeping | None
+    ) -> RestoreResult:
+        kept = self._kept_snapshot(conn, project_id, keeping)
+        if kept is None or keeping is None:
+            return result
+        # Renamed, the orphan became `kept`: there is none to delete.
+        orphan = result.orphan_branch_id if keeping.by_copy else None
+        return replace(result, kept=kept, kept_writes=keeping.writes, orphan_branch_id=orphan)
+
+    def _keep_finish(self, conn: db.Conn, project_id: str, target_id: str, plan: _Restore) -> None:
+        """After the swap: the replaced branch gone (its database is the kept
+        snapshot's), or the kept snapshot copied from the orphan."""
+        if plan.keeping is None:
+            return
+        gone = self._kept_after_swap(conn, project_id, target_id, plan.branch_id, plan.keeping)
+        if gone is not None:
+            self._finish_branch_delete(conn, target_id, gone)

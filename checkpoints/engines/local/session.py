@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 #: PostgreSQL durations without spaces (they travel in a space-separated options string).
 _DURATION = re.compile(r"^[0-9]+(us|ms|s|min|h|d)?$")
+_DURATION_PARTS = re.compile(r"^([0-9]+)(us|ms|s|min|h|d)?$")
+_UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1, "min": 60, "h": 3600, "d": 86400}
 CONTROL_OPTIONS = ""
 
 
@@ -37,6 +39,12 @@ class SessionLimits:
         for value in (self.lock_timeout, self.statement_timeout):
             if not _DURATION.match(value):
                 raise ValueError(f"{value!r} is not a duration such as 5s or 15min")
+
+    def statement_seconds(self) -> float | None:
+        """The statement timeout in seconds (None: off), to bound a whole pg_dump run."""
+        number, unit = _DURATION_PARTS.match(self.statement_timeout).groups()  # type: ignore[union-attr]
+        seconds = int(number) * _UNIT_SECONDS[unit or "ms"]
+        return seconds or None
 
     def options(self) -> str:
         """libpq `options` (and `PGOPTIONS`) of an engine session on an agent's database."""

@@ -1,5 +1,6 @@
-"""Snapshots: a root branch's database copied with `CREATE DATABASE … TEMPLATE`, owned
-by the engine's role and not connectable, so nobody can open or change it."""
+"""Snapshots: a root branch's database copied (from an MVCC snapshot when the branch is
+served, `quiet.py`; else with `CREATE DATABASE … TEMPLATE`), owned by the engine's role
+and not connectable, so nobody can open or change it."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ from . import names as ids
 from . import sql as db
 from .branches import BranchesMixin
 from .cold_recover import ColdRecoverMixin
+from .quiet import QuietCopyMixin
 from .util import check_name
 
 log = logging.getLogger(__name__)
 
 
-class SnapshotsMixin(BranchesMixin, ColdRecoverMixin):
+class SnapshotsMixin(BranchesMixin, ColdRecoverMixin, QuietCopyMixin):
     def snapshot_create(
         self,
         project_id: str,
@@ -43,7 +45,9 @@ class SnapshotsMixin(BranchesMixin, ColdRecoverMixin):
             )
             try:
                 # Owned by the engine's role, not connectable: immutable for the project.
-                self._copy_live(conn, branch_id, branch[-1], dbname)
+                # Copied from an MVCC snapshot: the app on the branch is not interrupted.
+                if not self._copy_quietly(conn, project_id, branch_id, branch[-1], dbname):
+                    self._copy_live(conn, branch_id, branch[-1], dbname)
                 db.restrict_access(conn, dbname, None)
                 self._fault("snapshot_copied")
                 with conn.transaction():

@@ -58,6 +58,14 @@ def wal_since_checkpoint(conn: Conn) -> int | None:
     return int(row[0]) if row and row[0] is not None else None
 
 
+def sessions_on(conn: Conn, name: str) -> int:
+    """How many sessions are connected to database `name` (any role's)."""
+    row = conn.execute(
+        "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE datname = %s", (name,)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def copy_database(
     conn: Conn,
     name: str,

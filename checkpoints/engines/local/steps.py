@@ -15,7 +15,7 @@ ROLLBACK_STEPS = (
 #: Steps of other mutations with a fault hook: a crash there must be repaired as well.
 OTHER_STEPS = (
     "project_intent_recorded",  # project_create: rows and role committed, no database yet
-    "copy_sessions_ended",  # snapshot_create: active database blocked, copy not started
+    "snapshot_dumped",  # snapshot_create: the served branch dumped, its copy being made
     "snapshot_copied",  # snapshot_create: copy made, not yet recorded ready
     "delete_intent_recorded",  # branch_delete: branch marked deleting, database still there
 )

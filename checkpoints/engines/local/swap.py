@@ -11,12 +11,12 @@ from typing import Any
 import psycopg
 
 from . import sql as db
-from .rows import LocalRows
+from .keep import Keeping, KeepMixin
 
 log = logging.getLogger(__name__)
 
 
-class SwapMixin(LocalRows):
+class SwapMixin(KeepMixin):
     def _finalize(
         self,
         conn: db.Conn,
@@ -27,25 +27,34 @@ class SwapMixin(LocalRows):
         endpoint: tuple[str, str] | None,
         op_ids: list[str],
         orphan_name: str | None = None,
+        keeping: Keeping | None = None,
     ) -> bool:
         """Move the target's endpoint (its database name) onto the new branch, the new
         branch into the target's name and settings, the target away as `orphan_name`
         (default `<name> (old)`).
 
         The renames and the catalog rows commit in one transaction: at every instant the
-        endpoint's name belongs to one complete database, the old one or the new one."""
+        endpoint's name belongs to one complete database, the old one or the new one.
+        `keeping`: the live database is renamed a snapshot's instead (`keep.py`)."""
         orphan_name = orphan_name or self._orphan_name(conn, project_id, target[2])
         orphan_db = self.names.branch_db() if endpoint else target[-1]
         new_db = endpoint[1] if endpoint else temp_db
         live = self._block_live(conn, endpoint)
+        kept_db = None
+        if keeping and live and endpoint:
+            keeping.writes = self._writes_of(conn, endpoint[1])  # its sessions have ended
+            keeping.by_copy = not self._keep_renamable(conn, target[0])
+            kept_db = None if keeping.by_copy else self.names.snapshot_db()
         self._fault("before_swap")
         for attempt in range(3):
             try:
                 with conn.transaction():
                     if endpoint:
-                        self._swap_names(conn, endpoint[1], temp_db, orphan_db, live)
+                        self._swap_names(conn, endpoint[1], temp_db, kept_db or orphan_db, live)
                     self._fault("before_orphan_recorded")
                     self._swap_rows(conn, target, branch_id, orphan_name, orphan_db, new_db)
+                    if kept_db and keeping:
+                        self._keep_rows(conn, project_id, target[0], branch_id, kept_db, keeping)
                     self._ops_end(conn, op_ids)
                 return True
             except psycopg.errors.ObjectInUse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ..base import Branch, Operation, RestoreResult, Snapshot, SnapshotCreated
+from ..base import Branch, KeepLive, Operation, RestoreResult, Snapshot, SnapshotCreated
 from ..errors import EngineError, EngineInvalidRequest, EngineNotFound, EngineRefused
 from .answers import refusal_reason
 from .parse import body_of, branch_from, format_dt, operations_from, parsed, seg, snapshot_from
@@ -94,11 +94,13 @@ class NeonSnapshots(NeonResource):
         target_branch_id: str | None = None,
         finalize_restore: bool = False,
         name: str | None = None,
+        keep_live: KeepLive | None = None,
     ) -> RestoreResult:
-        """Restore a snapshot into a new branch (and, finalized, move the target's endpoint).
-
-        The new branch id comes from the response, never from a name search.
+        """Restore a snapshot into a new branch (and, finalized, move the target's endpoint);
+        no `keep_live` (`keeps_live_on_swap` is False). The new branch id comes from the response, never from a name search.
         More info: https://api-docs.neon.tech/reference/restoresnapshot"""
+        if keep_live is not None:
+            raise EngineInvalidRequest("keep_live is not supported by Neon", status=400)
         payload: dict[str, Any] = {"finalize_restore": finalize_restore}
         if target_branch_id is not None:
             payload["target_branch_id"] = target_branch_id

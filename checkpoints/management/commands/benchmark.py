@@ -18,6 +18,7 @@ from checkpoints.benchmark.fair_bench import bench_fair, fair_rows
 from checkpoints.benchmark.figure_options import add_figure_options
 from checkpoints.benchmark.manifest_bench import bench_manifest, manifest_lines
 from checkpoints.benchmark.neon_bench import bench_neon, emulator_available
+from checkpoints.benchmark.quiet_bench import add_quiet_options, bench_quiet, quiet_lines
 from checkpoints.benchmark.report import neon_rows, render_json, render_table, web_rows
 from checkpoints.benchmark.storage_bench import bench_storage
 from checkpoints.benchmark.team_bench import CONCURRENCY, bench_team_servers
@@ -37,6 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--runs", type=int, default=3, help="runs per figure (median)")
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
         add_figure_options(parser)
+        add_quiet_options(parser)
         parser.add_argument(
             "--data-dir",
             type=Path,
@@ -76,16 +78,18 @@ class Command(BaseCommand):
             storage = self._storage(admin_url, runs, json, storage_sizes, storage_versions)
             scale = self._manifest(engine, admin_url, json, opts.get("manifest_tables", 0))
             teams = self._teams(team_servers, json)
+            quiet = self._quiet(admin_url, json, opts)
             header = machine(admin_url)
             if json:
                 body = _json.loads(render_json(header, results, extra))
                 body["storage"] = storage.figures if storage else None
                 body["manifest_at_scale"] = scale
                 body["team_servers"] = teams.figures if teams else None
+                body["quiet_saves"] = quiet
                 self.stdout.write(_json.dumps(body, indent=2))
             else:
                 lines = (storage.lines() if storage else []) + (teams.lines() if teams else [])
-                lines += manifest_lines(scale) if scale else []
+                lines += (manifest_lines(scale) if scale else []) + quiet_lines(quiet)
                 self.stdout.write("\n".join([render_table(header, results, extra), *lines]))
         finally:
             engine.destroy()  # every database and role the benchmark made
@@ -135,6 +139,16 @@ class Command(BaseCommand):
         if not quiet:
             self.stderr.write("measuring fair share (another team under attack) …")
         return fair_rows(bench_fair(admin_url, samples=samples, worker_interval=worker_interval))
+
+    def _quiet(self, admin_url: str, quiet: bool, opts: dict) -> list:
+        """Saves with an app busy on the live database, and a warm rollback, if asked."""
+        sizes = opts.get("quiet_sizes", "")
+        size_list = [float(s) for s in sizes.split(",") if s.strip()]
+        if not size_list:
+            return []
+        if not quiet:
+            self.stderr.write(f"measuring saves with a busy app ({sizes} MB) …")
+        return bench_quiet(admin_url, size_list, int(opts.get("quiet_saves", 20)))
 
     def _teams(self, count: int, quiet: bool):
         """The team servers' figures (a new team's first project, idle memory), if asked."""

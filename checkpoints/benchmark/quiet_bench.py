@@ -1,0 +1,205 @@
+"""`make bench`'s quiet-save figures (issue 31): an app keeping a pool of connections
+busy on the live database while versions are saved, its errors and its longest pause;
+then a warm rollback with that app writing (the live state kept by renaming it), next
+to the same rollback idle.
+
+The app is four threads, each with its own connection, inserting a row and reading a
+contact in a loop (the first thread reconnects every round, as a pool replacing its
+connections does). A pause is the longest time one round took while a save ran.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from argparse import ArgumentParser
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from checkpoints.benchmark.dataset import build_app_database
+from checkpoints.engines.base import KeepLive
+from checkpoints.engines.local import LocalEngine
+
+POOL = 4
+CONTROL_DB = "checkpoints_bench_quiet"
+
+
+def add_quiet_options(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--quiet-sizes",
+        default="1,100",
+        help="app database sizes in MB for the saves-with-a-busy-app figures (add 1000 "
+        "for 1 GB: slow; empty skips them)",
+    )
+    parser.add_argument(
+        "--quiet-saves", type=int, default=20, help="saves per size with the app busy"
+    )
+
+
+@dataclass
+class Window:
+    errors: list[str] = field(default_factory=list)
+    longest: float = 0.0
+    rounds: int = 0
+
+
+class AppLoad:
+    """The app: `POOL` connections reading and writing in a loop, measured in windows."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.window: Window | None = None
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(POOL)]
+        for thread in self.threads:
+            thread.start()
+
+    def _run(self, index: int) -> None:
+        conn: psycopg.Connection | None = None
+        while not self.stop.is_set():
+            started = time.monotonic()
+            error = None
+            try:
+                if conn is None or index == 0:
+                    if conn is not None:
+                        conn.close()
+                    conn = psycopg.connect(self.uri, autocommit=True, connect_timeout=30)
+                conn.execute("INSERT INTO bench_hits (worker) VALUES (%s)", (index,))
+                conn.execute("SELECT name FROM contacts LIMIT 1").fetchone()
+            except psycopg.Error as exc:
+                error, conn = str(exc).strip().splitlines()[0], None
+            self._record(time.monotonic() - started, error)
+        if conn is not None:
+            conn.close()
+
+    def _record(self, took: float, error: str | None) -> None:
+        with self.lock:
+            if self.window is None:
+                return
+            self.window.rounds += 1
+            self.window.longest = max(self.window.longest, took)
+            if error:
+                self.window.errors.append(error)
+
+    def measure(self) -> Window:
+        with self.lock:
+            self.window = Window()
+            return self.window
+
+    def end(self) -> None:
+        with self.lock:
+            self.window = None
+
+    def close(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+
+def bench_quiet(admin_url: str, sizes_mb: list[float], saves: int) -> list[dict[str, Any]]:
+    """Per size: the app's errors and longest pause through `saves` saves, the saves'
+    times, and a warm rollback with the app writing and idle."""
+    engine = LocalEngine(admin_url, control_db=CONTROL_DB)
+    try:
+        return [_bench_one(engine, size, saves) for size in sizes_mb]
+    finally:
+        engine.destroy()
+
+
+def _bench_one(engine: LocalEngine, size_mb: float, saves: int) -> dict[str, Any]:
+    made = engine.project_create(name=f"quiet {size_mb:g} MB")
+    pid, branch = made.project.id, made.branch.id
+    uri = engine.connection_uri(pid)
+    size = build_app_database(uri, size_mb)
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute("CREATE TABLE bench_hits (id bigserial PRIMARY KEY, worker int)")
+    app = AppLoad(uri)
+    try:
+        save = _saves(engine, app, pid, branch, saves)
+        rollback = _rollbacks(engine, app, pid)
+    finally:
+        app.close()
+        engine.project_delete(pid)
+    return {"size_mb": size_mb, "bytes": size, **save, **rollback}
+
+
+def _saves(engine: LocalEngine, app: AppLoad, pid: str, branch: str, saves: int) -> dict[str, Any]:
+    errors: list[str] = []
+    longest, times, rounds = 0.0, [], 0
+    previous = None
+    for n in range(saves):
+        window = app.measure()
+        started = time.monotonic()
+        snap = engine.snapshot_create(pid, branch, name=f"v{n + 1}").snapshot
+        times.append(time.monotonic() - started)
+        app.end()
+        errors += window.errors
+        longest, rounds = max(longest, window.longest), rounds + window.rounds
+        if previous is not None:  # bounded disk: two versions at a time
+            engine.snapshot_delete(pid, previous)
+        previous = snap.id
+    # The same app for as long as a save took, no save: its pauses without one.
+    window = app.measure()
+    time.sleep(statistics.median(times))
+    app.end()
+    return {
+        "no_save_longest_pause_ms": round(window.longest * 1000, 1),
+        "saves": saves,
+        "save_errors": len(errors),
+        "save_error_sample": errors[:3],
+        "save_longest_pause_ms": round(longest * 1000, 1),
+        "save_rounds": rounds,
+        "save_median_s": round(statistics.median(times), 3),
+        "save_max_s": round(max(times), 3),
+    }
+
+
+def _rollbacks(engine: LocalEngine, app: AppLoad, pid: str) -> dict[str, Any]:
+    """A warm rollback to the newest version, the live state kept (renamed): with the
+    app writing, then idle."""
+    figures: dict[str, Any] = {}
+    for label in ("writing", "idle"):
+        if label == "idle":
+            app.close()
+        target = max(engine.snapshot_list(pid), key=lambda s: s.created_at)
+        engine.warm_wait()
+        engine.warm_up(pid)  # the newest versions' warm copies ready
+        active = next(b.id for b in engine.branch_list(pid) if b.default)
+        window = app.measure()
+        started = time.monotonic()
+        done = engine.snapshot_restore(
+            pid, target.id, target_branch_id=active, finalize_restore=True,
+            keep_live=KeepLive(f"before rollback ({label})"),
+        )  # fmt: skip
+        took = time.monotonic() - started
+        app.end()
+        figures[f"rollback_{label}_ms"] = round(took * 1000, 1)
+        figures[f"rollback_{label}_kept"] = done.kept is not None
+        if label == "writing":
+            figures["rollback_app_errors"] = len(window.errors)
+            figures["rollback_app_longest_pause_ms"] = round(window.longest * 1000, 1)
+    engine.warm_wait()
+    return figures
+
+
+def quiet_lines(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["", "Saves with an app busy on the live database (4 connections; issue 31)"]
+    for row in rows:
+        lines.append(
+            f"  {row['size_mb']:g} MB ({row['bytes'] / 1048576:.0f} MB): {row['saves']} saves, "
+            f"app errors {row['save_errors']}, longest pause {row['save_longest_pause_ms']} ms, "
+            f"save median {row['save_median_s']} s (max {row['save_max_s']} s); "
+            f"longest pause with no save {row['no_save_longest_pause_ms']} ms"
+        )
+        lines.append(
+            f"    warm rollback, live kept by renaming: {row['rollback_writing_ms']} ms with "
+            f"the app writing ({row['rollback_app_errors']} app errors: sessions end), "
+            f"{row['rollback_idle_ms']} ms idle"
+        )
+    return lines
