@@ -26,6 +26,7 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
         manifest_tables=120,
         team_servers=1,
         fair_samples=2,
+        fair_servers="shared",  # per-team: `make bench` (a second app and team servers)
         stdout=out,
         stderr=io.StringIO(),
     )

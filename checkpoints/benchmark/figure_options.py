@@ -35,6 +35,11 @@ def add_figure_options(parser: ArgumentParser) -> None:
         help="team B's versions per fair-share attack (0 skips the fair-share figures)",
     )
     parser.add_argument(
+        "--fair-servers",
+        default="shared,per-team",
+        help="where the fair-share figures' teams live: shared, per-team (CPU attack only)",
+    )
+    parser.add_argument(
         "--storage-sizes",
         default="100",
         help="app database sizes in MB for the cold-tier figures (a tiny one is added)",
