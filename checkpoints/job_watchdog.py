@@ -137,3 +137,28 @@ def quota_failure(project: AgentProject) -> str | None:
     if size is None or size <= quota:
         return None
     return QUOTA_FAILURE.format(size=_mb(size), limit=_mb(quota))
+
+
+QUOTA_BANNER = (
+    "The live database ({size}) went past the project's disk quota of {limit}, so it is "
+    "read-only: the agent can read but not write, and its writing sessions were ended. "
+    "To get out, roll back to a smaller version (a new database, writable at once), or "
+    "ask an administrator to raise the quota (CHECKPOINTS_PROJECT_DISK_QUOTA_MB). Under "
+    "the quota it turns writable again within seconds."
+)
+
+
+def quota_banner(project: AgentProject) -> str | None:
+    """What the project page says while the watchdog holds the project read-only (None:
+    writable, or not known now: the page renders regardless)."""
+    if project.engine_name != "local" or not project.engine_project_id:
+        return None
+    try:
+        engine = connections.engine_for(project=project)
+        size = watchdog.read_only_size(engine, project.engine_project_id)
+    except Exception:
+        logger.warning("read-only state of project %s unknown", project.pk, exc_info=True)
+        return None
+    if size is None:
+        return None
+    return QUOTA_BANNER.format(size=_mb(size), limit=_mb(disk_quota_bytes()))

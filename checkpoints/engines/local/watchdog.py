@@ -212,3 +212,23 @@ def live_size(engine: object, project_id: str) -> int | None:
             (project_id,),
         ).fetchone()
     return int(row[0]) if row else None
+
+
+_READ_ONLY = """
+SELECT w.size FROM watchdog_read_only w
+JOIN pg_catalog.pg_database d ON d.oid = w.datoid
+JOIN endpoints e ON e.dbname = d.datname
+JOIN branches b ON b.id = e.branch_id AND b.is_default
+WHERE e.project_id = %s
+"""
+
+
+def read_only_size(engine: object, project_id: str) -> int | None:
+    """The size at which the watchdog turned the project's live database read-only
+    (None: it did not, or it is writable again). One indexed read of the engine's catalog."""
+    with engine._reading() as conn:  # type: ignore[attr-defined]
+        row = conn.execute("SELECT pg_catalog.to_regclass('watchdog_read_only')").fetchone()
+        if not row or row[0] is None:
+            return None
+        found = conn.execute(_READ_ONLY, (project_id,)).fetchone()
+    return int(found[0]) if found else None
