@@ -66,7 +66,9 @@ def test_a_project_read_only_by_the_quota_shows_a_banner_another_does_not(
         assert 'id="quota-banner"' in body and "Read-only: over the disk quota." in body
         assert "roll back to a smaller version" in body
         assert "CHECKPOINTS_PROJECT_DISK_QUOTA_MB" in body
-        assert 'id="quota-banner"' not in client.get(url("project-detail", other.pk)).content.decode()
+        assert (
+            'id="quota-banner"' not in client.get(url("project-detail", other.pk)).content.decode()
+        )
 
         settings.CHECKPOINTS_PROJECT_DISK_QUOTA_MB = 10 * _size(book) / MB  # raised
         assert [o.what for o in job_watchdog.watchdog_run()] == ["writable"]
