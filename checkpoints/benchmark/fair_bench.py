@@ -32,7 +32,7 @@ import httpx
 import psycopg
 
 from checkpoints import teamservers
-from checkpoints.benchmark.fair_burn import burning
+from checkpoints.benchmark.fair_burn import burning, probe_share
 from checkpoints.benchmark.report import Row
 from checkpoints.benchmark.web_app import BASE_DIR, env_of, served_app
 
@@ -50,16 +50,15 @@ def bench_fair(
 ) -> dict:
     """Seconds: team B's version p95 (and median) idle and under each attack."""
     root = Path(tempfile.mkdtemp(prefix="bench-teams-"))
-    extra = {
-        "CHECKPOINTS_SERVERS": "per-team",
-        "CHECKPOINTS_TEAM_SERVERS_DIR": str(root),
-        "CHECKPOINTS_ROLE_CPU_SECONDS": "0",
-    }
+    extra = {"CHECKPOINTS_SERVERS": "shared"}  # `make bench`'s launcher says per-team
+    if servers != "shared":
+        extra = {
+            "CHECKPOINTS_SERVERS": "per-team",
+            "CHECKPOINTS_TEAM_SERVERS_DIR": str(root),
+            "CHECKPOINTS_ROLE_CPU_SECONDS": "0",
+        }
     try:
-        with served_app(admin_url, worker_interval, extra if servers != "shared" else None) as (
-            client,
-            meta_db,
-        ):
+        with served_app(admin_url, worker_interval, extra) as (client, meta_db):
             return _attacks(client, admin_url, meta_db, samples, servers)
     finally:
         teamservers.stop_all(root, mode="immediate")
@@ -85,7 +84,7 @@ def _attacks(client: httpx.Client, admin_url: str, meta_db: str, samples: int, s
     }
     if servers != "shared":
         attacks = {k: v for k, v in attacks.items() if k == "idle" or "CPU" in k}
-    figures: dict = {"samples": samples, "servers": servers}
+    figures: dict = {"samples": samples, "servers": servers, "probe_idle": probe_share()}
     for name, attack in attacks.items():
         with attack():
             took = [_version(api, other, n) for n in range(samples)]
@@ -108,6 +107,9 @@ def fair_rows(figures: dict) -> list[Row]:
             rows.append(Row(f"{label}, {attack}{where}", p95, "≤ 1 s", p95 <= 1.0))
             if found.get("lowered_after") is not None:
                 rows.append(Row("  burners lowered by the watchdog after", found["lowered_after"]))
+            if found.get("probe_share") is not None:
+                share = f"{found['probe_share']:.0%} under attack, {figures['probe_idle']:.0%} idle"
+                rows.append(Row(f"  a plain process's share of a core: {share}", None))
     return rows
 
 

@@ -5,11 +5,14 @@ how long until the watchdog lowered them all (`lowered_after`, None if it did no
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psutil
 import psycopg
 
 from checkpoints.engines.local import cpu_groups
@@ -30,6 +33,7 @@ def burning(uris: list[str], count: int, seen: dict, *, wait: float = 30) -> Ite
         thread.start()
     seen["cpu_group"] = cpu_groups.group_of(pids[0])
     seen["lowered_after"] = _lowered(pids, started, wait)
+    seen["probe_share"] = probe_share()
     try:
         yield
     finally:
@@ -59,3 +63,20 @@ def _burn_one(conn: psycopg.Connection) -> None:
         conn.execute(BURN_SQL)
     except psycopg.Error:
         pass  # cancelled at the end
+
+
+def probe_share(seconds: float = 3.0) -> float:
+    """The share of one core a plain process spinning for `seconds` gets now (0..1): what
+    any other work of the machine (another team's worker, say) can count on."""
+    spin = f"import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass"
+    probe = subprocess.Popen([sys.executable, "-c", spin])
+    used = 0.0
+    try:
+        while probe.poll() is None:
+            with_times = psutil.Process(probe.pid).cpu_times()
+            used = with_times.user + with_times.system
+            time.sleep(0.1)
+    except psutil.Error:
+        pass  # ended between the poll and the read: the last figure stands
+    probe.wait()
+    return round(used / seconds, 2)
