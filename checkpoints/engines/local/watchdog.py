@@ -15,8 +15,8 @@ engine's side (the workers run `watch_round` every few seconds, `checkpoints.job
   round. Revoking CONNECT instead would hold longer but also shut out the way back (a
   rollback reads the live database as the project's role). Under the quota, or after a
   rollback to a smaller version (a new database), it is writable again.
-- CPU. A session past a few seconds of CPU runs at the lowest priority
-  (`watchdog_cpu.py`), on a server of this machine.
+- CPU. A role whose running sessions used more than a few seconds of CPU together has
+  them run at the lowest priority (`watchdog_cpu.py`), on a server of this machine.
 - Roles. A project's or preview's role whose own SQL changed its password or defaults
   is put back at once (`watchdog_roles.py`).
 
