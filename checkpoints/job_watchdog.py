@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.db import DatabaseError
 
 from checkpoints import connections, teamservers
 from checkpoints.activity import activity_record
@@ -94,18 +95,30 @@ def _record(overrun: watchdog.Overrun) -> None:
     activity_record(project=project, actor=None, kind=kind, detail=detail)
 
 
+#: The last list `watched_engines` read: when the lock table is full, the metadata
+#: database may not answer, and the round goes on with the servers it knew.
+_watched: list[Engine] = []
+
+
 def watched_engines() -> list[Engine]:
     """Every local engine's server to watch: the installation's (local engine), each team
     server running now (a stopped one is not started for it), each named server."""
+    global _watched
     found = [get_engine("local")] if settings.CHECKPOINTS_ENGINE == "local" else []
     root = team_servers_root()
-    for connection in EngineConnection.objects.exclude(kind=EngineConnection.Kind.NEON):
+    try:
+        connections_all = list(EngineConnection.objects.exclude(kind=EngineConnection.Kind.NEON))
+    except DatabaseError:
+        logger.warning("watchdog: the connections could not be read", exc_info=True)
+        return _watched or found
+    for connection in connections_all:
         embedded = connection.kind == EngineConnection.Kind.EMBEDDED
         if embedded and not teamservers.team_server(root, connection.team_id).is_running():
             continue
         engine = connection_engine(connection)
         if all(engine is not other for other in found):
             found.append(engine)
+    _watched = found
     return found
 
 

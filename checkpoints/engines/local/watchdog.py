@@ -27,6 +27,7 @@ it exists when the lock table is full and no new connection can start.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import psycopg
@@ -35,6 +36,7 @@ from psycopg import sql
 from . import contain, watchdog_cpu, watchdog_roles
 from . import sql as db
 
+log = logging.getLogger(__name__)
 _ELECTION = "checkpoints-engine-watchdog"
 #: The live databases the watchdog made read-only, with their size then (by oid: a
 #: rollback's new database under the same name is another one).
@@ -116,12 +118,18 @@ def watch_round(
         if not row.fetchone()[0]:
             return []
         try:
-            return (
-                advisory_overruns(conn, advisory_cap, known)
-                + disk_quota_apply(conn, quota_bytes)
-                + cpu_overruns(conn, known, cpu_seconds)
-                + role_repairs(conn, key, engine.limits)  # type: ignore[attr-defined]
+            found = advisory_overruns(conn, advisory_cap, known)
+            steps = (
+                lambda: disk_quota_apply(conn, quota_bytes),
+                lambda: cpu_overruns(conn, known, cpu_seconds),
+                lambda: role_repairs(conn, key, engine.limits),  # type: ignore[attr-defined]
             )
+            for step in steps:  # one failing (the lock table full again) keeps the rest
+                try:
+                    found += step()
+                except psycopg.Error as error:
+                    log.warning("watchdog round on %s: a step failed: %s", key, error)
+            return found
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_ELECTION,))
 
