@@ -22,9 +22,12 @@ BURN_SQL = "select count(*) from generate_series(1, 2000000000)"
 
 
 @contextmanager
-def burning(uris: list[str], count: int, seen: dict, *, wait: float = 30) -> Iterator[None]:
+def burning(
+    uris: list[str], count: int, seen: dict, *, thorough: bool = True, wait: float = 30
+) -> Iterator[None]:
     """`count` sessions over `uris` burn CPU for as long as the block runs; `seen` gets
-    `lowered_after` (seconds) and `cpu_group` (of the first burner)."""
+    `cpu_group` (of the first burner) and, `thorough`, `lowered_after` (seconds) and
+    `probe_share`."""
     sessions = [psycopg.connect(uris[n % len(uris)], autocommit=True) for n in range(count)]
     pids = [conn.execute("select pg_backend_pid()").fetchone()[0] for conn in sessions]
     threads = [threading.Thread(target=_burn_one, args=(c,), daemon=True) for c in sessions]
@@ -32,8 +35,9 @@ def burning(uris: list[str], count: int, seen: dict, *, wait: float = 30) -> Ite
     for thread in threads:
         thread.start()
     seen["cpu_group"] = cpu_groups.group_of(pids[0])
-    seen["lowered_after"] = _lowered(pids, started, wait)
-    seen["probe_share"] = probe_share()
+    if thorough:
+        seen["lowered_after"] = _lowered(pids, started, wait)
+        seen["probe_share"] = probe_share()
     try:
         yield
     finally:
