@@ -77,6 +77,8 @@ CHECKPOINTS_ROLE_ADVISORY_LOCKS = int(os.environ.get("CHECKPOINTS_ROLE_ADVISORY_
 CHECKPOINTS_PROJECT_DISK_QUOTA_MB = float(
     os.environ.get("CHECKPOINTS_PROJECT_DISK_QUOTA_MB", "10240")
 )
+# A project role's session past this many seconds of CPU runs at the lowest priority (0: off).
+CHECKPOINTS_ROLE_CPU_SECONDS = float(os.environ.get("CHECKPOINTS_ROLE_CPU_SECONDS", "3"))
 CHECKPOINTS_WATCHDOG_SECONDS = float(os.environ.get("CHECKPOINTS_WATCHDOG_SECONDS", "2"))
 NEON_API_KEY = os.environ.get("NEON_API_KEY", "")
 NEON_API_URL = os.environ.get("NEON_API_URL", "https://console.neon.tech/api/v2")

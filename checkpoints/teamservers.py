@@ -6,7 +6,9 @@ the team's first project, started by `make run` (`start_all`) and on demand by w
 process needs its engine (`ensure_running`), and stopped with everything else
 (`stop_all`). The engine works on it as the least-privilege role of checkpoints.pgroles,
 never as its superuser. One team's SQL then cannot reach or starve another team's: a lock
-table or connection slots filled on one server are another server's business.
+table or connection slots filled on one server are another server's business, and each
+server runs in a CPU control group of its own (`engines/local/cpu_groups.py`), so 20
+sessions of one team burning CPU weigh as one process against another team's work.
 
 Knows no Django: callers pass the folder.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import secrets
 import shutil
 import subprocess
@@ -28,6 +31,7 @@ import psutil
 import psycopg
 
 from checkpoints import pgroles
+from checkpoints.engines.local import cpu_groups
 from checkpoints.pgserver import (
     CONFIG_FILE,
     FIRST_PORT,
@@ -59,6 +63,9 @@ _LOCK_FILE = ".lock"
 #: A cluster made by initdb once, never started: every team server starts as a copy of it.
 TEMPLATE_DIR = ".template"
 _thread_lock = threading.Lock()
+#: Servers this process has put in their CPU group (or found it could not): checked once.
+_cpu_checked: set[Path] = set()
+logger = logging.getLogger(__name__)
 
 
 def server_dir(root: Path, team_id: int) -> Path:
@@ -79,14 +86,33 @@ def ensure_running(root: Path, team_id: int, *, fast: bool = False) -> str:
     server = team_server(root, team_id, fast=fast)
     url = pgroles.engine_url(server.data_dir)
     if url and server.is_running():
+        if server.data_dir not in _cpu_checked:  # started by another process
+            cpu_contain(server)
         return url
     with _locked(root):
         if not (server.data_dir / CONFIG_FILE).exists():
             _create(root, team_id, fast=fast)
         server.start()
+        cpu_contain(server)
         pgroles.ensure_roles(server, None)
         _grant_reserved_slots(server)
     return pgroles.engine_url(server.data_dir) or server.url()
+
+
+def cpu_group_name(server: EmbeddedPostgres) -> str:
+    return cpu_groups.group_name(str(server.data_dir.resolve()))
+
+
+def cpu_contain(server: EmbeddedPostgres) -> str | None:
+    """The running server's postmaster and backends into its CPU group: the group's path,
+    or None (logged once: no writable cgroup cpu controller, the server runs uncontained)."""
+    _cpu_checked.add(server.data_dir)
+    try:
+        postmaster = int((server.pgdata / "postmaster.pid").read_text().splitlines()[0])
+        return str(cpu_groups.contain(cpu_group_name(server), postmaster))
+    except (OSError, ValueError, IndexError, cpu_groups.CpuGroupsUnavailable) as error:
+        logger.warning("team server %s runs without a CPU group: %s", server.data_dir, error)
+        return None
 
 
 def _create(root: Path, team_id: int, *, fast: bool) -> None:
@@ -170,6 +196,9 @@ def stop_all(root: Path, *, mode: str = "fast") -> None:
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
+    for server in initialised(root).values():  # empty once its processes ended
+        cpu_groups.remove(cpu_group_name(server))
+        _cpu_checked.discard(server.data_dir)
 
 
 def remove(root: Path, team_id: int) -> bool:

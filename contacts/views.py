@@ -18,6 +18,7 @@ from django_htmx.http import trigger_client_event
 from checkpoints import permissions, selectors, services
 from checkpoints.engines.base import mask_password
 from checkpoints.models import AgentProject, Preview
+from checkpoints.views.app_panel import locked_read_message
 from contacts import compare, repository
 from contacts.forms import ContactForm
 
@@ -47,6 +48,7 @@ def contacts_app_context(
         return {"side": compare.side_by_side_context(project=project, preview=preview)}
     read_only = preview is not None or not can_edit
     app: dict = {"read_only": read_only, "preview": preview, "editing": editing}
+    uri = ""
     try:
         if preview is not None:
             uri = services.preview_connection_uri(preview=preview)
@@ -59,7 +61,8 @@ def contacts_app_context(
             app["schema"], app["contacts"], app["page"] = found.schema, found.contacts, found
     except Exception as exc:
         logger.warning("contacts of project %s: %s", project.pk, exc)
-        app["error"] = APP_UNAVAILABLE.format(error=mask_password(str(exc)))
+        locked = locked_read_message(exc, uri) if uri else None
+        app["error"] = locked or APP_UNAVAILABLE.format(error=mask_password(str(exc)))
         return {"app": app}
     if not schema_only and app["schema"].variant and not app["read_only"]:
         app["form"] = form or ContactForm(schema=app["schema"])

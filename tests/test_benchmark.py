@@ -28,6 +28,7 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
         fair_samples=2,
         quiet_sizes="1",
         quiet_saves=2,
+        fair_servers="shared",  # per-team: `make bench` (a second app and team servers)
         stdout=out,
         stderr=io.StringIO(),
     )

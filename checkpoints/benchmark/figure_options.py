@@ -7,6 +7,9 @@ from argparse import ArgumentParser
 
 from checkpoints.benchmark.web_bench import WORKER_INTERVAL
 
+#: `--fair-servers`' help.
+FAIR_SERVERS = "where the fair-share figures' teams live: shared, per-team (CPU attack only)"
+
 
 def add_figure_options(parser: ArgumentParser) -> None:
     """The optional figures' options (each skipped by 0)."""
@@ -34,6 +37,7 @@ def add_figure_options(parser: ArgumentParser) -> None:
         default=10,
         help="team B's versions per fair-share attack (0 skips the fair-share figures)",
     )
+    parser.add_argument("--fair-servers", default="shared,per-team", help=FAIR_SERVERS)
     parser.add_argument(
         "--storage-sizes",
         default="100",

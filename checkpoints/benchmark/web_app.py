@@ -31,11 +31,14 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
-def served_app(admin_url: str, worker_interval: float) -> Iterator[tuple[httpx.Client, str]]:
-    """(a logged-in client, the metadata database) of a freshly started app."""
+def served_app(
+    admin_url: str, worker_interval: float, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[httpx.Client, str]]:
+    """(a logged-in client, the metadata database) of a freshly started app (`extra_env`:
+    settings of its own, e.g. per-team servers)."""
     meta_db = f"bench_web_{uuid.uuid4().hex[:8]}"
     static_root = Path(tempfile.mkdtemp(prefix="bench-static-"))
-    env = env_of(admin_url, meta_db, static_root)
+    env = env_of(admin_url, meta_db, static_root) | (extra_env or {})
     children: list[subprocess.Popen[bytes]] = []
     client: httpx.Client | None = None
     with psycopg.connect(admin_url, autocommit=True) as conn:

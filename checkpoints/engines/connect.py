@@ -10,6 +10,9 @@ while instead of letting app code show them. Anything else is raised at once. Er
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import psycopg
@@ -94,16 +97,34 @@ APP_RETRY_FOR = 5.0
 APP_TIMEOUTS: dict[str, str] = {}
 
 
+#: Tighter bounds for the sessions opened inside `bounded_reads` (this thread or task).
+_bounds: ContextVar[dict[str, str] | None] = ContextVar("checkpoints_app_bounds", default=None)
+
+
+@contextmanager
+def bounded_reads(**timeouts: str) -> Iterator[None]:
+    """Every session `connect_app` opens inside the block carries `timeouts` (e.g.
+    `lock_timeout="1s"`) over APP_TIMEOUTS: a page's read of an app database (the App
+    tab) gives up within a second behind the agent's lock instead of holding a web
+    thread (the caller says why)."""
+    token = _bounds.set({**(_bounds.get() or {}), **timeouts})
+    try:
+        yield
+    finally:
+        _bounds.reset(token)
+
+
 def app_options() -> str:
-    """libpq `options` of an app-side session: APP_TIMEOUTS (may be empty)."""
-    return " ".join(f"-c {name}={value}" for name, value in APP_TIMEOUTS.items())
+    """libpq `options` of an app-side session: APP_TIMEOUTS and any `bounded_reads`."""
+    timeouts = {**APP_TIMEOUTS, **(_bounds.get() or {})}
+    return " ".join(f"-c {name}={value}" for name, value in timeouts.items())
 
 
 def connect_app(uri: str, **kwargs: Any) -> psycopg.Connection[Any]:
     """A connection to a versioned app database, as app code and jobs open it (bounded
     by APP_TIMEOUTS unless the caller passes its own `options`)."""
     kwargs.setdefault("connect_timeout", 5)
-    if "options" not in kwargs and APP_TIMEOUTS:  # after the URI's own options
+    if "options" not in kwargs and (APP_TIMEOUTS or _bounds.get()):  # after the URI's own
         try:
             own = conninfo_to_dict(uri).get("options")
         except psycopg.Error:

@@ -11,6 +11,12 @@ from checkpoints.jobs.run import JobRun
 from checkpoints.lifecycle import window
 from checkpoints.models import AgentProject, Job, Version
 
+UNVERIFIED_NAME = "{reason} (not verified)"
+UNVERIFIED_PROMPT = (
+    "Its tables could not be read when it was kept ({why}), so it has no manifest: a "
+    "rollback to it checks its schema, not its rows."
+)
+
 
 def kept_record(
     run: JobRun,
@@ -20,14 +26,22 @@ def kept_record(
     snapshot: Any,
     manifest: dict[str, Any] | None,
     fingerprint: str | None,
+    *,
+    why: str = "",
 ) -> Version:
+    """The kept version; `why`: the live database could not be read (no manifest), which
+    its name and prompt say."""
     project = run.project
+    prompt = f"Saved automatically: the live database as it was ({reason.lower()})."
+    if why:
+        reason = UNVERIFIED_NAME.format(reason=reason)
+        prompt += " " + UNVERIFIED_PROMPT.format(why=why)
     with run.step("recording the live state", f"v{number}: {reason}"):
         version = Version.objects.create(
             project=project,
             number=number,
-            name=reason,
-            prompt=f"Saved automatically: the live database as it was ({reason.lower()}).",
+            name=reason[:200],
+            prompt=prompt,
             snapshot_id=snapshot.id,
             parent=base,
             created_by=run.job.created_by,

@@ -5,7 +5,13 @@ copy, whatever its size).
 
 The comparison is the version's stored manifest against one read of the live database
 (tables, columns, row counts, checksums): a live database that still matches its version
-needs no copy, the version already holds it."""
+needs no copy, the version already holds it.
+
+A live database whose tables cannot be read (the agent revoked its own SELECT, a table
+the manifest cannot read) is still kept, never refused: a rollback is the way out of
+exactly such a database, and the copy is whole either way. What it lacks is a manifest,
+so the version says so in its name and prompt ("… (not verified)": a rollback to it
+checks its schema fingerprint, not its rows), and the job's steps say why."""
 
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ from checkpoints.engines.base import Engine, KeepLive, RestoreResult
 from checkpoints.jobs.checks import schema_fingerprint
 from checkpoints.jobs.kept_record import kept_record
 from checkpoints.jobs.live_restore import restore_into_live
-from checkpoints.jobs.locked import live_manifest
+from checkpoints.jobs.locked import live_manifest, live_manifest_or_reason
 from checkpoints.jobs.run import JobRun
 from checkpoints.jobs.snapshot import role_repair, room_for, snapshot_take
 from checkpoints.lifecycle import manifest as manifests
@@ -36,6 +42,7 @@ class LiveCompared:
     manifest: dict[str, Any] | None
     writes: int | None = None  # the engine's write count, read before the manifest
     fingerprint: str | None = None
+    why: str = ""  # the live database could not be read: kept, not verified
 
 
 def live_state_keep(run: JobRun, engine: Engine, *, reason: str) -> Version | None:
@@ -53,7 +60,14 @@ def live_state_keep(run: JobRun, engine: Engine, *, reason: str) -> Version | No
         again = live_manifest(engine.connection_uri(run.project.engine_project_id))
         live["exact"] = manifests.manifests_equal(live, again)
     return kept_record(
-        run, compared.base, compared.number, reason, created.snapshot, live, fingerprint
+        run,
+        compared.base,
+        compared.number,
+        reason,
+        created.snapshot,
+        live,
+        fingerprint,
+        why=compared.why,
     )
 
 
@@ -91,7 +105,16 @@ def live_state_keep_and_restore(
     if live is not None:  # nothing written since the manifest was read: it holds it exactly
         live["exact"] = exact
     fingerprint = compared.fingerprint if exact else None
-    kept = kept_record(run, compared.base, compared.number, reason, restore.kept, live, fingerprint)
+    kept = kept_record(
+        run,
+        compared.base,
+        compared.number,
+        reason,
+        restore.kept,
+        live,
+        fingerprint,
+        why=compared.why,
+    )
     return kept, restore
 
 
@@ -109,11 +132,16 @@ def _live_compare(
             return None
         writes = engine.live_writes(project.engine_project_id) if count_writes else None
         uri = connections.project_connection_uri(project=project)
-        live = live_manifest(uri)
+        read = live_manifest_or_reason(uri)
+        live = read if isinstance(read, dict) else None
+        why = "" if live is not None else str(read)
         if live is not None and base is not None and manifests.manifests_equal(live, base.manifest):
             run.detail(f"the live database matches {base.label}: nothing to keep")
             return None
         number = version_rules.version_number_after(project=project)
-        run.detail(f"the live database differs from {base.label if base else 'any version'}")
+        if why:
+            run.detail(f"the live database could not be read ({why}): kept, not verified")
+        else:
+            run.detail(f"the live database differs from {base.label if base else 'any version'}")
         fingerprint = schema_fingerprint(uri) if count_writes else None
-    return LiveCompared(number, base, live, writes, fingerprint)
+    return LiveCompared(number, base, live, writes, fingerprint, why)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from psycopg import errors
 
 from checkpoints import connections, job_watchdog
+from checkpoints.engines.base import mask_password
 from checkpoints.engines.connect import connect_app
 from checkpoints.jobs.failures import JobFailed
 from checkpoints.lifecycle import manifest as manifests
@@ -133,6 +134,12 @@ def live_manifest(uri: str) -> dict[str, Any] | None:
     """The manifest of the live database at `uri`, read under a lock timeout: the agent's
     lock is the job's `LiveLocked` failure within seconds (a rollback used to wait behind
     it for ever); any other error is None (logged), as `manifest_of_uri`."""
+    found = live_manifest_or_reason(uri)
+    return found if isinstance(found, dict) else None
+
+
+def live_manifest_or_reason(uri: str) -> dict[str, Any] | str:
+    """As `live_manifest`, but an unreadable database answers why (one line, no password)."""
     try:
         with connect_app(uri, options=READ_OPTIONS) as conn:
             conn.read_only = True
@@ -141,4 +148,5 @@ def live_manifest(uri: str) -> dict[str, Any] | None:
         if is_lock_wait(exc):
             raise locked_failure(exc, uri) from exc
         logger.exception("could not read a manifest")
-        return None
+        lines = str(exc).strip().splitlines()
+        return mask_password(lines[0] if lines else type(exc).__name__)

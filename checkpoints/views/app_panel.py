@@ -7,6 +7,11 @@ round, so the core finds what its App and schema tabs show through a setting:
 returns the context of the app's templates (`contacts/_contacts_app.html`,
 `contacts/_schema.html`: `{"app": {...}}`). Without the setting the panels say the app
 is not there.
+
+The plug-in's reads of the app database run under a short lock and statement timeout
+(`PANEL_BOUNDS`, `engines.connect.bounded_reads`): a web thread never waits behind the
+agent's lock (an open `LOCK TABLE contacts`), the plug-in says what holds it instead
+(`locked_read_message`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,17 @@ from typing import Any
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from checkpoints.engines.connect import bounded_reads
+from checkpoints.jobs.locked import is_lock_wait, lock_holders
+
 SETTING = "CHECKPOINTS_APP_PANEL"
+#: What a page's read of the app database may wait for (a lock) and take in all.
+PANEL_BOUNDS = {"lock_timeout": "1s", "statement_timeout": "15s"}
+LOCKED_READ = (
+    "{holders}. The app shows its data again once that session commits or ends; an "
+    "operator can end the project's sessions (`manage.py end_sessions`)."
+)
+LOCKED_UNKNOWN = "A table of the app database is locked by another session"
 
 
 @cache
@@ -29,4 +44,19 @@ def _panel(path: str) -> Callable[..., dict[str, Any]]:
 def app_panel_context(**kwargs: Any) -> dict[str, Any]:
     """The plug-in's context for the app panel, or `{}` when none is configured."""
     path = settings.CHECKPOINTS_APP_PANEL
-    return _panel(path)(**kwargs) if path else {}
+    if not path:
+        return {}
+    with bounded_reads(**PANEL_BOUNDS):
+        return _panel(path)(**kwargs)
+
+
+def locked_read_message(exc: BaseException, uri: str) -> str | None:
+    """For the plug-in: what to show when its read gave up behind a lock ("`contacts` is
+    locked by a session of this project since 10:32:05 …"); None for any other error."""
+    if not is_lock_wait(exc):
+        return None
+    try:
+        holders = "; ".join(lock_holders(uri)) or LOCKED_UNKNOWN
+    except Exception:  # the reason is a courtesy: the lock itself is the news
+        holders = LOCKED_UNKNOWN
+    return LOCKED_READ.format(holders=holders)

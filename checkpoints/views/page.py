@@ -15,7 +15,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from checkpoints import job_waits, permissions, selectors, services
+from checkpoints import job_waits, job_watchdog, permissions, selectors, services
 from checkpoints.demo import DEMO_STEPS, demo_step
 from checkpoints.engines.base import mask_password
 from checkpoints.engines.errors import EngineError
@@ -105,6 +105,7 @@ def project_context(request: HttpRequest, project: AgentProject, tab: str) -> di
         "shares": list(sharing.shares_live(project=project)),
         "undo_to": _undo_to(project),
         "move_to": move_destinations(project=project) if can.project_move else [],
+        "quota_banner": job_watchdog.quota_banner(project),
         **timeline_context(project),
         **history_context(request, project),
         **_tab_context(request, project, tab, can),

@@ -57,7 +57,12 @@ def test_a_role_filling_the_lock_table_is_ended_and_another_project_works(two_te
     agent = psycopg.connect(services.project_connection_uri(project=hog), autocommit=True)
     with worker_threads(1):  # its watchdog thread looks every 2 s
         # It has looked once since the project was made (it knows the role by its oid).
-        _until(lambda: hog.engine_project_id in {p for p, _ in watchdog._known_roles.values()})
+        _until(
+            lambda: (
+                hog.engine_project_id
+                in {p for known in watchdog._known_roles.values() for p, _ in known.values()}
+            )
+        )
         try:  # session locks outlive the statement that failed taking more
             agent.execute("SELECT pg_advisory_lock(g) FROM generate_series(1, 200000) g")
         except psycopg.errors.OutOfMemory:

@@ -49,7 +49,7 @@ def _dies_at(monkeypatch, step: str) -> None:
         real = connections.engine_for
         monkeypatch.setattr(connections, "engine_for", lambda **kw: DiesOnRestore(real(**kw)))
     else:  # while comparing: nothing made yet
-        monkeypatch.setattr(live_keep, "live_manifest", _die)
+        monkeypatch.setattr(live_keep, "live_manifest_or_reason", _die)
 
 
 @pytest.mark.parametrize(

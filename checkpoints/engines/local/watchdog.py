@@ -15,6 +15,10 @@ engine's side (the workers run `watch_round` every few seconds, `checkpoints.job
   round. Revoking CONNECT instead would hold longer but also shut out the way back (a
   rollback reads the live database as the project's role). Under the quota, or after a
   rollback to a smaller version (a new database), it is writable again.
+- CPU. A role whose running sessions used more than a few seconds of CPU together has
+  them run at the lowest priority (`watchdog_cpu.py`), on a server of this machine.
+- Roles. A project's or preview's role whose own SQL changed its password or defaults
+  is put back at once (`watchdog_roles.py`).
 
 The advisory query reads `pg_lock_status()` and `pg_stat_get_activity()` only (no table,
 so no lock-table slot), from the engine's control connection, parked between rounds so
@@ -23,14 +27,16 @@ it exists when the lock table is full and no new connection can start.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
-from . import contain
+from . import contain, watchdog_cpu, watchdog_roles
 from . import sql as db
 
+log = logging.getLogger(__name__)
 _ELECTION = "checkpoints-engine-watchdog"
 #: The live databases the watchdog made read-only, with their size then (by oid: a
 #: rollback's new database under the same name is another one).
@@ -65,7 +71,8 @@ SELECT a.oid, r.project_id, r.name
 FROM (SELECT project_id, name FROM roles UNION ALL SELECT project_id, name FROM branch_roles) r
 JOIN pg_catalog.pg_roles a ON a.rolname = r.name
 """
-_known_roles: dict[int, tuple[str, str]] = {}
+#: Per server (host:port): role oid -> (project id, role name).
+_known_roles: dict[str, dict[int, tuple[str, str]]] = {}
 
 _LIVE = """
 SELECT e.project_id, e.dbname, r.name, pg_catalog.pg_database_size(d.oid),
@@ -81,46 +88,80 @@ JOIN pg_catalog.pg_database d ON d.datname = e.dbname
 @dataclass(frozen=True)
 class Overrun:
     """What the watchdog did to one project: `what` is "advisory locks" (`amount` held,
-    `ended` sessions), "read-only", "no connections" or "writable" (`amount`: bytes)."""
+    `ended` sessions), "read-only", "still growing" or "writable" (`amount`: bytes),
+    "cpu" (`amount` sessions lowered, `limit` CPU seconds), "role repaired" or "preview
+    role repaired" (`detail`: what)."""
 
     project_id: str
     role: str
     what: str
     amount: int
-    limit: int
+    limit: float
     ended: int = 0
+    detail: str = ""
 
 
-def watch_round(engine: object, *, advisory_cap: int, quota_bytes: int) -> list[Overrun]:
+def watch_round(
+    engine: object, *, advisory_cap: int, quota_bytes: int, cpu_seconds: float = 0.0
+) -> list[Overrun]:
     """One round on one control connection, by one watcher at a time (an advisory lock
     of the engine's elects it; the others return at once): what it did. With the lock
     table full, only the advisory locks are looked at, by whoever gets there."""
-    global _known_roles
+    key = f"{engine.host}:{engine.port}"  # type: ignore[attr-defined]
     with engine._reading() as conn:  # type: ignore[attr-defined]
         try:
-            _known_roles = {oid: (p, n) for oid, p, n in conn.execute(_ROLES).fetchall()}
+            known = {oid: (p, n) for oid, p, n in conn.execute(_ROLES).fetchall()}
+            _known_roles[key] = known
             row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (_ELECTION,))
         except psycopg.errors.OutOfMemory:
-            return advisory_overruns(conn, advisory_cap)
+            return advisory_overruns(conn, advisory_cap, _known_roles.get(key, {}))
         if not row.fetchone()[0]:
             return []
         try:
-            return advisory_overruns(conn, advisory_cap) + disk_quota_apply(conn, quota_bytes)
+            found = advisory_overruns(conn, advisory_cap, known)
+            steps = (
+                lambda: disk_quota_apply(conn, quota_bytes),
+                lambda: cpu_overruns(conn, known, cpu_seconds),
+                lambda: role_repairs(conn, key, engine.limits),  # type: ignore[attr-defined]
+            )
+            for step in steps:  # one failing (the lock table full again) keeps the rest
+                try:
+                    found += step()
+                except psycopg.Error as error:
+                    log.warning("watchdog round on %s: a step failed: %s", key, error)
+            return found
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_ELECTION,))
 
 
-def advisory_overruns(conn: db.Conn, cap: int) -> list[Overrun]:
+def advisory_overruns(conn: db.Conn, cap: int, known: dict[int, tuple[str, str]]) -> list[Overrun]:
     """End the sessions of every project role holding more than `cap` advisory locks."""
-    if cap <= 0 or not _known_roles:
+    if cap <= 0 or not known:
         return []
     found = []
-    for oid, held in conn.execute(_ADVISORY, (list(_known_roles), cap)).fetchall():
-        project_id, role = _known_roles[oid]
+    for oid, held in conn.execute(_ADVISORY, (list(known), cap)).fetchall():
+        project_id, role = known[oid]
         row = conn.execute(_END, (oid,)).fetchone()
         ended = int(row[0]) if row else 0
         found.append(Overrun(project_id, role, "advisory locks", int(held), cap, ended))
     return found
+
+
+def cpu_overruns(
+    conn: db.Conn, known: dict[int, tuple[str, str]], cpu_seconds: float
+) -> list[Overrun]:
+    """Sessions past `cpu_seconds` of CPU lowered to the lowest priority, per role."""
+    lowered = watchdog_cpu.cpu_demote(conn, known, cpu_seconds)
+    return [Overrun(*known[oid], "cpu", count, cpu_seconds) for oid, count in lowered.items()]
+
+
+def role_repairs(conn: db.Conn, key: str, limits: contain.RoleLimits) -> list[Overrun]:
+    """Roles whose own SQL changed their state, put back."""
+    return [
+        Overrun(project_id, role, f"{'preview ' if preview else ''}role repaired", 0, 0,
+                detail=", ".join(what))
+        for project_id, role, preview, what in watchdog_roles.roles_repair(conn, key, limits)
+    ]  # fmt: skip
 
 
 def disk_quota_apply(conn: db.Conn, quota_bytes: int) -> list[Overrun]:
@@ -179,3 +220,23 @@ def live_size(engine: object, project_id: str) -> int | None:
             (project_id,),
         ).fetchone()
     return int(row[0]) if row else None
+
+
+_READ_ONLY = """
+SELECT w.size FROM watchdog_read_only w
+JOIN pg_catalog.pg_database d ON d.oid = w.datoid
+JOIN endpoints e ON e.dbname = d.datname
+JOIN branches b ON b.id = e.branch_id AND b.is_default
+WHERE e.project_id = %s
+"""
+
+
+def read_only_size(engine: object, project_id: str) -> int | None:
+    """The size at which the watchdog turned the project's live database read-only
+    (None: it did not, or it is writable again). One indexed read of the engine's catalog."""
+    with engine._reading() as conn:  # type: ignore[attr-defined]
+        row = conn.execute("SELECT pg_catalog.to_regclass('watchdog_read_only')").fetchone()
+        if not row or row[0] is None:
+            return None
+        found = conn.execute(_READ_ONLY, (project_id,)).fetchone()
+    return int(found[0]) if found else None

@@ -74,7 +74,7 @@ class Command(BaseCommand):
                 results.append(bench_size(engine, admin_url, size, runs))
             extra = self._extra(
                 admin_url, runs, json, web_contacts, worker_interval, neon_op_seconds
-            ) + self._fair(admin_url, json, fair_samples, worker_interval)
+            ) + self._fair(admin_url, json, fair_samples, worker_interval, opts)
             storage = self._storage(admin_url, runs, json, storage_sizes, storage_versions)
             scale = self._manifest(engine, admin_url, json, opts.get("manifest_tables", 0))
             teams = self._teams(team_servers, json)
@@ -132,13 +132,22 @@ class Command(BaseCommand):
             self.stderr.write(f"measuring the manifest of {tables:,} tables …")
         return bench_manifest(engine, admin_url, tables)
 
-    def _fair(self, admin_url: str, quiet: bool, samples: int, worker_interval: float) -> list:
-        """Another team's version under each fair-share attack (a live app), if asked."""
-        if samples <= 0:
-            return []
-        if not quiet:
-            self.stderr.write("measuring fair share (another team under attack) …")
-        return fair_rows(bench_fair(admin_url, samples=samples, worker_interval=worker_interval))
+    def _fair(
+        self, admin_url: str, quiet: bool, samples: int, worker_interval: float, opts: dict
+    ) -> list:
+        """Another team's version under each fair-share attack (a live app), if asked: on
+        the shared server, and on per-team servers (`--fair-servers`)."""
+        rows: list = []
+        for servers in str(opts.get("fair_servers") or "shared").split(","):
+            if samples <= 0:
+                break
+            if not quiet:
+                self.stderr.write(f"measuring fair share ({servers}: another team under attack) …")
+            figures = bench_fair(
+                admin_url, samples=samples, worker_interval=worker_interval, servers=servers.strip()
+            )
+            rows += fair_rows(figures)
+        return rows
 
     def _quiet(self, admin_url: str, quiet: bool, opts: dict) -> list:
         """Saves with an app busy on the live database, and a warm rollback, if asked."""
