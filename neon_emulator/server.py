@@ -96,7 +96,6 @@ class NeonEmulator(_Controls, _Routes, _Projects, _Snapshots, _Connections, _Ope
         #: API key -> account (`account_add`): each account sees only its own projects.
         self._accounts: dict[str, str] = {}
         self._revoked: set[str] = set()
-        #: The account of the request being dispatched (set under `_lock`).
         self._caller: str | None = None
         self._faults: list[Fault] = []
         self._op_plans: list[tuple[str | None, str, int, str]] = []
@@ -193,11 +192,8 @@ class NeonEmulator(_Controls, _Routes, _Projects, _Snapshots, _Connections, _Ope
             if self.checker is not None and body is not None:
                 self._record(self.checker.check_request(method, api_path, body))
             with self._lock:
-                self._caller = account
-                try:
-                    status, payload = self._dispatch(method, api_path, query, body)
-                finally:
-                    self._caller = None
+                self._caller = account  # whose projects this request may see
+                status, payload = self._dispatch(method, api_path, query, body)
             return status, payload, {}
         except _Reply as reply:
             return reply.status, _error(reply.message, request_id), reply.headers

@@ -19,6 +19,7 @@ from checkpoints import permissions, services
 from checkpoints.input_guard import int_or_none
 from checkpoints.models import Membership, Team
 from checkpoints.services import teams, webhooks
+from checkpoints.views import neon_context
 from checkpoints.views.responses import forbidden
 
 TEAM_TEMPLATE = "checkpoints/team_detail.html"
@@ -71,6 +72,7 @@ def _team_render(
     who: str = "",
     notice: str = "",
     webhook_secret: tuple[int, str] | None = None,
+    extra: dict | None = None,
 ) -> HttpResponse:
     template = TEAM_TEMPLATE
     if request.htmx and not request.htmx.history_restore_request:
@@ -90,6 +92,8 @@ def _team_render(
         "endpoints": team.webhook_endpoints.all() if can.webhooks_manage else [],
         "deliveries": webhooks.deliveries_recent(team=team) if can.webhooks_manage else [],
         "webhook_secret": webhook_secret,  # (endpoint id, secret) just made: shown once
+        **neon_context.neon_team_context(request, team),  # the Neon card (views/neon.py)
+        **(extra or {}),
     }
     return render(request, template, context, status=status)
 
