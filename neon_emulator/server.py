@@ -34,9 +34,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from checkpoints.engines.base import Engine
-from checkpoints.engines.errors import (
-    EngineError,
-)
+from checkpoints.engines.errors import EngineError
 
 from .connections import _Connections
 from .controls import _Controls
