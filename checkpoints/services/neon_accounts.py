@@ -19,7 +19,7 @@ from checkpoints import permissions
 from checkpoints.engine_connections import connection_unusable
 from checkpoints.engines.neon.account import key_check
 from checkpoints.errors import ServiceError
-from checkpoints.models import EngineConnection, Team
+from checkpoints.models import EngineConnection, Job, Team
 from checkpoints.secretbox import secret_seal
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ REMOVED_KEPT = (
     "The key of “{name}” was removed. Its {count} project(s) stay listed and say so; "
     "nothing was deleted in Neon. Give a key again to reach them."
 )
+#: What a job remembers when Neon refused a snapshot for its limit (jobs/snapshot.py).
+LEARNT = "snapshot_limit_learned"
 LIMIT_SET = "“{name}” now counts on {limit} manual snapshots per project."
 
 
@@ -58,7 +60,17 @@ def neon_accounts_of(*, team: Team) -> list[EngineConnection]:
 
 
 def snapshot_limit_of(connection: EngineConnection) -> tuple[int | None, str]:
-    """Manual snapshots per project on `connection` and where that figure comes from."""
+    """Manual snapshots per project on `connection` and where that figure comes from:
+    what Neon's own refusal of a snapshot showed (the jobs learn it), else the owner's
+    setting, else the installation's (Neon's API does not say a plan's limit)."""
+    learnt = (
+        Job.objects.filter(project__connection=connection, result__has_key=LEARNT)
+        .order_by("-pk")
+        .values_list("result", flat=True)
+        .first()
+    )
+    if learnt:
+        return int(learnt[LEARNT]), "learnt when Neon refused a snapshot"
     options = connection.options or {}
     if options.get("snapshot_limit"):
         return int(options["snapshot_limit"]), "the owner's setting"

@@ -170,3 +170,21 @@ def test_the_installation_key_is_a_connection_when_allowed(ada, emulator, settin
     assert project.jobs.first().state == Job.State.SUCCEEDED, project.jobs.first().error
     with neon_engine(emulator, KEY_B) as engine:
         assert engine.project_get(project.engine_project_id)
+
+
+def test_a_limit_neon_shows_by_refusing_is_the_connections(ada, emulator) -> None:
+    connection = add(ada, emulator, KEY_A, snapshot_limit="10")
+    job = services.project_create(user=ada, name="Tight plan", connection_id=connection.pk)
+    jobs_run_queued()
+    project = AgentProject.objects.get(pk=job.project_id)
+    emulator.snapshot_limit = 1  # the plan allows less than the owner thought
+    try:
+        services.version_create(project=project, user=ada, prompt="more", sql="CREATE TABLE t ()")
+        jobs_run_queued()
+    finally:
+        emulator.snapshot_limit = None
+    assert project.jobs.first().state == Job.State.FAILED
+    assert neon_accounts.snapshot_limit_of(connection) == (
+        1,
+        "learnt when Neon refused a snapshot",
+    )
