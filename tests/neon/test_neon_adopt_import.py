@@ -14,6 +14,7 @@ from checkpoints import services
 from checkpoints.engines import dump
 from checkpoints.engines.operations import wait_for_operations
 from checkpoints.errors import ServiceError
+from checkpoints.lifecycle.holdings import project_holdings
 from checkpoints.models import AgentProject, Job
 from checkpoints.services import db_import, neon_accounts, neon_adopt
 from checkpoints.signals import team_personal_for
@@ -75,6 +76,11 @@ def test_adopt_a_project_with_its_snapshots_and_never_delete_them(ada, account, 
     assert pid not in {
         r["project"].id for r in neon_adopt.neon_projects_adoptable(user=ada, connection=account)
     }
+
+    # Cleanup's plan keeps what the project held before (and its page says so).
+    plan = project_holdings(project=project)
+    assert all(r.id not in (snapshot.id, root) for r in plan.removals)
+    assert [h.role for h in plan.snapshots if h.id == snapshot.id] == ["adopted"]
 
     [importable] = neon_adopt.neon_snapshots_importable(project=project)
     assert (importable["id"], importable["version"]) == (snapshot.id, None)
