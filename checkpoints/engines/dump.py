@@ -25,8 +25,12 @@ SOURCE_REFUSED = "The source database at {where} refused the connection: {why}"
 SOURCE_FAILED = "pg_dump could not read the source database at {where}: {why}"
 LOAD_FAILED = "The dump could not be loaded as the project's role: {why}"
 TIMED_OUT = "{what} took longer than {seconds} s: stopped."
-URL_INVALID = "Give the source as a postgresql://user:password@host:port/database URL."
+URL_INVALID = (
+    "Give the source as a postgresql://user:password@host:port/database URL "
+    "(a network host; sslmode and connect_timeout may follow)."
+)
 
+_ALLOWED = {"host", "port", "dbname", "user", "password", "sslmode", "connect_timeout"}
 _REFUSED_WORDS = ("password authentication failed", "permission denied", "no pg_hba.conf")
 
 
@@ -74,19 +78,26 @@ def restore(path: Path, url: str, *, timeout: float = 1800) -> None:
 
 
 def _params(url: str) -> dict[str, str]:
+    """The URL's parameters: a TCP host, and only parameters that read no local file (no
+    socket folder, service file or password file of the server's own account)."""
     url = (url or "").strip()
     if not url.startswith(("postgresql://", "postgres://")):
         raise DumpFailed(URL_INVALID)
     try:
-        return {k: str(v) for k, v in conninfo_to_dict(url).items()}
+        params = {k: str(v) for k, v in conninfo_to_dict(url).items()}
     except Exception:  # its text may hold the password: never echo it
         raise DumpFailed(URL_INVALID) from None
+    host = params.get("host", "")
+    if not host or host.startswith(("/", "@")) or set(params) - _ALLOWED:
+        raise DumpFailed(URL_INVALID)
+    return params
 
 
 def _run(
     command: list[str], password: str | None, timeout: float, what: str
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env.update(PGPASSFILE=os.devnull, PGSERVICEFILE=os.devnull, PGSYSCONFDIR=os.devnull)
     if password:
         env["PGPASSWORD"] = password
     try:

@@ -32,6 +32,7 @@ BRANCH_NOT_ROOT = "Pick a root branch of the project (Neon snapshots only root b
 ALREADY_ADOPTED = "That Neon project is already Checkpoints project “{project}”."
 SNAPSHOT_UNKNOWN = "That snapshot was not in the Neon project when it was adopted."
 SNAPSHOT_IMPORTED = "That snapshot is already version {label}."
+INSTALLATION_NO_ADOPT = "Only projects of a team's own Neon account can be adopted."
 IMPORTED_PROMPT = "Imported from the Neon snapshot “{name}” taken before Checkpoints adopted it."
 
 
@@ -41,9 +42,7 @@ def neon_projects_adoptable(*, user: User, connection: EngineConnection) -> list
     permissions.require(user, connection.team, "connections_manage")
     engine = _neon(connection)
     held = set(
-        AgentProject.objects.filter(connection__kind=EngineConnection.Kind.NEON).values_list(
-            "engine_project_id", flat=True
-        )
+        AgentProject.objects.filter(engine_name="neon").values_list("engine_project_id", flat=True)
     )
     try:
         found = [p for p in project_list(engine) if p.id not in held]
@@ -65,7 +64,7 @@ def neon_project_adopt(
     if not name or len(name) > 200:
         raise ServiceError(NAME_REQUIRED)
     taken = AgentProject.objects.filter(
-        connection__kind=EngineConnection.Kind.NEON, engine_project_id=engine_project_id
+        engine_name="neon", engine_project_id=engine_project_id
     ).first()
     if taken is not None:
         raise ServiceError(ALREADY_ADOPTED.format(project=taken.name))
@@ -137,6 +136,8 @@ def neon_snapshot_import(*, user: User, project: AgentProject, snapshot_id: str)
 def _neon(connection: EngineConnection) -> NeonEngine:
     if connection.kind != EngineConnection.Kind.NEON:
         raise ServiceError(PROJECT_UNKNOWN.format(name=connection.name, id="(any)"))
+    if (connection.options or {}).get("installation"):  # the installation's own projects
+        raise ServiceError(INSTALLATION_NO_ADOPT)
     try:
         engine = engine_connections.connection_engine(connection)
     except EngineError as error:

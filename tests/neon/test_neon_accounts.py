@@ -170,6 +170,9 @@ def test_the_installation_key_is_a_connection_when_allowed(ada, emulator, settin
     assert project.jobs.first().state == Job.State.SUCCEEDED, project.jobs.first().error
     with neon_engine(emulator, KEY_B) as engine:
         assert engine.project_get(project.engine_project_id)
+    # The installation's other projects are not a team's to adopt.
+    with pytest.raises(ServiceError, match="team's own Neon account"):
+        neon_adopt.neon_projects_adoptable(user=ada, connection=shared)
 
 
 def test_a_limit_neon_shows_by_refusing_is_the_connections(ada, emulator) -> None:

@@ -165,6 +165,8 @@ def test_import_a_database_from_a_url_as_v0(ada, account, source):
         (lambda url: url.replace("source-pw-123", "wrong-pw"), "refused the connection"),
         (lambda url: url.rsplit("@", 1)[0] + "@127.0.0.1:9/x", "Cannot reach the source"),
         (lambda url: "mysql://nope", dump.URL_INVALID),
+        (lambda url: url.rsplit("@", 1)[0] + "@/checkpoints?host=/tmp", dump.URL_INVALID),
+        (lambda url: url + "?service=mine", dump.URL_INVALID),
     ],
 )
 def test_a_bad_source_makes_nothing(ada, account, source, break_it, message):
