@@ -16,7 +16,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 
 from checkpoints import permissions
-from checkpoints.engine_connections import EXTERNAL, PER_TEAM, server_key, servers_mode
+from checkpoints.engine_connections import (
+    EXTERNAL,
+    PER_TEAM,
+    connection_unusable,
+    server_key,
+    servers_mode,
+)
 from checkpoints.errors import ServiceError
 from checkpoints.models import EngineConnection, Team
 from checkpoints.secretbox import secret_seal
@@ -39,9 +45,13 @@ def connection_for_new_project(
     if connection_id in (None, ""):
         return connection_default(team=team)
     try:
-        return team.connections.get(pk=int(connection_id))
+        chosen = team.connections.get(pk=int(connection_id))
     except (ValueError, TypeError, EngineConnection.DoesNotExist):
         raise ServiceError(CONNECTION_UNKNOWN.format(team=team.name)) from None
+    why = connection_unusable(chosen)  # a Neon account whose key was removed
+    if why:
+        raise ServiceError(why)
+    return chosen
 
 
 def connection_default(*, team: Team) -> EngineConnection | None:

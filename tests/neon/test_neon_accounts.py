@@ -121,6 +121,8 @@ def test_a_project_on_a_removed_key_explains_itself(ada, emulator, caplog) -> No
     failed = project.jobs.first()
     assert failed.state == Job.State.FAILED
     assert "whose API key was removed from the team" in failed.error
+    with pytest.raises(ServiceError, match="whose API key was removed"):  # nor a new one
+        services.project_create(user=ada, name="Another", connection_id=connection.pk)
     with neon_engine(emulator, KEY_A) as engine:  # nothing was deleted in Neon
         assert engine.project_get(project.engine_project_id).id == project.engine_project_id
     assert KEY_A not in caplog.text
