@@ -7,6 +7,7 @@ from checkpoints.views import (
     activity,
     connections,
     jobs,
+    neon,
     page,
     previews,
     project_move,
@@ -48,6 +49,14 @@ team_urls = [
         connections.connection_remove,
         name="connection-remove",
     ),
+    path("teams/<int:pk>/neon", neon.neon_account_add, name="neon-account-add"),
+    path("teams/<int:pk>/neon/<int:c>/key", neon.neon_account_key, name="neon-account-key"),
+    path(
+        "teams/<int:pk>/neon/<int:c>/remove", neon.neon_account_remove, name="neon-account-remove"
+    ),
+    path("teams/<int:pk>/neon/<int:c>/limit", neon.neon_account_limit, name="neon-account-limit"),
+    path("teams/<int:pk>/neon/<int:c>/adopt", neon.neon_adopt_page, name="neon-adopt"),
+    path("teams/<int:pk>/import", neon.database_import, name="database-import"),
     path("teams/<int:pk>/members/<int:member_pk>/role", teams.member_role, name="member-role"),
     path(
         "teams/<int:pk>/members/<int:member_pk>/remove", teams.member_remove, name="member-remove"
@@ -58,6 +67,11 @@ project_urls = [
     path(f"{P}/activity", activity.project_activity, name="project-activity"),
     path("projects/start", projects.project_start_demo, name="project-start-demo"),
     path(f"{P}/", page.project_detail, name="project-detail"),
+    path(
+        f"{P}/neon-snapshots/<str:snapshot_id>/import",
+        neon.neon_snapshot_import,
+        name="neon-snapshot-import",
+    ),
     path(f"{P}/start-over", projects.project_start_over, name="project-start-over"),
     path(f"{P}/rotate-password", projects.project_password_rotate, name="project-password-rotate"),
     path(f"{P}/move", project_move.project_move_view, name="project-move"),

@@ -5,6 +5,8 @@ Callers use `connections.engine_for(...)` through the module, so a test can repl
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.conf import settings
 from django.utils import timezone
 
@@ -12,6 +14,7 @@ from checkpoints import engine_connections
 from checkpoints.engines import get_engine
 from checkpoints.engines.base import Engine
 from checkpoints.engines.errors import EngineError
+from checkpoints.engines.keep_foreign import KeepForeign
 from checkpoints.errors import NOT_STARTED, PREVIEW_GONE, ServiceError
 from checkpoints.models import AgentProject, Preview
 
@@ -21,8 +24,20 @@ def engine_for(*, project: AgentProject) -> Engine:
     engine connection (its team's server, an external one, a Neon account) gets that
     connection's; one without, the installation's own."""
     if project.connection_id is not None:
-        return engine_connections.connection_engine(project.connection)
-    return get_engine(project.engine_name or None)
+        engine = engine_connections.connection_engine(project.connection)
+    else:
+        engine = get_engine(project.engine_name or None)
+    if project.adopted is not None and project.engine_project_id:
+        return cast(
+            Engine,
+            KeepForeign(
+                engine,
+                project_id=project.engine_project_id,
+                branches=project.adopted.get("branches", []),
+                snapshots=[s["id"] for s in project.adopted.get("snapshots", [])],
+            ),
+        )
+    return engine
 
 
 def engine_default_name() -> str:

@@ -19,6 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from checkpoints import engines, teamservers
 from checkpoints.engines.base import Engine
+from checkpoints.engines.errors import EngineError
 from checkpoints.models import EngineConnection
 from checkpoints.secretbox import secret_open
 
@@ -27,8 +28,26 @@ SHARED, PER_TEAM, EXTERNAL = "shared", "per-team", "external"
 MODES = (SHARED, PER_TEAM, EXTERNAL)
 
 
+#: Why a project on a Neon connection whose key was removed cannot be reached.
+KEY_REMOVED = (
+    "This project lives in the Neon account “{name}”, whose API key was removed from the "
+    "team: nothing was deleted in Neon. A team owner can give the key again on the team page."
+)
+INSTALLATION_KEY_OFF = (
+    "This project lives on the installation's Neon account, which teams may no longer use "
+    "(NEON_KEY_FOR_TEAMS is off, or NEON_API_KEY is unset): ask the administrator."
+)
+
+
+class ConnectionUnusable(EngineError):
+    """The connection cannot serve its projects now (its key was removed)."""
+
+
 def connection_engine(connection: EngineConnection) -> Engine:
     """The engine serving the projects on `connection`, shared per process."""
+    why = connection_unusable(connection)
+    if why:
+        raise ConnectionUnusable(why)
     return engines.engine_cached(_cache_key(connection), lambda: _build(connection))
 
 
@@ -37,6 +56,16 @@ def team_server_remove(team_id: int) -> bool:
     when a team goes or an admin asks); whether there was one."""
     engines.engine_forget(f"team-server:{team_id}")
     return teamservers.remove(team_servers_root(), team_id)
+
+
+def connection_unusable(connection: EngineConnection) -> str:
+    """Why the projects on `connection` cannot be reached now ("" when they can)."""
+    if connection.kind != EngineConnection.Kind.NEON:
+        return ""
+    if (connection.options or {}).get("installation"):
+        key_on = settings.NEON_KEY_FOR_TEAMS and settings.NEON_API_KEY
+        return "" if key_on else INSTALLATION_KEY_OFF
+    return "" if connection.secret else KEY_REMOVED.format(name=connection.name)
 
 
 def servers_mode() -> str:
@@ -71,7 +100,7 @@ def _cache_key(connection: EngineConnection) -> str:
         return f"team-server:{connection.team_id}"
     options = connection.options or {}
     reaches = "\n".join(
-        [secret_open(connection.secret), options.get("api_url", ""), options.get("org_id", "")]
+        [_secret(connection), options.get("api_url", ""), options.get("org_id", "")]
     )
     return f"{connection.kind}:{hashlib.sha256(reaches.encode()).hexdigest()}"
 
@@ -91,10 +120,19 @@ def _build(connection: EngineConnection) -> Engine:
         from checkpoints.engines.neon import NeonEngine
 
         options = connection.options or {}
+        installation = bool(options.get("installation"))
         return NeonEngine(
-            secret_open(connection.secret),
+            _secret(connection),
             api_url=options.get("api_url") or settings.NEON_API_URL,
-            org_id=options.get("org_id") or None,
+            org_id=options.get("org_id") or (settings.NEON_ORG_ID if installation else None),
             snapshot_limit=int(options.get("snapshot_limit", settings.NEON_SNAPSHOT_LIMIT)),
         )
     raise ValueError(f"unknown connection kind {kind!r}")
+
+
+def _secret(connection: EngineConnection) -> str:
+    """The key or URL the connection reaches with: the installation's own NEON_API_KEY
+    for the installation's Neon connection, else the connection's sealed secret."""
+    if (connection.options or {}).get("installation"):
+        return settings.NEON_API_KEY
+    return secret_open(connection.secret)

@@ -208,8 +208,15 @@ def _neon_emulator(server: EmbeddedPostgres, env: dict[str, str]) -> Iterator[No
     )
     api_key = "napi_emulator_" + secrets.token_hex(12)
     with NeonEmulator(backend, api_key=api_key, op_duration=1.0) as emulator:
+        # Every team gets the installation's account as a connection; a second account
+        # (its own projects only) is there to add on a team page as "your" Neon key.
+        team_key = "napi_team_" + secrets.token_hex(12)
+        emulator.account_add(team_key, "a-team-account")
         env.update(CHECKPOINTS_ENGINE="neon", NEON_API_URL=emulator.url, NEON_API_KEY=api_key)
+        env.update(NEON_KEY_FOR_TEAMS="1")
         say(f"Neon-API emulator at {emulator.url} (operations take 1 s, as on Neon)")
+        say(f"  A team's own Neon account: on a team page add API key {team_key}")
+        say(f"  with API URL {emulator.url}")
         yield
 
 

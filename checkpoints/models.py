@@ -158,6 +158,9 @@ class AgentProject(models.Model):
     #: snapshot capacity): the holdings card and the capacity shown read this.
     engine_listing = models.JSONField(null=True, blank=True)
     engine_listed_at = models.DateTimeField(null=True, blank=True)
+    #: A project Checkpoints adopted (services/neon_adopt.py): the branches and snapshots
+    #: it held then, which Checkpoints never deletes; None for a project Checkpoints made.
+    adopted = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -270,6 +273,8 @@ class Job(models.Model):
         MIGRATION_PREPARE = "migration_prepare", "Try a migration on a copy"
         MIGRATION_APPLY = "migration_apply", "Apply a migration"
         PROJECT_MOVE = "project_move", "Move to another connection"
+        ADOPT_PROJECT = "adopt_project", "Adopt a Neon project"
+        IMPORT_DATABASE = "import_database", "Import a database"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -85,6 +85,8 @@ NEON_API_URL = os.environ.get("NEON_API_URL", "https://console.neon.tech/api/v2"
 NEON_ORG_ID = os.environ.get("NEON_ORG_ID", "")
 #: Manual snapshots your Neon plan allows per project (Free 1, paid 100 in 2026); 0: unknown.
 NEON_SNAPSHOT_LIMIT = int(os.environ.get("NEON_SNAPSHOT_LIMIT", "100") or 0)
+#: Every team may put projects on the installation's NEON_API_KEY (a connection of its own).
+NEON_KEY_FOR_TEAMS = os.environ.get("NEON_KEY_FOR_TEAMS", "") in ("1", "true", "yes")
 # Local engine's cold tier: where its archives go (outside PostgreSQL's data folder).
 CHECKPOINTS_COLD_DIR = Path(os.environ.get("CHECKPOINTS_COLD_DIR") or DATA_DIR / "cold")
 # Previews are deleted this many minutes after they were opened.

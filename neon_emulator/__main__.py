@@ -20,7 +20,7 @@ from .schema import OpenAPIChecker, find_spec
 from .server import NeonEmulator
 
 
-def main(argv: list[str] | None = None) -> None:
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m neon_emulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8787)
@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--control-db", default="neon_emulator")
     parser.add_argument("--api-key", help="the key clients must send (default: a random one)")
+    parser.add_argument("--account-key", action="append", default=[], help="another account's key")
     parser.add_argument("--op-duration", type=float, default=1.0, help="seconds per operation")
     parser.add_argument("--rate-limit", type=int, help="requests per second before 429")
     parser.add_argument(
@@ -37,7 +38,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--check", action="store_true", help="check traffic against the spec")
     parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
 
     if args.server_url:
@@ -58,6 +63,8 @@ def main(argv: list[str] | None = None) -> None:
         snapshot_limit=args.snapshot_limit,
         checker=checker,
     )
+    for key in args.account_key:  # each an account that sees only its own projects
+        emulator.account_add(key)
     print(f"Neon API emulator over {backend.name}: {mask_password(args.server_url or 'memory')}")
     print(f"NEON_API_URL={emulator.url}")
     print(f"NEON_API_KEY={api_key}")

@@ -13,6 +13,7 @@ from checkpoints.engines.errors import (
 
 from .model import (
     AUTH_MESSAGE,
+    DEFAULT_ACCOUNT,
     LOCKED_MESSAGE,
     REFUSALS,
     EmulatedOperation,
@@ -148,8 +149,30 @@ class _Controls:
             logger.error("emulator schema mismatch: %s", problems)
             self.schema_errors.extend(problems)
 
-    def _check_auth(self, handler: Any) -> None:
+    def account_add(self, api_key: str, account: str | None = None) -> str:
+        """Accept `api_key` for `account` (a new one by default: its own projects only).
+        Once a key is added, keys the emulator does not know are refused."""
+        account = account or f"account-{len(set(self._accounts.values())) + 1}"
+        with self._lock:
+            self._accounts[api_key] = account
+            self._revoked.discard(api_key)
+        return account
+
+    def key_revoke(self, api_key: str) -> None:
+        """The key stops working (401), as when its owner revokes it in Neon's console."""
+        with self._lock:
+            self._accounts.pop(api_key, None)
+            self._revoked.add(api_key)
+
+    def _check_auth(self, handler: Any) -> str:
+        """The account of the request's key; 401 for a missing, unknown or revoked key."""
         header = handler.headers.get("Authorization") or ""
         token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-        if not token or (self.api_key is not None and token != self.api_key):
-            raise _Reply(401, AUTH_MESSAGE)
+        with self._lock:
+            account = self._accounts.get(token)
+            if account is not None:
+                return account
+            open_door = self.api_key is None and not self._accounts and not self._revoked
+            if token and token not in self._revoked and (open_door or token == self.api_key):
+                return DEFAULT_ACCOUNT
+        raise _Reply(401, AUTH_MESSAGE)

@@ -25,6 +25,8 @@ REFUSALS = {
     "refused": (400, "snapshot could not be created: branch is not eligible"),
 }
 BASE_PATH = "/api/v2"
+#: The account of the emulator's own `api_key` (and of any key while none was added).
+DEFAULT_ACCOUNT = "default"
 REGION = "aws-us-east-2"
 
 # Failure plans for operations (see `fail_operations`).
@@ -122,6 +124,8 @@ class _ProjectMeta:
     database_name: str
     role_name: str
     operations: list[str] = field(default_factory=list)
+    #: The account that made it (`DEFAULT_ACCOUNT` unless keys were added per account).
+    account: str = "default"
     #: branch id -> roles created on that branch through the API (they exist nowhere else)
     branch_roles: dict[str, set[str]] = field(default_factory=dict)
 

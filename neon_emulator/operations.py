@@ -29,7 +29,9 @@ from .shapes import (
 class _Operations:
     def _meta(self, project_id: str) -> _ProjectMeta:
         meta = self._projects.get(project_id)
-        if meta is None:
+        caller = getattr(self, "_caller", None)
+        # Another account's project is as unknown as a missing one (Neon answers 404).
+        if meta is None or (caller is not None and meta.account != caller):
             raise _Reply(404, "project not found")
         return meta
 

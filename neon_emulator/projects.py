@@ -37,6 +37,7 @@ class _Projects:
         created = self.backend.project_create(name=name)
         self._wait_backend(created.project.id, created.operations)
         meta = _ProjectMeta(created.project, spec.get("org_id"), database, role)
+        meta.account = self._caller or meta.account
         self._projects[created.project.id] = meta
         ops = [
             self._new_op(meta, "create_timeline", branch_id=created.branch.id),
@@ -63,6 +64,7 @@ class _Projects:
             for meta in self._projects.values()
             if (search in meta.project.name or search == meta.project.id)
             and (org_id is None or meta.org_id == org_id)
+            and (self._caller is None or meta.account == self._caller)
         ]
         limit = _int(query.get("limit"), 10, 1, 400)
         return 200, {"projects": found[:limit], "pagination": {"cursor": ""}}

@@ -34,9 +34,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from checkpoints.engines.base import Engine
-from checkpoints.engines.errors import (
-    EngineError,
-)
+from checkpoints.engines.errors import EngineError
 
 from .connections import _Connections
 from .controls import _Controls
@@ -93,6 +91,10 @@ class NeonEmulator(_Controls, _Routes, _Projects, _Snapshots, _Connections, _Ope
         self.schema_errors: list[str] = []
         #: (method, path, status) of every answered request, in order.
         self.requests: list[tuple[str, str, int]] = []
+        #: API key -> account (`account_add`): each account sees only its own projects.
+        self._accounts: dict[str, str] = {}
+        self._revoked: set[str] = set()
+        self._caller: str | None = None
         self._faults: list[Fault] = []
         self._op_plans: list[tuple[str | None, str, int, str]] = []
         self._projects: dict[str, _ProjectMeta] = {}
@@ -177,7 +179,7 @@ class NeonEmulator(_Controls, _Routes, _Projects, _Snapshots, _Connections, _Ope
     ) -> tuple[int, Any, dict[str, str]]:
         """Status, JSON payload and headers of the answer (Neon's error body on failure)."""
         try:
-            self._check_auth(handler)
+            account = self._check_auth(handler)
             self._check_rate()
             if fault and fault.kind == "status":
                 headers = {}
@@ -188,6 +190,7 @@ class NeonEmulator(_Controls, _Routes, _Projects, _Snapshots, _Connections, _Ope
             if self.checker is not None and body is not None:
                 self._record(self.checker.check_request(method, api_path, body))
             with self._lock:
+                self._caller = account  # whose projects this request may see
                 status, payload = self._dispatch(method, api_path, query, body)
             return status, payload, {}
         except _Reply as reply:

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from checkpoints.api import jobs, meta, moves, pages, previews, projects, shares, sql, versions
+from checkpoints.api import (
+    jobs,
+    meta,
+    moves,
+    neon,
+    pages,
+    previews,
+    projects,
+    shares,
+    sql,
+    versions,
+)
 
 P = "api/v1/projects/<int:pk>"
+T = "api/v1/teams/<int:team_id>"
+NA = f"{T}/neon-accounts/<int:account_id>"
 
 urlpatterns = [
     path("settings/tokens/", pages.token_list, name="token-list"),
@@ -49,6 +62,16 @@ urlpatterns = [
         f"{P}/migrations/<int:migration_pk>/apply",
         sql.migration_apply,
         name="api-migration-apply",
+    ),
+    path(f"{T}/neon-accounts", neon.accounts, name="api-neon-accounts"),
+    path(NA, neon.account_detail, name="api-neon-account"),
+    path(f"{NA}/projects", neon.adoptable, name="api-neon-adoptable"),
+    path(f"{NA}/adopt", neon.adopt, name="api-neon-adopt"),
+    path(f"{T}/imports", neon.database_import, name="api-database-import"),
+    path(
+        f"{P}/neon-snapshots/<str:snapshot_id>/import",
+        neon.snapshot_import,
+        name="api-neon-snapshot-import",
     ),
     re_path(r"^api/(?P<rest>.*)$", meta.unknown, name="api-unknown"),
 ]

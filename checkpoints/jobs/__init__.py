@@ -7,7 +7,9 @@ runners share. Importing this package registers every runner (done by the app's
 """
 
 from checkpoints.jobs import (  # noqa: F401 (each module registers its runners)
+    adopt,
     cleanup,
+    db_import,
     migration,
     preview,
     project,

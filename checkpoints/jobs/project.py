@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.utils import timezone
 
 from checkpoints import connections, snapshot_room
@@ -12,7 +14,15 @@ from checkpoints.jobs.snapshot import refused, snapshot_and_record
 from checkpoints.models import Activity, Job, Version
 
 
-def project_start(run: JobRun, engine: Engine) -> Version:
+def project_start(
+    run: JobRun,
+    engine: Engine,
+    *,
+    fill: Callable[[], None] | None = None,
+    name: str | None = None,
+    prompt: str | None = None,
+) -> Version:
+    """The engine project, its connection string, then (after `fill` put data in) v0."""
     project = run.project
     with run.step("creating the engine project"):
         created = engine.project_create(name=f"checkpoints-{project.pk}-{project.name}")
@@ -28,8 +38,10 @@ def project_start(run: JobRun, engine: Engine) -> Version:
     )
     with run.step("storing the connection string"):
         connections.connections_refresh(project=project, engine=engine)
+    if fill is not None:
+        fill()
     try:
-        return snapshot_and_record(run, engine, number=0)
+        return snapshot_and_record(run, engine, number=0, name=name, prompt=prompt)
     except EngineRefused as exc:
         raise refused(run, engine, exc, snapshot_room.NOTHING_APPLIED) from exc
 

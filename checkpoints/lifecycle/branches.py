@@ -43,6 +43,10 @@ def _verified(job: Job) -> bool:
     return any(s["name"] == "verifying" and s["state"] == "succeeded" for s in job.steps)
 
 
+#: A branch or snapshot an adopted project held before Checkpoints: never removed.
+ADOPTED_KEPT = "kept: the project held it before Checkpoints adopted it (never deleted)"
+
+
 def branches_classify(
     plan: CleanupPlan, seen: Seen, branches: list[Branch], live_previews: set[str]
 ) -> None:
@@ -50,6 +54,7 @@ def branches_classify(
     orphans = _rollback_orphans(project)
     previews = {p.branch_id: p for p in project.previews.select_related("version")}
     sql_kept = _sql_branches(project)
+    foreign = set((project.adopted or {}).get("branches", []))
     for branch in branches:
         holding = Holding("branch", branch.id, branch.name, branch.logical_size)
         plan.branches.append(holding)
@@ -57,6 +62,10 @@ def branches_classify(
             branch.default and not project.active_branch_id
         ):
             holding.role, holding.note = "active", "kept: the active branch (serves the app)"
+            continue
+        if branch.id in foreign:
+            holding.role, holding.note = "adopted", ADOPTED_KEPT
+            plan.kept.append(f"{branch.name}: {holding.note}")
             continue
         preview = previews.get(branch.id)
         if preview is not None:

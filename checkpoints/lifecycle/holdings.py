@@ -12,7 +12,7 @@ from django.utils import timezone
 from checkpoints import connections
 from checkpoints.engines.base import Branch, Engine, Snapshot
 from checkpoints.engines.errors import EngineError
-from checkpoints.lifecycle.branches import branches_classify
+from checkpoints.lifecycle.branches import ADOPTED_KEPT, branches_classify
 from checkpoints.lifecycle.listing import from_json, listing_refresh
 from checkpoints.lifecycle.plan import CleanupPlan, Holding, Removal, Seen, made_by
 from checkpoints.lifecycle.tiers import EXPECTED_ROLLBACK
@@ -126,6 +126,9 @@ def _snapshot_classify(plan: CleanupPlan, seen: Seen, snap: Snapshot) -> None:
     elif made_by(seen.in_flight, snap.id, snap.created_at):
         holding.role = "in-flight"
         holding.note = f"being saved by the running job #{seen.in_flight.pk}"  # type: ignore[union-attr]
+        plan.kept.append(f"{snap.name}: {holding.note}")
+    elif snap.id in {s["id"] for s in (seen.project.adopted or {}).get("snapshots", [])}:
+        holding.role, holding.note = "adopted", ADOPTED_KEPT
         plan.kept.append(f"{snap.name}: {holding.note}")
     else:
         gone = seen.deleted_snapshots.get(snap.id)

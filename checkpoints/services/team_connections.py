@@ -21,6 +21,7 @@ from checkpoints import permissions
 from checkpoints.engine_connections import (
     EXTERNAL,
     PER_TEAM,
+    connection_unusable,
     server_key,
     servers_mode,
     team_server_remove,
@@ -56,9 +57,13 @@ def connection_for_new_project(
     if connection_id in (None, ""):
         return connection_default(team=team)
     try:
-        return team.connections.get(pk=int(connection_id))
+        chosen = team.connections.get(pk=int(connection_id))
     except (ValueError, TypeError, EngineConnection.DoesNotExist):
         raise ServiceError(CONNECTION_UNKNOWN.format(team=team.name)) from None
+    why = connection_unusable(chosen)  # a Neon account whose key was removed
+    if why:
+        raise ServiceError(why)
+    return chosen
 
 
 def connection_default(*, team: Team) -> EngineConnection | None:

@@ -23,6 +23,7 @@ from checkpoints.input_guard import int_or_none
 from checkpoints.models import AgentProject, Job
 from checkpoints.services import sharing
 from checkpoints.services.project_move import move_destinations
+from checkpoints.views import neon_context
 from checkpoints.views.activity import activity_context
 from checkpoints.views.app_panel import app_panel_context
 from checkpoints.views.history import history_context, meta_context, timeline_context
@@ -109,6 +110,9 @@ def project_context(request: HttpRequest, project: AgentProject, tab: str) -> di
         **timeline_context(project),
         **history_context(request, project),
         **_tab_context(request, project, tab, can),
+        **neon_context.neon_project_context(
+            project
+        ),  # adopted snapshots, a removed key (views/neon.py)
     }
 
 

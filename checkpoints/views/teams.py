@@ -19,6 +19,7 @@ from checkpoints import permissions, services
 from checkpoints.input_guard import int_or_none
 from checkpoints.models import Membership, Team
 from checkpoints.services import team_connections, teams, webhooks
+from checkpoints.views import neon_context
 from checkpoints.views.responses import forbidden
 
 TEAM_TEMPLATE = "checkpoints/team_detail.html"
@@ -71,7 +72,8 @@ def _team_render(
     who: str = "",
     notice: str = "",
     webhook_secret: tuple[int, str] | None = None,
-    **extra: object,
+    extra: dict | None = None,
+    **more: object,
 ) -> HttpResponse:
     template = TEAM_TEMPLATE
     if request.htmx and not request.htmx.history_restore_request:
@@ -93,7 +95,9 @@ def _team_render(
         "webhook_secret": webhook_secret,  # (endpoint id, secret) just made: shown once
         # The connections card (templates/checkpoints/_connections.html): never a secret.
         "connections": team_connections.connections_of(team=team),
-        **extra,
+        **neon_context.neon_team_context(request, team),  # the Neon card (views/neon.py)
+        **(extra or {}),
+        **more,
     }
     return render(request, template, context, status=status)
 

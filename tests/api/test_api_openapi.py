@@ -74,6 +74,7 @@ def test_document_is_served(client):
 
 
 def _template_regex(template: str) -> re.Pattern:
+    template = template.replace("{snapshot_id}", "[^/]+")  # Neon's ids are words
     return re.compile("^" + re.sub(r"\{[a-z_]+\}", r"[0-9]+", template) + "$")
 
 
@@ -128,6 +129,7 @@ def test_real_responses_of_every_endpoint_match_the_document():
     project = project_via_api(api)
     try:
         _exercise(api, project)
+        _exercise_neon(api, project)
     finally:
         engine_project_drop(project)
     described = {
@@ -229,3 +231,15 @@ def _exercise(api: RecordingApi, project) -> None:
 
     other = project_via_api(api, "Second")
     assert api("DELETE", f"projects/{other.pk}").status_code == 204  # drops the engine project
+
+
+def _exercise_neon(api: RecordingApi, project) -> None:
+    """The Neon-account operations' refusals (their successes: tests/neon/test_neon_api.py)."""
+    team = f"teams/{project.team_id}"
+    assert api.get(f"{team}/neon-accounts").json() == {"results": []}
+    assert api.post(f"{team}/neon-accounts", {"name": "no key"}).status_code == 400
+    assert api("DELETE", f"{team}/neon-accounts/999999").status_code == 404
+    assert api.get(f"{team}/neon-accounts/999999/projects").status_code == 404
+    assert api.post(f"{team}/neon-accounts/999999/adopt", {}).status_code == 404
+    assert api.post(f"{team}/imports", {"name": "x"}).status_code == 400
+    assert api.post(f"projects/{project.pk}/neon-snapshots/123/import").status_code == 400

@@ -1,0 +1,149 @@
+"""API views of a team's Neon accounts (owners): list, add (the key checked with one read
+call), remove the key; the account's projects to adopt, adopting one (a job); importing
+a database from a URL as a new project (a job); importing an adopted project's earlier
+snapshot as a version. No answer ever holds a key or a source URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+
+from checkpoints import permissions, services
+from checkpoints.api.http import Invalid, api_view
+from checkpoints.api.inputs import int_field, json_body, text_field
+from checkpoints.api.jobs import job_answer, wait_seconds
+from checkpoints.api.lookups import project_of
+from checkpoints.models import EngineConnection, Team
+from checkpoints.refusals import MAX_ID
+from checkpoints.serialize import version_json
+from checkpoints.services import db_import, neon_accounts, neon_adopt, teams
+from checkpoints.tokens import token_require_unscoped
+
+
+def account_json(connection: EngineConnection) -> dict[str, Any]:
+    """An account as answered: never its key."""
+    limit, source = neon_accounts.snapshot_limit_of(connection)
+    options = connection.options or {}
+    return {
+        "id": connection.pk,
+        "name": connection.name,
+        "api_url": connection.server,
+        "org_id": options.get("org_id") or None,
+        "installation": bool(options.get("installation")),
+        "has_key": bool(connection.secret) or bool(options.get("installation")),
+        "unusable": getattr(connection, "unusable", "") or None,
+        "snapshot_limit": limit,
+        "snapshot_limit_source": source,
+        "projects": getattr(connection, "project_count", connection.projects.count()),
+    }
+
+
+def _team(request: HttpRequest, team_id: int) -> Team:
+    token_require_unscoped(request.api_token)
+    team = teams.team_get(user=request.user, pk=team_id)
+    return team
+
+
+def _account(request: HttpRequest, team_id: int, account_id: int) -> EngineConnection:
+    team = _team(request, team_id)
+    permissions.require(request.user, team, "connections_manage")
+    try:
+        return neon_accounts.neon_account_get(team=team, pk=account_id)
+    except services.ServiceError:
+        raise Http404 from None
+
+
+@api_view("GET", "POST")
+def accounts(request: HttpRequest, team_id: int) -> JsonResponse:
+    team = _team(request, team_id)
+    if request.method == "GET":
+        rows = neon_accounts.neon_accounts_of(team=team)
+        return JsonResponse({"results": [account_json(c) for c in rows]})
+    data = json_body(request, allowed={"name", "api_key", "org_id", "api_url", "snapshot_limit"})
+    errors: dict[str, str] = {}
+    fields = {
+        name: text_field(data, name, errors, required=name == "api_key", max_length=500) or ""
+        for name in ("name", "api_key", "org_id", "api_url")
+    }
+    limit = int_field(data, "snapshot_limit", errors, required=False, maximum=10000)
+    if errors:
+        raise Invalid(errors)
+    made = neon_accounts.neon_account_add(
+        user=request.user, team=team, snapshot_limit=limit, **fields
+    )
+    return JsonResponse(account_json(made), status=201)
+
+
+@api_view("DELETE")
+def account_detail(request: HttpRequest, team_id: int, account_id: int) -> HttpResponse:
+    """Forget the key: the account goes, or stays keyless while projects live on it."""
+    connection = _account(request, team_id, account_id)
+    neon_accounts.neon_account_remove(user=request.user, connection=connection)
+    return HttpResponse(status=204)
+
+
+@api_view("GET")
+def adoptable(request: HttpRequest, team_id: int, account_id: int) -> JsonResponse:
+    connection = _account(request, team_id, account_id)
+    rows = neon_adopt.neon_projects_adoptable(user=request.user, connection=connection)
+    results = [
+        {
+            "id": row["project"].id,
+            "name": row["project"].name,
+            "root_branches": [{"id": b.id, "name": b.name} for b in row["roots"]],
+        }
+        for row in rows
+    ]
+    return JsonResponse({"results": results})
+
+
+@api_view("POST")
+def adopt(request: HttpRequest, team_id: int, account_id: int) -> JsonResponse:
+    connection = _account(request, team_id, account_id)
+    seconds = wait_seconds(request)
+    data = json_body(request, allowed={"project", "branch", "name"})
+    errors: dict[str, str] = {}
+    values = {k: text_field(data, k, errors, required=True, max_length=200) or "" for k in data}
+    for missing in {"project", "branch", "name"} - set(values):
+        errors[missing] = "This field is required."
+    if errors:
+        raise Invalid(errors)
+    job = neon_adopt.neon_project_adopt(
+        user=request.user,
+        connection=connection,
+        engine_project_id=values["project"],
+        branch_id=values["branch"],
+        name=values["name"],
+    )
+    return job_answer(request, job, seconds)
+
+
+@api_view("POST")
+def database_import(request: HttpRequest, team_id: int) -> JsonResponse:
+    team = _team(request, team_id)
+    seconds = wait_seconds(request)
+    data = json_body(request, allowed={"name", "source_url", "connection"})
+    errors: dict[str, str] = {}
+    name = text_field(data, "name", errors, required=True, max_length=200)
+    source = text_field(data, "source_url", errors, required=True, max_length=2000)
+    connection_id = int_field(data, "connection", errors, required=False, maximum=MAX_ID)
+    if errors:
+        raise Invalid(errors)
+    job = db_import.database_import(
+        user=request.user,
+        team=team,
+        name=name or "",
+        source_url=source or "",
+        connection_id=connection_id,
+    )
+    return job_answer(request, job, seconds)
+
+
+@api_view("POST")
+def snapshot_import(request: HttpRequest, pk: int, snapshot_id: str) -> JsonResponse:
+    project = project_of(request, pk)
+    version = neon_adopt.neon_snapshot_import(
+        user=request.user, project=project, snapshot_id=snapshot_id
+    )
+    return JsonResponse(version_json(version), status=201)
