@@ -14,6 +14,7 @@ from datetime import datetime
 from .database_access import DatabaseAccess
 from .errors import EngineNotSupported
 from .op_timings import OPERATION_TIMINGS, OperationTimings
+from .statement_events import StatementEventsAccess
 from .types import (
     BUSY_STATUSES,
     CANCELLED,
@@ -71,7 +72,7 @@ __all__ = [
 ]
 
 
-class Engine(DatabaseAccess):
+class Engine(DatabaseAccess, StatementEventsAccess):
     """Projects, branches, snapshots, endpoints and operations: Neon's control plane (the
     roles and connections beyond it are `DatabaseAccess`'s)."""
 

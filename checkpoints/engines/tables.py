@@ -24,6 +24,7 @@ from checkpoints.engines import table_guard as guard
 from checkpoints.engines.base import mask_password
 from checkpoints.engines.connect import connect_app as connect
 from checkpoints.engines.errors import EngineError
+from checkpoints.engines.local.events_sql import recorder_entry
 from checkpoints.engines.table_keys import dependency_problems, foreign_keys, with_dependencies
 from checkpoints.pgserver import pg_bin
 
@@ -98,6 +99,8 @@ def schema_ddl(source_uri: str, tables: list[str], section: str = "pre-data") ->
         for line in done.stdout.splitlines()
         # psql meta-commands (\restrict) and the dump's session settings.
         if not line.startswith(("\\", "SET ", "SELECT pg_catalog.set_config"))
+        # the superuser's guard trigger: the live side's event trigger gives the new table one
+        and not recorder_entry(line)
     ]
     return "\n".join(lines)
 

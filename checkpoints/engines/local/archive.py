@@ -21,6 +21,7 @@ from pathlib import Path
 from psycopg.conninfo import conninfo_to_dict
 
 from ..errors import EngineError
+from . import events_sql
 
 COMPRESSION = "gzip:1"
 RESTORE_JOBS = 2
@@ -87,6 +88,8 @@ def dump(
     part.unlink(missing_ok=True)
     os.close(os.open(part, os.O_CREAT | os.O_WRONLY, 0o600))  # 600 before any byte
     argv = [str(bin_dir / "pg_dump"), "-Fc", f"--compress={COMPRESSION}", f"--role={role}"]
+    # The statement recorder is the superuser's (events_sql.py): installed again after a load.
+    argv.append(f"--exclude-schema={events_sql.SCHEMA}")
     _run([*argv, "-f", str(part)], _env(server_url, dbname, options=options))
     with part.open("rb") as handle:
         os.fsync(handle.fileno())
@@ -144,7 +147,11 @@ def _restorable(bin_dir: Path, path: Path, env: dict[str, str]) -> str:
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise EngineError(f"pg_restore --list failed: {done.stderr.strip()[-500:]}")
-    kept = [line for line in done.stdout.splitlines() if " ACL pg_catalog " not in line]
+    kept = [
+        line
+        for line in done.stdout.splitlines()
+        if " ACL pg_catalog " not in line and not events_sql.recorder_entry(line)
+    ]
     return "\n".join(kept) + "\n"
 
 

@@ -28,7 +28,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..errors import EngineError
-from . import archive, contain, readonly
+from . import archive, contain, events, readonly
 from . import catalog as cat
 from . import names as ids
 from . import sql as db
@@ -65,8 +65,12 @@ class LocalEngine(SqlReaderMixin, RestoreMixin, FinalizeMixin, RecoverMixin, Ope
         pg_bin_dir: Path | str | None = None,
         reflink: bool | None = None,
         session_limits: SessionLimits | None = None,
+        superuser_url: str | None = None,
     ) -> None:
         self.control_db = ids.check_control_db(control_db)
+        # The server's superuser, only to install the statement recorder (events.py).
+        self.superuser_url = superuser_url
+        self.supports_statement_events = bool(superuser_url)
         self.limits = limits or contain.RoleLimits()
         self.session_limits = session_limits or SessionLimits()
         self.warm_copies = max(0, int(warm_copies))
@@ -111,6 +115,7 @@ class LocalEngine(SqlReaderMixin, RestoreMixin, FinalizeMixin, RecoverMixin, Ope
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('checkpoints-engine-schema'))")
             conn.execute(cat.SCHEMA)
             conn.execute(readonly.SCHEMA)
+            conn.execute(events.CATALOG)
             conn.execute(
                 "INSERT INTO engine_meta VALUES ('schema_version', %s) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",

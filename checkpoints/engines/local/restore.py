@@ -14,6 +14,7 @@ from ..errors import EngineInvalidRequest, EngineNotFound
 from . import contain
 from . import names as ids
 from . import sql as db
+from .events import EventsMixin
 from .roles import RolesMixin
 from .rows import OpSpec
 from .snapshots import SnapshotsMixin
@@ -36,7 +37,7 @@ class _Restore:
     finalize: bool  # swap the new branch in for the target (`finalize_restore`)
 
 
-class RestoreMixin(SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin):
+class RestoreMixin(EventsMixin, SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin):
     def snapshot_restore(
         self,
         project_id: str,
@@ -51,6 +52,8 @@ class RestoreMixin(SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin):
             target = self._restore_target(conn, project_id, snap, target_branch_id)
             role, _ = self._role(conn, project_id)
             endpoint = self._endpoint_of(conn, target[0]) if finalize_restore else None
+            if endpoint:  # the live database's records, before a copy replaces it
+                self._events_keep(conn, project_id, endpoint[1])
             plan = self._restore_intent(conn, project_id, snap, target[0], endpoint, name)
             plan.finalize = finalize_restore
             if endpoint and plan.touched:
@@ -164,6 +167,8 @@ class RestoreMixin(SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin):
             elif not plan.warm:
                 db.copy_database(conn, plan.temp_db, template=snap[-1])
             contain.grant_branch(conn, plan.temp_db, role)
+            if plan.finalize:
+                self._events_prepare(conn, project_id, plan.temp_db)
             self._fault("after_branch_created")
             if not plan.finalize:
                 with conn.transaction():
