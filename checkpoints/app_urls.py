@@ -5,6 +5,7 @@ from django.urls import path
 
 from checkpoints.views import (
     activity,
+    events,
     jobs,
     page,
     previews,
@@ -48,6 +49,14 @@ team_urls = [
 
 project_urls = [
     path(f"{P}/activity", activity.project_activity, name="project-activity"),
+    path(f"{P}/events", events.project_events, name="project-events"),
+    path(
+        f"{P}/events/<int:event_pk>/restore-before",
+        events.event_restore_before,
+        name="event-restore-before",
+    ),
+    path(f"{P}/protected-tables/protect", events.table_protect, name="table-protect"),
+    path(f"{P}/protected-tables/lift", events.table_unprotect, name="table-unprotect"),
     path("projects/start", projects.project_start_demo, name="project-start-demo"),
     path(f"{P}/", page.project_detail, name="project-detail"),
     path(f"{P}/start-over", projects.project_start_over, name="project-start-over"),

@@ -267,6 +267,7 @@ class Job(models.Model):
         TIER_MOVE = "tier_move", "Move between tiers"
         MIGRATION_PREPARE = "migration_prepare", "Try a migration on a copy"
         MIGRATION_APPLY = "migration_apply", "Apply a migration"
+        RESTORE_BEFORE_EVENT = "restore_before_event", "Go back to just before a statement"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -364,6 +365,8 @@ class Activity(models.Model):
         UNPIN = "unpin", "Unpinned"
         SESSIONS_END = "sessions_end", "Sessions ended"
         LIMIT = "limit", "Limit reached"
+        PROTECT = "protect", "Table protected"
+        UNPROTECT = "unprotect", "Protection lifted"
 
     project = models.ForeignKey(AgentProject, on_delete=models.CASCADE, related_name="activities")
     actor = models.ForeignKey(
@@ -563,3 +566,38 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id} ({self.state})"
+
+
+class StatementEvent(models.Model):
+    """A destructive statement PostgreSQL recorded in the project's live database (DROP
+    TABLE, DROP SCHEMA, ALTER TABLE … DROP COLUMN, TRUNCATE…), copied here from the engine
+    (`services.events`): when, by which database role, in which transaction."""
+
+    project = models.ForeignKey(AgentProject, on_delete=models.CASCADE, related_name="events")
+    key = models.UUIDField(help_text="The engine's id of the record.")
+    at = models.DateTimeField()
+    role = models.CharField(max_length=100)
+    xid = models.BigIntegerField(help_text="Transaction id (64-bit, with its epoch).")
+    lsn = models.CharField(max_length=40, blank=True)
+    command = models.CharField(max_length=60)
+    object_type = models.CharField(max_length=40)
+    object = models.TextField()
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "key"], name="statement_event_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def label(self) -> str:
+        """`DROP TABLE contacts`, `DROP COLUMN contacts.email`, `TRUNCATE app.items`."""
+        name = self.object.removeprefix("public.")
+        if self.object_type == "table column":
+            return f"DROP COLUMN {name}"
+        if self.command == "DROP OWNED":
+            return f"DROP OWNED ({self.object_type} {name})"
+        return f"{self.command} {name}"

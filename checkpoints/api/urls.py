@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from checkpoints.api import jobs, meta, pages, previews, projects, shares, sql, versions
+from checkpoints.api import events, jobs, meta, pages, previews, projects, shares, sql, versions
 
 P = "api/v1/projects/<int:pk>"
 
@@ -43,6 +43,18 @@ urlpatterns = [
         f"{P}/migrations/<int:migration_pk>/apply",
         sql.migration_apply,
         name="api-migration-apply",
+    ),
+    path(f"{P}/events", events.events_list, name="api-events"),
+    path(
+        f"{P}/events/<int:event_pk>/restore-before",
+        events.event_restore_before,
+        name="api-event-restore-before",
+    ),
+    path(f"{P}/protected-tables", events.protected_tables, name="api-protected-tables"),
+    path(
+        f"{P}/protected-tables/lift",
+        events.protected_tables_lift,
+        name="api-protected-tables-lift",
     ),
     re_path(r"^api/(?P<rest>.*)$", meta.unknown, name="api-unknown"),
 ]

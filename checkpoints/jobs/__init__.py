@@ -11,6 +11,7 @@ from checkpoints.jobs import (  # noqa: F401 (each module registers its runners)
     migration,
     preview,
     project,
+    restore_before_event,
     rollback,
     run,
     share,

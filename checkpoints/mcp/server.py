@@ -9,6 +9,7 @@ services) and one `@tool(...)` function in a `*_tools.py` module that runs it th
 from __future__ import annotations
 
 from checkpoints.mcp import (
+    event_tools,
     job_tools,
     preview_tools,
     project_tools,
@@ -20,4 +21,12 @@ from checkpoints.mcp.app import mcp
 
 __all__ = ["mcp"]
 #: The modules whose import registers the tools and resources.
-REGISTERED = (project_tools, version_tools, preview_tools, job_tools, sql_tools, resources)
+REGISTERED = (
+    project_tools,
+    version_tools,
+    preview_tools,
+    job_tools,
+    sql_tools,
+    event_tools,
+    resources,
+)
