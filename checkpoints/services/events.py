@@ -21,6 +21,7 @@ from checkpoints.activity import activity_record
 from checkpoints.engines.errors import EngineError, EngineLocked, EngineNotSupported
 from checkpoints.engines.statement_events import ProtectedTable
 from checkpoints.errors import NOT_STARTED, PROJECT_BUSY, ProjectBusy, ServiceError
+from checkpoints.lifecycle.events import events_copy
 from checkpoints.models import Activity, AgentProject, Job, StatementEvent
 
 if TYPE_CHECKING:
@@ -67,26 +68,9 @@ def events_sync(*, project: AgentProject) -> int:
     if not engine.supports_statement_events:
         raise EventsUnsupported(EVENTS_UNSUPPORTED)
     try:
-        found = engine.statement_events(project.engine_project_id)
+        return events_copy(project=project, engine=engine)
     except EngineNotSupported:
         raise EventsUnsupported(EVENTS_UNSUPPORTED) from None
-    rows = [
-        StatementEvent(
-            project=project,
-            key=event.id,
-            at=event.at,
-            role=event.role,
-            xid=event.xid,
-            lsn=event.lsn or "",
-            command=event.command,
-            object_type=event.object_type,
-            object=event.object,
-        )
-        for event in found
-    ]
-    before = StatementEvent.objects.filter(project=project).count()
-    StatementEvent.objects.bulk_create(rows, ignore_conflicts=True)
-    return StatementEvent.objects.filter(project=project).count() - before
 
 
 def events_list(*, project: AgentProject, user: User | None, sync: bool = True) -> EventsAnswer:

@@ -31,28 +31,8 @@ from .rows import LocalRows
 
 log = logging.getLogger(__name__)
 
-CATALOG = """
-CREATE TABLE IF NOT EXISTS statement_events (
-    id uuid PRIMARY KEY,
-    project_id text NOT NULL REFERENCES projects ON DELETE CASCADE,
-    at timestamptz NOT NULL,
-    role text NOT NULL,
-    xid bigint NOT NULL,
-    lsn text,
-    command text NOT NULL,
-    object_type text NOT NULL,
-    object text NOT NULL
-);
-CREATE INDEX IF NOT EXISTS statement_events_project ON statement_events (project_id, at);
-CREATE TABLE IF NOT EXISTS protected_tables (
-    project_id text NOT NULL REFERENCES projects ON DELETE CASCADE,
-    schema_name text NOT NULL,
-    table_name text NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (project_id, schema_name, table_name)
-);
-"""
 
+CATALOG = q.CATALOG
 _EVENT_COLUMNS = "id::text, at, role, xid, lsn, command, object_type, object"
 
 
@@ -116,10 +96,34 @@ class EventsMixin(LocalRows):
         except (psycopg.Error, EngineError) as error:
             log.warning("destructive statements of %s not copied: %s", project_id, error)
 
-    def _events_prepare(self, conn: db.Conn, project_id: str, dbname: str) -> None:
+    def _events_installed(self, conn: db.Conn, project_id: str) -> None:
+        """The project's live database has the recorder from now on (kept: the first time)."""
+        conn.execute(
+            "INSERT INTO events_projects (project_id, installed_at) VALUES (%s, now()) "
+            "ON CONFLICT (project_id) DO UPDATE SET installed_at = "
+            "coalesce(events_projects.installed_at, excluded.installed_at)",
+            (project_id,),
+        )
+
+    def _events_current(self, conn: db.Conn, project_id: str, copied_at: Any) -> bool:
+        """Whether a copy of the live database made at `copied_at` already holds the
+        recorder and today's protected list."""
+        row = conn.execute(
+            "SELECT installed_at <= %s AND coalesce(protect_changed_at <= %s, true) "
+            "FROM events_projects WHERE project_id = %s",
+            (copied_at, copied_at, project_id),
+        ).fetchone()
+        return bool(row and row[0])
+
+    def _events_prepare(
+        self, conn: db.Conn, project_id: str, dbname: str, *, copied_at: Any = None
+    ) -> None:
         """After a restore filled `dbname` (the project's next live database): the recorder
-        there (a cold archive carries none) and the project's protected list."""
+        there (a cold archive carries none) and the project's protected list, unless it is
+        a copy (`copied_at`: when its snapshot was taken) that holds both already."""
         if not self.superuser_url:
+            return
+        if copied_at is not None and self._events_current(conn, project_id, copied_at):
             return
         row = conn.execute(
             "SELECT datallowconn FROM pg_database WHERE datname = %s", (dbname,)
@@ -133,6 +137,7 @@ class EventsMixin(LocalRows):
         finally:
             if closed:
                 db.allow_connections(conn, dbname, False)
+        self._events_installed(conn, project_id)
 
     def _protect_write(self, conn: db.Conn, project_id: str, dbname: str) -> None:
         wanted = conn.execute(
@@ -149,6 +154,7 @@ class EventsMixin(LocalRows):
             dbname = self._live_dbname(conn, project_id)
             try:
                 self._events_ensure(dbname)
+                self._events_installed(conn, project_id)
                 self._events_harvest(conn, project_id, dbname)
             except psycopg.OperationalError as error:  # the live database is being swapped
                 log.warning("events of %s not read now: %s", project_id, error)
@@ -181,6 +187,11 @@ class EventsMixin(LocalRows):
         with self._mutation(project_id) as conn:
             dbname = self._live_dbname(conn, project_id)
             self._events_ensure(dbname)
+            self._events_installed(conn, project_id)
+            conn.execute(
+                "UPDATE events_projects SET protect_changed_at = now() WHERE project_id = %s",
+                (project_id,),
+            )
             if protect:
                 with self._agent_db(dbname) as live:
                     if (schema, table) not in _present(live, [(schema, table)]):

@@ -175,6 +175,36 @@ GRANT SELECT ON checkpoints_events.statements, checkpoints_events.meta TO {engin
 GRANT SELECT, INSERT, DELETE ON checkpoints_events.protected TO {engine};
 """
 
+#: The engine's own tables in its control database (engines/local/events.py).
+CATALOG = """
+CREATE TABLE IF NOT EXISTS statement_events (
+    id uuid PRIMARY KEY,
+    project_id text NOT NULL REFERENCES projects ON DELETE CASCADE,
+    at timestamptz NOT NULL,
+    role text NOT NULL,
+    xid bigint NOT NULL,
+    lsn text,
+    command text NOT NULL,
+    object_type text NOT NULL,
+    object text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS statement_events_project ON statement_events (project_id, at);
+CREATE TABLE IF NOT EXISTS protected_tables (
+    project_id text NOT NULL REFERENCES projects ON DELETE CASCADE,
+    schema_name text NOT NULL,
+    table_name text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (project_id, schema_name, table_name)
+);
+-- Since when the live database has the recorder, and when the protected list last changed:
+-- a restore from a copy made after both needs neither put back (a warm rollback stays fast).
+CREATE TABLE IF NOT EXISTS events_projects (
+    project_id text PRIMARY KEY REFERENCES projects ON DELETE CASCADE,
+    installed_at timestamptz,
+    protect_changed_at timestamptz
+);
+"""
+
 #: Whether a database has the install (read by the engine's role), then its version.
 INSTALLED = """
 SELECT (SELECT count(*) FROM pg_catalog.pg_event_trigger

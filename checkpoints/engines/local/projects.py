@@ -30,6 +30,8 @@ class ProjectsMixin(EventsMixin, ColdRecoverMixin):
                     contain.give_public_schema(branch_conn, role)
                 contain.grant_branch(conn, dbname, role)
                 self._events_ensure(dbname)
+                if self.superuser_url:
+                    self._events_installed(conn, project_id)
                 with conn.transaction():
                     conn.execute("UPDATE projects SET state = 'ready' WHERE id = %s", (project_id,))
                     conn.execute("UPDATE branches SET state = 'ready' WHERE id = %s", (branch_id,))

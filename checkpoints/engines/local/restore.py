@@ -167,8 +167,9 @@ class RestoreMixin(EventsMixin, SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin
             elif not plan.warm:
                 db.copy_database(conn, plan.temp_db, template=snap[-1])
             contain.grant_branch(conn, plan.temp_db, role)
-            if plan.finalize:
-                self._events_prepare(conn, project_id, plan.temp_db)
+            if plan.finalize:  # a hot or warm copy holds what its snapshot's database held
+                copied_at = None if cold is not None else snap[2]
+                self._events_prepare(conn, project_id, plan.temp_db, copied_at=copied_at)
             self._fault("after_branch_created")
             if not plan.finalize:
                 with conn.transaction():
