@@ -88,8 +88,11 @@ def session_limits(settings, role_statement_timeout: str) -> SessionLimits:
     return session
 
 
-def local_engine(server_url: str, settings, *, archive_dir: Path) -> Engine:
-    """A local engine on the server of `server_url` with the installation's settings."""
+def local_engine(
+    server_url: str, settings, *, archive_dir: Path, history_dir: Path | None = None
+) -> Engine:
+    """A local engine on the server of `server_url` with the installation's settings
+    (`history_dir`: the server's WAL archive and base backups, when it keeps them)."""
     from .local import LocalEngine
     from .local.contain import RoleLimits
 
@@ -106,6 +109,7 @@ def local_engine(server_url: str, settings, *, archive_dir: Path) -> Engine:
         limits=limits,
         session_limits=session,
         archive_dir=archive_dir,
+        history_dir=history_dir,
     )
 
 
