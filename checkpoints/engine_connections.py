@@ -19,6 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from checkpoints import engines, teamservers
 from checkpoints.engines.base import Engine
+from checkpoints.engines.local.history import wal as history_wal
 from checkpoints.models import EngineConnection
 from checkpoints.pgserver_config import read_config
 from checkpoints.secretbox import secret_open
@@ -79,7 +80,10 @@ def _build(connection: EngineConnection) -> Engine:
         archive = teamservers.cold_dir(root, connection.team_id)
         config = read_config(teamservers.server_dir(root, connection.team_id))
         superuser = config.url("postgres") if config else None
-        return engines.local_engine(url, settings, archive_dir=archive, superuser_url=superuser)
+        history = history_wal.history_dir(teamservers.server_dir(root, connection.team_id))
+        return engines.local_engine(
+            url, settings, archive_dir=archive, history_dir=history, superuser_url=superuser
+        )
     if kind == EngineConnection.Kind.POSTGRES:
         archive = settings.DATA_DIR / "cold" / f"connection-{connection.pk}"
         return engines.local_engine(secret_open(connection.secret), settings, archive_dir=archive)

@@ -92,10 +92,16 @@ def session_limits(settings, role_statement_timeout: str) -> SessionLimits:
 
 
 def local_engine(
-    server_url: str, settings, *, archive_dir: Path, superuser_url: str | None = None
+    server_url: str,
+    settings,
+    *,
+    archive_dir: Path,
+    history_dir: Path | None = None,
+    superuser_url: str | None = None,
 ) -> Engine:
     """A local engine on the server of `server_url` with the installation's settings
-    (`superuser_url`: that server's superuser, to install the statement recorder)."""
+    (`history_dir`: the server's WAL archive and base backups, when it keeps them;
+    `superuser_url`: that server's superuser, to install the statement recorder)."""
     from .local import LocalEngine
     from .local.contain import RoleLimits
 
@@ -113,6 +119,7 @@ def local_engine(
         session_limits=session,
         archive_dir=archive_dir,
         superuser_url=superuser_url,
+        history_dir=history_dir,
     )
 
 

@@ -29,6 +29,7 @@ from .types import (
     SKIPPED,
     SUCCEEDED_STATUSES,
     TERMINAL_STATUSES,
+    AsOf,
     Branch,
     Endpoint,
     EndpointCreated,
@@ -57,6 +58,7 @@ __all__ = [
     "BUSY_STATUSES",
     "ROOT_BRANCH_NAME",
     "READONLY_UNSUPPORTED",
+    "AsOf",
     "Operation",
     "Project",
     "Branch",
@@ -127,6 +129,30 @@ class Engine(DatabaseAccess, StatementEventsAccess):
         timestamp: datetime | None = None,
     ) -> SnapshotCreated:
         """Snapshot a root branch (others: EngineInvalidRequest)."""
+
+    def snapshot_as_of(
+        self,
+        project_id: str,
+        branch_id: str,
+        as_of: AsOf,
+        *,
+        name: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> SnapshotCreated:
+        """Snapshot a root branch as it was at a past moment of its history window (Neon:
+        `timestamp`/`lsn`; the local engine also a transaction, inclusive or not)."""
+        if as_of.xid is not None or not as_of.inclusive:
+            raise EngineNotSupported(
+                f"the {self.name} engine takes a past moment as a time or an LSN only"
+            )
+        return self.snapshot_create(
+            project_id,
+            branch_id,
+            name=name,
+            expires_at=expires_at,
+            lsn=as_of.lsn,
+            timestamp=as_of.timestamp,
+        )
 
     @abstractmethod
     def snapshot_list(self, project_id: str) -> list[Snapshot]: ...

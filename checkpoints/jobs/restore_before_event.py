@@ -8,13 +8,12 @@ goes back to the kept state."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
 
 from django.utils import timezone
 
 from checkpoints import snapshot_room, version_rules
-from checkpoints.engines import types as engine_types
-from checkpoints.engines.base import Engine
+from checkpoints.engines.base import AsOf, Engine, SnapshotCreated
 from checkpoints.jobs.branches import reconcile_active_branch
 from checkpoints.jobs.failures import JobFailed
 from checkpoints.jobs.rollback import run_rollback
@@ -101,13 +100,11 @@ def _snapshot_before(
     event: StatementEvent,
     *,
     name: str,
-    expires_at: Any,
-) -> Any:
-    as_of_type = getattr(engine_types, "AsOf", None)
-    snapshot_as_of = getattr(engine, "snapshot_as_of", None)
-    if as_of_type is None or snapshot_as_of is None:
+    expires_at: datetime | None,
+) -> SnapshotCreated:
+    """Exclusive: the replay stops just before that transaction commits; the statement's
+    time (before its commit) bounds where the replay may start."""
+    if not engine.supports_point_in_time:
         raise JobFailed(NO_HISTORY, code="not_supported")
-    # Exclusive: replay stops just before that transaction commits; the statement's time
-    # (before its commit) bounds where the replay may start.
-    as_of = as_of_type(xid=event.xid, inclusive=False, timestamp=event.at)
-    return snapshot_as_of(project_id, branch_id, as_of, name=name, expires_at=expires_at)
+    as_of = AsOf(xid=event.xid, inclusive=False, timestamp=event.at)
+    return engine.snapshot_as_of(project_id, branch_id, as_of, name=name, expires_at=expires_at)

@@ -46,7 +46,6 @@ class LocalEngine(SqlReaderMixin, RestoreMixin, FinalizeMixin, RecoverMixin, Ope
     """Projects, branches, snapshots and endpoints as databases on one PostgreSQL server."""
 
     name = "local"
-    supports_point_in_time = False
     #: A restore's swap commits (connections allowed again) before `snapshot_restore`
     #: returns: the endpoint serves the restored database at once, no wait needed.
     serves_restore_at_once = True
@@ -66,6 +65,7 @@ class LocalEngine(SqlReaderMixin, RestoreMixin, FinalizeMixin, RecoverMixin, Ope
         reflink: bool | None = None,
         session_limits: SessionLimits | None = None,
         superuser_url: str | None = None,
+        history_dir: Path | str | None = None,
     ) -> None:
         self.control_db = ids.check_control_db(control_db)
         # The server's superuser, only to install the statement recorder (events.py).
@@ -89,6 +89,9 @@ class LocalEngine(SqlReaderMixin, RestoreMixin, FinalizeMixin, RecoverMixin, Ope
         self.archive_dir = Path(archive_dir) if archive_dir else None
         bin_dir = Path(pg_bin_dir) if pg_bin_dir else archive.default_bin_dir()
         self.pg_bin_dir = bin_dir if bin_dir and (bin_dir / "pg_dump").is_file() else None
+        # The server's WAL archive and base backups (engines/local/history), if it keeps any.
+        self.history_dir = Path(history_dir) if history_dir else None
+        self.supports_point_in_time = self.history_ready()
         self._bootstrap()
         # Tried once at start-up: on a reflink file system every copy is almost free.
         self.reflink = self._probe_reflink() if reflink is None else reflink

@@ -11,6 +11,7 @@ from . import sql as db
 from .branches import BranchesMixin
 from .cold_recover import COLD_CANDIDATES, ColdRecoverMixin
 from .core import drop_key
+from .history.asof import AsOfMixin
 from .legacy import LegacyMixin
 from .projects import ProjectsMixin
 from .roles import RolesMixin
@@ -40,7 +41,7 @@ _CANDIDATES = (
 
 
 class RecoverMixin(
-    ProjectsMixin, BranchesMixin, ColdRecoverMixin, RolesMixin, WarmMixin, LegacyMixin
+    ProjectsMixin, BranchesMixin, ColdRecoverMixin, AsOfMixin, RolesMixin, WarmMixin, LegacyMixin
 ):
     def recover(self) -> dict[str, int]:
         """Repair what crashed engines left; safe while other processes work.
@@ -63,6 +64,7 @@ class RecoverMixin(
             "dropped_databases": 0,
             "dropped_archives": 0,
             "roles_repaired": 0,
+            "scratch_reaped": self.history_reap(),
         }
         with self._reading() as conn:
             candidates = [
