@@ -54,6 +54,9 @@ def test_the_api_lists_drop_truncate_and_drop_column_with_time_role_and_xid(made
     assert all(e["xid"] > 0 and e["at"] and e["lsn"] for e in data["items"])
     first = data["items"][0]
     assert first["restore_before_url"].endswith(f"/events/{first['id']}/restore-before")
+    # This server keeps no history (tests/events/test_restore_before_event.py has one).
+    refused = api.post(first["restore_before_url"])
+    assert refused.status_code == 422 and refused.json()["code"] == "not_supported"
     # Listing again copies nothing twice.
     assert api.get(f"projects/{project.pk}/events").json()["count"] == 3
     assert api.get(f"projects/{project.pk}/events", per_page=0).status_code == 400
