@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
+from psycopg.conninfo import conninfo_to_dict
 
 from checkpoints import connections, permissions, tasks
 from checkpoints.activity import activity_record
@@ -110,6 +112,20 @@ def event_restore_before(*, project: AgentProject, event: StatementEvent, user: 
         user=user,
         request={"event": event.pk},
     )
+
+
+def events_reach(*, project: AgentProject) -> tuple[bool, datetime | None, str]:
+    """(whether this engine can go back to just before a statement, the oldest moment its
+    history reaches, the project's own database role): what the card shows per event."""
+    if not project.engine_project_id:
+        return False, None, ""
+    engine = connections.engine_for(project=project)
+    role = conninfo_to_dict(connections.project_connection_uri(project=project)).get("user")
+    if not engine.supports_point_in_time:
+        return False, None, str(role or "")
+    span = getattr(engine, "history_span", None)  # the local engine's; Neon keeps its own
+    oldest = span()[0] if span is not None else None
+    return True, oldest, str(role or "")
 
 
 def table_name_parse(name: str) -> tuple[str, str]:

@@ -43,10 +43,13 @@ def events_context(request: HttpRequest, project: AgentProject) -> dict[str, Any
             events_supported=answer.supported,
             events_note=answer.note,
         )
-        protected = (
-            events.tables_protected(project=project, user=request.user) if answer.supported else []
-        )
-        context["protected"] = protected
+        context["protected"] = []
+        if answer.supported:
+            context["protected"] = events.tables_protected(project=project, user=request.user)
+        reach, oldest, role = events.events_reach(project=project)
+        context.update(history=reach, history_oldest=oldest, project_role=role)
+        for event in context["events"]:
+            event.reachable = reach and (oldest is None or event.at >= oldest)
     except (ServiceError, EngineError) as error:
         logger.warning("events card of project %s: %s", project.pk, error)
         context.setdefault("events", [])
