@@ -24,7 +24,7 @@ from .. import archive
 from .. import catalog as cat
 from .. import sql as db
 from ..cold import ColdMixin
-from . import basebackup, recovery, wal
+from . import basebackup, reaping, recovery, wal
 
 NO_HISTORY = (
     "versions as of a past moment need the server's history (WAL archiving): the local "
@@ -56,7 +56,7 @@ class AsOfMixin(ColdMixin):
         if self.history_dir is None or self.pg_bin_dir is None:
             return 0
         basebackup.reap(self.history_dir)
-        return recovery.reap(self.pg_bin_dir, self.history_dir)
+        return reaping.reap(self.pg_bin_dir, self.history_dir)
 
     def history_span(self) -> tuple[datetime | None, int, int]:
         """(the oldest moment a version can be made as of, WAL bytes, base-backup bytes)."""
@@ -91,7 +91,7 @@ class AsOfMixin(ColdMixin):
                 bin_dir,
                 history,
                 as_of,
-                run_as=recovery.owner(history / wal.WAL_DIR),
+                run_as=reaping.owner(history / wal.WAL_DIR),
                 fault=self._fault,
             ) as scratch:
                 if not _database_there(scratch, dbname):
