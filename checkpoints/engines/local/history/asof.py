@@ -12,6 +12,7 @@ a half-recorded one; the scratch instance and its dump go with their folder.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,7 @@ class AsOfMixin(ColdMixin):
         *,
         name: str | None = None,
         expires_at: datetime | None = None,
+        inspect: Callable[[str], None] | None = None,
     ) -> SnapshotCreated:
         """A snapshot of the root branch as it was at `as_of` (see the module)."""
         history, bin_dir = self._history()
@@ -96,6 +98,8 @@ class AsOfMixin(ColdMixin):
             ) as scratch:
                 if not _database_there(scratch, dbname):
                     raise EngineInvalidRequest(NO_DATABASE, status=400)
+                if inspect is not None:
+                    inspect(scratch.url(dbname, role))
                 part = scratch.folder / "version.dump"
                 checksum, size = archive.dump(
                     bin_dir,
