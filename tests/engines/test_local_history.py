@@ -4,59 +4,26 @@ a recovery killed at any step leaves no scratch instance, folder or snapshot beh
 
 from __future__ import annotations
 
-import shutil
 import tempfile
-import uuid
 from pathlib import Path
 
 import psutil
 import psycopg
 import pytest
 
-from checkpoints import teamservers
 from checkpoints.engines.base import AsOf
 from checkpoints.engines.connect import run_sql
 from checkpoints.engines.errors import EngineInvalidRequest
 from checkpoints.engines.local import LocalEngine
 from checkpoints.engines.local.history import basebackup, reaping, wal
-from checkpoints.pgserver import pg_bin
 from tests.engines.test_local_crash import run_child
-
-TEAM = 1
-
-
-class History:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.url = teamservers.ensure_running(root, TEAM, fast=True)
-        self.server = teamservers.team_server(root, TEAM, fast=True)
-        self.dir = wal.history_dir(self.server.data_dir)
-        self.bin = pg_bin("pg_ctl").parent
-
-    def engine(self, **options) -> LocalEngine:
-        return LocalEngine(
-            self.url,
-            control_db=options.pop("control_db", f"ckt_{uuid.uuid4().hex[:10]}"),
-            archive_dir=self.root / "cold",
-            history_dir=self.dir,
-            reflink=False,
-            **options,
-        )
-
-    def backup(self) -> basebackup.Backup:
-        return basebackup.take(self.bin, self.server.url(), self.dir)
+from tests.history_server import History, history_server
 
 
 @pytest.fixture(scope="module")
 def history():
-    root = Path(tempfile.mkdtemp(prefix="checkpoints-history-"))
-    made = History(root)
-    made.backup()  # the one base backup: every project made after it is in the WAL
-    try:
+    with history_server() as made:
         yield made
-    finally:
-        made.server.stop(mode="immediate")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
