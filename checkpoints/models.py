@@ -149,6 +149,10 @@ class AgentProject(models.Model):
         max_length=20, choices=RestoreWindow.choices, default=RestoreWindow.FOREVER
     )
     restore_window_count = models.PositiveIntegerField(default=7)
+    #: The history window: how far back a version can be saved as of any moment (hours),
+    #: and the WAL and base-backup storage it may take on its server (MB; None: no bound).
+    history_hours = models.PositiveIntegerField(default=24)
+    history_budget_mb = models.PositiveIntegerField(null=True, blank=True)
     #: The active branch's connection string (with its password): stored by the jobs that
     #: create or change it; pages read it from here, never from the engine.
     connection_uri = models.TextField(blank=True)

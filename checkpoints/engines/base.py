@@ -9,6 +9,7 @@ and callers wait for them with `operations.wait_for_operations` before connectin
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 from datetime import datetime
 
 from .database_access import DatabaseAccess
@@ -138,9 +139,12 @@ class Engine(DatabaseAccess, StatementEventsAccess):
         *,
         name: str | None = None,
         expires_at: datetime | None = None,
+        inspect: Callable[[str], None] | None = None,
     ) -> SnapshotCreated:
         """Snapshot a root branch as it was at a past moment of its history window (Neon:
-        `timestamp`/`lsn`; the local engine also a transaction, inclusive or not)."""
+        `timestamp`/`lsn`; the local engine also a transaction, inclusive or not). Where
+        the engine holds that moment as a database for a while (local), `inspect` gets its
+        connection string, as the project's role, before the snapshot is taken from it."""
         if as_of.xid is not None or not as_of.inclusive:
             raise EngineNotSupported(
                 f"the {self.name} engine takes a past moment as a time or an LSN only"

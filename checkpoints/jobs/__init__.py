@@ -8,6 +8,7 @@ runners share. Importing this package registers every runner (done by the app's
 
 from checkpoints.jobs import (  # noqa: F401 (each module registers its runners)
     cleanup,
+    history,
     migration,
     preview,
     project,

@@ -12,6 +12,7 @@ a half-recorded one; the scratch instance and its dump go with their folder.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from .. import archive
 from .. import catalog as cat
 from .. import sql as db
 from ..cold import ColdMixin
-from . import basebackup, recovery, wal
+from . import basebackup, reaping, recovery, wal
 
 NO_HISTORY = (
     "versions as of a past moment need the server's history (WAL archiving): the local "
@@ -56,7 +57,7 @@ class AsOfMixin(ColdMixin):
         if self.history_dir is None or self.pg_bin_dir is None:
             return 0
         basebackup.reap(self.history_dir)
-        return recovery.reap(self.pg_bin_dir, self.history_dir)
+        return reaping.reap(self.pg_bin_dir, self.history_dir)
 
     def history_span(self) -> tuple[datetime | None, int, int]:
         """(the oldest moment a version can be made as of, WAL bytes, base-backup bytes)."""
@@ -77,6 +78,7 @@ class AsOfMixin(ColdMixin):
         *,
         name: str | None = None,
         expires_at: datetime | None = None,
+        inspect: Callable[[str], None] | None = None,
     ) -> SnapshotCreated:
         """A snapshot of the root branch as it was at `as_of` (see the module)."""
         history, bin_dir = self._history()
@@ -91,11 +93,13 @@ class AsOfMixin(ColdMixin):
                 bin_dir,
                 history,
                 as_of,
-                run_as=recovery.owner(history / wal.WAL_DIR),
+                run_as=reaping.owner(history / wal.WAL_DIR),
                 fault=self._fault,
             ) as scratch:
                 if not _database_there(scratch, dbname):
                     raise EngineInvalidRequest(NO_DATABASE, status=400)
+                if inspect is not None:
+                    inspect(scratch.url(dbname, role))
                 part = scratch.folder / "version.dump"
                 checksum, size = archive.dump(
                     bin_dir,

@@ -95,26 +95,9 @@ def _take(
     base = history / BASE_DIR
     staging = base / f".tmp-{name}"
     shutil.rmtree(staging, ignore_errors=True)
-    params = conninfo_to_dict(server_url)
-    argv = [
-        str(bin_dir / "pg_basebackup"),
-        "-D",
-        str(staging),
-        "--wal-method=none",  # the archive holds the WAL
-        "--checkpoint=fast",
-        "--no-sync",  # synced below, once
-        "-h",
-        str(params.get("host") or "localhost"),
-        "-p",
-        str(params.get("port") or 5432),
-        "-U",
-        str(params.get("user") or "postgres"),
-    ]
+    argv, env = _command(bin_dir, server_url, staging)
     if parent is not None:
         argv.append(f"--incremental={base / parent.name / 'backup_manifest'}")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    if params.get("password"):
-        env["PGPASSWORD"] = str(params["password"])
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
@@ -142,6 +125,29 @@ def _take(
     part.write_text(json.dumps(raw))
     part.rename(base / f"{name}.json")
     return record
+
+
+def _command(bin_dir: Path, server_url: str, staging: Path) -> tuple[list[str], dict[str, str]]:
+    """pg_basebackup's arguments and environment (the password never on a command line)."""
+    params = conninfo_to_dict(server_url)
+    argv = [
+        str(bin_dir / "pg_basebackup"),
+        "-D",
+        str(staging),
+        "--wal-method=none",  # the archive holds the WAL
+        "--checkpoint=fast",
+        "--no-sync",  # synced below, once
+        "-h",
+        str(params.get("host") or "localhost"),
+        "-p",
+        str(params.get("port") or 5432),
+        "-U",
+        str(params.get("user") or "postgres"),
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    if params.get("password"):
+        env["PGPASSWORD"] = str(params["password"])
+    return argv, env
 
 
 def _bytes(folder: Path) -> int:

@@ -17,7 +17,6 @@ import logging
 import os
 import secrets
 import shlex
-import shutil
 import subprocess
 import tempfile
 import time
@@ -26,15 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-import psutil
 import psycopg
 
 from ...types import AsOf
 from . import basebackup, wal
+from .reaping import SOCKET_PREFIX, reap, run_as_server, scratch_remove
 
 log = logging.getLogger(__name__)
 
-SOCKET_PREFIX = "cp-scratch-"
 #: Small on purpose: the instance only replays WAL and serves one pg_dump.
 SCRATCH_SETTINGS = {
     "listen_addresses": "",
@@ -145,7 +143,7 @@ def scratch_instance(
         fault("scratch_recovered")
         yield scratch
     finally:
-        _remove(bin_dir, folder, socket_dir, run_as)
+        scratch_remove(bin_dir, folder, socket_dir, run_as)
 
 
 def _matched(bin_dir: Path, pgdata: Path) -> dict[str, str]:
@@ -183,24 +181,10 @@ def _start(
     options = [f"-p {port}", *(f"-c {shlex.quote(f'{k}={v}')}" for k, v in settings.items())]
     argv = [str(bin_dir / "pg_ctl"), "start", "-w", "-t", "600", "-D", str(pgdata)]
     argv += ["-l", str(log_file), "-o", " ".join(options)]
-    done = _run(argv, run_as)
+    done = run_as_server(argv, run_as)
     if done.returncode != 0:
         tail = log_file.read_text(errors="replace")[-1500:] if log_file.exists() else ""
         raise RuntimeError(_failure(tail) or f"the scratch instance did not start: {tail}")
-
-
-def _run(argv: list[str], run_as: str | None) -> subprocess.CompletedProcess[str]:
-    # Its own session: Ctrl-C in the terminal reaches us, and we stop the instance.
-    return subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        check=False,
-        user=run_as,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        cwd="/",
-    )
 
 
 def _failure(log_tail: str) -> str | None:
@@ -232,47 +216,3 @@ def _wait_promoted(
             raise TimeoutError("the scratch instance did not reach its target")
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
-
-
-def _remove(bin_dir: Path, folder: Path, socket_dir: Path, run_as: str | None) -> None:
-    pgdata = folder / "pgdata"
-    if (pgdata / "postmaster.pid").exists():
-        stop = [str(bin_dir / "pg_ctl"), "stop", "-m", "immediate", "-w", "-t", "30"]
-        _run([*stop, "-D", str(pgdata)], run_as)
-    shutil.rmtree(folder, ignore_errors=True)
-    shutil.rmtree(socket_dir, ignore_errors=True)
-
-
-def reap(bin_dir: Path, history: Path) -> int:
-    """Scratch instances of processes that are gone: stopped, their folders removed."""
-    reaped = 0
-    root = history / wal.SCRATCH_DIR
-    for folder in list(root.iterdir()) if root.is_dir() else []:
-        if _alive(folder.name):
-            continue
-        log.warning("removing a scratch instance left by process %s", folder.name)
-        socket_dir = Path(tempfile.gettempdir()) / f"{SOCKET_PREFIX}{folder.name}"
-        _remove(bin_dir, folder, socket_dir, owner(folder))
-        reaped += 1
-    for socket_dir in Path(tempfile.gettempdir()).glob(f"{SOCKET_PREFIX}*"):
-        if not _alive(socket_dir.name.removeprefix(SOCKET_PREFIX)):
-            shutil.rmtree(socket_dir, ignore_errors=True)
-    return reaped
-
-
-def _alive(token: str) -> bool:
-    """Whether the process that named a scratch folder `<pid>-<token>` still runs."""
-    owner = token.split("-", 1)[0]
-    return owner.isdigit() and psutil.pid_exists(int(owner))
-
-
-def owner(folder: Path) -> str | None:
-    """The system user a leftover instance ran as (pg_ctl must run as it)."""
-    if os.geteuid() != 0:
-        return None
-    import pwd
-
-    with contextlib.suppress(OSError, KeyError):
-        user = pwd.getpwuid(folder.stat().st_uid).pw_name
-        return None if user == "root" else user
-    return None
