@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('checkpoints', '0014_engine_connections'),
+        ('checkpoints', '0015_history_window'),
     ]
 
     operations = [
