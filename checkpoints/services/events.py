@@ -25,6 +25,7 @@ from checkpoints.engines.statement_events import ProtectedTable
 from checkpoints.errors import NOT_STARTED, PROJECT_BUSY, ProjectBusy, ServiceError
 from checkpoints.lifecycle.events import events_copy
 from checkpoints.models import Activity, AgentProject, Job, StatementEvent
+from checkpoints.services.history import as_of_checked
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -104,8 +105,13 @@ def event_restore_before(*, project: AgentProject, event: StatementEvent, user: 
     if event.project_id != project.pk:
         raise ServiceError("That statement belongs to another project.")
     engine = connections.engine_for(project=project)
-    if not getattr(engine, "supports_point_in_time", False):
+    if not engine.supports_point_in_time:
         raise EventsUnsupported(POINT_IN_TIME_UNSUPPORTED)
+    # Within the project's history window (services.history), else refused now.
+    as_of_checked(
+        project, timestamp=event.at, lsn=None, xid=event.xid, inclusive=False,
+        engine_name=engine.name,
+    )  # fmt: skip
     return tasks.job_enqueue(
         project=project,
         kind=Job.Kind.RESTORE_BEFORE_EVENT,
