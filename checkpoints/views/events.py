@@ -49,7 +49,7 @@ def events_context(request: HttpRequest, project: AgentProject) -> dict[str, Any
         reach, oldest, role = events.events_reach(project=project)
         context.update(history=reach, history_oldest=oldest, project_role=role)
         for event in context["events"]:
-            event.reachable = reach and (oldest is None or event.at >= oldest)
+            event.reachable = reach and oldest is not None and event.at >= oldest
     except (ServiceError, EngineError) as error:
         logger.warning("events card of project %s: %s", project.pk, error)
         context.setdefault("events", [])
