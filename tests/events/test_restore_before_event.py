@@ -88,7 +88,9 @@ def contacts(uri: str) -> list[tuple]:
         ("ALTER TABLE contacts DROP COLUMN email", "DROP COLUMN contacts.email"),
     ],
 )
-def test_just_before_a_destructive_statement_brings_the_data_back(project, statement, label):
+def test_just_before_a_destructive_statement_brings_the_data_back(
+    client, project, statement, label
+):
     user, project, uri = project
     run_sql(uri, "INSERT INTO contacts VALUES (4, 'Edsger', 'ed@x')")  # after the last save
     before = contacts(uri)
@@ -103,6 +105,9 @@ def test_just_before_a_destructive_statement_brings_the_data_back(project, state
     assert contacts(uri) == before == [*ROWS, (4, "Edsger", "ed@x")]
     project.refresh_from_db()
     assert project.current_version.name == f"Just before {label}"
+    client.force_login(user)
+    banner = client.get(f"/projects/{project.pk}/?tab=activity").content.decode()
+    assert f"Back to just before {label}" in banner and "Undo" in banner
     kept = Version.objects.get(pk=job.result["kept_version_id"])
     assert kept.automatic and kept.manifest is not None
     assert "public.later" in kept.manifest["tables"]  # the live state, as it was
