@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from checkpoints.benchmark.engine_bench import bench_size
 from checkpoints.benchmark.fair_bench import bench_fair, fair_rows
 from checkpoints.benchmark.figure_options import add_figure_options
+from checkpoints.benchmark.history_bench import bench_history
 from checkpoints.benchmark.manifest_bench import bench_manifest, manifest_lines
 from checkpoints.benchmark.neon_bench import bench_neon, emulator_available
 from checkpoints.benchmark.report import neon_rows, render_json, render_table, web_rows
@@ -57,6 +58,7 @@ class Command(BaseCommand):
         storage_versions: int = 300,
         fair_samples: int = 10,
         team_servers: int = 3,
+        history_seconds: float = 60.0,
         **opts,
     ):
         size_list = _size_list(sizes, runs)
@@ -76,16 +78,19 @@ class Command(BaseCommand):
             storage = self._storage(admin_url, runs, json, storage_sizes, storage_versions)
             scale = self._manifest(engine, admin_url, json, opts.get("manifest_tables", 0))
             teams = self._teams(team_servers, json)
+            history = bench_history(size_list, history_seconds) if history_seconds > 0 else None
             header = machine(admin_url)
             if json:
                 body = _json.loads(render_json(header, results, extra))
                 body["storage"] = storage.figures if storage else None
                 body["manifest_at_scale"] = scale
                 body["team_servers"] = teams.figures if teams else None
+                body["history"] = history.figures if history else None
                 self.stdout.write(_json.dumps(body, indent=2))
             else:
                 lines = (storage.lines() if storage else []) + (teams.lines() if teams else [])
                 lines += manifest_lines(scale) if scale else []
+                lines += history.lines() if history else []
                 self.stdout.write("\n".join([render_table(header, results, extra), *lines]))
         finally:
             engine.destroy()  # every database and role the benchmark made
