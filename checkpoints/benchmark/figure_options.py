@@ -57,6 +57,9 @@ def add_figure_options(parser: ArgumentParser) -> None:
         default=3,
         help="team servers to make for the per-team figures (0 skips them)",
     )
+
+
+def add_history_option(parser: ArgumentParser) -> None:
     parser.add_argument(
         "--history-seconds",
         type=float,
