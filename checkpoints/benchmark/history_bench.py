@@ -1,9 +1,9 @@
 """The history window (engines/local/history): the time to a version as of a past moment
-at each size (a team server archiving its WAL, one full base backup, the app database
-filled and changed after it: recovery in a scratch instance, dump as the project's role,
-recorded cold), and what the history stores for a steady small workload (an insert and
-an update every `WORKLOAD_TICK` s): WAL written, archived (gzip) and one incremental base
-backup, extrapolated to a day."""
+at each size (a team server archiving its WAL; the app database filled, then a base
+backup as the hourly ones leave it, then changes: recovery in a scratch instance, dump as
+the project's role, recorded cold), and what the history stores for a steady small
+workload (an insert and an update every `WORKLOAD_TICK` s): WAL written, archived (gzip)
+and one incremental base backup, extrapolated to a day."""
 
 from __future__ import annotations
 
@@ -78,10 +78,13 @@ def _server(root: Path, team_id: int) -> tuple[LocalEngine, Any, Path]:
 def _as_of(root: Path, team_id: int, size_mb: float) -> float:
     engine, server, history = _server(root, team_id)
     try:
-        basebackup.take(POSTGRES_BIN_PATH, server.url(), history)
         made = engine.project_create(name=f"bench-history-{size_mb:g}")
         uri = engine.connection_uri(made.project.id)
         build_app_database(uri, size_mb)
+        # As the hourly backups leave it: the data in the backup, the last changes in WAL.
+        basebackup.take(POSTGRES_BIN_PATH, server.url(), history)
+        with psycopg.connect(uri, autocommit=True) as conn:
+            conn.execute("UPDATE bench_marker SET value = value + 1 WHERE id = 1")
         moment = datetime.now(UTC)
         with psycopg.connect(uri, autocommit=True) as conn:
             conn.execute("UPDATE bench_marker SET value = value + 1 WHERE id = 1")
