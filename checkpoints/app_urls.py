@@ -86,6 +86,7 @@ version_urls = [
 lifecycle_urls = [
     path(f"{P}/diff", diff.version_diff, name="version-diff"),
     path(f"{P}/restore-window", cleanup.restore_window, name="project-restore-window"),
+    path(f"{P}/history-window", cleanup.history_window, name="project-history-window"),
     path(f"{P}/holdings", cleanup.project_holdings, name="project-holdings"),
     path(f"{P}/cleanup", cleanup.project_cleanup, name="project-cleanup"),
 ]

@@ -26,6 +26,7 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
         manifest_tables=120,
         team_servers=1,
         fair_samples=2,
+        history_seconds=2,
         stdout=out,
         stderr=io.StringIO(),
     )
@@ -33,6 +34,9 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
     assert "fair share: team B's version" in out.getvalue()
     scale = report["manifest_at_scale"]
     assert scale["tables"] == 120 and scale["problems"] == 0 and scale["read_s"] > 0
+    history = report["history"]
+    assert history["as_of_s"]["1"] > 0 and history["workload"]["tx_per_s"] > 0
+    assert history["workload"]["archived_bytes_per_s"] > 0 and history["workload"]["full_mb"] > 0
     teams = report["team_servers"]
     assert teams["teams"] == 1 and teams["idle_mb"] > 1 and teams["first_project_s"] > 0
     storage = report["storage"]
@@ -102,6 +106,7 @@ def test_benchmark_table_shows_targets_beside_figures(pg_server):
         manifest_tables=0,
         team_servers=0,
         fair_samples=0,
+        history_seconds=0,
         stdout=out,
         stderr=io.StringIO(),
     )

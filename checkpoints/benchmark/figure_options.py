@@ -57,3 +57,13 @@ def add_figure_options(parser: ArgumentParser) -> None:
         default=3,
         help="team servers to make for the per-team figures (0 skips them)",
     )
+
+
+def add_history_option(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--history-seconds",
+        type=float,
+        default=60.0,
+        help="seconds of steady small workload for the history window's storage figures; "
+        "the as-of times use --sizes (0 skips the history figures)",
+    )

@@ -13,12 +13,15 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.utils import timezone
 
-from checkpoints import connections, permissions, tasks, version_rules
+from checkpoints import connections, permissions, tasks, teamservers, version_rules
 from checkpoints.engines.base import AsOf
+from checkpoints.engines.local.history import retention, wal
 from checkpoints.errors import NAME_REQUIRED, NOT_STARTED, ServiceError
-from checkpoints.models import AgentProject, Job
+from checkpoints.jobs.history import team_window
+from checkpoints.models import AgentProject, EngineConnection, Job
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -37,6 +40,73 @@ _LSN = re.compile(r"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$")
 def history_window(project: AgentProject) -> timedelta:
     """How far back a version can be made as of any moment (the project's setting)."""
     return timedelta(hours=project.history_hours)
+
+
+HISTORY_HOURS = "The history window is 1 to 8760 hours (a year)."
+HISTORY_BUDGET = "The history budget is a number of MB (1 or more), or empty for none."
+
+
+def history_window_set(
+    *, project: AgentProject, user: User, hours: str | int | None, budget_mb: str | int | None
+) -> None:
+    """Set how far back the project's versions as of a moment reach, and the storage its
+    history may take (the team server keeps the widest window, within the budgets)."""
+    permissions.require(user, project, "restore_window")
+    try:
+        hours = int(hours or 0)
+    except (TypeError, ValueError):
+        raise ServiceError(HISTORY_HOURS) from None
+    if not 1 <= hours <= 8760:
+        raise ServiceError(HISTORY_HOURS)
+    budget = None
+    if budget_mb not in (None, ""):
+        try:
+            budget = int(budget_mb)
+        except (TypeError, ValueError):
+            raise ServiceError(HISTORY_BUDGET) from None
+        if budget < 1:
+            raise ServiceError(HISTORY_BUDGET)
+    project.history_hours, project.history_budget_mb = hours, budget
+    project.save(update_fields=["history_hours", "history_budget_mb"])
+
+
+def history_storage(project: AgentProject) -> dict[str, Any] | None:
+    """What the history of the project's team server holds (its WAL archive and base
+    backups, read from its folder: no engine call) against the window and budget; None
+    where the project's server keeps no history here (Neon keeps its own)."""
+    connection = project.connection
+    if connection is None or connection.kind != EngineConnection.Kind.EMBEDDED:
+        return None
+    root = settings.CHECKPOINTS_TEAM_SERVERS_DIR
+    folder = wal.history_dir(teamservers.server_dir(root, connection.team_id))
+    if not folder.is_dir():
+        return None
+    held = retention.storage(folder)
+    server_window, budget = team_window(connection.team_id)
+    return {
+        "wal_bytes": held.wal_bytes,
+        "base_bytes": held.base_bytes,
+        "total_bytes": held.total,
+        "backups": held.backups,
+        "oldest": held.oldest,
+        "hours": project.history_hours,
+        "server_hours": int(server_window.total_seconds() // 3600),
+        "budget_bytes": budget,
+        "over_budget": budget is not None and held.total > budget,
+    }
+
+
+def history_moments(project: AgentProject, *, limit: int = 10) -> list[dict[str, Any]]:
+    """The project's recent activity inside its history window, newest first, each with
+    the moment just before it started (what "Save a version as of…" offers to pick)."""
+    since = timezone.now() - history_window(project)
+    moments = []
+    for activity in project.activities.filter(created_at__gte=since)[:limit]:
+        took = timedelta(milliseconds=(activity.duration_ms or 0) + 1)
+        before = (activity.created_at - took).astimezone(UTC)
+        label = activity.detail or activity.get_kind_display()
+        moments.append({"at": before.isoformat(), "label": label, "when": activity.created_at})
+    return moments
 
 
 def as_of_checked(

@@ -4,9 +4,11 @@ use case refuses, and the upkeep that takes base backups and trims the history."
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from checkpoints import connections, services
@@ -14,10 +16,10 @@ from checkpoints.engines.connect import run_sql
 from checkpoints.engines.local.history import basebackup, retention, wal
 from checkpoints.jobs.history import history_maintain
 from checkpoints.lifecycle import manifest as manifests
-from checkpoints.models import AgentProject, Job
+from checkpoints.models import Activity, AgentProject, EngineConnection, Job
 from checkpoints.services import history as history_service
 from tests.history_server import history_server
-from tests.web_fixtures import jobs_run_queued, user_make
+from tests.web_fixtures import HX, jobs_run_queued, user_make
 
 pytestmark = pytest.mark.django_db
 
@@ -122,3 +124,54 @@ def test_the_upkeep_backs_up_when_due_and_trims_what_no_window_needs(history, se
     assert basebackup.backups(history.dir) == [newest]
     assert wal.segments(history.dir)[0] == newest.start_segment
     assert retention.storage(history.dir).oldest == newest.finished_at
+
+
+def test_the_page_offers_recent_moments_shows_the_history_and_sets_the_window(
+    engine, history, client, settings
+):
+    settings.CHECKPOINTS_TEAM_SERVERS_DIR = history.root
+    user = user_make("hopper")
+    project = local_project(engine, user)
+    team_folder = history.root / str(project.team_id)
+    linked = not team_folder.exists()
+    if linked:  # the project's team server is the module's
+        team_folder.symlink_to(history.root / "1")
+    try:
+        project.connection = EngineConnection.objects.create(
+            team=project.team, kind=EngineConnection.Kind.EMBEDDED, name="embedded"
+        )
+        project.save()
+        uri = engine.connection_uri(project.engine_project_id)
+        run_sql(uri, "CREATE TABLE contacts (id int PRIMARY KEY, name text NOT NULL)")
+        run_sql(uri, "INSERT INTO contacts VALUES (1, 'Ada')")
+        services.version_create(project=project, user=user, prompt="contacts", sql=None)
+        jobs_run_queued()  # a first version: the page shows its lifecycle card
+        Activity.objects.create(project=project, kind=Activity.Kind.CREATE, detail="the drop")
+        run_sql(uri, "DROP TABLE contacts")
+        client.force_login(user)
+
+        page = client.get(reverse("project-detail", args=[project.pk])).content.decode()
+        assert "Save a version as of" in page and "history-hours" in page
+        [picked] = re.findall(r'<option value="([^"]+)">the drop', page)
+        holdings = client.get(reverse("project-holdings", args=[project.pk])).content.decode()
+        assert "History window: 24 h" in holdings and "WAL archive" in holdings
+
+        client.post(reverse("version-create-as-of", args=[project.pk]), {"as_of_pick": picked})
+        [job] = [j for j in jobs_run_queued() if j.kind == Job.Kind.CREATE_VERSION]
+        assert job.state == Job.State.SUCCEEDED, job.error
+        as_of = project.versions.order_by("number").last()
+        [(table, held)] = as_of.manifest["tables"].items()  # the table the drop took
+        assert "contacts" in table and held["rows"] == 1
+
+        client.post(
+            reverse("project-history-window", args=[project.pk]), {"hours": "48", "budget_mb": ""}
+        )
+        project.refresh_from_db()
+        assert (project.history_hours, project.history_budget_mb) == (48, None)
+        refused = client.post(
+            reverse("project-history-window", args=[project.pk]), {"hours": "0"}, headers=HX
+        )
+        assert refused.status_code == 400 and "1 to 8760 hours" in refused.content.decode()
+    finally:
+        if linked:
+            team_folder.unlink()
