@@ -6,6 +6,7 @@ from django.urls import path
 from checkpoints.views import (
     activity,
     connections,
+    events,
     jobs,
     neon,
     page,
@@ -65,6 +66,14 @@ team_urls = [
 
 project_urls = [
     path(f"{P}/activity", activity.project_activity, name="project-activity"),
+    path(f"{P}/events", events.project_events, name="project-events"),
+    path(
+        f"{P}/events/<int:event_pk>/restore-before",
+        events.event_restore_before,
+        name="event-restore-before",
+    ),
+    path(f"{P}/protected-tables/protect", events.table_protect, name="table-protect"),
+    path(f"{P}/protected-tables/lift", events.table_unprotect, name="table-unprotect"),
     path("projects/start", projects.project_start_demo, name="project-start-demo"),
     path(f"{P}/", page.project_detail, name="project-detail"),
     path(
@@ -100,6 +109,7 @@ version_urls = [
 lifecycle_urls = [
     path(f"{P}/diff", diff.version_diff, name="version-diff"),
     path(f"{P}/restore-window", cleanup.restore_window, name="project-restore-window"),
+    path(f"{P}/history-window", cleanup.history_window, name="project-history-window"),
     path(f"{P}/holdings", cleanup.project_holdings, name="project-holdings"),
     path(f"{P}/cleanup", cleanup.project_cleanup, name="project-cleanup"),
 ]

@@ -20,7 +20,9 @@ from psycopg.conninfo import conninfo_to_dict
 from checkpoints import engines, teamservers
 from checkpoints.engines.base import Engine
 from checkpoints.engines.errors import EngineError
+from checkpoints.engines.local.history import wal as history_wal
 from checkpoints.models import EngineConnection
+from checkpoints.pgserver_config import read_config
 from checkpoints.secretbox import secret_open
 
 #: The installation's modes (settings.CHECKPOINTS_SERVERS).
@@ -112,7 +114,12 @@ def _build(connection: EngineConnection) -> Engine:
         fast = bool(settings.CHECKPOINTS_TEAM_SERVERS_FAST)
         url = teamservers.ensure_running(root, connection.team_id, fast=fast)
         archive = teamservers.cold_dir(root, connection.team_id)
-        return engines.local_engine(url, settings, archive_dir=archive)
+        config = read_config(teamservers.server_dir(root, connection.team_id))
+        superuser = config.url("postgres") if config else None
+        history = history_wal.history_dir(teamservers.server_dir(root, connection.team_id))
+        return engines.local_engine(
+            url, settings, archive_dir=archive, history_dir=history, superuser_url=superuser
+        )
     if kind == EngineConnection.Kind.POSTGRES:
         archive = settings.DATA_DIR / "cold" / f"connection-{connection.pk}"
         return engines.local_engine(secret_open(connection.secret), settings, archive_dir=archive)

@@ -151,6 +151,10 @@ class AgentProject(models.Model):
         max_length=20, choices=RestoreWindow.choices, default=RestoreWindow.FOREVER
     )
     restore_window_count = models.PositiveIntegerField(default=7)
+    #: The history window: how far back a version can be saved as of any moment (hours),
+    #: and the WAL and base-backup storage it may take on its server (MB; None: no bound).
+    history_hours = models.PositiveIntegerField(default=24)
+    history_budget_mb = models.PositiveIntegerField(null=True, blank=True)
     #: The active branch's connection string (with its password): stored by the jobs that
     #: create or change it; pages read it from here, never from the engine.
     connection_uri = models.TextField(blank=True)
@@ -275,6 +279,7 @@ class Job(models.Model):
         PROJECT_MOVE = "project_move", "Move to another connection"
         ADOPT_PROJECT = "adopt_project", "Adopt a Neon project"
         IMPORT_DATABASE = "import_database", "Import a database"
+        RESTORE_BEFORE_EVENT = "restore_before_event", "Go back to just before a statement"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -373,6 +378,8 @@ class Activity(models.Model):
         SESSIONS_END = "sessions_end", "Sessions ended"
         LIMIT = "limit", "Limit reached"
         MOVE = "move", "Moved to another connection"
+        PROTECT = "protect", "Table protected"
+        UNPROTECT = "unprotect", "Protection lifted"
 
     project = models.ForeignKey(AgentProject, on_delete=models.CASCADE, related_name="activities")
     actor = models.ForeignKey(
@@ -572,3 +579,38 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id} ({self.state})"
+
+
+class StatementEvent(models.Model):
+    """A destructive statement PostgreSQL recorded in the project's live database (DROP
+    TABLE, DROP SCHEMA, ALTER TABLE … DROP COLUMN, TRUNCATE…), copied here from the engine
+    (`services.events`): when, by which database role, in which transaction."""
+
+    project = models.ForeignKey(AgentProject, on_delete=models.CASCADE, related_name="events")
+    key = models.UUIDField(help_text="The engine's id of the record.")
+    at = models.DateTimeField()
+    role = models.CharField(max_length=100)
+    xid = models.BigIntegerField(help_text="Transaction id (64-bit, with its epoch).")
+    lsn = models.CharField(max_length=40, blank=True)
+    command = models.CharField(max_length=60)
+    object_type = models.CharField(max_length=40)
+    object = models.TextField()
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "key"], name="statement_event_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def label(self) -> str:
+        """`DROP TABLE contacts`, `DROP COLUMN contacts.email`, `TRUNCATE app.items`."""
+        name = self.object.removeprefix("public.")
+        if self.object_type == "table column":
+            return f"DROP COLUMN {name}"
+        if self.command == "DROP OWNED":
+            return f"DROP OWNED ({self.object_type} {name})"
+        return f"{self.command} {name}"

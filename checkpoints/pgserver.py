@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 import secrets
+import shlex
 import subprocess
 import warnings
 from pathlib import Path
@@ -163,7 +164,8 @@ class EmbeddedPostgres:
             f"-p {self.config.port}",
             "-h 127.0.0.1",
             f"-k {self.pgdata}",
-            *(f"-c {name}={value}" for name, value in self.settings.items()),
+            # Quoted: pg_ctl hands the options to a shell (an archive_command has spaces).
+            *(f"-c {shlex.quote(f'{name}={value}')}" for name, value in self.settings.items()),
         ]
         if self.fast:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]

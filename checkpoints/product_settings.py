@@ -28,6 +28,9 @@ def _default_engine_url() -> str:
 CHECKPOINTS_LOCAL_SERVER_URL = os.environ.get("CHECKPOINTS_LOCAL_SERVER_URL") or (
     _default_engine_url()
 )
+#: That server's superuser, used only to install the recorder of destructive statements
+#: and protected tables in each project database (default: the embedded server's own).
+CHECKPOINTS_LOCAL_SUPERUSER_URL = os.environ.get("CHECKPOINTS_LOCAL_SUPERUSER_URL", "")
 # Where new projects live (docs/self-hosting.md): `shared` (every team on the one server
 # above, as before), `per-team` (each team on its own embedded server: the default of
 # `make run`), `external` (teams placed on CHECKPOINTS_EXTERNAL_SERVERS, least loaded first).

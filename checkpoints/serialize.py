@@ -14,7 +14,16 @@ from typing import Any
 from django.urls import reverse
 
 from checkpoints import shapes
-from checkpoints.models import AgentProject, EngineConnection, Job, Preview, ShareLink, Version
+from checkpoints.engines.statement_events import ProtectedTable
+from checkpoints.models import (
+    AgentProject,
+    EngineConnection,
+    Job,
+    Preview,
+    ShareLink,
+    StatementEvent,
+    Version,
+)
 
 #: How a failed job's `result["error_code"]` is answered when the caller waited for it.
 JOB_ERROR_STATUS = {
@@ -205,3 +214,25 @@ def share_json(share: ShareLink) -> dict[str, Any]:
             "url": reverse("api-share", args=[share.project_id, share.pk]),
         }
     ).answer()
+
+
+def event_json(event: StatementEvent) -> dict[str, Any]:
+    """A destructive statement on the timeline, and where to go back to just before it."""
+    return {
+        "id": event.pk,
+        "label": event.label,
+        "command": event.command,
+        "object_type": event.object_type,
+        "object": event.object,
+        "role": event.role,
+        "at": _time(event.at),
+        "xid": event.xid,
+        "lsn": event.lsn or None,
+        "restore_before_url": reverse(
+            "api-event-restore-before", args=[event.project_id, event.pk]
+        ),
+    }
+
+
+def protected_json(table: ProtectedTable) -> dict[str, Any]:
+    return {"table": table.key, "schema": table.schema, "name": table.table, "exists": table.exists}

@@ -94,9 +94,11 @@ def webhook_deliver(delivery_id: int) -> None:
 
 @task()
 def cleanup_periodic() -> None:
-    """Clean up every project (`jobs.cleanup.projects_cleanup`), then run again later."""
+    """Clean up every project (`jobs.cleanup.projects_cleanup`), keep the team servers'
+    history windows (`jobs.history.history_maintain`), then run again later."""
     try:
         _handler("cleanup_periodic")(dry_run=False)
+        _handler("history_maintain")()
     finally:
         interval = cleanup_interval()
         if interval is not None:

@@ -32,6 +32,7 @@ import psycopg
 
 from checkpoints import pgroles
 from checkpoints.engines.local import cpu_groups
+from checkpoints.engines.local.history import wal as history_wal
 from checkpoints.pgserver import (
     CONFIG_FILE,
     FIRST_PORT,
@@ -78,7 +79,10 @@ def cold_dir(root: Path, team_id: int) -> Path:
 
 
 def team_server(root: Path, team_id: int, *, fast: bool = False) -> EmbeddedPostgres:
-    return EmbeddedPostgres(server_dir(root, team_id), fast=fast, settings=TEAM_SERVER_SETTINGS)
+    """The team's server, its WAL archived into its history (engines/local/history)."""
+    folder = server_dir(root, team_id)
+    archiving = history_wal.server_settings(history_wal.history_dir(folder))
+    return EmbeddedPostgres(folder, fast=fast, settings={**TEAM_SERVER_SETTINGS, **archiving})
 
 
 def ensure_running(root: Path, team_id: int, *, fast: bool = False) -> str:
@@ -92,6 +96,7 @@ def ensure_running(root: Path, team_id: int, *, fast: bool = False) -> str:
     with _locked(root):
         if not (server.data_dir / CONFIG_FILE).exists():
             _create(root, team_id, fast=fast)
+        history_wal.prepare(history_wal.history_dir(server.data_dir), server.run_as)
         server.start()
         cpu_contain(server)
         pgroles.ensure_roles(server, None)
@@ -252,3 +257,13 @@ def _locked(root: Path) -> Iterator[None]:
 def _grant_reserved_slots(server: EmbeddedPostgres) -> None:
     with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
         conn.execute(f"GRANT pg_use_reserved_connections TO {pgroles.ENGINE_ROLE}")
+        databases = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname = 'template1' OR (datallowconn "
+            "AND datdba = (SELECT oid FROM pg_roles WHERE rolname = %s))",
+            (pgroles.ENGINE_ROLE,),
+        ).fetchall()
+    # The history's "as of now": the engine closes the current WAL segment for the archive
+    # (a function's grant is its database's: template1's goes to control databases made later).
+    for (database,) in databases:
+        with psycopg.connect(server.url(database), autocommit=True) as conn:
+            conn.execute(f"GRANT EXECUTE ON FUNCTION pg_switch_wal() TO {pgroles.ENGINE_ROLE}")

@@ -31,6 +31,8 @@ def pytest_load_initial_conftests(early_config, parser, args) -> None:
     pgroles.ensure_roles(PG_SERVER, None)
     os.environ["DATABASE_URL"] = PG_SERVER.url("checkpoints")
     os.environ["CHECKPOINTS_LOCAL_SERVER_URL"] = engine_url()
+    # As on the embedded servers of `make run`: the recorder of destructive statements.
+    os.environ["CHECKPOINTS_LOCAL_SUPERUSER_URL"] = PG_SERVER.url("postgres")
 
 
 def engine_url() -> str:

@@ -29,6 +29,7 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
         quiet_sizes="1",
         quiet_saves=2,
         fair_servers="shared",  # per-team: `make bench` (a second app and team servers)
+        history_seconds=2,
         stdout=out,
         stderr=io.StringIO(),
     )
@@ -39,6 +40,9 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
     assert quiet["rollback_writing_kept"] and quiet["rollback_idle_ms"] > 0
     scale = report["manifest_at_scale"]
     assert scale["tables"] == 120 and scale["problems"] == 0 and scale["read_s"] > 0
+    history = report["history"]
+    assert history["as_of_s"]["1"] > 0 and history["workload"]["tx_per_s"] > 0
+    assert history["workload"]["archived_bytes_per_s"] > 0 and history["workload"]["full_mb"] > 0
     teams = report["team_servers"]
     assert teams["teams"] == 1 and teams["idle_mb"] > 1 and teams["first_project_s"] > 0
     storage = report["storage"]
@@ -109,6 +113,7 @@ def test_benchmark_table_shows_targets_beside_figures(pg_server):
         team_servers=0,
         fair_samples=0,
         quiet_sizes="",
+        history_seconds=0,
         stdout=out,
         stderr=io.StringIO(),
     )

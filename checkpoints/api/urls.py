@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 
 from checkpoints.api import (
+    events,
     jobs,
     meta,
     moves,
@@ -72,6 +73,18 @@ urlpatterns = [
         f"{P}/neon-snapshots/<str:snapshot_id>/import",
         neon.snapshot_import,
         name="api-neon-snapshot-import",
+    ),
+    path(f"{P}/events", events.events_list, name="api-events"),
+    path(
+        f"{P}/events/<int:event_pk>/restore-before",
+        events.event_restore_before,
+        name="api-event-restore-before",
+    ),
+    path(f"{P}/protected-tables", events.protected_tables, name="api-protected-tables"),
+    path(
+        f"{P}/protected-tables/lift",
+        events.protected_tables_lift,
+        name="api-protected-tables-lift",
     ),
     re_path(r"^api/(?P<rest>.*)$", meta.unknown, name="api-unknown"),
 ]

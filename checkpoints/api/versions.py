@@ -3,6 +3,8 @@ restore tables, diff."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.http import HttpRequest, JsonResponse
 
 from checkpoints import doorframe, services
@@ -12,10 +14,13 @@ from checkpoints.api.jobs import job_answer, wait_seconds
 from checkpoints.api.listing import list_answer
 from checkpoints.api.lookups import project_of, version_of
 from checkpoints.input_guard import int_or_none
-from checkpoints.models import AgentProject
+from checkpoints.models import AgentProject, Job
 from checkpoints.refusals import MAX_NUMBER
 from checkpoints.serialize import version_json
+from checkpoints.services import history
 from checkpoints.version_labels import LabelsInvalid, labels_clean
+
+AS_OF = ("timestamp", "lsn")
 
 
 @api_view("GET", "POST")
@@ -35,7 +40,9 @@ def versions(request: HttpRequest, pk: int) -> JsonResponse:
 
 def _version_create(request: HttpRequest, project: AgentProject) -> JsonResponse:
     seconds = wait_seconds(request)
-    data = json_body(request, allowed={"prompt", "sql", "name", "labels"})
+    data = json_body(request, allowed={"prompt", "sql", "name", "labels", "timestamp", "lsn"})
+    if "timestamp" in data or "lsn" in data:
+        return job_answer(request, _version_as_of(request, project, data), seconds)
     errors: dict[str, str] = {}
     prompt = text_field(data, "prompt", errors, required=True, max_length=10000)
     sql = text_field(data, "sql", errors, required=False, max_length=1_000_000, strip=False)
@@ -52,6 +59,35 @@ def _version_create(request: HttpRequest, project: AgentProject) -> JsonResponse
         project=project, user=request.user, prompt=prompt, sql=sql, name=name, labels=labels
     )
     return job_answer(request, job, seconds)
+
+
+def _version_as_of(request: HttpRequest, project: AgentProject, data: dict) -> Job:
+    """POST versions with `timestamp` or `lsn` (as Neon's snapshot): the active branch as
+    it was at that moment of the history window; no SQL is applied."""
+    errors: dict[str, str] = {}
+    prompt = text_field(data, "prompt", errors, required=False, max_length=10000)
+    name = text_field(data, "name", errors, required=False, max_length=200)
+    raw = {key: text_field(data, key, errors, required=False, max_length=64) for key in AS_OF}
+    if data.get("sql"):
+        errors["sql"] = "A version as of a past moment applies no SQL."
+    if data.get("labels"):
+        errors["labels"] = "A version as of a past moment takes no labels."
+    timestamp = None
+    if raw["timestamp"]:
+        try:
+            timestamp = datetime.fromisoformat(raw["timestamp"])
+        except ValueError:
+            errors["timestamp"] = "An ISO 8601 date and time, e.g. 2026-05-01T10:32:05Z."
+    if errors:
+        raise Invalid(errors)
+    return history.version_create_as_of(
+        project=project,
+        user=request.user,
+        timestamp=timestamp,
+        lsn=raw["lsn"],
+        name=name or "",
+        prompt=prompt or "",
+    )
 
 
 @api_view("GET", "PATCH", "DELETE")

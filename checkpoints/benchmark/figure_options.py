@@ -62,3 +62,13 @@ def add_figure_options(parser: ArgumentParser) -> None:
         help="team servers to make for the per-team figures (0 skips them); versions per "
         "second are measured with 1, 2 and 5 of them saving at once (those up to this many)",
     )
+
+
+def add_history_option(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--history-seconds",
+        type=float,
+        default=60.0,
+        help="seconds of steady small workload for the history window's storage figures; "
+        "the as-of times use --sizes (0 skips the history figures)",
+    )

@@ -74,7 +74,10 @@ def _build(name: str, settings) -> Engine:
     if name == "local":
         # The cold tier's archives (default: in the app's data folder, outside PostgreSQL's).
         return local_engine(
-            local_server_url(settings), settings, archive_dir=settings.CHECKPOINTS_COLD_DIR
+            local_server_url(settings),
+            settings,
+            archive_dir=settings.CHECKPOINTS_COLD_DIR,
+            superuser_url=local_superuser_url(settings),
         )
     if name == "neon":
         return neon_from_settings(settings)
@@ -96,8 +99,17 @@ def session_limits(settings, role_statement_timeout: str) -> SessionLimits:
     return session
 
 
-def local_engine(server_url: str, settings, *, archive_dir: Path) -> Engine:
-    """A local engine on the server of `server_url` with the installation's settings."""
+def local_engine(
+    server_url: str,
+    settings,
+    *,
+    archive_dir: Path,
+    history_dir: Path | None = None,
+    superuser_url: str | None = None,
+) -> Engine:
+    """A local engine on the server of `server_url` with the installation's settings
+    (`history_dir`: the server's WAL archive and base backups, when it keeps them;
+    `superuser_url`: that server's superuser, to install the statement recorder)."""
     from .local import LocalEngine
     from .local.contain import RoleLimits
 
@@ -114,6 +126,8 @@ def local_engine(server_url: str, settings, *, archive_dir: Path) -> Engine:
         limits=limits,
         session_limits=session,
         archive_dir=archive_dir,
+        superuser_url=superuser_url,
+        history_dir=history_dir,
     )
 
 
@@ -146,3 +160,22 @@ def local_server_url(settings) -> str:
             "or start the embedded one"
         )
     return config.url("postgres")
+
+
+def local_superuser_url(settings) -> str | None:
+    """The superuser of the local engine's server, which installs the statement recorder
+    (events): CHECKPOINTS_LOCAL_SUPERUSER_URL, else the embedded server's own when the
+    engine runs there; None on another server (the recorder is then not offered)."""
+    if settings.CHECKPOINTS_LOCAL_SUPERUSER_URL:
+        return str(settings.CHECKPOINTS_LOCAL_SUPERUSER_URL)
+    from psycopg.conninfo import conninfo_to_dict
+
+    from checkpoints.pgserver import read_config
+
+    config = read_config(settings.DATA_DIR / "postgres")
+    url = settings.CHECKPOINTS_LOCAL_SERVER_URL
+    if config is None or not url:
+        return None
+    params = conninfo_to_dict(url)
+    local = str(params.get("host") or "") in ("127.0.0.1", "localhost")
+    return config.url("postgres") if local and str(params.get("port")) == str(config.port) else None

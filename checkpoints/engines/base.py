@@ -9,11 +9,13 @@ and callers wait for them with `operations.wait_for_operations` before connectin
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 from datetime import datetime
 
 from .database_access import DatabaseAccess
 from .errors import EngineNotSupported
 from .op_timings import OPERATION_TIMINGS, OperationTimings
+from .statement_events import StatementEventsAccess
 from .types import (
     BUSY_STATUSES,
     CANCELLED,
@@ -28,6 +30,7 @@ from .types import (
     SKIPPED,
     SUCCEEDED_STATUSES,
     TERMINAL_STATUSES,
+    AsOf,
     Branch,
     Endpoint,
     EndpointCreated,
@@ -57,6 +60,7 @@ __all__ = [
     "BUSY_STATUSES",
     "ROOT_BRANCH_NAME",
     "READONLY_UNSUPPORTED",
+    "AsOf",
     "Operation",
     "Project",
     "Branch",
@@ -73,7 +77,7 @@ __all__ = [
 ]
 
 
-class Engine(DatabaseAccess):
+class Engine(DatabaseAccess, StatementEventsAccess):
     """Projects, branches, snapshots, endpoints and operations: Neon's control plane (the
     roles and connections beyond it are `DatabaseAccess`'s)."""
 
@@ -131,6 +135,33 @@ class Engine(DatabaseAccess):
         timestamp: datetime | None = None,
     ) -> SnapshotCreated:
         """Snapshot a root branch (others: EngineInvalidRequest)."""
+
+    def snapshot_as_of(
+        self,
+        project_id: str,
+        branch_id: str,
+        as_of: AsOf,
+        *,
+        name: str | None = None,
+        expires_at: datetime | None = None,
+        inspect: Callable[[str], None] | None = None,
+    ) -> SnapshotCreated:
+        """Snapshot a root branch as it was at a past moment of its history window (Neon:
+        `timestamp`/`lsn`; the local engine also a transaction, inclusive or not). Where
+        the engine holds that moment as a database for a while (local), `inspect` gets its
+        connection string, as the project's role, before the snapshot is taken from it."""
+        if as_of.xid is not None or not as_of.inclusive:
+            raise EngineNotSupported(
+                f"the {self.name} engine takes a past moment as a time or an LSN only"
+            )
+        return self.snapshot_create(
+            project_id,
+            branch_id,
+            name=name,
+            expires_at=expires_at,
+            lsn=as_of.lsn,
+            timestamp=as_of.timestamp,
+        )
 
     @abstractmethod
     def snapshot_list(self, project_id: str) -> list[Snapshot]: ...

@@ -31,11 +31,12 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'm')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\\_toast%%'
+  AND n.nspname <> 'checkpoints_events'
 """
 
 _WRITTEN = """
 SELECT schemaname || '.' || relname FROM pg_stat_xact_user_tables
-WHERE n_tup_ins + n_tup_upd + n_tup_del > 0
+WHERE n_tup_ins + n_tup_upd + n_tup_del > 0 AND schemaname <> 'checkpoints_events'
 """
 
 WROTE_OUTSIDE = (

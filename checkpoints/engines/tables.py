@@ -24,6 +24,7 @@ from checkpoints.engines import table_guard as guard
 from checkpoints.engines.base import mask_password
 from checkpoints.engines.connect import connect_app as connect
 from checkpoints.engines.errors import EngineError
+from checkpoints.engines.local.events_sql import recorder_entry
 from checkpoints.engines.table_keys import dependency_problems, foreign_keys, with_dependencies
 from checkpoints.pgserver import pg_bin
 
@@ -93,13 +94,11 @@ def schema_ddl(source_uri: str, tables: list[str], section: str = "pre-data") ->
     done = subprocess.run([*command, "-d", source_uri], capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         raise EngineError(f"pg_dump failed: {mask_password(done.stderr.strip()[-500:])}")
-    lines = [
-        line
-        for line in done.stdout.splitlines()
-        # psql meta-commands (\restrict) and the dump's session settings.
-        if not line.startswith(("\\", "SET ", "SELECT pg_catalog.set_config"))
-    ]
-    return "\n".join(lines)
+    # Not psql meta-commands (\restrict), the dump's session settings, the recorder's guard
+    # trigger (the live side's event trigger gives the new table its own).
+    skip = ("\\", "SET ", "SELECT pg_catalog.set_config")
+    out = done.stdout.splitlines()
+    return "\n".join(line for line in out if not line.startswith(skip) and not recorder_entry(line))
 
 
 def _one(conn: psycopg.Connection, query: Any, params: Any = None) -> tuple[Any, ...]:

@@ -171,3 +171,16 @@ _PASSWORD_IN_URI = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<pass
 def mask_password(text: str) -> str:
     """Replace the password of every connection URI in `text` with `********`."""
     return _PASSWORD_IN_URI.sub(lambda m: m.group("head") + "********", text)
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """A past moment of a branch: a time, an LSN, or (local engine) a transaction id;
+    `inclusive` False means just before it (just before that transaction committed).
+    With `xid`, `timestamp` when given is a moment at or before which it had not
+    committed (it picks where the replay starts)."""
+
+    timestamp: datetime | None = None
+    lsn: str | None = None
+    xid: int | None = None
+    inclusive: bool = True

@@ -19,6 +19,7 @@ from checkpoints.job_reaper import jobs_fail_stale
 from checkpoints.jobs.run import JobRun, job_finish, runner
 from checkpoints.jobs.tier_move import tier_move_soon
 from checkpoints.lifecycle import listing
+from checkpoints.lifecycle.events import events_copy
 from checkpoints.lifecycle.holdings import project_holdings
 from checkpoints.lifecycle.plan import CleanupPlan, Removal
 from checkpoints.models import Activity, AgentProject, Job, Preview, Version
@@ -138,9 +139,21 @@ def projects_cleanup(*, dry_run: bool, project_id: int | None = None) -> list[Cl
                 engine = connections.engine_for(project=project)
                 plans.append(project_holdings(project=project, engine=engine))
             else:
+                _events_keep(project)
                 plans.append(cleanup_now(project=project, user=None))
         except ProjectBusy:
             logger.info("cleanup of project %s skipped: busy", project.pk)
         except Exception:
             logger.exception("cleanup of project %s failed", project.pk)
     return plans
+
+
+def _events_keep(project: AgentProject) -> None:
+    """Copy the project's recorded destructive statements into the metadata database, so
+    the timeline has them even if nobody listed them (never stops the cleanup)."""
+    try:
+        engine = connections.engine_for(project=project)
+        if engine.supports_statement_events:
+            events_copy(project=project, engine=engine)
+    except Exception:
+        logger.warning("destructive statements of project %s not copied", project.pk, exc_info=True)

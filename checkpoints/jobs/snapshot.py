@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
 
 from checkpoints import connections, snapshot_room
 from checkpoints.demo import demo_step
-from checkpoints.engines.base import Engine, SnapshotCapacity, SnapshotCreated
+from checkpoints.engines.base import AsOf, Engine, SnapshotCapacity, SnapshotCreated
 from checkpoints.engines.errors import EngineError, EngineLocked, EngineRefused
 from checkpoints.jobs.checks import schema_fingerprint
 from checkpoints.jobs.failures import JobFailed, SnapshotRefused
@@ -50,7 +49,7 @@ def snapshot_and_record(
     number: int,
     name: str | None = None,
     prompt: str | None = None,
-    as_of: datetime | None = None,
+    as_of: AsOf | None = None,
     capacity: SnapshotCapacity | None = None,
 ) -> Version:
     """Snapshot the active branch and record the version. A refused snapshot raises
@@ -71,8 +70,11 @@ def snapshot_and_record(
             except manifests.ManifestUnreadable as error:
                 raise JobFailed(str(error), code="snapshot_refused") from None
             run.detail(f"{len(manifest['tables'])} tables in {manifest['took_ms']} ms")
-    created, fingerprint = snapshot_take(run, engine, number, as_of, capacity)
-    if manifest is not None:
+    held: dict[str, Any] = {}
+    created, fingerprint = snapshot_take(run, engine, number, as_of, capacity, held)
+    if as_of is not None and held:  # read where the engine held that moment (local)
+        manifest = held | {"exact": True}  # the snapshot was taken from what it read
+    elif manifest is not None:
         # Read again: the same on both sides of the snapshot means the snapshot holds it
         # exactly, and a restore is then verified row by row (counts and checksums).
         again = manifests.manifest_of_uri(engine.connection_uri(project.engine_project_id))
@@ -122,29 +124,40 @@ def snapshot_take(
     run: JobRun,
     engine: Engine,
     number: int,
-    as_of: datetime | None,
+    as_of: AsOf | None,
     capacity: SnapshotCapacity | None,
+    held: dict[str, Any] | None = None,
 ) -> tuple[SnapshotCreated, str | None]:
     """Take the snapshot (named `v<number>` unless taken) and wait until the engine lists
-    it; answer it and the schema fingerprint it must serve again (None: as of a time)."""
+    it; answer it and the schema fingerprint it must serve again (None: as of a moment,
+    whose manifest goes into `held` where the engine can read it)."""
     project = run.project
     with run.step("taking the snapshot", f"v{number}"):
         uri = connections.project_connection_uri(project=project)
         fingerprint = None if as_of else schema_fingerprint(uri)
         wanted = f"v{number}"
-        created = while_locked(
-            lambda: engine.snapshot_create(
-                project.engine_project_id,
-                project.active_branch_id,
-                name=snapshot_room.snapshot_name(capacity, wanted, run.job.pk)
-                if capacity
-                else wanted,
-                expires_at=window.version_expiry_default(
-                    project=project, created_at=timezone.now()
-                ),
-                timestamp=as_of,
+        name = snapshot_room.snapshot_name(capacity, wanted, run.job.pk) if capacity else wanted
+        expires_at = window.version_expiry_default(project=project, created_at=timezone.now())
+        if as_of is not None:
+            created = while_locked(
+                lambda: engine.snapshot_as_of(
+                    project.engine_project_id,
+                    project.active_branch_id,
+                    as_of,
+                    name=name,
+                    expires_at=expires_at,
+                    inspect=lambda uri: _held_manifest(uri, held),
+                )
             )
-        )
+        else:
+            created = while_locked(
+                lambda: engine.snapshot_create(
+                    project.engine_project_id,
+                    project.active_branch_id,
+                    name=name,
+                    expires_at=expires_at,
+                )
+            )
         run.remember(snapshot_id=created.snapshot.id)
     snapshot_id = created.snapshot.id
     run.wait(
@@ -155,6 +168,11 @@ def snapshot_take(
         ),
     )
     return created, fingerprint
+
+
+def _held_manifest(uri: str, held: dict[str, Any] | None) -> None:
+    if held is not None:
+        held.update(manifests.manifest_required(uri))
 
 
 def while_locked[T](call: Callable[[], T], *, seconds: float = 15.0) -> T:

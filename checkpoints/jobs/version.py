@@ -9,6 +9,7 @@ from typing import Any
 
 from checkpoints import connections, demo, snapshot_room, version_rules, version_sql
 from checkpoints.demo import DEMO_STEPS, demo_step
+from checkpoints.engines.base import AsOf
 from checkpoints.engines.connect import connect_app as connect
 from checkpoints.engines.errors import EngineRefused
 from checkpoints.errors import NO_NEXT_VERSION
@@ -52,8 +53,8 @@ def run_create_version(run: JobRun) -> None:
             holds = demo.variant_from_connection(conn)
             return [sql for step in DEMO_STEPS[holds + 1 : demo_number + 1] for sql in step.sql]
 
-    if request and request.get("timestamp"):
-        as_of = datetime.fromisoformat(request["timestamp"])
+    as_of = as_of_of(request) if request else None
+    if as_of is not None:
         _version_save_as_of(run, number=number, name=name, prompt=prompt, as_of=as_of)
         return
     _version_save(run, number=number, name=name, prompt=prompt, statements=statements)
@@ -108,12 +109,29 @@ def _version_save(
     return version
 
 
+def as_of_of(request: dict[str, Any]) -> AsOf | None:
+    """The past moment a request asks for (`as_of`; a bare `timestamp` from before it)."""
+    raw = request.get("as_of") or (
+        {"timestamp": request["timestamp"]} if request.get("timestamp") else None
+    )
+    if not raw:
+        return None
+    when = raw.get("timestamp")
+    return AsOf(
+        timestamp=datetime.fromisoformat(when) if when else None,
+        lsn=raw.get("lsn"),
+        xid=raw.get("xid"),
+        inclusive=raw.get("inclusive", True),
+    )
+
+
 def _version_save_as_of(
-    run: JobRun, *, number: int, name: str, prompt: str, as_of: datetime
+    run: JobRun, *, number: int, name: str, prompt: str, as_of: AsOf
 ) -> Version:
     """A version of the active branch as it was at `as_of` (engines with point in time).
 
-    Nothing is applied and no manifest is read: the branch holds today's state, not then."""
+    Nothing is applied; the manifest is what the engine read of that moment, if it could
+    (the live branch holds today's state, not then's)."""
     project = run.project
     from_version = project.current_version
     # The result banner says in one line what changed: "Rolled back from v3 to v1".

@@ -9,6 +9,7 @@ services) and one `@tool(...)` function in a `*_tools.py` module that runs it th
 from __future__ import annotations
 
 from checkpoints.mcp import (
+    event_tools,
     job_tools,
     move_tools,
     preview_tools,
@@ -28,5 +29,6 @@ REGISTERED = (
     job_tools,
     sql_tools,
     move_tools,
+    event_tools,
     resources,
 )

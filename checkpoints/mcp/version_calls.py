@@ -3,6 +3,7 @@ start a table restore, undo one."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -11,10 +12,11 @@ from checkpoints import doorframe, permissions, services
 from checkpoints.engines.errors import EngineError
 from checkpoints.lifecycle.diff import project_live_manifest
 from checkpoints.mcp.auth import current_user
+from checkpoints.mcp.failures import ToolFailure
 from checkpoints.mcp.lookups import project_for, started, version_for
 from checkpoints.paging import PageRequest, page_of
 from checkpoints.serialize import version_json
-from checkpoints.services import lifecycle
+from checkpoints.services import history, lifecycle
 from checkpoints.services.tables import tables_changes, tables_validate
 from checkpoints.services.undo import NOTHING_TO_UNDO, NothingToUndo
 
@@ -58,9 +60,25 @@ def version_save(
     sql: str | None,
     name: str | None,
     labels: dict[str, str] | None = None,
+    timestamp: str | None = None,
+    lsn: str | None = None,
 ) -> int:
     user = current_user()
     project = project_for(user, project_id)
+    if timestamp or lsn:
+        if sql or labels:
+            raise ToolFailure("invalid", "A version as of a past moment takes no sql or labels.")
+        try:
+            when = datetime.fromisoformat(timestamp) if timestamp else None
+        except ValueError:
+            raise ToolFailure("invalid", "timestamp: an ISO 8601 date and time.") from None
+        return started(
+            lambda: history.version_create_as_of(
+                project=project, user=user, timestamp=when, lsn=lsn, name=name or "",
+                prompt=prompt,
+            ),
+            project=project,
+        ).pk  # fmt: skip
     return started(
         lambda: services.version_create(
             project=project, user=user, prompt=prompt, sql=sql, name=name, labels=labels

@@ -28,6 +28,20 @@ from checkpoints.mcp.outputs import JobOutcome, VersionAnswer
 from checkpoints.paging import DEFAULT_PER_PAGE, PageRequest
 from checkpoints.shapes import Diff, Plan, VersionList
 
+AsOfTimestamp = Annotated[
+    str | None,
+    Field(
+        max_length=64,
+        description="Instead of applying SQL: save the database as it was at this moment "
+        "of the project's history window (ISO 8601, e.g. 2026-05-01T10:32:05Z; UTC "
+        "if no zone), e.g. just before a mistake. Takes no sql or labels.",
+    ),
+]
+AsOfLsn = Annotated[
+    str | None,
+    Field(max_length=64, description="Like timestamp, at a WAL position (e.g. 0/16B3748)."),
+]
+
 
 @tool(name="save_version", title="Save a version", annotations=CREATE)
 async def save_version(
@@ -57,9 +71,12 @@ async def save_version(
             "digits, _ . -; values up to 200 characters). list_versions filters by them."
         ),
     ] = None,
+    timestamp: AsOfTimestamp = None,
+    lsn: AsOfLsn = None,
 ) -> Annotated[CallToolResult, JobOutcome]:
     """Apply SQL to the project's live database and save the result as the next version (a
-    snapshot you can roll back to or preview later). Call it before and after risky changes."""
+    snapshot you can roll back to or preview later). Call it before and after risky changes.
+    With `timestamp` or `lsn`, save instead the database as it was at that past moment."""
     job_id = await call(
         version_calls.version_save,
         project_id=project_id,
@@ -67,6 +84,8 @@ async def save_version(
         sql=sql,
         name=name,
         labels=labels,
+        timestamp=timestamp,
+        lsn=lsn,
     )
 
     def done(job: dict[str, Any]) -> tuple[str, dict[str, Any]]:

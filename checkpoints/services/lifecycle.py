@@ -6,15 +6,14 @@ that a view, the API or the MCP server reaches the whole lifecycle through one m
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.db import transaction
-from django.utils import timezone
 
-from checkpoints import connections, permissions, tasks, version_rules
+from checkpoints import connections, permissions, tasks
 from checkpoints.activity import activity_record
-from checkpoints.errors import NAME_REQUIRED, NOT_STARTED, ServiceError
+from checkpoints.errors import NOT_STARTED, ServiceError
 from checkpoints.jobs.cleanup import cleanup_now, projects_cleanup
 from checkpoints.lifecycle.diff import DIFF_NO_MANIFEST, Diff, rollback_diff, version_diff
 from checkpoints.lifecycle.holdings import project_holdings
@@ -28,6 +27,7 @@ from checkpoints.lifecycle.window import (
     window_describe,
 )
 from checkpoints.models import Activity, AgentProject, Job
+from checkpoints.services import history
 from checkpoints.tasks import PERIODIC_TASK_PATH, cleanup_schedule_ensure
 
 if TYPE_CHECKING:
@@ -58,8 +58,6 @@ __all__ = [
 
 RESTORE_WINDOW_INVALID = "Choose how long to keep versions: forever, N days or the last N versions."
 RESTORE_WINDOW_COUNT = "Give a number from 1 to 3650."
-AS_OF_INVALID = "Give the date and time to save the version as of (in the past)."
-AS_OF_UNSUPPORTED = "The {engine} engine cannot save a version as of a past time."
 
 
 def restore_window_set(
@@ -126,22 +124,5 @@ def version_create_as_of(
     timestamp: datetime | None,
     name: str = "",
 ) -> Job:
-    """Save a version of the active branch as it was at `timestamp` (engines that can)."""
-    permissions.require(user, project, "version_create")
-    if not project.engine_project_id:
-        raise ServiceError(NOT_STARTED)
-    engine = connections.engine_for(project=project)
-    if not engine.supports_point_in_time:
-        raise ServiceError(AS_OF_UNSUPPORTED.format(engine=engine.name))
-    if timestamp is None or timestamp >= timezone.now():
-        raise ServiceError(AS_OF_INVALID)
-    name = (name or "").strip()
-    if len(name) > 200:
-        raise ServiceError(NAME_REQUIRED)
-    version_rules.snapshot_room_check(project=project)
-    when = timestamp.astimezone(UTC)
-    prompt = f"Saved as of {when:%Y-%m-%d %H:%M:%S} UTC"
-    request = {"prompt": prompt, "sql": "", "name": name, "timestamp": timestamp.isoformat()}
-    return tasks.job_enqueue(
-        project=project, kind=Job.Kind.CREATE_VERSION, user=user, request=request
-    )
+    """Save a version of the active branch as it was at `timestamp` (services.history)."""
+    return history.version_create_as_of(project=project, user=user, timestamp=timestamp, name=name)

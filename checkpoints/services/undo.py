@@ -43,7 +43,7 @@ _NEUTRAL = (
     Job.Kind.MIGRATION_PREPARE,
 )
 #: Jobs that keep the live state as a version first and record it: an undo goes back to it.
-_UNDOABLE = (Job.Kind.ROLLBACK, Job.Kind.MIGRATION_APPLY)
+_UNDOABLE = (Job.Kind.ROLLBACK, Job.Kind.MIGRATION_APPLY, Job.Kind.RESTORE_BEFORE_EVENT)
 
 
 def rollback_to_undo(*, project: AgentProject) -> Job | None:

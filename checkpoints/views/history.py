@@ -19,6 +19,7 @@ from checkpoints import services, snapshot_room
 from checkpoints.engines.errors import EngineError
 from checkpoints.models import AgentProject, Version
 from checkpoints.services import lifecycle
+from checkpoints.services.history import history_moments
 from checkpoints.views.pages import page_get, pager
 
 VERSIONS_PER_PAGE = 20
@@ -95,6 +96,7 @@ def history_context(request: HttpRequest, project: AgentProject) -> dict[str, An
     _annotate(project, history, current)
     choices, diff_from, diff_to = _diff_choices(project, history, current)
     live_total = project.versions.filter(deleted_at__isnull=True).count()
+    point_in_time = _point_in_time(project)
     return {
         "history": history,
         "history_pager": _pager(request, project, page, VERSIONS_PARAM, "Versions", "versions"),
@@ -106,7 +108,10 @@ def history_context(request: HttpRequest, project: AgentProject) -> dict[str, An
             "more_versions": live_total > len(choices),
             "diff_from": diff_from,
             "diff_to": diff_to,
-            "point_in_time": _point_in_time(project),
+            "point_in_time": point_in_time,
+            "history_hours": project.history_hours,
+            "history_local": point_in_time and project.engine_name == "local",
+            "moments": history_moments(project) if point_in_time else [],
             "capacity": snapshot_room.capacity_shown(project),
             "window_warning": snapshot_room.window_warning(project),
         },

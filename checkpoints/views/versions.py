@@ -185,7 +185,7 @@ def _as_of(raw: str) -> datetime | None:
 
 @require_POST
 def version_create_as_of(request: HttpRequest, pk: int) -> HttpResponse:
-    """Save a version of the active branch as it was at a past time (Neon engine)."""
+    """Save a version of the active branch as it was at a past moment (its history window)."""
     project = selectors.project_get(user=request.user, pk=pk)
     return action_run(
         request,
@@ -193,7 +193,8 @@ def version_create_as_of(request: HttpRequest, pk: int) -> HttpResponse:
         lambda: lifecycle.version_create_as_of(
             project=project,
             user=request.user,
-            timestamp=_as_of(request.POST.get("as_of", "")),
+            # A moment picked from the recent activity, else the time typed.
+            timestamp=_as_of(request.POST.get("as_of_pick") or request.POST.get("as_of", "")),
             name=request.POST.get("name", ""),
         ),
     )

@@ -141,6 +141,15 @@ def test_real_responses_of_every_endpoint_match_the_document():
     assert described - api.seen == set()
 
 
+def _exercise_events(api: RecordingApi, base: str) -> None:
+    """Destructive statements and protected tables (tests/events has the behaviour)."""
+    api.get(f"{base}/events")
+    api.post(f"{base}/protected-tables", {"table": "items"})
+    api.get(f"{base}/protected-tables")
+    api.post(f"{base}/protected-tables/lift", {"table": "items"})
+    api.post(f"{base}/events/999999/restore-before")  # 404
+
+
 def _exercise(api: RecordingApi, project) -> None:
     base = f"projects/{project.pk}"
     api.get("projects")
@@ -152,6 +161,7 @@ def _exercise(api: RecordingApi, project) -> None:
     api.post(f"{base}/versions", {"prompt": ""})  # 400
     job = version_via_api(api, project, "Add items", "create table items (id int)")
     api.get(job["url"])
+    _exercise_events(api, base)
     failed = version_via_api(api, project, "Broken", "select * from nowhere")
     assert failed["error"]["code"] == "sql_failed"
     api.get(f"{base}/versions")

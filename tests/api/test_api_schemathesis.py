@@ -74,7 +74,7 @@ def _run_operation(operation, token: str, project_id: int, mode: GenerationMode)
 def test_api_has_no_server_errors(api_schema, seeded):
     token, project = seeded
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) == 43
+    assert len(operations) == 48
     runs = [
         (mode, operation)
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)

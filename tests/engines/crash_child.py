@@ -2,7 +2,7 @@
 
 Usage: python -m tests.engines.crash_child '<json>' with keys server_url, control_db,
 step, call ("rollback", "snapshot", "delete_branch", "create_project", "freeze",
-"thaw") and its arguments.
+"thaw", "as_of") and its arguments.
 Exit code 3 means the step was never reached (the call completed).
 """
 
@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+from datetime import datetime
 
 from checkpoints.engines.base import KeepLive
 from checkpoints.engines.local import LocalEngine
@@ -32,6 +33,7 @@ def main() -> None:
         recover=False,
         archive_dir=args.get("archive_dir"),
         reflink=False,
+        history_dir=args.get("history_dir"),
     )
     call = args["call"]
     if call == "rollback":
@@ -50,6 +52,9 @@ def main() -> None:
         engine.snapshot_freeze(args["project_id"], args["snapshot_id"])
     elif call == "thaw":
         engine.snapshot_thaw(args["project_id"], args["snapshot_id"])
+    elif call == "as_of":
+        when = datetime.fromisoformat(args["timestamp"])
+        engine.snapshot_create(args["project_id"], args["branch_id"], timestamp=when)
     elif call == "create_project":
         engine.project_create(name="crash")
     sys.exit(3)

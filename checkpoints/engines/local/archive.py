@@ -21,6 +21,7 @@ from pathlib import Path
 from psycopg.conninfo import conninfo_to_dict
 
 from ..errors import EngineError
+from . import events_sql
 
 COMPRESSION = "gzip:1"
 RESTORE_JOBS = 2
@@ -110,6 +111,8 @@ def dump(
     argv = [str(bin_dir / "pg_dump"), "-Fc", f"--compress={compression}", f"--role={role}"]
     if lock_wait:
         argv.append(f"--lock-wait-timeout={lock_wait}")
+    # The statement recorder is the superuser's (events_sql.py): installed again after a load.
+    argv.append(f"--exclude-schema={events_sql.SCHEMA}")
     _run([*argv, "-f", str(part)], _env(server_url, dbname, options=options), timeout=timeout)
     with part.open("rb") as handle:
         os.fsync(handle.fileno())
@@ -172,7 +175,9 @@ def _restorable(bin_dir: Path, path: Path, env: dict[str, str]) -> str:
     kept = [
         line
         for line in done.stdout.splitlines()
-        if " ACL pg_catalog " not in line and " EVENT TRIGGER " not in line
+        if " ACL pg_catalog " not in line
+        and " EVENT TRIGGER " not in line
+        and not events_sql.recorder_entry(line)
     ]
     return "\n".join(kept) + "\n"
 

@@ -28,7 +28,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..errors import EngineError
-from . import archive, contain, readonly
+from . import archive, contain, events, readonly
 from . import catalog as cat
 from . import names as ids
 from . import sql as db
@@ -46,7 +46,6 @@ class LocalEngine(SqlReaderMixin, RestoreMixin, FinalizeMixin, RecoverMixin, Ope
     """Projects, branches, snapshots and endpoints as databases on one PostgreSQL server."""
 
     name = "local"
-    supports_point_in_time = False
     #: A restore's swap commits (connections allowed again) before `snapshot_restore`
     #: returns: the endpoint serves the restored database at once, no wait needed.
     serves_restore_at_once = True
@@ -67,8 +66,13 @@ class LocalEngine(SqlReaderMixin, RestoreMixin, FinalizeMixin, RecoverMixin, Ope
         pg_bin_dir: Path | str | None = None,
         reflink: bool | None = None,
         session_limits: SessionLimits | None = None,
+        superuser_url: str | None = None,
+        history_dir: Path | str | None = None,
     ) -> None:
         self.control_db = ids.check_control_db(control_db)
+        # The server's superuser, only to install the statement recorder (events.py).
+        self.superuser_url = superuser_url
+        self.supports_statement_events = bool(superuser_url)
         self.limits = limits or contain.RoleLimits()
         self.session_limits = session_limits or SessionLimits()
         self.warm_copies = max(0, int(warm_copies))
@@ -87,6 +91,9 @@ class LocalEngine(SqlReaderMixin, RestoreMixin, FinalizeMixin, RecoverMixin, Ope
         self.archive_dir = Path(archive_dir) if archive_dir else None
         bin_dir = Path(pg_bin_dir) if pg_bin_dir else archive.default_bin_dir()
         self.pg_bin_dir = bin_dir if bin_dir and (bin_dir / "pg_dump").is_file() else None
+        # The server's WAL archive and base backups (engines/local/history), if it keeps any.
+        self.history_dir = Path(history_dir) if history_dir else None
+        self.supports_point_in_time = self.history_ready()
         self._bootstrap()
         # Tried once at start-up: on a reflink file system every copy is almost free.
         self.reflink = self._probe_reflink() if reflink is None else reflink
@@ -113,6 +120,7 @@ class LocalEngine(SqlReaderMixin, RestoreMixin, FinalizeMixin, RecoverMixin, Ope
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('checkpoints-engine-schema'))")
             conn.execute(cat.SCHEMA)
             conn.execute(readonly.SCHEMA)
+            conn.execute(events.CATALOG)
             conn.execute(
                 "INSERT INTO engine_meta VALUES ('schema_version', %s) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",

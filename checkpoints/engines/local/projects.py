@@ -10,9 +10,10 @@ from . import contain, readonly
 from . import names as ids
 from . import sql as db
 from .cold_recover import ColdRecoverMixin
+from .events import EventsMixin
 
 
-class ProjectsMixin(ColdRecoverMixin):
+class ProjectsMixin(EventsMixin, ColdRecoverMixin):
     def project_create(self, *, name: str) -> ProjectCreated:
         project_id = ids.project_id()
         branch_id = ids.branch_id()
@@ -28,6 +29,9 @@ class ProjectsMixin(ColdRecoverMixin):
                 with self._agent_db(dbname) as branch_conn:
                     contain.give_public_schema(branch_conn, role)
                 contain.grant_branch(conn, dbname, role)
+                self._events_ensure(dbname)
+                if self.superuser_url:
+                    self._events_installed(conn, project_id)
                 with conn.transaction():
                     conn.execute("UPDATE projects SET state = 'ready' WHERE id = %s", (project_id,))
                     conn.execute("UPDATE branches SET state = 'ready' WHERE id = %s", (branch_id,))

@@ -41,7 +41,7 @@ STATEMENT_TIMEOUT = "5s"
 #: Schemas of the app (the system ones are readable by everyone already).
 USER_SCHEMAS = (
     "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname NOT LIKE 'pg\\_%' "
-    "AND nspname <> 'information_schema' ORDER BY 1"
+    "AND nspname NOT IN ('information_schema', 'checkpoints_events') ORDER BY 1"
 )
 
 

@@ -11,6 +11,7 @@ from . import sql as db
 from .branches import BranchesMixin
 from .cold_recover import COLD_CANDIDATES, ColdRecoverMixin
 from .core import drop_key
+from .history.asof import AsOfMixin
 from .legacy import LegacyMixin
 from .projects import ProjectsMixin
 from .quiet import QuietCopyMixin
@@ -45,6 +46,7 @@ class RecoverMixin(
     BranchesMixin,
     ColdRecoverMixin,
     QuietCopyMixin,
+    AsOfMixin,
     RolesMixin,
     WarmMixin,
     LegacyMixin,
@@ -70,6 +72,7 @@ class RecoverMixin(
             "dropped_databases": 0,
             "dropped_archives": 0,
             "roles_repaired": 0,
+            "scratch_reaped": self.history_reap(),
         }
         with self._reading() as conn:
             candidates = [

@@ -14,6 +14,7 @@ from ..errors import EngineInvalidRequest, EngineNotFound
 from . import contain
 from . import names as ids
 from . import sql as db
+from .events import EventsMixin
 from .keep import Keeping
 from .roles import RolesMixin
 from .rows import OpSpec
@@ -38,7 +39,7 @@ class _Restore:
     keeping: Keeping | None = None  # the live database kept as a snapshot (`keep.py`)
 
 
-class RestoreMixin(SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin):
+class RestoreMixin(EventsMixin, SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin):
     def snapshot_restore(
         self,
         project_id: str,
@@ -56,6 +57,8 @@ class RestoreMixin(SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin):
             target = self._restore_target(conn, project_id, snap, target_branch_id)
             role, _ = self._role(conn, project_id)
             endpoint = self._endpoint_of(conn, target[0]) if finalize_restore else None
+            if endpoint:  # the live database's records, before a copy replaces it
+                self._events_keep(conn, project_id, endpoint[1])
             plan = self._restore_intent(conn, project_id, snap, target[0], endpoint, name)
             plan.finalize = finalize_restore
             plan.keeping = Keeping(keep_live) if keep_live else None
@@ -171,6 +174,9 @@ class RestoreMixin(SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin):
             elif not plan.warm:
                 db.copy_database(conn, plan.temp_db, template=snap[-1])
             contain.grant_branch(conn, plan.temp_db, role)
+            if plan.finalize:  # a hot or warm copy holds what its snapshot's database held
+                copied_at = None if cold is not None else snap[2]
+                self._events_prepare(conn, project_id, plan.temp_db, copied_at=copied_at)
             self._fault("after_branch_created")
             if not plan.finalize:
                 with conn.transaction():

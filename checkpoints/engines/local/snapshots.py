@@ -10,20 +10,21 @@ from typing import Any
 
 import psycopg
 
-from ..base import Operation, Snapshot, SnapshotCreated
-from ..errors import EngineInvalidRequest, EngineNotSupported
+from ..base import AsOf, Operation, Snapshot, SnapshotCreated
+from ..errors import EngineInvalidRequest
 from . import catalog as cat
 from . import names as ids
 from . import sql as db
 from .branches import BranchesMixin
 from .cold_recover import ColdRecoverMixin
+from .history.asof import AsOfMixin
 from .quiet import QuietCopyMixin
 from .util import check_name
 
 log = logging.getLogger(__name__)
 
 
-class SnapshotsMixin(BranchesMixin, ColdRecoverMixin, QuietCopyMixin):
+class SnapshotsMixin(BranchesMixin, ColdRecoverMixin, QuietCopyMixin, AsOfMixin):
     def snapshot_create(
         self,
         project_id: str,
@@ -35,8 +36,9 @@ class SnapshotsMixin(BranchesMixin, ColdRecoverMixin, QuietCopyMixin):
         timestamp: datetime | None = None,
     ) -> SnapshotCreated:
         if lsn is not None or timestamp is not None:
-            raise EngineNotSupported(
-                "point-in-time snapshots (lsn/timestamp) are not supported by the local engine"
+            as_of = AsOf(timestamp=timestamp, lsn=lsn)
+            return self.snapshot_as_of(
+                project_id, branch_id, as_of, name=name, expires_at=expires_at
             )
         with self._mutation(project_id) as conn:
             branch = self._branch_row(conn, project_id, branch_id)

@@ -15,7 +15,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from checkpoints.benchmark.engine_bench import bench_size
 from checkpoints.benchmark.fair_bench import bench_fair, fair_rows
-from checkpoints.benchmark.figure_options import add_figure_options
+from checkpoints.benchmark.figure_options import add_figure_options, add_history_option
+from checkpoints.benchmark.history_bench import bench_history
 from checkpoints.benchmark.manifest_bench import bench_manifest, manifest_lines
 from checkpoints.benchmark.neon_bench import bench_neon, emulator_available
 from checkpoints.benchmark.quiet_bench import add_quiet_options, bench_quiet, quiet_lines
@@ -39,6 +40,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
         add_figure_options(parser)
         add_quiet_options(parser)
+        add_history_option(parser)
         parser.add_argument(
             "--data-dir",
             type=Path,
@@ -79,6 +81,7 @@ class Command(BaseCommand):
             scale = self._manifest(engine, admin_url, json, opts.get("manifest_tables", 0))
             teams = self._teams(team_servers, json)
             quiet = self._quiet(admin_url, json, opts)
+            history = self._history(size_list, opts.get("history_seconds", 60.0), json)
             header = machine(admin_url)
             if json:
                 body = _json.loads(render_json(header, results, extra))
@@ -86,9 +89,10 @@ class Command(BaseCommand):
                 body["manifest_at_scale"] = scale
                 body["team_servers"] = teams.figures if teams else None
                 body["quiet_saves"] = quiet
+                body["history"] = history.figures if history else None
                 self.stdout.write(_json.dumps(body, indent=2))
             else:
-                lines = (storage.lines() if storage else []) + (teams.lines() if teams else [])
+                lines = [ln for part in (storage, teams, history) if part for ln in part.lines()]
                 lines += (manifest_lines(scale) if scale else []) + quiet_lines(quiet)
                 self.stdout.write("\n".join([render_table(header, results, extra), *lines]))
         finally:
@@ -158,6 +162,14 @@ class Command(BaseCommand):
         if not quiet:
             self.stderr.write(f"measuring saves with a busy app ({sizes} MB) …")
         return bench_quiet(admin_url, size_list, int(opts.get("quiet_saves", 20)))
+
+    def _history(self, sizes: list[float], seconds: float, quiet: bool):
+        """The history window's figures (as-of times per size, storage per day), if asked."""
+        if seconds <= 0:
+            return None
+        if not quiet:
+            self.stderr.write("measuring the history window …")
+        return bench_history(sizes, seconds)
 
     def _teams(self, count: int, quiet: bool):
         """The team servers' figures (a new team's first project, idle memory), if asked."""

@@ -12,6 +12,7 @@ the worker. Failures exit non-zero with the job's error.
     manage.py versions preview --project 3 --version 2     # prints the connection string
     manage.py versions list --project 3 --json --page 2 --per-page 100
     manage.py versions create --project 3 --prompt "…" --label git_sha=3f2a9c1
+    manage.py versions create --project 3 --timestamp 2026-05-01T10:32:05Z  # as of then
     manage.py versions list --project 3 --label git_sha:3f2a9c1
     manage.py versions diff --project 3 --from 1 --to 2
     manage.py versions plan --project 3 --version 1        # what a rollback would change
@@ -24,6 +25,7 @@ it made), a page of versions, a diff, a plan, or `{"error": {"code", "message"}}
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ from checkpoints.management.project_command import ProjectCommand
 from checkpoints.models import AgentProject, Job, Version
 from checkpoints.paging import page_of
 from checkpoints.serialize import version_json
+from checkpoints.services import history
 from checkpoints.version_labels import LabelsInvalid, labels_parse
 
 SQL_FILE_UNREADABLE = "Cannot read the SQL file {path}: {error}"
@@ -46,7 +49,12 @@ class Command(ProjectCommand):
 
     def add_actions(self, action) -> None:
         create = action("create", "Apply SQL (optional) to the active branch, save a version.")
-        create.add_argument("--prompt", required=True, help="The prompt that made this version.")
+        create.add_argument("--prompt", help="The prompt that made this version (required).")
+        create.add_argument(
+            "--timestamp", type=datetime.fromisoformat, metavar="ISO-8601",
+            help="Instead: save the database as it was at this moment (UTC if no zone).",
+        )  # fmt: skip
+        create.add_argument("--lsn", help="Instead: as it was at this WAL position (0/16B3748).")
         create.add_argument("--sql-file", type=Path, help="SQL to apply first (one transaction).")
         create.add_argument("--name", help="The version's name (default: the prompt's first line).")
         create.add_argument(
@@ -94,6 +102,16 @@ class Command(ProjectCommand):
     # Actions -----------------------------------------------------------------------------
 
     def _create(self, project: AgentProject, user, options: dict[str, Any]) -> None:
+        if options["timestamp"] or options["lsn"]:
+            job = history.version_create_as_of(
+                project=project, user=user, timestamp=options["timestamp"], lsn=options["lsn"],
+                name=options["name"] or "", prompt=options["prompt"] or "",
+            )  # fmt: skip
+            job = self._run(job)
+            self._print_version(project, Version.objects.get(pk=job.result["version_id"]), job)
+            return
+        if not options["prompt"]:
+            raise CommandError("--prompt is required (unless --timestamp or --lsn).")
         sql = None
         if options["sql_file"] is not None:
             try:

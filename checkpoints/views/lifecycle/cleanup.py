@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from checkpoints import permissions, selectors, services
 from checkpoints.lifecycle.plan import Holding
 from checkpoints.models import AgentProject, Job
-from checkpoints.services import lifecycle
+from checkpoints.services import history, lifecycle
 from checkpoints.views.page import project_render
 from checkpoints.views.responses import action_run, refused
 
@@ -24,6 +24,24 @@ def restore_window(request: HttpRequest, pk: int) -> HttpResponse:
             user=request.user,
             window=request.POST.get("window", ""),
             count=request.POST.get("count"),
+        )
+    except services.ServiceError as error:
+        return refused(request, project, error)
+    project.refresh_from_db()
+    if request.htmx:
+        return project_render(request, project, tab=request.POST.get("tab"))
+    return redirect("project-detail", pk=project.pk)
+
+
+@require_POST
+def history_window(request: HttpRequest, pk: int) -> HttpResponse:
+    project = selectors.project_get(user=request.user, pk=pk)
+    try:
+        history.history_window_set(
+            project=project,
+            user=request.user,
+            hours=request.POST.get("hours"),
+            budget_mb=request.POST.get("budget_mb"),
         )
     except services.ServiceError as error:
         return refused(request, project, error)
@@ -99,6 +117,7 @@ def _holdings(
         "busy": services.job_active(project=project) is not None,
         "can": permissions.can_for(request.user, project),
         "previews": list(selectors.previews_live(project=project)),
+        "history": history.history_storage(project),
         "last_cleanup": project.jobs.filter(kind=Job.Kind.CLEANUP, state=Job.State.SUCCEEDED)
         .order_by("-finished_at")
         .first(),
