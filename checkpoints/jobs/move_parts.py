@@ -103,6 +103,8 @@ def move_leftovers_clean(project: AgentProject) -> int:
             continue
         if result.get("switched"):
             leftover, where = result.get("from_project"), result.get("from_connection")
+            if result.get("from_adopted"):  # an adopted project is the customer's: kept
+                leftover = None
             engine_name = result.get("from_engine_name", "")
         else:
             leftover, where = result["move_to_project"], result.get("to_connection")

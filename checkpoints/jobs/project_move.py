@@ -45,6 +45,9 @@ from checkpoints.models import Activity, AgentProject, EngineConnection, Job, Ve
 
 LIVE_CHANGED = "The live database on the destination does not match the source's: {found}."
 NOT_MOVED_REASON = "not moved to {name}: {why}"
+NOT_MOVED_LIMIT = (
+    "beyond the {limit} manual snapshots per project of {name} (the move itself holds one)"
+)
 
 
 class Destination:
@@ -75,6 +78,7 @@ def run_project_move(run: JobRun) -> None:
         from_connection=project.connection_id,
         from_engine_name=project.engine_name,
         from_project=project.engine_project_id,
+        from_adopted=project.adopted is not None,  # never deleted, even by a later cleanup
     )
     with engine_of(run) as source:
         dest = Destination(engine_connections.connection_engine(to), to)
@@ -115,9 +119,13 @@ def _destination_create(run: JobRun, dest: Destination) -> None:
 def _versions_copy(run: JobRun, source: Engine, dest: Destination) -> dict[str, str]:
     """Each live version across, oldest first; the labels of those that could not go, why."""
     moved: dict[str, str] = {}
-    left: dict[str, str] = {}
-    versions = run.project.versions.filter(deleted_at__isnull=True).order_by("number")
-    for version in versions:
+    versions = list(run.project.versions.filter(deleted_at__isnull=True).order_by("number"))
+    # Neon's manual snapshots per project: the newest versions go, the reset point needs one.
+    limit = run.result["request"].get("snapshot_limit")
+    cut = max(len(versions) - (limit - 1), 0) if limit else 0
+    why = NOT_MOVED_LIMIT.format(limit=limit, name=dest.connection.name)
+    left = {version.label: why for version in versions[:cut]}
+    for version in versions[cut:]:
         run.cancel_check()
         with run.step(f"copying {version.label}", dest.connection.name) as step:
             try:
@@ -201,6 +209,7 @@ def _project_point(project: AgentProject, dest: Destination) -> None:
         "active_branch_id": dest.root,
         "endpoint_id": dest.endpoint_id,
         "connection_uri": dest.engine.connection_uri(dest.project_id),
+        "adopted": None,  # the new engine project is all Checkpoints' own
     }
     for name, value in fields.items():
         setattr(project, name, value)

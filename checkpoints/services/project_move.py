@@ -8,14 +8,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from checkpoints import permissions, tasks
+from checkpoints.engine_connections import connection_unusable
 from checkpoints.errors import NOT_STARTED, ServiceError
 from checkpoints.models import AgentProject, EngineConnection, Job
+from checkpoints.services.neon_accounts import snapshot_limit_of
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 MOVE_UNKNOWN = "There is no such connection in team “{team}”."
 MOVE_SAME = "The project already lives on “{name}”."
+MOVE_UNUSABLE = "Cannot move through “{name}”: {why}"
 MOVE_STARTED = (
     "Moving to “{name}”: the versions go across first, the live database last. "
     "The connection string changes once, when the move is done."
@@ -38,7 +41,13 @@ def project_move(*, project: AgentProject, user: User, connection_id: int | str 
         raise ServiceError(MOVE_UNKNOWN.format(team=project.team.name)) from None
     if connection.pk == project.connection_id:
         raise ServiceError(MOVE_SAME.format(name=connection.name))
+    for end in (project.connection, connection):  # a Neon account whose key was removed
+        why = connection_unusable(end) if end is not None else ""
+        if end is not None and why:
+            raise ServiceError(MOVE_UNUSABLE.format(name=end.name, why=why))
     request = {"to_connection": connection.pk, "to_name": connection.name}
+    if connection.kind == EngineConnection.Kind.NEON:
+        request["snapshot_limit"] = snapshot_limit_of(connection)[0]
     return tasks.job_enqueue(
         project=project, kind=Job.Kind.PROJECT_MOVE, user=user, request=request
     )
