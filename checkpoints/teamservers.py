@@ -27,9 +27,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
-import psycopg
-
 from checkpoints import pgroles
 from checkpoints.engines.local import cpu_groups
 from checkpoints.engines.local.history import wal as history_wal
@@ -43,6 +40,15 @@ from checkpoints.pgserver import (
     pg_bin,
     read_config,
 )
+from checkpoints.teamserver_parts import (
+    cpu_checked as _cpu_checked,
+)
+from checkpoints.teamserver_parts import (
+    cpu_contain,
+    cpu_group_name,
+    grant_engine_extras,
+)
+from checkpoints.teamserver_parts import memory_bytes as memory_bytes  # callers use this
 
 #: Small on purpose: a team server idles in a few tens of MB (measured by `make bench`).
 #: `reserved_connections`: slots only the engine's role may take (pg_use_reserved_
@@ -65,7 +71,6 @@ _LOCK_FILE = ".lock"
 TEMPLATE_DIR = ".template"
 _thread_lock = threading.Lock()
 #: Servers this process has put in their CPU group (or found it could not): checked once.
-_cpu_checked: set[Path] = set()
 logger = logging.getLogger(__name__)
 
 
@@ -100,24 +105,8 @@ def ensure_running(root: Path, team_id: int, *, fast: bool = False) -> str:
         server.start()
         cpu_contain(server)
         pgroles.ensure_roles(server, None)
-        _grant_reserved_slots(server)
+        grant_engine_extras(server)
     return pgroles.engine_url(server.data_dir) or server.url()
-
-
-def cpu_group_name(server: EmbeddedPostgres) -> str:
-    return cpu_groups.group_name(str(server.data_dir.resolve()))
-
-
-def cpu_contain(server: EmbeddedPostgres) -> str | None:
-    """The running server's postmaster and backends into its CPU group: the group's path,
-    or None (logged once: no writable cgroup cpu controller, the server runs uncontained)."""
-    _cpu_checked.add(server.data_dir)
-    try:
-        postmaster = int((server.pgdata / "postmaster.pid").read_text().splitlines()[0])
-        return str(cpu_groups.contain(cpu_group_name(server), postmaster))
-    except (OSError, ValueError, IndexError, cpu_groups.CpuGroupsUnavailable) as error:
-        logger.warning("team server %s runs without a CPU group: %s", server.data_dir, error)
-        return None
 
 
 def _create(root: Path, team_id: int, *, fast: bool) -> None:
@@ -220,18 +209,6 @@ def remove(root: Path, team_id: int) -> bool:
     return True
 
 
-def memory_bytes(server: EmbeddedPostgres) -> int:
-    """What the running server takes in memory: the proportional set size (PSS) of its
-    postmaster and every backend, so shared memory counts once."""
-    pid_file = server.pgdata / "postmaster.pid"
-    postmaster = psutil.Process(int(pid_file.read_text().splitlines()[0]))
-    total = 0
-    for proc in [postmaster, *postmaster.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            total += proc.memory_full_info().pss
-    return total
-
-
 def _next_port(root: Path) -> int:
     """Past every port a team server already holds (a stopped one keeps its port)."""
     ports = [FIRST_TEAM_PORT - 1]
@@ -252,18 +229,3 @@ def _locked(root: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _grant_reserved_slots(server: EmbeddedPostgres) -> None:
-    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
-        conn.execute(f"GRANT pg_use_reserved_connections TO {pgroles.ENGINE_ROLE}")
-        databases = conn.execute(
-            "SELECT datname FROM pg_database WHERE datname = 'template1' OR (datallowconn "
-            "AND datdba = (SELECT oid FROM pg_roles WHERE rolname = %s))",
-            (pgroles.ENGINE_ROLE,),
-        ).fetchall()
-    # The history's "as of now": the engine closes the current WAL segment for the archive
-    # (a function's grant is its database's: template1's goes to control databases made later).
-    for (database,) in databases:
-        with psycopg.connect(server.url(database), autocommit=True) as conn:
-            conn.execute(f"GRANT EXECUTE ON FUNCTION pg_switch_wal() TO {pgroles.ENGINE_ROLE}")

@@ -38,6 +38,10 @@ def add_figure_options(parser: ArgumentParser) -> None:
         help="team B's versions per fair-share attack (0 skips the fair-share figures)",
     )
     parser.add_argument("--fair-servers", default="shared,per-team", help=FAIR_SERVERS)
+    _add_storage_options(parser)
+
+
+def _add_storage_options(parser: ArgumentParser) -> None:
     parser.add_argument(
         "--storage-sizes",
         default="100",

@@ -16,6 +16,7 @@ from checkpoints.mcp import (
     project_tools,
     resources,
     sql_tools,
+    version_life_tools,
     version_tools,
 )
 from checkpoints.mcp.app import mcp
@@ -25,6 +26,7 @@ __all__ = ["mcp"]
 REGISTERED = (
     project_tools,
     version_tools,
+    version_life_tools,
     preview_tools,
     job_tools,
     sql_tools,

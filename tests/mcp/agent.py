@@ -20,6 +20,11 @@ from checkpoints.engines.connect import run_sql
 ROOT = Path(__file__).resolve().parents[2]
 
 TOOLS = {
+    "list_events",
+    "restore_before_event",
+    "list_protected_tables",
+    "protect_table",
+    "unprotect_table",
     "move_project",
     "share_version",
     "revoke_share",
@@ -53,6 +58,8 @@ TOOLS = {
     "discard_migration",
 }
 DESTRUCTIVE = {
+    "restore_before_event",
+    "unprotect_table",
     "move_project",
     "rollback_to_version",
     "restore_tables",

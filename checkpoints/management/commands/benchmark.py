@@ -83,22 +83,28 @@ class Command(BaseCommand):
             quiet = self._quiet(admin_url, json, opts)
             history = self._history(size_list, opts.get("history_seconds", 60.0), json)
             header = machine(admin_url)
-            if json:
-                body = _json.loads(render_json(header, results, extra))
-                body["storage"] = storage.figures if storage else None
-                body["manifest_at_scale"] = scale
-                body["team_servers"] = teams.figures if teams else None
-                body["quiet_saves"] = quiet
-                body["history"] = history.figures if history else None
-                self.stdout.write(_json.dumps(body, indent=2))
-            else:
-                lines = [ln for part in (storage, teams, history) if part for ln in part.lines()]
-                lines += (manifest_lines(scale) if scale else []) + quiet_lines(quiet)
-                self.stdout.write("\n".join([render_table(header, results, extra), *lines]))
+            parts = {"storage": storage, "scale": scale, "teams": teams, "quiet": quiet}
+            self._write(json, header, results, extra, parts | {"history": history})
         finally:
             engine.destroy()  # every database and role the benchmark made
             if server:
                 server.stop()
+
+    def _write(self, json: bool, header, results, extra, parts: dict) -> None:
+        storage, scale, teams = parts["storage"], parts["scale"], parts["teams"]
+        quiet, history = parts["quiet"], parts["history"]
+        if json:
+            body = _json.loads(render_json(header, results, extra))
+            body["storage"] = storage.figures if storage else None
+            body["manifest_at_scale"] = scale
+            body["team_servers"] = teams.figures if teams else None
+            body["quiet_saves"] = quiet
+            body["history"] = history.figures if history else None
+            self.stdout.write(_json.dumps(body, indent=2))
+            return
+        lines = [ln for part in (storage, teams, history) if part for ln in part.lines()]
+        lines += (manifest_lines(scale) if scale else []) + quiet_lines(quiet)
+        self.stdout.write("\n".join([render_table(header, results, extra), *lines]))
 
     def _extra(
         self,
