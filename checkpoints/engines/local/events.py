@@ -120,11 +120,11 @@ class EventsMixin(LocalRows):
     ) -> None:
         """After a restore filled `dbname` (the project's next live database): the recorder
         there (a cold archive carries none) and the project's protected list, unless it is
-        a copy (`copied_at`: when its snapshot was taken) that holds both already."""
+        a copy (`copied_at`: when its snapshot was taken) that holds both already (checked:
+        a snapshot saved by a dump has neither)."""
         if not self.superuser_url:
             return
-        if copied_at is not None and self._events_current(conn, project_id, copied_at):
-            return
+        current = copied_at is not None and self._events_current(conn, project_id, copied_at)
         row = conn.execute(
             "SELECT datallowconn FROM pg_database WHERE datname = %s", (dbname,)
         ).fetchone()
@@ -132,12 +132,19 @@ class EventsMixin(LocalRows):
         if closed:  # a new branch opens to everyone only at the swap: to the engine now
             db.allow_connections(conn, dbname, True)
         try:
+            # A save that dumped (an app was connected, quiet.py) carries no recorder.
+            if current and self._events_there(dbname):
+                return
             self._events_ensure(dbname)
             self._protect_write(conn, project_id, dbname)
         finally:
             if closed:
                 db.allow_connections(conn, dbname, False)
         self._events_installed(conn, project_id)
+
+    def _events_there(self, dbname: str) -> bool:
+        with self._agent_db(dbname) as live:
+            return bool((live.execute(q.INSTALLED).fetchone() or (False,))[0])
 
     def _protect_write(self, conn: db.Conn, project_id: str, dbname: str) -> None:
         wanted = conn.execute(
