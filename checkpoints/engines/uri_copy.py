@@ -1,5 +1,5 @@
 """A database copied from one connection string to another, whatever engine serves either:
-`pg_dump -Fc | pg_restore` streamed (nothing on disk), each end logged in as the role of
+`pg_dump -Fc` into a private temporary folder, then `pg_restore`, each end logged in as the role of
 its connection string. A project move copies each version and the live state this way.
 
 Both ends are the agent's own roles: the dump reads what the agent may read, and the
@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict
 
 from .errors import EngineError
+from .local import archive, events_sql
 from .local.archive import default_bin_dir
 from .types import mask_password
 
@@ -40,27 +42,25 @@ def _env(uri: str) -> dict[str, str]:
 
 def database_copy(source_uri: str, target_uri: str, *, bin_dir: Path | None = None) -> None:
     """Load everything of the database at `source_uri` into the (empty) one at
-    `target_uri`; CopyFailed with the tool's last words (passwords masked)."""
+    `target_uri`; CopyFailed with the tool's last words (passwords masked). The engine's
+    statement recorder (a superuser's schema, event and guard triggers) stays behind: the
+    agent's role may not read or make it, and the destination's engine installs its own."""
     bins = bin_dir or default_bin_dir()
     if bins is None:
         raise CopyFailed(COPY_FAILED.format(why="no pg_dump/pg_restore"))
-    dump = subprocess.Popen(
-        [str(bins / "pg_dump"), "-Fc", "--compress=none", "--no-owner", "--no-acl"],
-        env=_env(source_uri),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert dump.stdout is not None
     target_db = str(conninfo_to_dict(target_uri).get("dbname") or "postgres")
-    load = subprocess.run(
-        [str(bins / "pg_restore"), "--no-owner", "--no-acl", "--exit-on-error", "-d", target_db],
-        env=_env(target_uri),
-        stdin=dump.stdout,
-        capture_output=True,
-        check=False,
-    )
-    dump.stdout.close()
-    dump_err = dump.stderr.read() if dump.stderr else b""
-    if dump.wait() != 0 or load.returncode != 0:
-        why = (dump_err or load.stderr).decode(errors="replace").strip()[-500:]
+    with tempfile.TemporaryDirectory(prefix="checkpoints-move-") as folder:
+        path, listing = Path(folder) / "copy.dump", Path(folder) / "copy.list"
+        dump = [str(bins / "pg_dump"), "-Fc", "--compress=none", "--no-owner", "--no-acl"]
+        dump += [f"--exclude-schema={events_sql.SCHEMA}", "-f", str(path)]
+        _step(dump, _env(source_uri))
+        listing.write_text(archive.restorable(bins, path, _env(target_uri)))
+        load = [str(bins / "pg_restore"), "--no-owner", "--no-acl", "--exit-on-error"]
+        _step([*load, "-L", str(listing), "-d", target_db, str(path)], _env(target_uri))
+
+
+def _step(argv: list[str], env: dict[str, str]) -> None:
+    done = subprocess.run(argv, env=env, capture_output=True, check=False)
+    if done.returncode != 0:
+        why = done.stderr.decode(errors="replace").strip()[-500:]
         raise CopyFailed(COPY_FAILED.format(why=mask_password(why) or "no message"))

@@ -87,27 +87,28 @@ def test_lifecycle_click_through(
     expect(deleted.get_by_role("button")).to_have_count(0)
     shot("05-v2-deleted")
 
-    # Back to v3: a second (old) branch.
+    # Back to v3: the live database matched v1, so its branch is left behind, old. (The
+    # first rollback's live state became the kept version's snapshot: no branch left.)
     page.locator("#version-3").get_by_role("button", name="Roll back").click()
     page.locator("#confirm").get_by_role("button", name="Move to v3").click()
     expect(current_chip(page)).to_have_text("v3", timeout=JOB_TIMEOUT)
 
-    # Clean up: the dry run lists the orphans, then they go.
+    # Clean up: the dry run lists the orphan, then it goes.
     holdings = page.locator("#holdings")
-    expect(holdings.locator("tr[data-branch]")).to_have_count(3)
+    expect(holdings.locator("tr[data-branch]")).to_have_count(2)
     holdings.scroll_into_view_if_needed()
     shot("06-holdings-before")
     page.get_by_role("button", name="Clean up…").click()
     plan = page.locator("#cleanup-plan")
-    expect(plan).to_contain_text("Cleanup would remove 2 items")
+    expect(plan).to_contain_text("Cleanup would remove 1 item")
     expect(plan).to_contain_text("main (old)")
-    expect(plan).to_contain_text("verified rollback to v1")
+    expect(plan).to_contain_text("verified rollback to v3")
     plan.scroll_into_view_if_needed()
     shot("07-cleanup-dry-run")
     page.get_by_role("button", name="Clean up now").click()
     expect(page.locator("#holdings tr[data-branch]")).to_have_count(1, timeout=JOB_TIMEOUT)
     expect(page.locator('#holdings tr[data-branch="main"]')).to_contain_text("active branch")
-    expect(page.locator("#last-cleanup")).to_contain_text("by lin: removed 2 items")
+    expect(page.locator("#last-cleanup")).to_contain_text("by lin: removed 1 item")
     page.locator("#holdings").scroll_into_view_if_needed()
     shot("08-after-cleanup")
     page.get_by_role("tab", name="Activity").click()

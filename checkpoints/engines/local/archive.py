@@ -146,7 +146,7 @@ def restore(
         raise EngineError(f"cold archive {path.name} does not match its checksum")
     env = _env(server_url, dbname, options=options, login=login)
     with tempfile.NamedTemporaryFile("w", suffix=".list", delete=True) as listing:
-        listing.write(_restorable(bin_dir, path, env))
+        listing.write(restorable(bin_dir, path, env))
         listing.flush()
         argv = [
             str(bin_dir / "pg_restore"),
@@ -162,7 +162,7 @@ def restore(
         _run(argv, env)
 
 
-def _restorable(bin_dir: Path, path: Path, env: dict[str, str]) -> str:
+def restorable(bin_dir: Path, path: Path, env: dict[str, str]) -> str:
     """The archive's table of contents without grants on the system catalogs: the new
     database has its own (the server's roles set them up), and only a superuser may
     grant on pg_authid."""
