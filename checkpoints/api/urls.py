@@ -86,5 +86,5 @@ urlpatterns = [
         events.protected_tables_lift,
         name="api-protected-tables-lift",
     ),
-    re_path(r"^api/(?P<rest>.*)$", meta.unknown, name="api-unknown"),
+    re_path(r"^api/(?P<rest>[\s\S]*)$", meta.unknown, name="api-unknown"),
 ]

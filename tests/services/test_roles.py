@@ -273,6 +273,7 @@ def test_the_table_names_every_action_once():
             "share_create",
             "share_revoke",
             "tables_restore",
+            "table_protect",
         },
     }
     for role, actions in expected.items():
