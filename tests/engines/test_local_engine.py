@@ -118,6 +118,7 @@ def test_snapshots_only_from_root_branches_and_parents_kept(local):
 
 
 def test_point_in_time_message(local):
+    """Without a history (a server that archives no WAL: here, the shared test server)."""
     created = local.project_create(name="pitr")
     with pytest.raises(EngineNotSupported, match="need the server's history"):
         local.snapshot_create(created.project.id, created.branch.id, lsn="0/1")

@@ -4,10 +4,12 @@ use case refuses, and the upkeep that takes base backups and trims the history."
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -175,3 +177,21 @@ def test_the_page_offers_recent_moments_shows_the_history_and_sets_the_window(
     finally:
         if linked:
             team_folder.unlink()
+
+
+def test_the_command_line_saves_a_version_as_of_a_moment(engine):
+    user = user_make("turing")
+    project = local_project(engine, user)
+    uri = engine.connection_uri(project.engine_project_id)
+    run_sql(uri, "CREATE TABLE contacts (id int PRIMARY KEY, name text NOT NULL)")
+    moment = run_sql(uri, "SELECT clock_timestamp()")[0][0]
+    run_sql(uri, "DROP TABLE contacts")
+    out = io.StringIO()
+    call_command(
+        "versions", "create", "--project", str(project.pk), "--timestamp", moment.isoformat(),
+        "--json", stdout=out,
+    )  # fmt: skip
+    version = project.versions.get()
+    assert version.prompt.startswith("Saved as of") and '"number"' in out.getvalue()
+    [(table, held)] = version.manifest["tables"].items()
+    assert "contacts" in table and held["rows"] == 0
