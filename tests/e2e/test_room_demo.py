@@ -51,9 +51,10 @@ def _owner_state(page: Page) -> dict:
     region = page.locator("#project")
     return {
         "result": page.locator("#job-result").inner_text(),
-        # Every button and its state (the storage card aside: it loads on its own).
+        # Every button and its state (the storage and events cards aside: they load on
+        # their own, after the page).
         "buttons": region.locator("button").evaluate_all(
-            "els => els.filter(b => !b.closest('#lifecycle'))"
+            "els => els.filter(b => !b.closest('#lifecycle') && !b.closest('#events'))"
             ".map(b => (b.getAttribute('aria-label') || b.textContent.trim())"
             " + (b.disabled ? ' (disabled)' : ''))"
         ),
