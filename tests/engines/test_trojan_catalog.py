@@ -28,6 +28,7 @@ from checkpoints import pgroles
 from checkpoints.engines.connect import connect_app, run_sql
 from checkpoints.engines.local import LocalEngine
 from checkpoints.engines.tables import tables_restore
+from checkpoints.engines.uri_copy import database_copy
 from checkpoints.jobs.checks import schema_fingerprint
 from checkpoints.lifecycle.diff import manifest_diff
 from checkpoints.lifecycle.manifest import manifest_of_uri, manifest_verify
@@ -131,6 +132,7 @@ class Trojan:
     uri: str
     other_uri: str
     log: Path
+    moved_uri: str = ""  # an empty project a move copies into (made before the roles' census)
     seen: int = 0
     steps: dict[str, list[Ran]] = field(default_factory=dict)
     allowed: set[str] = field(default_factory=set)
@@ -191,6 +193,15 @@ def _steps(t: Trojan) -> None:
     branch = t.live_branch()
     v1 = engine.snapshot_create(pid, branch, name="v1").snapshot.id
     t.step("save version", lambda: None)
+
+    def save_with_app_connected() -> None:
+        with psycopg.connect(t.uri, autocommit=True) as app:  # a dump and a load, not a copy
+            app.execute("SELECT 1")
+            made = engine.snapshot_create(pid, t.live_branch(), name="served").snapshot.id
+            assert app.execute("SELECT count(*) FROM public.t_check").fetchone() == (2,)
+        engine.snapshot_delete(pid, made)
+
+    t.step("save version, app connected", save_with_app_connected)
     engine.warm_up(pid)
     t.step("rollback warm", lambda: t.rollback(v1))
     v2 = engine.snapshot_create(pid, t.live_branch(), name="v2").snapshot.id
@@ -251,10 +262,12 @@ def _steps(t: Trojan) -> None:
 
     t.step("cleanup", cleanup)
     t.step("thaw", lambda: engine.snapshot_thaw(pid, v1))
+    t.step("move copy", lambda: database_copy(t.uri, t.moved_uri))
 
 
 STEPS = [
     "save version",
+    "save version, app connected",
     "rollback warm",
     "rollback hot",
     "freeze to cold",
@@ -266,6 +279,7 @@ STEPS = [
     "table restore",
     "cleanup",
     "thaw",
+    "move copy",
 ]
 
 
@@ -297,6 +311,9 @@ def outcome(pg_server, tmp_path_factory) -> Iterator[Outcome]:
         plant(uri, pgroles.ENGINE_ROLE, engine.names.role(other.project.id))
         trojan = Trojan(engine, hostile, uri, other_uri, pg_server.log_file)
         trojan.allowed.add(trojan.role)
+        moved = engine.project_create(name="team a, moved").project.id
+        trojan.moved_uri = engine.connection_uri(moved)
+        trojan.allowed.add(engine.names.role(moved))  # a move's destination: the project's own
         trojan.seen = len(trojan.log.read_text(errors="replace"))
         before = roles_state(pg_server)
         _steps(trojan)
@@ -321,16 +338,18 @@ def test_a_cold_load_runs_the_agents_checks_as_the_project(outcome: Outcome):
     """Not vacuous: loading an archive does run the CHECK constraints, domain checks,
     generated columns and index expressions — as the project's role, logged in as it."""
     role = outcome.trojan.role
-    for step in ("rollback cold", "thaw"):
+    for step in ("rollback cold", "thaw", "save version, app connected"):
         kinds = {r.kind for r in outcome.trojan.steps[step]}
         assert kinds >= LOAD_RUNS, (step, kinds)
         assert {(r.current_user, r.session_user) for r in outcome.trojan.steps[step]} == {
             (role, role)
         }
+    moved = {r.kind for r in outcome.trojan.steps["move copy"]}
+    assert moved >= LOAD_RUNS, moved  # the move's load runs them too, as its destination
 
 
 def test_restored_triggers_do_not_fire_during_a_load(outcome: Outcome):
-    for step in ("rollback cold", "preview open", "thaw"):
+    for step in ("rollback cold", "preview open", "thaw", "save version, app connected"):
         assert not {"trigger", "rule"} & {r.kind for r in outcome.trojan.steps[step]}, step
 
 

@@ -12,7 +12,8 @@ import psycopg
 import pytest
 
 from checkpoints import job_watchdog, services
-from checkpoints.engines.local.watchdog_cpu import LOWEST, priority_of
+from checkpoints.engines.local import cpu_groups
+from checkpoints.engines.local.watchdog_cpu import LOWERED_GROUP, LOWEST, priority_of
 from checkpoints.models import Activity, Job
 from tests.web_fixtures import engine_project_drop, jobs_run_queued, project_demo, user_make
 
@@ -58,6 +59,7 @@ def test_a_session_burning_cpu_is_lowered_and_another_projects_is_not(two_teams,
     quiet = psycopg.connect(services.project_connection_uri(project=other), autocommit=True)
     pooled = psycopg.connect(services.project_connection_uri(project=hog), autocommit=True)
     burner_pid, quiet_pid, pooled_pid = _pid(burner), _pid(quiet), _pid(pooled)
+    groups_before = {pid: cpu_groups.group_of(pid) for pid in (quiet_pid, pooled_pid)}
     thread = threading.Thread(target=_burn, args=(burner,), daemon=True)
     thread.start()
     try:
@@ -66,9 +68,11 @@ def test_a_session_burning_cpu_is_lowered_and_another_projects_is_not(two_teams,
         )
         assert [(o.project_id, o.amount) for o in lowered] == [(hog.engine_project_id, 1)]
         assert priority_of(burner_pid) == LOWEST
+        assert cpu_groups.group_of(burner_pid) == _lowered_group(burner_pid)
         quiet.execute("SELECT count(*) FROM generate_series(1, 100000)")
         assert priority_of(quiet_pid) < LOWEST
         assert priority_of(pooled_pid) < LOWEST  # the same role's idle session: left alone
+        assert {pid: cpu_groups.group_of(pid) for pid in groups_before} == groups_before
         assert not [o for o in job_watchdog.watchdog_run() if o.what == "cpu"]  # once
     finally:
         burner.cancel_safe()
@@ -79,6 +83,16 @@ def test_a_session_burning_cpu_is_lowered_and_another_projects_is_not(two_teams,
     assert entry.detail.startswith("Lowered the CPU priority of 1 running session(s)")
     assert "CHECKPOINTS_ROLE_CPU_SECONDS" in entry.detail
     assert not Activity.objects.filter(project=other, kind=Activity.Kind.LIMIT).exists()
+
+
+def _lowered_group(pid: int) -> str | None:
+    """Where a lowered session runs: the lowered group where cgroups can be written (the
+    bound), else the group it started in (a renice is then all there is)."""
+    try:
+        cpu_groups.hierarchy()
+    except cpu_groups.CpuGroupsUnavailable:
+        return cpu_groups.group_of(pid)
+    return f"/{LOWERED_GROUP}"
 
 
 def _repairs(project) -> list[tuple[str, str]]:

@@ -27,6 +27,8 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 #: The controller's default weight: the group counts as one ordinary process.
 DEFAULT_WEIGHT = 100
 PREFIX = "checkpoints-"
+#: The period a CPU cap is counted over (the kernel's default, 100 ms).
+CAP_PERIOD_US = 100_000
 
 
 class CpuGroupsUnavailable(Exception):
@@ -45,6 +47,15 @@ class Hierarchy:
 
     def weight_value(self, weight: int) -> str:
         return str(weight if self.version == 2 else weight * 1024 // DEFAULT_WEIGHT)
+
+    def cap(self, group: Path, cores: float) -> None:
+        """At most `cores` of CPU time for the whole group, however idle the machine."""
+        quota = int(cores * CAP_PERIOD_US)
+        if self.version == 2:
+            (group / "cpu.max").write_text(f"{quota} {CAP_PERIOD_US}")
+        else:
+            (group / "cpu.cfs_period_us").write_text(str(CAP_PERIOD_US))
+            (group / "cpu.cfs_quota_us").write_text(str(quota))
 
 
 def hierarchy(root: Path | None = None) -> Hierarchy:
@@ -71,9 +82,16 @@ def group_name(key: str) -> str:
     return f"{PREFIX}{label}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
-def contain(name: str, pid: int, *, weight: int = DEFAULT_WEIGHT, root: Path | None = None) -> Path:
-    """Move process `pid` (then its children) into group `name` with `weight`; the group's
-    folder. Idempotent: a process already there stays."""
+def contain(
+    name: str,
+    pid: int,
+    *,
+    weight: int = DEFAULT_WEIGHT,
+    cap: float | None = None,
+    root: Path | None = None,
+) -> Path:
+    """Move process `pid` (then its children) into group `name` with `weight` (and at most
+    `cap` cores, if given); the group's folder. Idempotent: a process already there stays."""
     where = hierarchy(root)
     group = where.base / name
     try:
@@ -81,6 +99,8 @@ def contain(name: str, pid: int, *, weight: int = DEFAULT_WEIGHT, root: Path | N
             _enable_cpu(where.base)
         group.mkdir(exist_ok=True)
         where.weight_file(group).write_text(where.weight_value(weight))
+        if cap is not None:
+            where.cap(group, cap)
         procs = group / "cgroup.procs"
         procs.write_text(str(pid))
         # Forked before the move: still in the old group (a fork after it inherits).
