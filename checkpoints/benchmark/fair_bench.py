@@ -21,10 +21,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from statistics import median, quantiles
 
@@ -33,12 +32,11 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from checkpoints import teamservers
+from checkpoints.benchmark.fair_attacks import API, finished, flood, held_lock, project_uri, quiet
 from checkpoints.benchmark.fair_burn import burning, probe_share
 from checkpoints.benchmark.report import Row
 from checkpoints.benchmark.web_app import BASE_DIR, env_of, served_app
 
-API = "/api/v1"
-FLOOD_SQL = "select pg_sleep(20)"
 TOKEN = (
     "from django.contrib.auth import get_user_model; from checkpoints.tokens import "
     "token_create; print(token_create(user=get_user_model().objects.get(username='bench'), "
@@ -78,11 +76,11 @@ def _attacks(client: httpx.Client, admin_url: str, meta_db: str, samples: int, s
     # A smoke run (a couple of samples) skips what only sharpens the figures: waiting for
     # the watchdog to lower the burners, the CPU-share probes.
     thorough = samples >= 5
-    uris = [_uri(api, pk) for pk in hogs]
+    uris = [project_uri(api, pk) for pk in hogs]
     attacks: dict[str, Callable[[], AbstractContextManager[object]]] = {
         "idle": nullcontext,
-        "job flood (3 projects × 20 s statements)": lambda: _flood(api, hogs, started),
-        "held lock, rollbacks queued": lambda: _held_lock(api, hogs, started),
+        "job flood (3 projects × 20 s statements)": lambda: flood(api, hogs, started),
+        "held lock, rollbacks queued": lambda: held_lock(api, hogs, started),
         "20 CPU-burning sessions": lambda: burning(uris, 20, seen, thorough=thorough),
     }
     if servers != "shared":
@@ -95,7 +93,7 @@ def _attacks(client: httpx.Client, admin_url: str, meta_db: str, samples: int, s
         with attack():
             took = [_version(api, other, n, meta) for n in range(samples)]
         figures[name] = {"p95": _p95(took), "max": max(took), "median": median(took)}
-        _quiet(api, started)
+        quiet(api, started)
     figures["20 CPU-burning sessions"] |= seen
     api.close()
     return figures
@@ -149,13 +147,13 @@ def _project(api: httpx.Client, name: str, team: int | None) -> int:
     created = api.post(f"{API}/projects", json=body)
     created.raise_for_status()
     pk = int(created.json()["project"])
-    _finished(api, created.headers["Location"])
+    finished(api, created.headers["Location"])
     version = api.post(
         f"{API}/projects/{pk}/versions",
         json={"prompt": "a table", "sql": "create table contacts (id int)"},
     )
     version.raise_for_status()
-    _finished(api, version.headers["Location"])
+    finished(api, version.headers["Location"])
     return pk
 
 
@@ -172,9 +170,9 @@ def _version(api: httpx.Client, pk: int, n: int, meta: str) -> float:
         busy = answer.json().get("job_id") if answer.status_code == 409 else None
         if busy is None:
             break
-        _finished(api, f"{API}/projects/{pk}/jobs/{busy}")
+        finished(api, f"{API}/projects/{pk}/jobs/{busy}")
     if answer.status_code == 202:  # still queued after the API's wait
-        _finished(api, answer.headers["Location"])
+        finished(api, answer.headers["Location"])
     elif answer.status_code != 200:
         raise RuntimeError(f"team B's version answered {answer.status_code}: {answer.text[:300]}")
     return time.perf_counter() - started
@@ -194,65 +192,3 @@ def _settled(meta: str, pk: int, timeout: float = 180) -> None:
                 return
             time.sleep(0.1)
     raise TimeoutError(f"project {pk}'s jobs did not end")
-
-
-def _finished(api: httpx.Client, url: str, timeout: float = 180) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = api.get(url, params={"wait": "true", "wait_seconds": 5}).json()
-        if job.get("finished"):
-            return job
-    raise TimeoutError(f"{url} did not finish")
-
-
-def _quiet(api: httpx.Client, started: list[str]) -> None:
-    """Cancel what the attack left running or queued, and wait until it ended."""
-    for url in started:
-        if not api.get(url).json().get("finished"):
-            api.post(f"{url}/cancel")
-    for url in started:
-        _finished(api, url)
-    started.clear()
-
-
-def _started(answer: httpx.Response, started: list[str]) -> None:
-    if answer.status_code == 202:
-        started.append(answer.headers["Location"])
-
-
-@contextmanager
-def _flood(api: httpx.Client, hogs: list[int], started: list[str]) -> Iterator[None]:
-    for pk in hogs:
-        body = {"prompt": "slow", "sql": FLOOD_SQL}
-        _started(api.post(f"{API}/projects/{pk}/versions", json=body), started)
-    time.sleep(1)  # the flood holds its worker before team B asks
-    yield
-
-
-def _uri(api: httpx.Client, pk: int) -> str:
-    return api.get(f"{API}/projects/{pk}/connection?reveal=true").json()["connection_uri"]
-
-
-@contextmanager
-def _held_lock(api: httpx.Client, hogs: list[int], started: list[str]) -> Iterator[None]:
-    sessions = [psycopg.connect(_uri(api, pk)) for pk in hogs]
-    for conn in sessions:
-        conn.execute("LOCK TABLE contacts IN ACCESS EXCLUSIVE MODE")
-    stop = threading.Event()
-
-    def requeue() -> None:
-        while not stop.is_set():
-            for pk in hogs:
-                answer = api.post(f"{API}/projects/{pk}/versions/0/rollback")
-                _started(answer, started)  # 409 while the last one runs
-            stop.wait(0.5)
-
-    thread = threading.Thread(target=requeue, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-        for conn in sessions:
-            conn.close()

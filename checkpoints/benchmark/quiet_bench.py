@@ -3,13 +3,15 @@ busy on the live database while versions are saved, its errors and its longest p
 then a warm rollback with that app writing (the live state kept by renaming it), next
 to the same rollback idle.
 
-The app is four threads, each with its own connection, inserting a row and reading a
-contact in a loop (the first thread reconnects every round, as a pool replacing its
-connections does). A pause is the longest time one round took while a save ran.
+The app is a process of its own with four threads, each with its own connection,
+inserting a row and reading a contact in a loop (the first thread reconnects every round,
+as a pool replacing its connections does). A pause is the longest time one round took while a save ran.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import queue
 import statistics
 import threading
 import time
@@ -47,57 +49,82 @@ class Window:
 
 
 class AppLoad:
-    """The app: `POOL` connections reading and writing in a loop, measured in windows."""
+    """The app: `POOL` connections reading and writing in a loop, in a process of its own
+    (as an app is: in the engine's process its threads would share the engine's
+    interpreter lock and slow the very rollback they measure), measured in windows."""
 
     def __init__(self, uri: str) -> None:
-        self.uri = uri
+        context = multiprocessing.get_context("spawn")
+        self.rounds: multiprocessing.Queue = context.Queue()
+        self.stop = context.Event()
         self.window: Window | None = None
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(POOL)]
-        for thread in self.threads:
-            thread.start()
-
-    def _run(self, index: int) -> None:
-        conn: psycopg.Connection | None = None
-        while not self.stop.is_set():
-            started = time.monotonic()
-            error = None
-            try:
-                if conn is None or index == 0:
-                    if conn is not None:
-                        conn.close()
-                    conn = psycopg.connect(self.uri, autocommit=True, connect_timeout=30)
-                conn.execute("INSERT INTO bench_hits (worker) VALUES (%s)", (index,))
-                conn.execute("SELECT name FROM contacts LIMIT 1").fetchone()
-            except psycopg.Error as exc:
-                error, conn = str(exc).strip().splitlines()[0], None
-            self._record(time.monotonic() - started, error)
-        if conn is not None:
-            conn.close()
-
-    def _record(self, took: float, error: str | None) -> None:
-        with self.lock:
-            if self.window is None:
-                return
-            self.window.rounds += 1
-            self.window.longest = max(self.window.longest, took)
-            if error:
-                self.window.errors.append(error)
+        self.since = 0.0
+        self.process = context.Process(target=_app, args=(uri, self.rounds, self.stop))
+        self.process.start()
 
     def measure(self) -> Window:
-        with self.lock:
-            self.window = Window()
-            return self.window
+        """A window that gets every round ending from now until `end()`."""
+        self.since = time.monotonic()
+        self._drain(None, self.since)  # rounds before the window: dropped
+        self.window = Window()
+        return self.window
 
     def end(self) -> None:
-        with self.lock:
-            self.window = None
+        until = time.monotonic()
+        window, self.window = self.window, None
+        self._drain(window, until)
+
+    def _drain(self, window: Window | None, until: float) -> None:
+        """Take the rounds that ended by `until` off the queue (into `window`, if any)."""
+        while True:
+            try:
+                ended, took, error = self.rounds.get(timeout=0.2 if window else 0.01)
+            except queue.Empty:
+                return
+            if ended > until:
+                return
+            if window is not None and ended >= self.since:
+                window.rounds += 1
+                window.longest = max(window.longest, took)
+                if error:
+                    window.errors.append(error)
 
     def close(self) -> None:
         self.stop.set()
-        for thread in self.threads:
-            thread.join()
+        self.process.join(timeout=60)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+def _app(uri: str, rounds: multiprocessing.Queue, stop) -> None:
+    """The app's process: `POOL` threads, each round reported as (ended, took, error)."""
+    threads = [
+        threading.Thread(target=_app_thread, args=(uri, i, rounds, stop)) for i in range(POOL)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def _app_thread(uri: str, index: int, rounds: multiprocessing.Queue, stop) -> None:
+    conn: psycopg.Connection | None = None
+    while not stop.is_set():
+        started = time.monotonic()
+        error = None
+        try:
+            if conn is None or index == 0:  # the first reconnects every round, as a pool does
+                if conn is not None:
+                    conn.close()
+                conn = psycopg.connect(uri, autocommit=True, connect_timeout=30)
+            conn.execute("INSERT INTO bench_hits (worker) VALUES (%s)", (index,))
+            conn.execute("SELECT name FROM contacts LIMIT 1").fetchone()
+        except psycopg.Error as exc:
+            error, conn = str(exc).strip().splitlines()[0], None
+        ended = time.monotonic()
+        rounds.put((ended, ended - started, error))
+    if conn is not None:
+        conn.close()
 
 
 def bench_quiet(admin_url: str, sizes_mb: list[float], saves: int) -> list[dict[str, Any]]:

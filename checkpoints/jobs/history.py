@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db.models import Max
 
 from checkpoints import tasks, teamservers
-from checkpoints.engines.local.history import retention, wal
+from checkpoints.engines.local.history import basebackup, retention, wal
 from checkpoints.models import AgentProject, EngineConnection
 from checkpoints.pgserver import POSTGRES_BIN_PATH
 
@@ -35,6 +35,23 @@ def team_window(team_id: int) -> tuple[timedelta, int | None]:
     if budgets and all(b is not None for b in budgets):
         budget = sum(int(b) for b in budgets) * 1024 * 1024
     return timedelta(hours=hours), budget
+
+
+def history_begin(project: AgentProject) -> bool:
+    """The first base backup of the project's team server, when its history holds none:
+    the window opens as the team's first project is made, not at the next upkeep (up to
+    an hour later). False when there was nothing to do (not a team server's project, a
+    server not running, or a history that already has a backup)."""
+    connection = project.connection
+    if connection is None or connection.kind != EngineConnection.Kind.EMBEDDED:
+        return False
+    server = teamservers.team_server(settings.CHECKPOINTS_TEAM_SERVERS_DIR, connection.team_id)
+    history = wal.history_dir(server.data_dir)
+    if not server.is_running() or basebackup.backups(history):
+        return False
+    window, budget = team_window(connection.team_id)
+    retention.maintain(POSTGRES_BIN_PATH, server.url(), history, window=window, budget=budget)
+    return True
 
 
 @tasks.handles("history_maintain")

@@ -16,6 +16,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from checkpoints import services, teamservers
 from checkpoints.engines import reset_engines
+from checkpoints.engines.local.history import basebackup, wal
 from checkpoints.models import AgentProject, EngineConnection, Job, Team
 from checkpoints.pgserver import read_config
 from tests.web_fixtures import jobs_run_queued, project_demo, user_make
@@ -79,6 +80,18 @@ def test_each_team_gets_its_own_server_and_the_engine_is_no_superuser(team_root)
         ).fetchone()
     assert user == "checkpoints_engine" and superuser is False
     assert teamservers.memory_bytes(teamservers.team_server(team_root, team_of(ada).pk)) > 1_000_000
+
+
+def test_a_teams_first_project_opens_its_history_window(team_root):
+    """The first base backup is taken as the team's first project is made, not at the
+    next hourly upkeep: a version as of any later moment can be made at once."""
+    cy = user_make("cy")
+    project_empty(cy, "first")
+    history = wal.history_dir(teamservers.server_dir(team_root, team_of(cy).pk))
+    [first] = basebackup.backups(history)
+    assert first.full
+    project_empty(cy, "second")  # the history has its backup: no other is taken
+    assert basebackup.backups(history) == [first]
 
 
 def fill_connection_slots(uris: list[str]) -> tuple[list[psycopg.Connection], str]:
