@@ -76,7 +76,8 @@ class RecoverMixin(
         }
         with self._reading() as conn:
             candidates = [
-                row[0] for row in conn.execute(_CANDIDATES, (list(BUSY_STATUSES),)).fetchall()
+                project_id
+                for (project_id,) in conn.execute(_CANDIDATES, (list(BUSY_STATUSES),)).fetchall()
             ]
             for project_id in candidates:
                 if not self._try_lock(conn, project_id):
@@ -97,10 +98,11 @@ class RecoverMixin(
         return summary
 
     def _repair(self, conn: db.Conn, project_id: str) -> None:
-        state = conn.execute("SELECT state FROM projects WHERE id = %s", (project_id,)).fetchone()
-        if state is None:
+        found = conn.execute("SELECT state FROM projects WHERE id = %s", (project_id,)).fetchone()
+        if found is None:
             return
-        if state[0] in ("init", "deleting"):
+        (state,) = found
+        if state in ("init", "deleting"):
             self._remove_project(conn, project_id)
             return
         for branch_id, dbname, bstate in conn.execute(
@@ -169,8 +171,9 @@ class RecoverMixin(
             if cold is not None:
                 self._load_archive(conn, project_id, temp_db, *cold)
             else:
-                db.copy_database(conn, temp_db, template=snap[0])
-            contain.grant_branch(conn, temp_db, self._role(conn, project_id)[0])
+                (template,) = snap
+                db.copy_database(conn, temp_db, template=template)
+            contain.grant_branch(conn, temp_db, self._role(conn, project_id).name)
             db.rename_database(conn, temp_db, live_db)
             db.allow_connections(conn, live_db, True)
 

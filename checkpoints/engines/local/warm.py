@@ -14,12 +14,11 @@ from ..errors import EngineNotFound
 from . import catalog as cat
 from . import sql as db
 from .core import WARM_LOCK_WAIT, WARM_STEP_WAIT, warm_key
+from .records import WarmTodo
 from .rows import LocalRows
 from .util import quietly
 
 log = logging.getLogger(__name__)
-
-WarmTodo = tuple[str, str, str, str]  # (snapshot id, snapshot db, warm db, role)
 
 
 class WarmMixin(LocalRows):
@@ -58,14 +57,14 @@ class WarmMixin(LocalRows):
                 if todo is None:
                     return warmed
                 if self._warm_copy(conn, project_id, todo):
-                    warmed.append(todo[0])
+                    warmed.append(todo.snapshot_id)
         finally:
             conn.close()  # releases the warm-up lock
 
     def _warm_copy(self, conn: db.Conn, project_id: str, todo: WarmTodo) -> bool:
         """Copy one snapshot into its warm copy (recorded `init`) and record it ready;
         False when its snapshot was deleted meanwhile (the copy is dropped)."""
-        _, snapshot_db, warm_db, _ = todo
+        snapshot_db, warm_db = todo.snapshot_db, todo.warm_db
         try:
             self._fault("warm_intent_recorded")
             # The engine's and not connectable: nobody can open or change it.
@@ -128,7 +127,7 @@ class WarmMixin(LocalRows):
                 "ORDER BY s.created_at DESC, s.id DESC",
                 (project_id,),
             ).fetchall()
-        return [(row[0], int(row[1] or 0)) for row in rows]
+        return [(snapshot_id, int(size or 0)) for snapshot_id, size in rows]
 
     def _warm_plan(self, conn: db.Conn, project_id: str) -> tuple[WarmTodo | None, list[str]]:
         """Under the project's lock: claim the warm copies no longer wanted (returned to
@@ -149,25 +148,26 @@ class WarmMixin(LocalRows):
             stale = conn.execute(
                 "DELETE FROM warm_copies WHERE project_id = %s AND state = 'ready' "
                 "AND NOT (snapshot_id = ANY(%s)) RETURNING dbname",
-                (project_id, [row[0] for row in wanted]),
+                (project_id, [snapshot_id for snapshot_id, _ in wanted]),
             ).fetchall()
             have = {
-                row[0]
-                for row in conn.execute(
+                snapshot_id
+                for (snapshot_id,) in conn.execute(
                     "SELECT snapshot_id FROM warm_copies WHERE project_id = %s", (project_id,)
                 ).fetchall()
             }
-            todo = next(((sid, sdb) for sid, sdb in wanted if sid not in have), None)
-            if todo is None:
-                return None, [row[0] for row in stale]
+            dropped = [dbname for (dbname,) in stale]
+            found = next(((sid, sdb) for sid, sdb in wanted if sid not in have), None)
+            if found is None:
+                return None, dropped
             warm_db = self.names.warm_db()
-            role, _ = self._role(conn, project_id)
+            todo = WarmTodo(*found, warm_db=warm_db, role=self._role(conn, project_id).name)
             conn.execute(
                 "INSERT INTO warm_copies (snapshot_id, project_id, state, dbname) "
                 "VALUES (%s, %s, 'init', %s)",
-                (todo[0], project_id, warm_db),
+                (todo.snapshot_id, project_id, warm_db),
             )
-        return (todo[0], todo[1], warm_db, role), [row[0] for row in stale]
+        return todo, dropped
 
     def _drop_warm_leftovers(self, conn: db.Conn, project_id: str) -> None:
         """With the warm-up lock held: `init` warm copies are a crashed warm-up's."""
