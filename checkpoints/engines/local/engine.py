@@ -49,6 +49,7 @@ class LocalEngine(SqlReaderMixin, RestoreMixin, FinalizeMixin, RecoverMixin, Ope
     #: A restore's swap commits (connections allowed again) before `snapshot_restore`
     #: returns: the endpoint serves the restored database at once, no wait needed.
     serves_restore_at_once = True
+    supports_warm_copies = True
     #: A rollback keeps the live database it replaces by renaming it a snapshot (`keep`).
     keeps_live_on_swap = True
     supports_readonly_roles = True
