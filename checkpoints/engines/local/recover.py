@@ -17,7 +17,7 @@ from .projects import ProjectsMixin
 from .quiet import QuietCopyMixin
 from .roles import RolesMixin
 from .util import quietly
-from .warm import WarmMixin
+from .warm import WarmCopies
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,10 @@ class RecoverMixin(
     QuietCopyMixin,
     AsOfMixin,
     RolesMixin,
-    WarmMixin,
     LegacyMixin,
 ):
+    _warm: WarmCopies
+
     def recover(self) -> dict[str, int]:
         """Repair what crashed engines left; safe while other processes work.
 
@@ -126,7 +127,7 @@ class RecoverMixin(
             with conn.transaction():
                 conn.execute("DELETE FROM snapshots WHERE id = %s", (snapshot_id,))
         self._repair_cold(conn, project_id)
-        self._repair_warm(conn, project_id)
+        self._warm.repair(conn, project_id)
         for (dbname,) in conn.execute(
             "SELECT e.dbname FROM endpoints e JOIN pg_database d ON d.datname = e.dbname "
             "WHERE e.project_id = %s AND NOT d.datallowconn",

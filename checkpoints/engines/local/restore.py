@@ -21,7 +21,6 @@ from .rows import OpSpec
 from .snapshots import SnapshotsMixin
 from .swap import SwapMixin
 from .util import quietly
-from .warm import WarmMixin
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ class _Restore:
     keeping: Keeping | None = None  # the live database kept as a snapshot (`keep.py`)
 
 
-class RestoreMixin(EventsMixin, SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin):
+class RestoreMixin(EventsMixin, SnapshotsMixin, RolesMixin, SwapMixin):
     def snapshot_restore(
         self,
         project_id: str,
