@@ -64,7 +64,7 @@ def bench_size(engine: Engine, admin_url: str, size_mb: float, runs: int) -> Siz
             engine, admin_url, project.id, active_id, uri, size_mb, runs, result
         )
         active_id = _bench_rollbacks(engine, project.id, active_id, uri, snapshots, result)
-        if hasattr(engine, "warm_up"):
+        if engine.supports_warm_copies:
             active_id = _bench_warm_rollbacks(
                 engine, project.id, active_id, uri, snapshots, runs, result
             )
@@ -106,12 +106,11 @@ def _bench_rollbacks(
 ) -> str:
     totals, swaps = [], []
     clock = StepClock()
-    previous_hook = getattr(engine, "fault_hook", None)
+    previous_hook = engine.fault_hook
     for snapshot_id, marker in snapshots:
         set_marker(uri, 10_000 + marker)  # work done after the version, to be rolled back
         clock.marks.clear()
-        if hasattr(engine, "fault_hook"):
-            engine.fault_hook = clock
+        engine.fault_hook = clock  # an engine without steps never calls it
         started = time.perf_counter()
         restored = engine.snapshot_restore(
             project_id, snapshot_id, target_branch_id=active_id, finalize_restore=True
@@ -119,7 +118,7 @@ def _bench_rollbacks(
         wait_for_operations(engine, project_id, restored.operations)
         _until(lambda m=marker: read_marker(uri) == m)
         totals.append(time.perf_counter() - started)
-        engine.fault_hook = previous_hook if hasattr(engine, "fault_hook") else None
+        engine.fault_hook = previous_hook
         swap = clock.between("before_swap", "after_swap")
         if swap is not None:
             swaps.append(swap)

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from .database_access import DatabaseAccess
 from .errors import EngineNotSupported
+from .features import OptionalFeatures
 from .op_timings import OPERATION_TIMINGS, OperationTimings
 from .statement_events import StatementEventsAccess
 from .types import (
@@ -77,9 +78,10 @@ __all__ = [
 ]
 
 
-class Engine(DatabaseAccess, StatementEventsAccess):
+class Engine(DatabaseAccess, StatementEventsAccess, OptionalFeatures):
     """Projects, branches, snapshots, endpoints and operations: Neon's control plane (the
-    roles and connections beyond it are `DatabaseAccess`'s)."""
+    roles and connections beyond it are `DatabaseAccess`'s; the local engine's extras,
+    `OptionalFeatures`'s)."""
 
     name: str = "engine"
     #: Whether `snapshot_create` accepts `timestamp`/`lsn` (point-in-time versions).

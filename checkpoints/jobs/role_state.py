@@ -32,11 +32,10 @@ def role_state_repair(run: JobRun, engine: Engine) -> list[str]:
     """Before any engine step: the role's password, settings and limit back to the
     engine's (local engine), with an Activity entry saying what was changed. An agent's
     `ALTER ROLE … PASSWORD` would otherwise fail every step that connects as the role."""
-    repair = getattr(engine, "role_repair", None)
-    if repair is None or not run.project.engine_project_id:
+    if not run.project.engine_project_id:
         return []
     try:
-        repaired = list(repair(run.project.engine_project_id))
+        repaired = list(engine.role_repair(run.project.engine_project_id))
     except EngineError as error:  # the step itself says what is wrong, if anything
         logger.warning("role repair of project %s: %s", run.project.pk, error)
         return []

@@ -99,7 +99,7 @@ def _swap_await(run: JobRun, engine: Engine, restore: RestoreResult, target: Ver
             restore.operations,
             verify=lambda: endpoint_branch_id(engine, project) == new_branch,
         )
-        at_once = getattr(engine, "serves_restore_at_once", False)
+        at_once = engine.serves_restore_at_once
         with run.step("waiting for the endpoint"):
             # At once: the restore returned after its swap (endpoint moved) committed, so
             # reading it back costs a connection and tells nothing; verifying reads the data.

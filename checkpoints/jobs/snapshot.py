@@ -37,9 +37,8 @@ def repair_role(run: JobRun, engine: Engine, repaired: list[str] | tuple[str, ..
 
 
 def role_repair(run: JobRun, engine: Engine) -> None:
-    repair = getattr(engine, "role_repair", None)  # local engine: the role is the engine's
-    if repair is not None:
-        repair_role(run, engine, repair(run.project.engine_project_id))
+    # Local engine: the role is the engine's (Neon keeps its own: nothing to repair).
+    repair_role(run, engine, engine.role_repair(run.project.engine_project_id))
 
 
 def snapshot_and_record(
@@ -80,9 +79,8 @@ def snapshot_and_record(
         again = manifests.manifest_of_uri(engine.connection_uri(project.engine_project_id))
         manifest["exact"] = manifests.manifests_equal(manifest, again)
     version = _version_record(run, created, number, name, prompt, manifest, fingerprint)
-    warm_up = getattr(engine, "warm_up", None)  # local engine: ready copies for rollbacks
-    if warm_up is not None:
-        warm_up(project.engine_project_id, background=True)
+    # Local engine: ready copies for fast rollbacks (Neon has none: nothing done).
+    engine.warm_up(project.engine_project_id, background=True)
     run.after_success(lambda: tier_move_soon(project))  # older versions may go cold
     return version
 

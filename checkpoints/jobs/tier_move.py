@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 def tiered(engine: Engine) -> bool:
-    return getattr(engine, "storage_mode", None) == "tiered"
+    return engine.storage_mode == "tiered"
 
 
 def tier_move_soon(project: AgentProject) -> None:

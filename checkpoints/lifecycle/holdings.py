@@ -79,7 +79,7 @@ def _storage_mode(project: AgentProject, engine: Engine | None) -> str:
         engine = engine or connections.engine_for(project=project)
     except Exception:  # an engine that cannot start: the listing still shows
         return ""
-    return str(getattr(engine, "storage_mode", ""))
+    return engine.storage_mode or ""
 
 
 def _listing(project: AgentProject, engine: Engine | None) -> dict:
@@ -177,12 +177,10 @@ def _warm(project: AgentProject, listing: dict, engine: Engine | None) -> list:
     if engine is None and project.engine_name == "local":
         # The local engine's warm copies are made in the background after a job; reading
         # them is one query on the local control database (no API, never rate-limited).
-        warm_storage = getattr(connections.engine_for(project=project), "warm_storage", None)
-        if warm_storage is not None:
-            try:
-                warm = warm_storage(project.engine_project_id)
-            except EngineError:
-                pass
+        try:
+            warm = connections.engine_for(project=project).warm_storage(project.engine_project_id)
+        except EngineError:
+            pass
     return warm
 
 

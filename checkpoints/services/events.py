@@ -129,8 +129,8 @@ def events_reach(*, project: AgentProject) -> tuple[bool, datetime | None, str]:
     role = conninfo_to_dict(connections.project_connection_uri(project=project)).get("user")
     if not engine.supports_point_in_time:
         return False, None, str(role or "")
-    span = getattr(engine, "history_span", None)  # the local engine's; Neon keeps its own
-    oldest = span()[0] if span is not None else None
+    span = engine.history_span()  # the local engine's; Neon keeps its own (None)
+    oldest = span[0] if span is not None else None
     return True, oldest, str(role or "")
 
 

@@ -15,6 +15,7 @@ from . import contain, readonly
 from . import names as ids
 from . import sql as db
 from .core import LOCKED_MESSAGE, WARM_STEP_WAIT, drop_key
+from .records import BranchRow
 from .rows import LocalRows, OpSpec
 from .util import check_name
 
@@ -31,7 +32,7 @@ class BranchesMixin(LocalRows):
                 "ORDER BY b.created_at, b.id",
                 (project_id,),
             ).fetchall()
-        return [cat.branch_from(row[:-1], row[-1]) for row in rows]
+        return [cat.branch_from(branch, size) for *branch, size in rows]
 
     def branch_get(self, project_id: str, branch_id: str) -> Branch:
         with self._reading() as conn:
@@ -65,11 +66,11 @@ class BranchesMixin(LocalRows):
                 conn.execute(
                     "INSERT INTO branches (id, project_id, name, parent_id, state, dbname) "
                     "VALUES (%s, %s, %s, %s, 'init', %s)",
-                    (branch_id, project_id, name or branch_id, parent[0], dbname),
+                    (branch_id, project_id, name or branch_id, parent.id, dbname),
                 )
                 op_ids = self._ops_start(conn, project_id, [("create_branch", branch_id, None)])
             try:
-                self._copy_live(conn, parent[0], parent[-1], dbname)
+                self._copy_live(conn, parent.id, parent.dbname, dbname)
                 contain.grant_branch(conn, dbname, role)
                 with conn.transaction():
                     conn.execute("UPDATE branches SET state = 'ready' WHERE id = %s", (branch_id,))
@@ -87,7 +88,7 @@ class BranchesMixin(LocalRows):
             endpoint = self._endpoint_of(conn, branch_id)
             specs: list[OpSpec] = []
             if endpoint:
-                specs.append(("suspend_compute", branch_id, endpoint[0]))
+                specs.append(("suspend_compute", branch_id, endpoint.id))
             specs.append(("delete_timeline", branch_id, None))
             with conn.transaction():
                 conn.execute(
@@ -103,13 +104,13 @@ class BranchesMixin(LocalRows):
             if not self._lock_waiting(conn, drop_key(project_id), WARM_STEP_WAIT):
                 raise EngineLocked(LOCKED_MESSAGE, status=423)
             self._fault("delete_intent_recorded")
-            self._finish_branch_delete(conn, branch_id, row[-1])
+            self._finish_branch_delete(conn, branch_id, row.dbname)
             with conn.transaction():
                 self._ops_end(conn, op_ids)
             return self._ops(conn, op_ids)
 
-    def _check_deletable(self, conn: db.Conn, branch_id: str, row: tuple[Any, ...]) -> None:
-        if row[5]:
+    def _check_deletable(self, conn: db.Conn, branch_id: str, row: BranchRow) -> None:
+        if row.is_default:
             raise EngineInvalidRequest(
                 f"branch {branch_id} is the project's default branch and cannot be deleted",
                 status=400,

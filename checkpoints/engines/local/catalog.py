@@ -1,4 +1,4 @@
-"""The local engine's catalog: tables in the control database, and rows -> dataclasses.
+"""The local engine's catalog: tables in the control database, and named rows -> dataclasses.
 
 The catalog lives on the same server as the databases it describes, so a catalog update
 and `ALTER DATABASE … RENAME` commit in one transaction. Every entity that owns a
@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..base import Branch, Endpoint, Operation, Project, Snapshot
+from .records import BranchRow, EndpointRow, OperationRow, ProjectRow, SnapshotRow
 
 SCHEMA_VERSION = 4
 
@@ -135,52 +136,44 @@ SIZE_OF = (
 
 
 def project_from(row: tuple[Any, ...]) -> Project:
-    return Project(id=row[0], name=row[1], created_at=row[2])
+    p = ProjectRow._make(row)
+    return Project(id=p.id, name=p.name, created_at=p.created_at)
 
 
 def branch_from(row: tuple[Any, ...], size: int | None = None) -> Branch:
+    b = BranchRow._make(row)
     return Branch(
-        id=row[0],
-        project_id=row[1],
-        name=row[2],
-        created_at=row[3],
-        parent_id=row[4],
-        default=row[5],
-        current_state=row[6],
-        restore_status=row[7],
-        restored_from=row[8],
-        restored_as=row[9],
+        id=b.id,
+        project_id=b.project_id,
+        name=b.name,
+        created_at=b.created_at,
+        parent_id=b.parent_id,
+        default=b.is_default,
+        current_state=b.state,
+        restore_status=b.restore_status,
+        restored_from=b.restored_from,
+        restored_as=b.restored_as,
         logical_size=size,
     )
 
 
 def snapshot_from(row: tuple[Any, ...], size: int | None = None, tier: str = "hot") -> Snapshot:
+    s = SnapshotRow._make(row)
     return Snapshot(
-        id=row[0],
-        name=row[1],
-        created_at=row[2],
-        source_branch_id=row[3],
-        expires_at=row[4],
+        id=s.id,
+        name=s.name,
+        created_at=s.created_at,
+        source_branch_id=s.source_branch_id,
+        expires_at=s.expires_at,
         full_size=size,
         tier=tier,
     )
 
 
 def endpoint_from(row: tuple[Any, ...], host: str) -> Endpoint:
-    return Endpoint(id=row[0], project_id=row[1], branch_id=row[2], host=host)
+    e = EndpointRow._make(row)
+    return Endpoint(id=e.id, project_id=e.project_id, branch_id=e.branch_id, host=host)
 
 
 def operation_from(row: tuple[Any, ...]) -> Operation:
-    return Operation(
-        id=row[0],
-        project_id=row[1],
-        action=row[2],
-        status=row[3],
-        created_at=row[4],
-        updated_at=row[5],
-        branch_id=row[6],
-        endpoint_id=row[7],
-        error=row[8],
-        failures_count=row[9],
-        total_duration_ms=row[10],
-    )
+    return Operation(**OperationRow._make(row)._asdict())

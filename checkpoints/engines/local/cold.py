@@ -15,13 +15,13 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
-from typing import Any
 
 from psycopg import sql
 
 from ..errors import EngineError, EngineInvalidRequest, EngineNotSupported
 from . import archive, contain
 from . import sql as db
+from .records import TierRow
 from .rows import LocalRows
 from .util import quietly
 
@@ -55,13 +55,13 @@ class ColdMixin(LocalRows):
         assert self.archive_dir is not None
         return self.archive_dir / self.control_db / project_id / f"{snapshot_id}.dump"
 
-    def _tier_row(self, conn: db.Conn, snapshot_id: str) -> tuple[Any, ...]:
+    def _tier_row(self, conn: db.Conn, snapshot_id: str) -> TierRow:
         row = conn.execute(
             "SELECT tier, archive, checksum, stored_bytes FROM snapshots WHERE id = %s",
             (snapshot_id,),
         ).fetchone()
         assert row is not None
-        return tuple(row)
+        return TierRow._make(row)
 
     def snapshot_freeze(self, project_id: str, snapshot_id: str) -> int:
         """Move a hot snapshot to the cold tier; return the archive's bytes (local only)."""
@@ -83,22 +83,24 @@ class ColdMixin(LocalRows):
                     "WHERE id = %s",
                     (str(path), snapshot_id),
                 )
-                op_ids = self._ops_start(conn, project_id, [("tier_cold", snap[3], None)])
+                op_ids = self._ops_start(
+                    conn, project_id, [("tier_cold", snap.source_branch_id, None)]
+                )
             self._fault("freeze_intent_recorded")
             try:
-                db.allow_connections(conn, snap[-1], True)  # the engine's alone: no grants
+                db.allow_connections(conn, snap.dbname, True)  # the engine's alone: no grants
                 checksum, size = archive.dump(
                     self._bin(),
                     self._server_url,
-                    snap[-1],
+                    snap.dbname,
                     path,
-                    role=self._role(conn, project_id)[0],
+                    role=self._role(conn, project_id).name,
                     options=self.session_limits.options(),
                 )
-                db.allow_connections(conn, snap[-1], False)
+                db.allow_connections(conn, snap.dbname, False)
                 self._fault("freeze_archived")
             except BaseException as error:
-                self._freeze_undo(conn, snapshot_id, snap[-1], path)
+                self._freeze_undo(conn, snapshot_id, snap.dbname, path)
                 self._fail(conn, op_ids, error)
                 raise
             with conn.transaction():
@@ -109,7 +111,7 @@ class ColdMixin(LocalRows):
                 )
                 self._ops_end(conn, op_ids)
             self._fault("freeze_recorded")
-            db.drop_database(conn, snap[-1])
+            db.drop_database(conn, snap.dbname)
             return size
 
     def _freeze_undo(self, conn: db.Conn, snapshot_id: str, dbname: str, path: Path) -> None:
@@ -126,24 +128,27 @@ class ColdMixin(LocalRows):
             snap = self._snapshot_row(conn, project_id, snapshot_id)
             tier, path, checksum, _ = self._tier_row(conn, snapshot_id)
             if tier == "hot":
-                return int(db.database_size(conn, snap[-1]) or 0)
+                return int(db.database_size(conn, snap.dbname) or 0)
+            assert path is not None and checksum is not None  # recorded when it went cold
             with conn.transaction():
                 conn.execute(
                     "UPDATE snapshots SET tier = 'thawing', updated_at = now() WHERE id = %s",
                     (snapshot_id,),
                 )
-                op_ids = self._ops_start(conn, project_id, [("tier_hot", snap[3], None)])
+                op_ids = self._ops_start(
+                    conn, project_id, [("tier_hot", snap.source_branch_id, None)]
+                )
             self._fault("thaw_intent_recorded")
             try:
-                self._load_archive(conn, project_id, snap[-1], Path(path), checksum)
-                contain.revoke_branch(conn, snap[-1], self._role(conn, project_id)[0])
+                self._load_archive(conn, project_id, snap.dbname, Path(path), checksum)
+                contain.revoke_branch(conn, snap.dbname, self._role(conn, project_id).name)
                 self._fault("thaw_loaded")
             except BaseException as error:
-                quietly(db.drop_database, conn, snap[-1])
+                quietly(db.drop_database, conn, snap.dbname)
                 conn.execute("UPDATE snapshots SET tier = 'cold' WHERE id = %s", (snapshot_id,))
                 self._fail(conn, op_ids, error)
                 raise
-            size = int(db.database_size(conn, snap[-1]) or 0)
+            size = int(db.database_size(conn, snap.dbname) or 0)
             with conn.transaction():
                 conn.execute(
                     "UPDATE snapshots SET tier = 'hot', archive = NULL, checksum = NULL, "
@@ -163,7 +168,10 @@ class ColdMixin(LocalRows):
     def _cold_source(self, conn: db.Conn, snapshot_id: str) -> tuple[Path, str] | None:
         """(archive, sha256) of a cold snapshot; None for a hot one."""
         tier, path, checksum, _ = self._tier_row(conn, snapshot_id)
-        return (Path(path), checksum) if tier == "cold" else None
+        if tier != "cold":
+            return None
+        assert path is not None and checksum is not None  # recorded when it went cold
+        return Path(path), checksum
 
     def _load_archive(
         self, conn: db.Conn, project_id: str, dbname: str, path: Path, checksum: str
@@ -209,4 +217,4 @@ class ColdMixin(LocalRows):
                 "AND s.state = 'ready'",
                 (project_id,),
             ).fetchall()
-        return {row[0]: (row[1], row[2]) for row in rows}
+        return {snapshot_id: (tier, size) for snapshot_id, tier, size in rows}

@@ -80,8 +80,8 @@ class ColdRecoverMixin(ColdMixin):
         if not root.is_dir():
             return 0
         known = {
-            row[0]
-            for row in conn.execute(
+            archive
+            for (archive,) in conn.execute(
                 "SELECT archive FROM snapshots WHERE archive IS NOT NULL"
             ).fetchall()
         }

@@ -3,7 +3,6 @@ it serves; a preview branch's endpoint comes with a login role of the branch's o
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from psycopg import sql
@@ -14,6 +13,7 @@ from . import catalog as cat
 from . import contain
 from . import names as ids
 from . import sql as db
+from .records import BranchRow
 from .rows import LocalRows
 
 
@@ -29,7 +29,7 @@ class EndpointsMixin(LocalRows):
             dbname = self.names.endpoint_db(endpoint_id)
             with conn.transaction():
                 # A branch without endpoint is not connectable, so nobody is on it.
-                db.rename_database(conn, branch[-1], dbname)
+                db.rename_database(conn, branch.dbname, dbname)
                 db.allow_connections(conn, dbname, True)
                 conn.execute(
                     "UPDATE branches SET dbname = %s, updated_at = now() WHERE id = %s",
@@ -44,7 +44,11 @@ class EndpointsMixin(LocalRows):
                     conn, project_id, [("start_compute", branch_id, endpoint_id)]
                 )
                 self._ops_end(conn, op_ids)
-                own = None if branch[5] else self._branch_role_create(conn, project_id, branch)
+                own = (
+                    None
+                    if branch.is_default
+                    else self._branch_role_create(conn, project_id, branch)
+                )
             if own is not None:
                 self._branch_role_adopt(conn, project_id, dbname, own)
             return EndpointCreated(
@@ -54,14 +58,14 @@ class EndpointsMixin(LocalRows):
                 operations=self._ops(conn, op_ids),
             )
 
-    def _branch_role_create(self, conn: db.Conn, project_id: str, branch: tuple[Any, ...]) -> str:
+    def _branch_role_create(self, conn: db.Conn, project_id: str, branch: BranchRow) -> str:
         """In the endpoint's transaction: a login role of the branch's own."""
-        role = self.names.role(branch[0])
+        role = self.names.role(branch.id)
         password = ids.password()
         conn.execute(
             "INSERT INTO branch_roles (branch_id, project_id, name, password) "
             "VALUES (%s, %s, %s, %s)",
-            (branch[0], project_id, role, password),
+            (branch.id, project_id, role, password),
         )
         db.create_role(conn, role, password)
         contain.apply_role_state(conn, role, password, self.limits, force=True)
@@ -113,7 +117,7 @@ class EndpointsMixin(LocalRows):
         with self._reading() as conn:
             self._project_row(conn, project_id)
             if branch_id is None:
-                branch_id = self._default_branch_row(conn, project_id)[0]
+                branch_id = self._default_branch_row(conn, project_id).id
             else:
                 self._branch_row(conn, project_id, branch_id)
             endpoint = self._endpoint_of(conn, branch_id)
@@ -132,5 +136,5 @@ class EndpointsMixin(LocalRows):
         host = f"[{self.host}]" if ":" in self.host else self.host
         return (
             f"postgresql://{quote(role, safe='')}:{quote(password, safe='')}@{host}:{self.port}/"
-            f"{quote(endpoint[1], safe='')}"
+            f"{quote(endpoint.dbname, safe='')}"
         )

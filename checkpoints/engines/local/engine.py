@@ -18,7 +18,6 @@ operations are returned already `finished`.
 
 from __future__ import annotations
 
-import threading
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +31,7 @@ from . import archive, contain, events, readonly
 from . import catalog as cat
 from . import names as ids
 from . import sql as db
+from .core import WARM_STEP_WAIT
 from .finalize import FinalizeMixin
 from .oplog import OperationsMixin
 from .parking import Parking
@@ -40,6 +40,7 @@ from .restore import RestoreMixin
 from .session import SessionLimits
 from .sql_reader import SqlReaderMixin
 from .util import quietly
+from .warm import WarmCopies
 
 
 class LocalEngine(SqlReaderMixin, RestoreMixin, FinalizeMixin, RecoverMixin, OperationsMixin):
@@ -49,6 +50,7 @@ class LocalEngine(SqlReaderMixin, RestoreMixin, FinalizeMixin, RecoverMixin, Ope
     #: A restore's swap commits (connections allowed again) before `snapshot_restore`
     #: returns: the endpoint serves the restored database at once, no wait needed.
     serves_restore_at_once = True
+    supports_warm_copies = True
     #: A rollback keeps the live database it replaces by renaming it a snapshot (`keep`).
     keeps_live_on_swap = True
     supports_readonly_roles = True
@@ -76,8 +78,7 @@ class LocalEngine(SqlReaderMixin, RestoreMixin, FinalizeMixin, RecoverMixin, Ope
         self.limits = limits or contain.RoleLimits()
         self.session_limits = session_limits or SessionLimits()
         self.warm_copies = max(0, int(warm_copies))
-        self._warmers: list[threading.Thread] = []
-        self._warmers_lock = threading.Lock()
+        self._warm = WarmCopies(self)  # warm.py: ready copies of recent snapshots
         self.names = ids.Names(control_db)
         self.fault_hook = fault_hook
         params = conninfo_to_dict(server_url)
@@ -138,7 +139,18 @@ class LocalEngine(SqlReaderMixin, RestoreMixin, FinalizeMixin, RecoverMixin, Ope
         folder = Path(row[0]) if row else None
         return bool(folder and folder.is_dir() and archive.reflink_supported(folder))
 
+    def warm_up(self, project_id: str, *, background: bool = False) -> list[str]:
+        return self._warm.up(project_id, background=background)
+
+    def warm_storage(self, project_id: str) -> list[tuple[str, int]]:
+        return self._warm.storage(project_id)
+
+    def warm_wait(self, timeout: float | None = None) -> bool:
+        """Wait for this engine's background warm-ups; False if some still run."""
+        return self._warm.wait(timeout)
+
     def close(self) -> None:
+        self._warm.wait(timeout=WARM_STEP_WAIT)
         super().close()
         self._parking.close()
 

@@ -26,29 +26,29 @@ class FinalizeMixin(RolesMixin, SwapMixin):
         branch is renamed `old_name` (None: `<name> (old)`)."""
         with self._mutation(project_id) as conn:
             branch = self._branch_row(conn, project_id, branch_id)
-            if branch[7] != "restored" or not branch[9]:
+            if branch.restore_status != "restored" or not branch.restored_as:
                 raise EngineInvalidRequest(NOT_ELIGIBLE.format(branch_id=branch_id), status=400)
-            target = self._branch_row(conn, project_id, branch[9])
+            target = self._branch_row(conn, project_id, branch.restored_as)
             if old_name is not None:
                 old_name = check_name(old_name, "branch")
                 self._check_free_name(conn, project_id, old_name)
-            endpoint = self._endpoint_of(conn, target[0])
+            endpoint = self._endpoint_of(conn, target.id)
             specs: list[OpSpec] = []
             if endpoint:
                 specs = [
-                    ("start_compute", branch_id, endpoint[0]),
-                    ("suspend_compute", target[0], endpoint[0]),
+                    ("start_compute", branch_id, endpoint.id),
+                    ("suspend_compute", target.id, endpoint.id),
                 ]
             with conn.transaction():
                 op_ids = self._ops_start(conn, project_id, specs)
             try:
                 self._finalize(
-                    conn, project_id, target, branch_id, branch[-1], endpoint, op_ids, old_name
+                    conn, project_id, target, branch_id, branch.dbname, endpoint, op_ids, old_name
                 )
             except BaseException as error:
                 # The swap's transaction rolled back: the target serves, as before.
                 if endpoint:
-                    quietly(db.allow_connections, conn, endpoint[1], True)
+                    quietly(db.allow_connections, conn, endpoint.dbname, True)
                 self._fail(conn, op_ids, error)
                 raise
             self._role_state(conn, project_id)

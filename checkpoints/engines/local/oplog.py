@@ -24,7 +24,7 @@ class OperationsMixin(LocalRows):
                 "WHERE project_id = %s AND id = ANY(%s::uuid[])",
                 (project_id, valid),
             ).fetchall()
-        by_id = {row[0]: cat.operation_from(row) for row in rows}
+        by_id = {op.id: op for op in map(cat.operation_from, rows)}
         missing = [op_id for op_id in operation_ids if op_id not in by_id]
         if missing:
             raise EngineNotFound(f"operation {missing[0]} not found", status=404)

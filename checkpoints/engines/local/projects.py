@@ -135,5 +135,6 @@ class ProjectsMixin(EventsMixin, ColdRecoverMixin):
             ).fetchall():
                 db.drop_role(conn, branch_role)
             if role:
-                db.drop_role(conn, role[0])
+                (role_name,) = role
+                db.drop_role(conn, role_name)
             conn.execute("DELETE FROM projects WHERE id = %s", (project_id,))

@@ -25,6 +25,7 @@ from psycopg.conninfo import make_conninfo
 from ..errors import EngineNotFound
 from . import names as ids
 from . import sql as db
+from .records import RoleRow
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS readonly_roles (
@@ -49,11 +50,11 @@ def role_prefix(names: ids.Names) -> str:
     return "ro_" + names.prefix
 
 
-def role_of(conn: db.Conn, branch_id: str) -> tuple[str, str] | None:
+def role_of(conn: db.Conn, branch_id: str) -> RoleRow | None:
     row = conn.execute(
         "SELECT name, password FROM readonly_roles WHERE branch_id = %s", (branch_id,)
     ).fetchone()
-    return (row[0], row[1]) if row else None
+    return RoleRow._make(row) if row else None
 
 
 def ensure(
@@ -84,7 +85,7 @@ def ensure(
         )
         _create_role(conn, name, password)
     else:
-        name = known[0]
+        name = known.name
     # The engine owns the database (containment): only it may grant CONNECT on it.
     conn.execute(
         sql.SQL("GRANT CONNECT ON DATABASE {db} TO {who}").format(
@@ -153,7 +154,7 @@ def drop_for_branch(conn: db.Conn, branch_id: str) -> None:
     """Drop the branch's read-only role (after its database: the grants went with it)."""
     known = role_of(conn, branch_id)
     if known is not None:
-        db.drop_role(conn, known[0])
+        db.drop_role(conn, known.name)
         conn.execute("DELETE FROM readonly_roles WHERE branch_id = %s", (branch_id,))
 
 

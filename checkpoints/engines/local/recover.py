@@ -17,7 +17,7 @@ from .projects import ProjectsMixin
 from .quiet import QuietCopyMixin
 from .roles import RolesMixin
 from .util import quietly
-from .warm import WarmMixin
+from .warm import WarmCopies
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,10 @@ class RecoverMixin(
     QuietCopyMixin,
     AsOfMixin,
     RolesMixin,
-    WarmMixin,
     LegacyMixin,
 ):
+    _warm: WarmCopies
+
     def recover(self) -> dict[str, int]:
         """Repair what crashed engines left; safe while other processes work.
 
@@ -76,7 +77,8 @@ class RecoverMixin(
         }
         with self._reading() as conn:
             candidates = [
-                row[0] for row in conn.execute(_CANDIDATES, (list(BUSY_STATUSES),)).fetchall()
+                project_id
+                for (project_id,) in conn.execute(_CANDIDATES, (list(BUSY_STATUSES),)).fetchall()
             ]
             for project_id in candidates:
                 if not self._try_lock(conn, project_id):
@@ -97,10 +99,11 @@ class RecoverMixin(
         return summary
 
     def _repair(self, conn: db.Conn, project_id: str) -> None:
-        state = conn.execute("SELECT state FROM projects WHERE id = %s", (project_id,)).fetchone()
-        if state is None:
+        found = conn.execute("SELECT state FROM projects WHERE id = %s", (project_id,)).fetchone()
+        if found is None:
             return
-        if state[0] in ("init", "deleting"):
+        (state,) = found
+        if state in ("init", "deleting"):
             self._remove_project(conn, project_id)
             return
         for branch_id, dbname, bstate in conn.execute(
@@ -124,7 +127,7 @@ class RecoverMixin(
             with conn.transaction():
                 conn.execute("DELETE FROM snapshots WHERE id = %s", (snapshot_id,))
         self._repair_cold(conn, project_id)
-        self._repair_warm(conn, project_id)
+        self._warm.repair(conn, project_id)
         for (dbname,) in conn.execute(
             "SELECT e.dbname FROM endpoints e JOIN pg_database d ON d.datname = e.dbname "
             "WHERE e.project_id = %s AND NOT d.datallowconn",
@@ -169,8 +172,9 @@ class RecoverMixin(
             if cold is not None:
                 self._load_archive(conn, project_id, temp_db, *cold)
             else:
-                db.copy_database(conn, temp_db, template=snap[0])
-            contain.grant_branch(conn, temp_db, self._role(conn, project_id)[0])
+                (template,) = snap
+                db.copy_database(conn, temp_db, template=template)
+            contain.grant_branch(conn, temp_db, self._role(conn, project_id).name)
             db.rename_database(conn, temp_db, live_db)
             db.allow_connections(conn, live_db, True)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from typing import Any
 
 from ..base import KeepLive, RestoreResult
 from ..errors import EngineInvalidRequest, EngineNotFound
@@ -16,12 +15,12 @@ from . import names as ids
 from . import sql as db
 from .events import EventsMixin
 from .keep import Keeping
+from .records import BranchRow, ServedBy, SnapshotRow
 from .roles import RolesMixin
 from .rows import OpSpec
 from .snapshots import SnapshotsMixin
 from .swap import SwapMixin
 from .util import quietly
-from .warm import WarmMixin
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ class _Restore:
     keeping: Keeping | None = None  # the live database kept as a snapshot (`keep.py`)
 
 
-class RestoreMixin(EventsMixin, SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin):
+class RestoreMixin(EventsMixin, SnapshotsMixin, RolesMixin, SwapMixin):
     def snapshot_restore(
         self,
         project_id: str,
@@ -56,10 +55,10 @@ class RestoreMixin(EventsMixin, SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin
             snap = self._snapshot_row(conn, project_id, snapshot_id)
             target = self._restore_target(conn, project_id, snap, target_branch_id)
             role, _ = self._role(conn, project_id)
-            endpoint = self._endpoint_of(conn, target[0]) if finalize_restore else None
+            endpoint = self._endpoint_of(conn, target.id) if finalize_restore else None
             if endpoint:  # the live database's records, before a copy replaces it
-                self._events_keep(conn, project_id, endpoint[1])
-            plan = self._restore_intent(conn, project_id, snap, target[0], endpoint, name)
+                self._events_keep(conn, project_id, endpoint.dbname)
+            plan = self._restore_intent(conn, project_id, snap, target.id, endpoint, name)
             plan.finalize = finalize_restore
             plan.keeping = Keeping(keep_live) if keep_live else None
             if endpoint and plan.touched:
@@ -69,7 +68,7 @@ class RestoreMixin(EventsMixin, SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin
                 # Like Neon's answer to a restore: the new branch, its size not known yet.
                 branch=self._branch(conn, project_id, plan.branch_id, sized=False),
                 operations=self._ops(conn, plan.op_ids),
-                orphan_branch_id=target[0] if finalize_restore else None,
+                orphan_branch_id=target.id if finalize_restore else None,
                 repaired=tuple(repaired) if finalize_restore else (),
             )
             result = self._with_kept(conn, project_id, result, plan.keeping)
@@ -78,10 +77,10 @@ class RestoreMixin(EventsMixin, SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin
         return result
 
     def _restore_target(
-        self, conn: db.Conn, project_id: str, snap: tuple[Any, ...], target_branch_id: str | None
-    ) -> tuple[Any, ...]:
+        self, conn: db.Conn, project_id: str, snap: SnapshotRow, target_branch_id: str | None
+    ) -> BranchRow:
         """The branch row a restore replaces: the one asked for, else the snapshot's source."""
-        target_id = target_branch_id or snap[3]
+        target_id = target_branch_id or snap.source_branch_id
         if target_id is None:
             raise EngineInvalidRequest(
                 "cannot determine the target branch: pass target_branch_id", status=400
@@ -101,9 +100,9 @@ class RestoreMixin(EventsMixin, SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin
         self,
         conn: db.Conn,
         project_id: str,
-        snap: tuple[Any, ...],
+        snap: SnapshotRow,
         target_id: str,
-        endpoint: tuple[str, str] | None,
+        endpoint: ServedBy | None,
         name: str | None,
     ) -> _Restore:
         """Commit the new branch (`init`) and the operations; claim a warm copy if any."""
@@ -115,11 +114,11 @@ class RestoreMixin(EventsMixin, SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin
         ]
         if endpoint:
             specs += [
-                ("start_compute", branch_id, endpoint[0]),
-                ("suspend_compute", target_id, endpoint[0]),
+                ("start_compute", branch_id, endpoint.id),
+                ("suspend_compute", target_id, endpoint.id),
             ]
         with conn.transaction():
-            warm, touched = self._claim_warm(conn, snap[0]) if endpoint else (None, None)
+            warm, touched = self._claim_warm(conn, snap.id) if endpoint else (None, None)
             temp_db = warm or temp_db
             conn.execute(
                 "INSERT INTO branches (id, project_id, name, state, dbname, restore_status, "
@@ -128,9 +127,9 @@ class RestoreMixin(EventsMixin, SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin
                 (
                     branch_id,
                     project_id,
-                    name or f"{snap[1]} (restored)",
+                    name or f"{snap.name} (restored)",
                     temp_db,
-                    snap[0],
+                    snap.id,
                     target_id,
                 ),
             )
@@ -147,20 +146,21 @@ class RestoreMixin(EventsMixin, SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin
         ).fetchone()
         if warm is None:
             return None, None
-        if contain.untouched(conn, warm[0]):
-            return warm[0], None
+        (warm_db,) = warm
+        if contain.untouched(conn, warm_db):
+            return warm_db, None
         # Someone changed or opened it: copy the snapshot instead.
-        log.warning("warm copy %s was touched; not used", warm[0])
-        return None, warm[0]
+        log.warning("warm copy %s was touched; not used", warm_db)
+        return None, warm_db
 
     def _restore_run(
         self,
         conn: db.Conn,
         project_id: str,
-        snap: tuple[Any, ...],
-        target: tuple[Any, ...],
+        snap: SnapshotRow,
+        target: BranchRow,
         role: str,
-        endpoint: tuple[str, str] | None,
+        endpoint: ServedBy | None,
         plan: _Restore,
     ) -> list[str]:
         """Fill the new branch and, with an endpoint, swap it in; undo on failure unless
@@ -168,14 +168,14 @@ class RestoreMixin(EventsMixin, SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin
         swapped = False
         repaired: list[str] = []
         try:
-            cold = None if plan.warm else self._cold_source(conn, snap[0])
+            cold = None if plan.warm else self._cold_source(conn, snap.id)
             if cold is not None:  # the archive loaded into the new branch
                 self._load_archive(conn, project_id, plan.temp_db, *cold)
             elif not plan.warm:
-                db.copy_database(conn, plan.temp_db, template=snap[-1])
+                db.copy_database(conn, plan.temp_db, template=snap.dbname)
             contain.grant_branch(conn, plan.temp_db, role)
             if plan.finalize:  # a hot or warm copy holds what its snapshot's database held
-                copied_at = None if cold is not None else snap[2]
+                copied_at = None if cold is not None else snap.created_at
                 self._events_prepare(conn, project_id, plan.temp_db, copied_at=copied_at)
             self._fault("after_branch_created")
             if not plan.finalize:
@@ -190,13 +190,13 @@ class RestoreMixin(EventsMixin, SnapshotsMixin, RolesMixin, WarmMixin, SwapMixin
                     plan.op_ids, keeping=plan.keeping,
                 )  # fmt: skip
                 self._fault("after_swap")
-                self._keep_finish(conn, project_id, target[0], plan)
+                self._keep_finish(conn, project_id, target.id, plan)
                 repaired = self._role_state(conn, project_id)
         except BaseException as error:
             if swapped:
                 raise  # the rollback is done and recorded; nothing to undo
             if endpoint:
-                quietly(db.allow_connections, conn, endpoint[1], True)
+                quietly(db.allow_connections, conn, endpoint.dbname, True)
             self._undo_branch(conn, plan.branch_id, plan.temp_db)
             self._fail(conn, plan.op_ids, error)
             raise

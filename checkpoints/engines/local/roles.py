@@ -16,7 +16,7 @@ class RolesMixin(EndpointsMixin):
     def readonly_role_ensure(self, project_id: str, branch_id: str) -> None:
         owner_uri = self.connection_uri(project_id, branch_id=branch_id)
         with self._mutation(project_id) as conn:
-            dbname = self._branch_row(conn, project_id, branch_id)[-1]
+            dbname = self._branch_row(conn, project_id, branch_id).dbname
             readonly.ensure(
                 conn,
                 self.names,
@@ -30,7 +30,7 @@ class RolesMixin(EndpointsMixin):
     def readonly_connection_uri(self, project_id: str, branch_id: str) -> str:
         with self._reading() as conn:
             self._project_row(conn, project_id)
-            dbname = self._branch_row(conn, project_id, branch_id)[-1]
+            dbname = self._branch_row(conn, project_id, branch_id).dbname
             return readonly.connection_uri(
                 conn, branch_id=branch_id, host=self.host, port=self.port, dbname=dbname
             )

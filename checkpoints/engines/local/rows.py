@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import psycopg
 
@@ -15,6 +14,7 @@ from ..errors import EngineLocked, EngineNotFound
 from . import catalog as cat
 from . import sql as db
 from .core import LOCKED_MESSAGE, LocalCore
+from .records import BranchRow, ProjectRow, RoleRow, ServedBy, SnapshotRow
 from .util import one
 
 OpSpec = tuple[str, str | None, str | None]  # (action, branch_id, endpoint_id)
@@ -43,54 +43,62 @@ class LocalRows(LocalCore):
             raise
         self._parking.park(conn)
 
-    def _project_row(self, conn: db.Conn, project_id: str) -> tuple[Any, ...]:
-        return one(
-            conn,
-            f"SELECT {cat.PROJECT_COLUMNS} FROM projects WHERE id = %s AND state = 'ready'",
-            (project_id,),
-            f"project {project_id} not found",
+    def _project_row(self, conn: db.Conn, project_id: str) -> ProjectRow:
+        return ProjectRow._make(
+            one(
+                conn,
+                f"SELECT {cat.PROJECT_COLUMNS} FROM projects WHERE id = %s AND state = 'ready'",
+                (project_id,),
+                f"project {project_id} not found",
+            )
         )
 
-    def _branch_row(self, conn: db.Conn, project_id: str, branch_id: str) -> tuple[Any, ...]:
-        return one(
-            conn,
-            f"SELECT {cat.BRANCH_COLUMNS} FROM branches b "
-            "WHERE b.project_id = %s AND b.id = %s AND b.state = 'ready'",
-            (project_id, branch_id),
-            f"branch {branch_id} not found in project {project_id}",
+    def _branch_row(self, conn: db.Conn, project_id: str, branch_id: str) -> BranchRow:
+        return BranchRow._make(
+            one(
+                conn,
+                f"SELECT {cat.BRANCH_COLUMNS} FROM branches b "
+                "WHERE b.project_id = %s AND b.id = %s AND b.state = 'ready'",
+                (project_id, branch_id),
+                f"branch {branch_id} not found in project {project_id}",
+            )
         )
 
-    def _default_branch_row(self, conn: db.Conn, project_id: str) -> tuple[Any, ...]:
-        return one(
-            conn,
-            f"SELECT {cat.BRANCH_COLUMNS} FROM branches b "
-            "WHERE b.project_id = %s AND b.is_default AND b.state = 'ready'",
-            (project_id,),
-            f"project {project_id} has no default branch",
+    def _default_branch_row(self, conn: db.Conn, project_id: str) -> BranchRow:
+        return BranchRow._make(
+            one(
+                conn,
+                f"SELECT {cat.BRANCH_COLUMNS} FROM branches b "
+                "WHERE b.project_id = %s AND b.is_default AND b.state = 'ready'",
+                (project_id,),
+                f"project {project_id} has no default branch",
+            )
         )
 
-    def _snapshot_row(self, conn: db.Conn, project_id: str, snapshot_id: str) -> tuple[Any, ...]:
-        return one(
-            conn,
-            f"SELECT {cat.SNAPSHOT_COLUMNS} FROM snapshots s "
-            "WHERE s.project_id = %s AND s.id = %s AND s.state = 'ready'",
-            (project_id, snapshot_id),
-            f"snapshot {snapshot_id} not found in project {project_id}",
+    def _snapshot_row(self, conn: db.Conn, project_id: str, snapshot_id: str) -> SnapshotRow:
+        return SnapshotRow._make(
+            one(
+                conn,
+                f"SELECT {cat.SNAPSHOT_COLUMNS} FROM snapshots s "
+                "WHERE s.project_id = %s AND s.id = %s AND s.state = 'ready'",
+                (project_id, snapshot_id),
+                f"snapshot {snapshot_id} not found in project {project_id}",
+            )
         )
 
-    def _endpoint_of(self, conn: db.Conn, branch_id: str) -> tuple[str, str] | None:
+    def _endpoint_of(self, conn: db.Conn, branch_id: str) -> ServedBy | None:
         row = conn.execute(
             "SELECT id, dbname FROM endpoints WHERE branch_id = %s", (branch_id,)
         ).fetchone()
-        return (row[0], row[1]) if row else None
+        return ServedBy._make(row) if row else None
 
-    def _role(self, conn: db.Conn, project_id: str) -> tuple[str, str]:
+    def _role(self, conn: db.Conn, project_id: str) -> RoleRow:
         row = conn.execute(
             "SELECT name, password FROM roles WHERE project_id = %s", (project_id,)
         ).fetchone()
         if row is None:
             raise EngineNotFound(f"project {project_id} has no role", status=404)
-        return row[0], row[1]
+        return RoleRow._make(row)
 
     def _branch(
         self, conn: db.Conn, project_id: str, branch_id: str, *, sized: bool = True
@@ -98,7 +106,7 @@ class LocalRows(LocalCore):
         """The branch; its `logical_size` read from disk unless `sized` is False (it
         walks every file of the database: a millisecond at 100 MB)."""
         row = self._branch_row(conn, project_id, branch_id)
-        return cat.branch_from(row, self._size(conn, row[-1]) if sized else None)
+        return cat.branch_from(row, self._size(conn, row.dbname) if sized else None)
 
     def _size(self, conn: db.Conn, dbname: str) -> int | None:
         try:
@@ -142,7 +150,7 @@ class LocalRows(LocalCore):
             f"SELECT {cat.OPERATION_COLUMNS} FROM operations WHERE id = ANY(%s::uuid[])",
             (op_ids,),
         ).fetchall()
-        by_id = {row[0]: cat.operation_from(row) for row in rows}
+        by_id = {op.id: op for op in map(cat.operation_from, rows)}
         return [by_id[op_id] for op_id in op_ids if op_id in by_id]
 
     def _fail(self, conn: db.Conn, op_ids: list[str], error: BaseException) -> None:

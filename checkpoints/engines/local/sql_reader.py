@@ -25,6 +25,7 @@ from psycopg import sql
 from . import names as ids
 from . import readonly
 from . import sql as db
+from .records import RoleRow
 from .rows import LocalRows
 
 
@@ -58,7 +59,7 @@ class SqlReaderMixin(LocalRows):
                 if branch_id
                 else self._default_branch_row(conn, project_id)
             )
-            dbname = row[-1]
+            dbname = row.dbname
             name, password = self._reader_ensure(conn, project_id)
             if grant or exclusive:
                 self._reader_grant(conn, project_id, dbname, name, exclusive=exclusive)
@@ -67,13 +68,13 @@ class SqlReaderMixin(LocalRows):
     def sql_owner_uri(self, project_id: str, branch_id: str) -> str:
         with self._reading() as conn:
             self._project_row(conn, project_id)
-            dbname = self._branch_row(conn, project_id, branch_id)[-1]
+            dbname = self._branch_row(conn, project_id, branch_id).dbname
             role, password = self._role(conn, project_id)
             # A branch made without an endpoint is not connectable until opened.
             db.allow_connections(conn, dbname, True)
         return _uri(role, password, self.host, self.port, dbname)
 
-    def _reader_ensure(self, conn: db.Conn, project_id: str) -> tuple[str, str]:
+    def _reader_ensure(self, conn: db.Conn, project_id: str) -> RoleRow:
         key = reader_key(project_id)
         known = readonly.role_of(conn, key)
         if known is not None:
@@ -90,7 +91,7 @@ class SqlReaderMixin(LocalRows):
                     (key, project_id, name, password),
                 )
                 readonly._create_role(conn, name, password)
-                known = (name, password)
+                known = RoleRow(name, password)
         return known
 
     def _reader_grant(

@@ -13,20 +13,25 @@ from ..base import mask_password
 from ..errors import EngineNotFound
 from . import catalog as cat
 from . import sql as db
-from .core import WARM_LOCK_WAIT, WARM_STEP_WAIT, warm_key
+from .core import WARM_LOCK_WAIT, warm_key
+from .records import WarmTodo
 from .rows import LocalRows
 from .util import quietly
 
 log = logging.getLogger(__name__)
 
-WarmTodo = tuple[str, str, str, str]  # (snapshot id, snapshot db, warm db, role)
 
+class WarmCopies:
+    """The local engine's warm copies, an object the engine holds (`engine._warm`): it
+    uses the engine's connections, locks and catalog rows; the engine's `warm_up`,
+    `warm_storage` and `warm_wait` are its `up`, `storage` and `wait`."""
 
-class WarmMixin(LocalRows):
-    _warmers: list[threading.Thread]
-    _warmers_lock: threading.Lock
+    def __init__(self, engine: LocalRows) -> None:
+        self._engine = engine
+        self._threads: list[threading.Thread] = []
+        self._threads_lock = threading.Lock()
 
-    def warm_up(self, project_id: str, *, background: bool = False) -> list[str]:
+    def up(self, project_id: str, *, background: bool = False) -> list[str]:
         """Make warm copies of the project's `warm_copies` most recent snapshots (and drop
         those of older ones); return the snapshot ids warmed now (local only).
 
@@ -37,47 +42,49 @@ class WarmMixin(LocalRows):
         copies are owned by the engine's role and not connectable, and are no branches."""
         if background:
             thread = threading.Thread(
-                target=self._warm_up_logged, args=(project_id,), name="warm-up", daemon=True
+                target=self._up_logged, args=(project_id,), name="warm-up", daemon=True
             )
-            with self._warmers_lock:
-                self._warmers = [t for t in self._warmers if t.is_alive()] + [thread]
+            with self._threads_lock:
+                self._threads = [t for t in self._threads if t.is_alive()] + [thread]
             thread.start()
             return []
         warmed: list[str] = []
-        conn = self._connect()
+        engine = self._engine
+        conn = engine._connect()
         try:
             # One warm-up per project at a time: wait for one already running.
-            if not self._lock_waiting(conn, warm_key(project_id), WARM_LOCK_WAIT):
+            if not engine._lock_waiting(conn, warm_key(project_id), WARM_LOCK_WAIT):
                 return warmed
-            self._drop_warm_leftovers(conn, project_id)  # init rows: a crashed warm-up's
+            self._drop_leftovers(conn, project_id)  # init rows: a crashed warm-up's
             while True:
-                with self._held(conn, project_id):
-                    todo, stale = self._warm_plan(conn, project_id)
+                with engine._held(conn, project_id):
+                    todo, stale = self._plan(conn, project_id)
                 for dbname in stale:
                     db.drop_database(conn, dbname)
                 if todo is None:
                     return warmed
-                if self._warm_copy(conn, project_id, todo):
-                    warmed.append(todo[0])
+                if self._copy(conn, project_id, todo):
+                    warmed.append(todo.snapshot_id)
         finally:
             conn.close()  # releases the warm-up lock
 
-    def _warm_copy(self, conn: db.Conn, project_id: str, todo: WarmTodo) -> bool:
+    def _copy(self, conn: db.Conn, project_id: str, todo: WarmTodo) -> bool:
         """Copy one snapshot into its warm copy (recorded `init`) and record it ready;
         False when its snapshot was deleted meanwhile (the copy is dropped)."""
-        _, snapshot_db, warm_db, _ = todo
+        snapshot_db, warm_db = todo.snapshot_db, todo.warm_db
+        engine = self._engine
         try:
-            self._fault("warm_intent_recorded")
+            engine._fault("warm_intent_recorded")
             # The engine's and not connectable: nobody can open or change it.
             db.copy_database(conn, warm_db, template=snapshot_db)
             db.restrict_access(conn, warm_db, None)
             self._prime(conn, warm_db)
-            self._fault("warm_copied")
+            engine._fault("warm_copied")
         except BaseException:
             quietly(db.drop_database, conn, warm_db)
             quietly(conn.execute, "DELETE FROM warm_copies WHERE dbname = %s", (warm_db,))
             raise
-        with self._held(conn, project_id):
+        with engine._held(conn, project_id):
             ready = conn.execute(
                 "UPDATE warm_copies SET state = 'ready' WHERE dbname = %s "
                 "AND state = 'init' RETURNING snapshot_id",
@@ -94,33 +101,33 @@ class WarmMixin(LocalRows):
         after the rollback starts about 3.5 ms sooner. Closed again before it is ready."""
         db.allow_connections(conn, warm_db, True)
         try:
-            with self._agent_db(warm_db):
+            with self._engine._agent_db(warm_db):
                 pass
         finally:
             db.allow_connections(conn, warm_db, False)
             db.end_sessions(conn, warm_db)  # our backend gone before the copy is ready
 
-    def _warm_up_logged(self, project_id: str) -> None:
+    def _up_logged(self, project_id: str) -> None:
         try:
-            self.warm_up(project_id)
+            self.up(project_id)
         except EngineNotFound:
             pass
         except Exception as error:  # a background thread: nobody else would see it
             log.warning("warm-up of project %s failed: %s", project_id, mask_password(str(error)))
 
-    def warm_wait(self, timeout: float | None = None) -> bool:
+    def wait(self, timeout: float | None = None) -> bool:
         """Wait for this engine's background warm-ups; False if some still run."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._warmers_lock:
-            threads = list(self._warmers)
+        with self._threads_lock:
+            threads = list(self._threads)
         for thread in threads:
             thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return not any(thread.is_alive() for thread in threads)
 
-    def warm_storage(self, project_id: str) -> list[tuple[str, int]]:
+    def storage(self, project_id: str) -> list[tuple[str, int]]:
         """(snapshot id, bytes) of the project's ready warm copies, newest snapshot first."""
-        with self._reading() as conn:
-            self._project_row(conn, project_id)
+        with self._engine._reading() as conn:
+            self._engine._project_row(conn, project_id)
             rows = conn.execute(
                 f"SELECT w.snapshot_id, {cat.SIZE_OF.format(col='w.dbname')} "
                 "FROM warm_copies w JOIN snapshots s ON s.id = w.snapshot_id "
@@ -128,9 +135,9 @@ class WarmMixin(LocalRows):
                 "ORDER BY s.created_at DESC, s.id DESC",
                 (project_id,),
             ).fetchall()
-        return [(row[0], int(row[1] or 0)) for row in rows]
+        return [(snapshot_id, int(size or 0)) for snapshot_id, size in rows]
 
-    def _warm_plan(self, conn: db.Conn, project_id: str) -> tuple[WarmTodo | None, list[str]]:
+    def _plan(self, conn: db.Conn, project_id: str) -> tuple[WarmTodo | None, list[str]]:
         """Under the project's lock: claim the warm copies no longer wanted (returned to
         be dropped) and record the intent for the next one to make, if any."""
         if (
@@ -143,33 +150,35 @@ class WarmMixin(LocalRows):
         wanted = conn.execute(
             "SELECT id, dbname FROM snapshots WHERE project_id = %s AND state = 'ready' "
             "AND tier = 'hot' ORDER BY created_at DESC, id DESC LIMIT %s",
-            (project_id, self.warm_copies),
+            (project_id, self._engine.warm_copies),
         ).fetchall()
         with conn.transaction():
             stale = conn.execute(
                 "DELETE FROM warm_copies WHERE project_id = %s AND state = 'ready' "
                 "AND NOT (snapshot_id = ANY(%s)) RETURNING dbname",
-                (project_id, [row[0] for row in wanted]),
+                (project_id, [snapshot_id for snapshot_id, _ in wanted]),
             ).fetchall()
             have = {
-                row[0]
-                for row in conn.execute(
+                snapshot_id
+                for (snapshot_id,) in conn.execute(
                     "SELECT snapshot_id FROM warm_copies WHERE project_id = %s", (project_id,)
                 ).fetchall()
             }
-            todo = next(((sid, sdb) for sid, sdb in wanted if sid not in have), None)
-            if todo is None:
-                return None, [row[0] for row in stale]
-            warm_db = self.names.warm_db()
-            role, _ = self._role(conn, project_id)
+            dropped = [dbname for (dbname,) in stale]
+            found = next(((sid, sdb) for sid, sdb in wanted if sid not in have), None)
+            if found is None:
+                return None, dropped
+            warm_db = self._engine.names.warm_db()
+            role = self._engine._role(conn, project_id).name
+            todo = WarmTodo(*found, warm_db=warm_db, role=role)
             conn.execute(
                 "INSERT INTO warm_copies (snapshot_id, project_id, state, dbname) "
                 "VALUES (%s, %s, 'init', %s)",
-                (todo[0], project_id, warm_db),
+                (todo.snapshot_id, project_id, warm_db),
             )
-        return (todo[0], todo[1], warm_db, role), [row[0] for row in stale]
+        return todo, dropped
 
-    def _drop_warm_leftovers(self, conn: db.Conn, project_id: str) -> None:
+    def _drop_leftovers(self, conn: db.Conn, project_id: str) -> None:
         """With the warm-up lock held: `init` warm copies are a crashed warm-up's."""
         for (dbname,) in conn.execute(
             "SELECT dbname FROM warm_copies WHERE project_id = %s AND state = 'init'",
@@ -178,13 +187,11 @@ class WarmMixin(LocalRows):
             db.drop_database(conn, dbname)
             conn.execute("DELETE FROM warm_copies WHERE dbname = %s", (dbname,))
 
-    def _repair_warm(self, conn: db.Conn, project_id: str) -> None:
-        if not self._try_lock(conn, warm_key(project_id)):
+    def repair(self, conn: db.Conn, project_id: str) -> None:
+        """recover()'s part: drop the `init` warm copies no live warm-up is making."""
+        if not self._engine._try_lock(conn, warm_key(project_id)):
             return  # a live warm-up is copying: its `init` row is not a leftover
         try:
-            self._drop_warm_leftovers(conn, project_id)
+            self._drop_leftovers(conn, project_id)
         finally:
-            self._unlock(conn, warm_key(project_id))
-
-    def close(self) -> None:
-        self.warm_wait(timeout=WARM_STEP_WAIT)
+            self._engine._unlock(conn, warm_key(project_id))
