@@ -15,7 +15,6 @@ is a template copy of it, made after the swap (nobody is connected to an orphan)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from psycopg import sql
 
@@ -24,6 +23,7 @@ from . import catalog as cat
 from . import contain
 from . import names as ids
 from . import sql as db
+from .records import SnapshotRow
 from .rows import LocalRows
 
 #: Rows written in a database so far (inserted, updated, deleted, catalogs' too).
@@ -137,5 +137,5 @@ class KeepMixin(LocalRows):
     ) -> Snapshot | None:
         if keeping is None or keeping.snapshot_id is None:
             return None
-        row: tuple[Any, ...] = self._snapshot_row(conn, project_id, keeping.snapshot_id)
-        return cat.snapshot_from(row, self._size(conn, row[-1]))
+        row: SnapshotRow = self._snapshot_row(conn, project_id, keeping.snapshot_id)
+        return cat.snapshot_from(row, self._size(conn, row.dbname))

@@ -6,12 +6,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import psycopg
 
 from ..base import FAILED, FINISHED, RUNNING, Branch, Operation, mask_password
-from ..errors import EngineLocked, EngineNotFound
+from ..errors import EngineInvalidRequest, EngineLocked, EngineNotFound
 from . import catalog as cat
+from . import names as ids
 from . import sql as db
 from .core import LOCKED_MESSAGE, LocalCore
 from .records import BranchRow, ProjectRow, RoleRow, ServedBy, SnapshotRow
@@ -161,3 +163,32 @@ class LocalRows(LocalCore):
                 self._ops_end(conn, op_ids, FAILED, mask_password(str(error))[:500] or "failed")
         except psycopg.Error:
             pass
+
+    def _snapshot_intent(
+        self,
+        conn: db.Conn,
+        project_id: str,
+        branch: BranchRow,
+        name: str | None,
+        expires_at: datetime | None,
+    ) -> tuple[str, str, list[str]]:
+        """Check the branch is a root, commit the snapshot's row (`init`) and operation;
+        return the snapshot's id, database name and operation ids."""
+        branch_id = branch.id
+        if branch.parent_id is not None:
+            raise EngineInvalidRequest(
+                f"snapshots can only be taken of root branches; branch {branch_id} has "
+                f"parent {branch.parent_id}",
+                status=400,
+            )
+        snapshot_id = ids.snapshot_id()
+        dbname = self.names.snapshot_db()
+        default_name = f"{branch.name} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
+        with conn.transaction():
+            conn.execute(
+                "INSERT INTO snapshots (id, project_id, name, source_branch_id, state, "
+                "dbname, expires_at) VALUES (%s, %s, %s, %s, 'init', %s, %s)",
+                (snapshot_id, project_id, name or default_name, branch_id, dbname, expires_at),
+            )
+            op_ids = self._ops_start(conn, project_id, [("create_timeline", branch_id, None)])
+        return snapshot_id, dbname, op_ids

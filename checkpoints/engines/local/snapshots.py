@@ -5,20 +5,18 @@ and not connectable, so nobody can open or change it."""
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 import psycopg
 
 from ..base import AsOf, Operation, Snapshot, SnapshotCreated
-from ..errors import EngineInvalidRequest
 from . import catalog as cat
-from . import names as ids
 from . import sql as db
 from .branches import BranchesMixin
 from .cold_recover import ColdRecoverMixin
 from .history.asof import AsOfMixin
 from .quiet import QuietCopyMixin
+from .records import SnapshotRow
 from .util import check_name
 
 log = logging.getLogger(__name__)
@@ -48,8 +46,8 @@ class SnapshotsMixin(BranchesMixin, ColdRecoverMixin, QuietCopyMixin, AsOfMixin)
             try:
                 # Owned by the engine's role, not connectable: immutable for the project.
                 # Copied from an MVCC snapshot: the app on the branch is not interrupted.
-                if not self._copy_quietly(conn, project_id, branch_id, branch[-1], dbname):
-                    self._copy_live(conn, branch_id, branch[-1], dbname)
+                if not self._copy_quietly(conn, project_id, branch_id, branch.dbname, dbname):
+                    self._copy_live(conn, branch_id, branch.dbname, dbname)
                 db.restrict_access(conn, dbname, None)
                 self._fault("snapshot_copied")
                 with conn.transaction():
@@ -67,35 +65,6 @@ class SnapshotsMixin(BranchesMixin, ColdRecoverMixin, QuietCopyMixin, AsOfMixin)
                 ),
                 operations=self._ops(conn, op_ids),
             )
-
-    def _snapshot_intent(
-        self,
-        conn: db.Conn,
-        project_id: str,
-        branch: tuple[Any, ...],
-        name: str | None,
-        expires_at: datetime | None,
-    ) -> tuple[str, str, list[str]]:
-        """Check the branch is a root, commit the snapshot's row (`init`) and operation;
-        return the snapshot's id, database name and operation ids."""
-        branch_id = branch[0]
-        if branch[4] is not None:
-            raise EngineInvalidRequest(
-                f"snapshots can only be taken of root branches; branch {branch_id} has "
-                f"parent {branch[4]}",
-                status=400,
-            )
-        snapshot_id = ids.snapshot_id()
-        dbname = self.names.snapshot_db()
-        default_name = f"{branch[2]} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
-        with conn.transaction():
-            conn.execute(
-                "INSERT INTO snapshots (id, project_id, name, source_branch_id, state, "
-                "dbname, expires_at) VALUES (%s, %s, %s, %s, 'init', %s, %s)",
-                (snapshot_id, project_id, name or default_name, branch_id, dbname, expires_at),
-            )
-            op_ids = self._ops_start(conn, project_id, [("create_timeline", branch_id, None)])
-        return snapshot_id, dbname, op_ids
 
     def _undo_snapshot(self, conn: db.Conn, snapshot_id: str, dbname: str) -> None:
         try:
@@ -127,7 +96,7 @@ class SnapshotsMixin(BranchesMixin, ColdRecoverMixin, QuietCopyMixin, AsOfMixin)
                 (name, snapshot_id),
             )
             return cat.snapshot_from(
-                self._snapshot_row(conn, project_id, snapshot_id), self._size(conn, row[-1])
+                self._snapshot_row(conn, project_id, snapshot_id), self._size(conn, row.dbname)
             )
 
     def snapshot_delete(self, project_id: str, snapshot_id: str) -> list[Operation]:
@@ -135,17 +104,18 @@ class SnapshotsMixin(BranchesMixin, ColdRecoverMixin, QuietCopyMixin, AsOfMixin)
             row = self._snapshot_row(conn, project_id, snapshot_id)
             return self._delete_snapshot(conn, project_id, row)
 
-    def _delete_snapshot(
-        self, conn: db.Conn, project_id: str, row: tuple[Any, ...]
-    ) -> list[Operation]:
-        snapshot_id, dbname = row[0], row[-1]
+    def _delete_snapshot(self, conn: db.Conn, project_id: str, row: SnapshotRow) -> list[Operation]:
+        snapshot_id, dbname = row.id, row.dbname
         with conn.transaction():
             conn.execute(
                 "UPDATE snapshots SET state = 'deleting', updated_at = now() WHERE id = %s",
                 (snapshot_id,),
             )
             op_ids = self._ops_start(
-                conn, project_id, [("delete_timeline", row[3], None)], on_crash="complete"
+                conn,
+                project_id,
+                [("delete_timeline", row.source_branch_id, None)],
+                on_crash="complete",
             )
             # Its warm copy goes too (unknown to the catalog from here: recover() drops it).
             warm = conn.execute(
@@ -167,6 +137,7 @@ class SnapshotsMixin(BranchesMixin, ColdRecoverMixin, QuietCopyMixin, AsOfMixin)
                 "AND s.state = 'ready' AND s.expires_at <= now() ORDER BY s.created_at",
                 (project_id,),
             ).fetchall()
-            for row in rows:
+            expired = [SnapshotRow._make(row) for row in rows]
+            for row in expired:
                 self._delete_snapshot(conn, project_id, row)
-            return [row[0] for row in rows]
+            return [row.id for row in expired]

@@ -6,12 +6,12 @@ transaction, so a crash before the commit undoes both."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import psycopg
 
 from . import sql as db
 from .keep import Keeping, KeepMixin
+from .records import BranchRow
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ class SwapMixin(KeepMixin):
         self,
         conn: db.Conn,
         project_id: str,
-        target: tuple[Any, ...],
+        target: BranchRow,
         branch_id: str,
         temp_db: str,
         endpoint: tuple[str, str] | None,
@@ -36,14 +36,14 @@ class SwapMixin(KeepMixin):
         The renames and the catalog rows commit in one transaction: at every instant the
         endpoint's name belongs to one complete database, the old one or the new one.
         `keeping`: the live database is renamed a snapshot's instead (`keep.py`)."""
-        orphan_name = orphan_name or self._orphan_name(conn, project_id, target[2])
-        orphan_db = self.names.branch_db() if endpoint else target[-1]
+        orphan_name = orphan_name or self._orphan_name(conn, project_id, target.name)
+        orphan_db = self.names.branch_db() if endpoint else target.dbname
         new_db = endpoint[1] if endpoint else temp_db
         live = self._block_live(conn, endpoint)
         kept_db = None
         if keeping and live and endpoint:
             keeping.writes = self._writes_of(conn, endpoint[1])  # its sessions have ended
-            keeping.by_copy = not self._keep_renamable(conn, target[0])
+            keeping.by_copy = not self._keep_renamable(conn, target.id)
             kept_db = None if keeping.by_copy else self.names.snapshot_db()
         self._fault("before_swap")
         for attempt in range(3):
@@ -54,7 +54,7 @@ class SwapMixin(KeepMixin):
                     self._fault("before_orphan_recorded")
                     self._swap_rows(conn, target, branch_id, orphan_name, orphan_db, new_db)
                     if kept_db and keeping:
-                        self._keep_rows(conn, project_id, target[0], branch_id, kept_db, keeping)
+                        self._keep_rows(conn, project_id, target.id, branch_id, kept_db, keeping)
                     self._ops_end(conn, op_ids)
                 return True
             except psycopg.errors.ObjectInUse:
@@ -102,14 +102,14 @@ class SwapMixin(KeepMixin):
     def _swap_rows(
         self,
         conn: db.Conn,
-        target: tuple[Any, ...],
+        target: BranchRow,
         branch_id: str,
         orphan_name: str,
         orphan_db: str,
         new_db: str,
     ) -> None:
         """Inside the swap's transaction: the catalog follows the renames."""
-        target_id, target_name, is_default = target[0], target[2], target[5]
+        target_id, target_name, is_default = target.id, target.name, target.is_default
         conn.execute(
             "UPDATE branches SET name = %s, is_default = false, dbname = %s, "
             "updated_at = now() WHERE id = %s",

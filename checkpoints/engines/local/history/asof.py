@@ -15,7 +15,6 @@ import shutil
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
@@ -25,6 +24,7 @@ from .. import archive
 from .. import catalog as cat
 from .. import sql as db
 from ..cold import ColdMixin
+from ..records import BranchRow
 from . import basebackup, reaping, recovery, wal
 
 NO_HISTORY = (
@@ -87,7 +87,7 @@ class AsOfMixin(ColdMixin):
             role = self._role(conn, project_id)[0]
             segment = self._close_segment(conn)
         wal.wait_archived(history, segment)
-        dbname = branch[-1]
+        dbname = branch.dbname
         try:
             with recovery.scratch_instance(
                 bin_dir,
@@ -132,7 +132,7 @@ class AsOfMixin(ColdMixin):
     def _as_of_record(
         self,
         project_id: str,
-        branch: tuple[Any, ...],
+        branch: BranchRow,
         name: str | None,
         expires_at: datetime | None,
         dumped: tuple[Path, str, int],
@@ -168,17 +168,6 @@ class AsOfMixin(ColdMixin):
                 ),
                 operations=self._ops(conn, op_ids),
             )
-
-    # Declared by the snapshots' mixin, which this one serves.
-    def _snapshot_intent(
-        self,
-        conn: db.Conn,
-        project_id: str,
-        branch: tuple[Any, ...],
-        name: str | None,
-        expires_at: datetime | None,
-    ) -> tuple[str, str, list[str]]:
-        raise NotImplementedError
 
 
 def _database_there(scratch: recovery.Scratch, dbname: str) -> bool:
