@@ -4,6 +4,7 @@ a recovery killed at any step leaves no scratch instance, folder or snapshot beh
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from checkpoints.engines.connect import run_sql
 from checkpoints.engines.errors import EngineInvalidRequest
 from checkpoints.engines.local import LocalEngine
 from checkpoints.engines.local.history import basebackup, reaping, wal
+from checkpoints.pgroles import ENGINE_ROLE
 from tests.engines.test_local_crash import run_child
+from tests.engines.test_trojan_catalog import MARK, RECORDER
 from tests.history_server import History, history_server
 
 
@@ -80,6 +83,28 @@ def test_a_version_as_of_a_past_time_holds_what_the_database_held_then(engine, h
     assert [s.id for s in engine.snapshot_list(project_id)] == [created.snapshot.id]
     assert rolled_back_to(engine, project_id, created.snapshot.id) == then
     assert len(then[1]) == 40 and then[1][0] == (1, "renamed")
+
+
+def test_code_planted_before_the_moment_runs_as_the_project_at_most(engine, history):
+    """The as-of path's trojan step: a CHECK calling the agent's function, planted before
+    the moment, runs when the recovered version is loaded (a cold load) — as the
+    project's role, logged in as it, and none of its escalations holds."""
+    project_id, branch_id, uri = project(engine, history)
+    run_sql(uri, RECORDER.format(mark=MARK, engine=ENGINE_ROLE, other=ENGINE_ROLE))
+    run_sql(uri, "CREATE TABLE t_check (id int CHECK (public.trojan('as-of')))")
+    run_sql(uri, "INSERT INTO t_check VALUES (1), (2)")
+    moment = now(uri)
+    run_sql(uri, "DELETE FROM t_check")
+    seen = len(history.server.log_file.read_text(errors="replace"))
+    created = engine.snapshot_create(project_id, branch_id, timestamp=moment).snapshot
+    assert rolled_back_to(engine, project_id, created.id)[0] != []  # contacts came back
+    assert run_sql(engine.connection_uri(project_id), "SELECT count(*) FROM t_check") == [(2,)]
+    said = history.server.log_file.read_text(errors="replace")[seen:]
+    ran = re.findall(rf"{MARK}\|as-of\|([^|]*)\|([^|]*)\|([^|]*)\|", said)
+    role = engine.names.role(project_id)
+    assert ran and set(ran) == {(role, role, "")}
+    roles = run_sql(history.url, f"SELECT rolname FROM pg_roles WHERE rolname LIKE '{MARK}%'")
+    assert roles == []
 
 
 def test_as_of_an_lsn_and_just_before_a_transaction(engine, history):
