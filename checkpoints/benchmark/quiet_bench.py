@@ -61,6 +61,7 @@ class AppLoad:
         self.since = 0.0
         self.process = context.Process(target=_app, args=(uri, self.rounds, self.stop))
         self.process.start()
+        self.rounds.get(timeout=120)  # the app runs (a fresh interpreter takes a moment)
 
     def measure(self) -> Window:
         """A window that gets every round ending from now until `end()`."""

@@ -63,8 +63,15 @@ def version(uri: str) -> str:
 
 
 def set_version(uri: str, value: str) -> None:
-    run_sql(uri, "CREATE TABLE IF NOT EXISTS marker (v text); DELETE FROM marker")
-    run_sql(uri, "INSERT INTO marker VALUES (%s)", (value,))
+    """The marker row, and its statistics flushed before this returns: a session's counts
+    otherwise reach pg_stat_database up to a second later, or as its process exits after
+    the client has gone (a count read then would race them)."""
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS marker (v text)")
+        conn.execute("DELETE FROM marker")
+        conn.execute("INSERT INTO marker VALUES (%s)", (value,))
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        conn.execute("SELECT 1")  # answered after the idle backend flushed
 
 
 def assert_consistent(engine: LocalEngine, project_id: str) -> None:
