@@ -43,14 +43,14 @@ from checkpoints.errors import (
     ServiceError,
     SnapshotLimitReached,
 )
-from checkpoints.job_reaper import (
+from checkpoints.models import AgentProject
+from checkpoints.queue.job_reaper import (
     JOB_NEVER_STARTED,
     JOB_STALE,
     QUEUED_TIMEOUT,
     STALE_AFTER,
     jobs_fail_stale,
 )
-from checkpoints.models import AgentProject
 from checkpoints.selectors import job_active, previews_expired
 from checkpoints.services.jobs import job_cancel
 from checkpoints.services.previews import preview_discard, preview_open

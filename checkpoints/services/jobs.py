@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from checkpoints import permissions
 from checkpoints.errors import JOB_CANCELLED, JOB_NOT_RUNNING, JobNotRunning
-from checkpoints.job_state import job_transition
 from checkpoints.models import Job
+from checkpoints.queue.job_state import job_transition
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

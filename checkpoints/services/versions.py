@@ -18,8 +18,8 @@ from checkpoints.errors import (
     NameTaken,
     ServiceError,
 )
-from checkpoints.housekeeping import housekeeping_yield
 from checkpoints.models import AgentProject, Job, Version
+from checkpoints.queue.housekeeping import housekeeping_yield
 from checkpoints.version_labels import LabelsInvalid, labels_clean
 
 if TYPE_CHECKING:
