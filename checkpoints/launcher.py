@@ -31,10 +31,18 @@ from pathlib import Path
 import psutil
 import psycopg
 
-from checkpoints import pgroles, teamservers
-from checkpoints.children import GRACEFUL_TIMEOUT, Signals, say, start, stop, wait, wait_for_port
-from checkpoints.launch_env import METADATA_DB, child_env
-from checkpoints.pgserver import EmbeddedPostgres, free_port
+from checkpoints.servers import pgroles, teamservers
+from checkpoints.servers.children import (
+    GRACEFUL_TIMEOUT,
+    Signals,
+    say,
+    start,
+    stop,
+    wait,
+    wait_for_port,
+)
+from checkpoints.servers.launch_env import METADATA_DB, child_env
+from checkpoints.servers.pgserver import EmbeddedPostgres, free_port
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 #: The worker's fallback polling interval: a new job wakes it at once (NOTIFY); polling

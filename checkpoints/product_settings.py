@@ -18,7 +18,7 @@ CHECKPOINTS_APP_PANEL = "contacts.views.contacts_app_context"
 
 def _default_engine_url() -> str:
     """The engine's own role on the embedded server (`make run` made it), else empty."""
-    from checkpoints.pgroles import engine_url
+    from checkpoints.servers.pgroles import engine_url
 
     return engine_url(DATA_DIR / "postgres") or ""
 

@@ -97,8 +97,8 @@ TEMPLATES = [
 
 def _default_database_url() -> str:
     """The metadata database on the embedded server that `make run` starts."""
-    from checkpoints.pgroles import app_url
-    from checkpoints.pgserver import read_config
+    from checkpoints.servers.pgroles import app_url
+    from checkpoints.servers.pgserver import read_config
 
     # The app's own role once `make run` made it; a data folder from before: the superuser.
     url = app_url(DATA_DIR / "postgres", "checkpoints")

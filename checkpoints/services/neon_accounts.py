@@ -16,11 +16,11 @@ from django.db import transaction
 from django.db.models import Count
 
 from checkpoints import permissions
-from checkpoints.engine_connections import connection_unusable
 from checkpoints.engines.neon.account import key_check
 from checkpoints.errors import ServiceError
 from checkpoints.models import EngineConnection, Job, Team
 from checkpoints.secretbox import secret_seal
+from checkpoints.servers.engine_connections import connection_unusable
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
