@@ -214,7 +214,7 @@ class Version(models.Model):
     #: Bytes the snapshot takes in its tier, recorded when saved or moved (never per view).
     size_bytes = models.BigIntegerField(null=True, blank=True)
     #: The caller's own key/value labels set at save (`git_sha`, `agent_run`…;
-    #: checkpoints/version_labels.py checks them): shown and filterable, never interpreted.
+    #: checkpoints/rules/version_labels.py checks them): shown and filterable, never interpreted.
     labels = models.JSONField(default=dict, blank=True)
 
     class Meta:

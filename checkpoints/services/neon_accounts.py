@@ -15,10 +15,10 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 
-from checkpoints import permissions
 from checkpoints.engines.neon.account import key_check
 from checkpoints.errors import ServiceError
 from checkpoints.models import EngineConnection, Job, Team
+from checkpoints.rules import permissions
 from checkpoints.secretbox import secret_seal
 from checkpoints.servers.engine_connections import connection_unusable
 

@@ -20,12 +20,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from checkpoints import connections, permissions, version_rules, version_sql
+from checkpoints import connections
 from checkpoints.engines import sql_read
 from checkpoints.engines.base import Engine
 from checkpoints.engines.errors import EngineError, EngineLocked, EngineNotFound
 from checkpoints.errors import NOT_STARTED, ServiceError
 from checkpoints.models import AgentProject, SqlCopy, Version
+from checkpoints.rules import permissions, version_rules, version_sql
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

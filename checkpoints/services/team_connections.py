@@ -17,10 +17,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 from psycopg.conninfo import conninfo_to_dict
 
-from checkpoints import permissions
 from checkpoints.engines.base import mask_password
 from checkpoints.errors import ServiceError
 from checkpoints.models import AgentProject, EngineConnection, Team
+from checkpoints.rules import permissions
 from checkpoints.secretbox import secret_seal
 from checkpoints.servers.engine_connections import (
     EXTERNAL,
