@@ -168,7 +168,7 @@ def gunicorn_command(port: int, *, access_log: bool = True) -> list[str]:
     command += ["--workers=2", "--threads=4", "--preload", "--log-level=warning"]
     command += [f"--graceful-timeout={GRACEFUL_TIMEOUT}"]
     # Share links carry their token in the path: the access log redacts it.
-    command += ["--logger-class=checkpoints.logredact.GunicornLogger"]
+    command += ["--logger-class=checkpoints.security.logredact.GunicornLogger"]
     return command + (["--access-logfile=-"] if access_log else [])
 
 

@@ -81,7 +81,7 @@ class EngineConnection(models.Model):
     """Where a team's projects live: its own embedded server, a PostgreSQL server (the URL
     of a role that may create databases and roles), or a Neon account.
 
-    The URL or API key is kept only encrypted (`secret`, checkpoints/secretbox.py) and
+    The URL or API key is kept only encrypted (`secret`, checkpoints/security/secretbox.py) and
     handed only to the engine; `server` is what may be shown (host:port, the API URL).
     Projects without a connection live on the installation's own engine (`shared`)."""
 

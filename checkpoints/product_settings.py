@@ -147,7 +147,7 @@ LOGGING = {
         "server": {"format": "[%(asctime)s] %(message)s"},
     },
     # Share-link tokens are secrets in URL paths: redacted from every record.
-    "filters": {"redact_share_tokens": {"()": "checkpoints.logredact.RedactFilter"}},
+    "filters": {"redact_share_tokens": {"()": "checkpoints.security.logredact.RedactFilter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",

@@ -5,7 +5,7 @@
   databases and roles);
 - neon: the Neon engine of the stored API key, org id and API URL.
 
-The secret is opened (checkpoints/secretbox.py) only here, only to hand it to the engine.
+The secret is opened (checkpoints/security/secretbox.py) only here, only to hand it to the engine.
 Cache keys name what an engine reaches without the secret itself (its sha256), so two
 teams placed on one external server share one engine.
 """
@@ -22,7 +22,7 @@ from checkpoints.engines.base import Engine
 from checkpoints.engines.errors import EngineError
 from checkpoints.engines.local.history import wal as history_wal
 from checkpoints.models import EngineConnection
-from checkpoints.secretbox import secret_open
+from checkpoints.security.secretbox import secret_open
 from checkpoints.servers import teamservers
 from checkpoints.servers.pgserver_config import read_config
 

@@ -21,7 +21,7 @@ from checkpoints.engines.base import mask_password
 from checkpoints.errors import ServiceError
 from checkpoints.models import AgentProject, EngineConnection, Team
 from checkpoints.rules import permissions
-from checkpoints.secretbox import secret_seal
+from checkpoints.security.secretbox import secret_seal
 from checkpoints.servers.engine_connections import (
     EXTERNAL,
     PER_TEAM,
