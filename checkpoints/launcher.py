@@ -11,8 +11,7 @@ CHECKPOINTS_DATA_DIR), so a second run reuses the same projects and versions, an
 Each child (web server, worker) runs in a process group of its own, so the terminal's
 SIGINT reaches only the launcher: gunicorn's gthread workers deadlock in their quit
 handler when they get the terminal's SIGINT and then their master's signal. The launcher
-sends each child exactly one SIGTERM, waits a bounded time, then kills the child's whole
-group.
+sends each child exactly one SIGTERM, waits a bounded time, then kills its whole group.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """Reading a project's database with SQL: `sql_run` (one statement, read-only, capped) and
-`schema_describe` (tables, columns, keys, indexes, row estimates), of the live database
-or of any version.
+`schema_describe` (tables, columns, keys, indexes, row estimates), live or as of a version.
 
 Every read runs as the project's reader (`Engine.sql_reader_uri`: a role that can only
 read) inside a read-only transaction it cannot lift (`engines/sql_read.py`). A read as of
