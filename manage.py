@@ -47,7 +47,7 @@ def _no_database_hint() -> str | None:
 
     from django.conf import settings
 
-    from checkpoints.pgserver import read_config
+    from checkpoints.servers.pgserver import read_config
 
     config = read_config(settings.DATA_DIR / "postgres")
     if config is None:

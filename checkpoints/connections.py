@@ -10,13 +10,13 @@ from typing import cast
 from django.conf import settings
 from django.utils import timezone
 
-from checkpoints import engine_connections
 from checkpoints.engines import get_engine
 from checkpoints.engines.base import Engine
 from checkpoints.engines.errors import EngineError
 from checkpoints.engines.keep_foreign import KeepForeign
 from checkpoints.errors import NOT_STARTED, PREVIEW_GONE, ServiceError
 from checkpoints.models import AgentProject, Preview
+from checkpoints.servers import engine_connections
 
 
 def engine_for(*, project: AgentProject) -> Engine:

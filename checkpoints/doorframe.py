@@ -13,15 +13,16 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from checkpoints import permissions, services, shapes
+from checkpoints import services, shapes
 from checkpoints.models import AgentProject, Job, Version
 from checkpoints.paging import Page
 from checkpoints.refusals import Refusal
+from checkpoints.rules import permissions
+from checkpoints.rules.version_labels import LabelsInvalid, labels_filter
 from checkpoints.serialize import job_json, preview_json, share_json
 from checkpoints.services import lifecycle
 from checkpoints.services.sharing import ShareCreated
 from checkpoints.tokens import ApiToken, uri_shown
-from checkpoints.version_labels import LabelsInvalid, labels_filter
 
 
 def uri_for(token: ApiToken | None, uri: str, *, reveal: bool) -> str:

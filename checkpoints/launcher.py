@@ -11,8 +11,7 @@ CHECKPOINTS_DATA_DIR), so a second run reuses the same projects and versions, an
 Each child (web server, worker) runs in a process group of its own, so the terminal's
 SIGINT reaches only the launcher: gunicorn's gthread workers deadlock in their quit
 handler when they get the terminal's SIGINT and then their master's signal. The launcher
-sends each child exactly one SIGTERM, waits a bounded time, then kills the child's whole
-group.
+sends each child exactly one SIGTERM, waits a bounded time, then kills its whole group.
 """
 
 from __future__ import annotations
@@ -31,10 +30,18 @@ from pathlib import Path
 import psutil
 import psycopg
 
-from checkpoints import pgroles, teamservers
-from checkpoints.children import GRACEFUL_TIMEOUT, Signals, say, start, stop, wait, wait_for_port
-from checkpoints.launch_env import METADATA_DB, child_env
-from checkpoints.pgserver import EmbeddedPostgres, free_port
+from checkpoints.servers import pgroles, teamservers
+from checkpoints.servers.children import (
+    GRACEFUL_TIMEOUT,
+    Signals,
+    say,
+    start,
+    stop,
+    wait,
+    wait_for_port,
+)
+from checkpoints.servers.launch_env import METADATA_DB, child_env
+from checkpoints.servers.pgserver import EmbeddedPostgres, free_port
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 #: The worker's fallback polling interval: a new job wakes it at once (NOTIFY); polling
@@ -160,7 +167,7 @@ def gunicorn_command(port: int, *, access_log: bool = True) -> list[str]:
     command += ["--workers=2", "--threads=4", "--preload", "--log-level=warning"]
     command += [f"--graceful-timeout={GRACEFUL_TIMEOUT}"]
     # Share links carry their token in the path: the access log redacts it.
-    command += ["--logger-class=checkpoints.logredact.GunicornLogger"]
+    command += ["--logger-class=checkpoints.security.logredact.GunicornLogger"]
     return command + (["--access-logfile=-"] if access_log else [])
 
 

@@ -81,7 +81,7 @@ class EngineConnection(models.Model):
     """Where a team's projects live: its own embedded server, a PostgreSQL server (the URL
     of a role that may create databases and roles), or a Neon account.
 
-    The URL or API key is kept only encrypted (`secret`, checkpoints/secretbox.py) and
+    The URL or API key is kept only encrypted (`secret`, checkpoints/security/secretbox.py) and
     handed only to the engine; `server` is what may be shown (host:port, the API URL).
     Projects without a connection live on the installation's own engine (`shared`)."""
 
@@ -214,7 +214,7 @@ class Version(models.Model):
     #: Bytes the snapshot takes in its tier, recorded when saved or moved (never per view).
     size_bytes = models.BigIntegerField(null=True, blank=True)
     #: The caller's own key/value labels set at save (`git_sha`, `agent_run`…;
-    #: checkpoints/version_labels.py checks them): shown and filterable, never interpreted.
+    #: checkpoints/rules/version_labels.py checks them): shown and filterable, never interpreted.
     labels = models.JSONField(default=dict, blank=True)
 
     class Meta:

@@ -18,7 +18,7 @@ CHECKPOINTS_APP_PANEL = "contacts.views.contacts_app_context"
 
 def _default_engine_url() -> str:
     """The engine's own role on the embedded server (`make run` made it), else empty."""
-    from checkpoints.pgroles import engine_url
+    from checkpoints.servers.pgroles import engine_url
 
     return engine_url(DATA_DIR / "postgres") or ""
 
@@ -147,7 +147,7 @@ LOGGING = {
         "server": {"format": "[%(asctime)s] %(message)s"},
     },
     # Share-link tokens are secrets in URL paths: redacted from every record.
-    "filters": {"redact_share_tokens": {"()": "checkpoints.logredact.RedactFilter"}},
+    "filters": {"redact_share_tokens": {"()": "checkpoints.security.logredact.RedactFilter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkpoints import input_guard, services
+from checkpoints import services
 from checkpoints.engines.base import mask_password
 from checkpoints.engines.errors import EngineError, OperationTimeout
 from checkpoints.errors import (
@@ -18,6 +18,7 @@ from checkpoints.errors import (
     SHARE_NOT_FOUND,
     VERSION_NOT_FOUND,
 )
+from checkpoints.security import input_guard
 
 #: Largest id a bigint column holds; larger ids are simply not found.
 MAX_ID = input_guard.MAX_ID

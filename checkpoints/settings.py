@@ -70,10 +70,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "checkpoints.input_guard.InputGuardMiddleware",
+    "checkpoints.security.input_guard.InputGuardMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
-# Request bodies: larger ones answer 413 with the limit (checkpoints.input_guard).
+# Request bodies: larger ones answer 413 with the limit (checkpoints.security.input_guard).
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("CHECKPOINTS_MAX_BODY_BYTES", 2 * 1024 * 1024))
 
 ROOT_URLCONF = "checkpoints.urls"
@@ -97,8 +97,8 @@ TEMPLATES = [
 
 def _default_database_url() -> str:
     """The metadata database on the embedded server that `make run` starts."""
-    from checkpoints.pgroles import app_url
-    from checkpoints.pgserver import read_config
+    from checkpoints.servers.pgroles import app_url
+    from checkpoints.servers.pgserver import read_config
 
     # The app's own role once `make run` made it; a data folder from before: the superuser.
     url = app_url(DATA_DIR / "postgres", "checkpoints")

@@ -11,8 +11,8 @@ from django.contrib.auth.signals import user_logged_in
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
-from checkpoints.engine_connections import team_server_remove
 from checkpoints.models import Membership, Team
+from checkpoints.servers.engine_connections import team_server_remove
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

@@ -20,12 +20,12 @@ from django.db.models import Q
 from django.tasks import default_task_backend, task
 from django.utils import timezone
 
-from checkpoints import selectors
 from checkpoints.errors import PREVIEW_GONE, PROJECT_BUSY, ProjectBusy, ServiceError
-from checkpoints.housekeeping import housekeeping_yield
-from checkpoints.job_reaper import jobs_fail_stale
 from checkpoints.lifecycle.policy import cleanup_interval
 from checkpoints.models import AgentProject, Job, Preview, ShareLink, Version
+from checkpoints.queue.housekeeping import housekeeping_yield
+from checkpoints.queue.job_reaper import jobs_fail_stale
+from checkpoints.rules import selectors
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
-from checkpoints import selectors
 from checkpoints.api.models import ApiToken
 from checkpoints.engines.base import mask_password
+from checkpoints.rules import selectors
 from checkpoints.services import ServiceError
 
 if TYPE_CHECKING:

@@ -25,8 +25,9 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
-from checkpoints import job_fair, job_watchdog, jobs_live, tasks
-from checkpoints.job_reaper import jobs_fail_stale
+from checkpoints import tasks
+from checkpoints.queue import job_fair, job_watchdog, jobs_live
+from checkpoints.queue.job_reaper import jobs_fail_stale
 
 logger = logging.getLogger(__name__)
 

@@ -15,9 +15,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from checkpoints import permissions, selectors, services
+from checkpoints import services
 from checkpoints.engines.base import mask_password
 from checkpoints.models import AgentProject, Preview
+from checkpoints.rules import permissions, selectors
 from checkpoints.views.app_panel import locked_read_message
 from contacts import compare, repository
 from contacts.forms import ContactForm

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from checkpoints.engines.op_timings import OPERATION_TIMINGS
-from checkpoints.pgserver import EmbeddedPostgres
+from checkpoints.servers.pgserver import EmbeddedPostgres
 from tests.postgres_plugin import PG_SERVER
 from tests.web_fixtures import engine_project_drop, project_demo, user_make
 

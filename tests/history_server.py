@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from checkpoints import teamservers
 from checkpoints.engines.local import LocalEngine
 from checkpoints.engines.local.history import basebackup, wal
-from checkpoints.pgserver import pg_bin
+from checkpoints.servers import teamservers
+from checkpoints.servers.pgserver import pg_bin
 
 TEAM = 1
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from checkpoints import pgroles
-from checkpoints.pgserver import EmbeddedPostgres
+from checkpoints.servers import pgroles
+from checkpoints.servers.pgserver import EmbeddedPostgres
 
 _TMP = Path(tempfile.mkdtemp(prefix="checkpoints-tests-"))
 PG_SERVER = EmbeddedPostgres(_TMP / "postgres", fast=True)

@@ -1,4 +1,4 @@
-"""The embedded server's own roles (checkpoints.pgroles): Django connects as the metadata
+"""The embedded server's own roles (checkpoints.servers.pgroles): Django connects as the metadata
 database's owner and nothing more, the engine's role is no superuser, an installation from
 before them is handed over, and a project's role still cannot open the metadata database.
 
@@ -17,9 +17,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from checkpoints import pgroles
 from checkpoints.engines.local import LocalEngine
-from checkpoints.pgserver import EmbeddedPostgres
+from checkpoints.servers import pgroles
+from checkpoints.servers.pgserver import EmbeddedPostgres
 from tests.e2e.test_launcher import clean_env
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,11 +9,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
-from checkpoints import doorframe, job_waits, services
+from checkpoints import doorframe, services
 from checkpoints.api.http import ApiError, api_view
 from checkpoints.api.inputs import json_body, query_wait
 from checkpoints.api.lookups import job_of, project_of
 from checkpoints.models import Job
+from checkpoints.queue import job_waits
 from checkpoints.refusals import not_found
 from checkpoints.serialize import JOB_ERROR_STATUS
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
-from checkpoints import permissions, selectors
 from checkpoints.models import AgentProject, Job, Preview, ShareLink, Version
 from checkpoints.refusals import (
     MAX_ID,
@@ -16,6 +15,7 @@ from checkpoints.refusals import (
     share_not_found,
     version_not_found,
 )
+from checkpoints.rules import permissions, selectors
 from checkpoints.tokens import token_projects
 
 

@@ -9,13 +9,14 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
-from checkpoints import permissions, services
+from checkpoints import services
 from checkpoints.api.http import Invalid, api_view
 from checkpoints.api.inputs import int_field, json_body, text_field
 from checkpoints.api.jobs import job_answer, wait_seconds
 from checkpoints.api.lookups import project_of
 from checkpoints.models import EngineConnection, Team
 from checkpoints.refusals import MAX_ID
+from checkpoints.rules import permissions
 from checkpoints.serialize import version_json
 from checkpoints.services import db_import, neon_accounts, neon_adopt, teams
 from checkpoints.tokens import token_require_unscoped

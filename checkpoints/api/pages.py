@@ -7,9 +7,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from checkpoints import selectors
 from checkpoints.api.models import ApiToken
-from checkpoints.input_guard import int_or_none
+from checkpoints.rules import selectors
+from checkpoints.security.input_guard import int_or_none
 from checkpoints.services import ServiceError
 from checkpoints.tokens import token_create
 from checkpoints.tokens import token_revoke as token_revoke_service

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 
-from checkpoints import doorframe, selectors, services
+from checkpoints import doorframe, services
 from checkpoints.api.http import Invalid, api_view
 from checkpoints.api.inputs import int_field, json_body, query_bool
 from checkpoints.api.jobs import job_answer, wait_seconds
 from checkpoints.api.listing import list_answer
 from checkpoints.api.lookups import preview_of, project_of, version_of
+from checkpoints.rules import selectors
 from checkpoints.serialize import preview_json
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from checkpoints import doorframe, permissions, services
+from checkpoints import doorframe, services
 from checkpoints.api.http import Invalid, api_view
 from checkpoints.api.inputs import int_field, json_body, query_bool, text_field
 from checkpoints.api.jobs import job_answer, wait_seconds
@@ -12,6 +12,7 @@ from checkpoints.api.listing import list_answer
 from checkpoints.api.lookups import project_of, role_of
 from checkpoints.models import Membership, Team
 from checkpoints.refusals import MAX_ID
+from checkpoints.rules import permissions
 from checkpoints.serialize import project_json
 from checkpoints.tokens import token_projects, token_require_unscoped
 

@@ -11,9 +11,9 @@ from checkpoints.api.http import ApiError, Invalid, api_view
 from checkpoints.api.inputs import json_body, text_field
 from checkpoints.api.jobs import job_answer, wait_seconds
 from checkpoints.api.lookups import project_of, version_of
-from checkpoints.input_guard import int_or_none
 from checkpoints.models import AgentProject, MigrationTrial, Version
 from checkpoints.refusals import MAX_ID, MAX_NUMBER, not_found
+from checkpoints.security.input_guard import int_or_none
 from checkpoints.services import migrations, sql_tools
 
 VERSION_INVALID = "A version number (0 or more), or leave it out for the live database."

@@ -13,12 +13,12 @@ from checkpoints.api.inputs import json_body, text_field
 from checkpoints.api.jobs import job_answer, wait_seconds
 from checkpoints.api.listing import list_answer
 from checkpoints.api.lookups import project_of, version_of
-from checkpoints.input_guard import int_or_none
 from checkpoints.models import AgentProject, Job
 from checkpoints.refusals import MAX_NUMBER
+from checkpoints.rules.version_labels import LabelsInvalid, labels_clean
+from checkpoints.security.input_guard import int_or_none
 from checkpoints.serialize import version_json
 from checkpoints.services import history
-from checkpoints.version_labels import LabelsInvalid, labels_clean
 
 AS_OF = ("timestamp", "lsn")
 

@@ -15,7 +15,7 @@ from psycopg import sql
 
 from checkpoints.benchmark.results import IDLE_CLIENTS, SizeResult
 from checkpoints.engines.local import sql as local_sql
-from checkpoints.pgserver import pg_bin
+from checkpoints.servers.pgserver import pg_bin
 
 
 def bench_end_sessions(

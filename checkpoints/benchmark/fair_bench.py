@@ -31,11 +31,11 @@ import httpx
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from checkpoints import teamservers
 from checkpoints.benchmark.fair_attacks import API, finished, flood, held_lock, project_uri, quiet
 from checkpoints.benchmark.fair_burn import burning, probe_share
 from checkpoints.benchmark.report import Row
 from checkpoints.benchmark.web_app import BASE_DIR, env_of, served_app
+from checkpoints.servers import teamservers
 
 TOKEN = (
     "from django.contrib.auth import get_user_model; from checkpoints.tokens import "

@@ -17,11 +17,11 @@ from typing import Any
 
 import psycopg
 
-from checkpoints import teamservers
 from checkpoints.benchmark.dataset import build_app_database
 from checkpoints.engines.local import LocalEngine
 from checkpoints.engines.local.history import basebackup, retention, wal
-from checkpoints.pgserver import POSTGRES_BIN_PATH
+from checkpoints.servers import teamservers
+from checkpoints.servers.pgserver import POSTGRES_BIN_PATH
 
 WORKLOAD_TICK = 0.5
 DAY = 86400.0

@@ -21,7 +21,7 @@ from checkpoints.benchmark.baselines import drop_all as _drop_all
 from checkpoints.benchmark.baselines import dump_restore as _dump_restore
 from checkpoints.benchmark.dataset import build_app_database, set_marker
 from checkpoints.engines.local import LocalEngine
-from checkpoints.pgserver import pg_bin
+from checkpoints.servers.pgserver import pg_bin
 
 TINY_MB = 0.0  # the schema and a marker row: what an agent's fresh app holds
 KEEP_HOT = 5

@@ -18,8 +18,8 @@ from typing import Any
 
 import psycopg
 
-from checkpoints import teamservers
 from checkpoints.engines.local import LocalEngine
+from checkpoints.servers import teamservers
 
 #: Seconds a server is left alone before its memory is read (background writers settle).
 IDLE_SECONDS = 5.0

@@ -25,7 +25,7 @@ from psycopg import sql
 from checkpoints.benchmark.web_client import login
 from checkpoints.benchmark.web_data import drop_engine_projects
 from checkpoints.launcher import gunicorn_command, worker_command, worker_count
-from checkpoints.pgserver import FIRST_PORT, free_port
+from checkpoints.servers.pgserver import FIRST_PORT, free_port
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 

@@ -2,7 +2,7 @@
 
 `get_engine()` returns the installation's engine, one per name per process (engines open a
 connection or request per call, so one instance serves every thread); `engine_cached()`
-one per engine connection (checkpoints/engine_connections.py builds them).
+one per engine connection (checkpoints/servers/engine_connections.py builds them).
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def local_server_url(settings) -> str:
     url = settings.CHECKPOINTS_LOCAL_SERVER_URL
     if url:
         return url
-    from checkpoints.pgserver import read_config
+    from checkpoints.servers.pgserver import read_config
 
     config = read_config(settings.DATA_DIR / "postgres")
     if config is None:
@@ -170,7 +170,7 @@ def local_superuser_url(settings) -> str | None:
         return str(settings.CHECKPOINTS_LOCAL_SUPERUSER_URL)
     from psycopg.conninfo import conninfo_to_dict
 
-    from checkpoints.pgserver import read_config
+    from checkpoints.servers.pgserver import read_config
 
     config = read_config(settings.DATA_DIR / "postgres")
     url = settings.CHECKPOINTS_LOCAL_SERVER_URL

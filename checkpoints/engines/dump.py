@@ -15,7 +15,7 @@ from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from checkpoints.pgserver import pg_bin
+from checkpoints.servers.pgserver import pg_bin
 
 from .base import mask_password
 from .errors import EngineError

@@ -26,7 +26,7 @@ from checkpoints.engines.connect import connect_app as connect
 from checkpoints.engines.errors import EngineError
 from checkpoints.engines.local.events_sql import recorder_entry
 from checkpoints.engines.table_keys import dependency_problems, foreign_keys, with_dependencies
-from checkpoints.pgserver import pg_bin
+from checkpoints.servers.pgserver import pg_bin
 
 #: How long the live side waits for a lock held by the app before it gives up.
 LOCK_TIMEOUT_MS = 10_000

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from checkpoints import connections, snapshot_room
+from checkpoints import connections
 from checkpoints.engines.errors import EngineRefused
 from checkpoints.jobs.failures import JobFailed
 from checkpoints.jobs.run import JobRun, engine_of, runner
 from checkpoints.jobs.snapshot import refused, snapshot_and_record
 from checkpoints.models import Activity, AgentProject, Job
+from checkpoints.rules import snapshot_room
 
 NO_COMPUTE = "The branch has no read-write compute: add one in Neon's console, then adopt again."
 ADOPTED_NAME = "As adopted"

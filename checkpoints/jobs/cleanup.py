@@ -15,7 +15,6 @@ from checkpoints.activity import activity_record
 from checkpoints.engines.base import Engine
 from checkpoints.engines.errors import EngineError, EngineNotFound
 from checkpoints.errors import ProjectBusy
-from checkpoints.job_reaper import jobs_fail_stale
 from checkpoints.jobs.run import JobRun, job_finish, runner
 from checkpoints.jobs.tier_move import tier_move_soon
 from checkpoints.lifecycle import listing
@@ -23,6 +22,7 @@ from checkpoints.lifecycle.events import events_copy
 from checkpoints.lifecycle.holdings import project_holdings
 from checkpoints.lifecycle.plan import CleanupPlan, Removal
 from checkpoints.models import Activity, AgentProject, Job, Preview, Version
+from checkpoints.queue.job_reaper import jobs_fail_stale
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

@@ -9,8 +9,8 @@ import threading
 from django.db import connection
 from django.utils import timezone
 
-from checkpoints import jobs_live
 from checkpoints.models import Job
+from checkpoints.queue import jobs_live
 
 logger = logging.getLogger(__name__)
 

@@ -11,10 +11,11 @@ from datetime import timedelta
 from django.conf import settings
 from django.db.models import Max
 
-from checkpoints import tasks, teamservers
+from checkpoints import tasks
 from checkpoints.engines.local.history import basebackup, retention, wal
 from checkpoints.models import AgentProject, EngineConnection
-from checkpoints.pgserver import POSTGRES_BIN_PATH
+from checkpoints.servers import teamservers
+from checkpoints.servers.pgserver import POSTGRES_BIN_PATH
 
 logger = logging.getLogger(__name__)
 DEFAULT_HOURS = 24

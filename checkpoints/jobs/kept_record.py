@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkpoints import version_rules
 from checkpoints.engines.base import Engine
 from checkpoints.jobs.run import JobRun
 from checkpoints.lifecycle import window
 from checkpoints.models import AgentProject, Job, Version
+from checkpoints.rules import version_rules
 
 UNVERIFIED_NAME = "{reason} (not verified)"
 UNVERIFIED_PROMPT = (

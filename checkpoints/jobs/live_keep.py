@@ -20,7 +20,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from checkpoints import connections, snapshot_room, version_rules
+from checkpoints import connections
 from checkpoints.engines.base import Engine, KeepLive, RestoreResult
 from checkpoints.jobs.checks import schema_fingerprint
 from checkpoints.jobs.kept_record import kept_record
@@ -31,6 +31,7 @@ from checkpoints.jobs.snapshot import role_repair, room_for, snapshot_take
 from checkpoints.lifecycle import manifest as manifests
 from checkpoints.lifecycle import window
 from checkpoints.models import Version
+from checkpoints.rules import snapshot_room, version_rules
 
 
 @dataclass

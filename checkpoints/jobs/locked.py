@@ -17,12 +17,13 @@ import psycopg
 from django.utils import timezone
 from psycopg import errors
 
-from checkpoints import connections, job_watchdog
+from checkpoints import connections
 from checkpoints.engines.base import mask_password
 from checkpoints.engines.connect import connect_app
 from checkpoints.jobs.failures import JobFailed
 from checkpoints.lifecycle import manifest as manifests
 from checkpoints.models import AgentProject
+from checkpoints.queue import job_watchdog
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import logging
 
 from django.utils import timezone
 
-from checkpoints import connections, version_rules
+from checkpoints import connections
 from checkpoints.engines.base import Engine
 from checkpoints.engines.connect import connect_app as connect
 from checkpoints.engines.errors import EngineError
@@ -27,6 +27,7 @@ from checkpoints.jobs.version import _version_save
 from checkpoints.lifecycle.diff import diff_summary, manifest_diff
 from checkpoints.lifecycle.manifest import manifest_of_uri, manifests_equal
 from checkpoints.models import Job, MigrationTrial
+from checkpoints.rules import version_rules
 
 logger = logging.getLogger(__name__)
 

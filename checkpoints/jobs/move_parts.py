@@ -9,13 +9,13 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
-from checkpoints import engine_connections
 from checkpoints.engines import get_engine
 from checkpoints.engines.base import Engine
 from checkpoints.engines.errors import EngineError, EngineNotFound
 from checkpoints.engines.operations import wait_for_operations
 from checkpoints.jobs.checks import wait_connectable
 from checkpoints.models import AgentProject, EngineConnection, Job
+from checkpoints.servers import engine_connections
 
 logger = logging.getLogger(__name__)
 

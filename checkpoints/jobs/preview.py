@@ -8,12 +8,13 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from checkpoints import tasks, version_rules
+from checkpoints import tasks
 from checkpoints.engines.base import Engine
 from checkpoints.engines.errors import EngineNotFound
 from checkpoints.jobs.checks import verify_version, wait_connectable
 from checkpoints.jobs.run import JobRun, engine_of, runner
 from checkpoints.models import Activity, Job, Preview
+from checkpoints.rules import version_rules
 
 logger = logging.getLogger(__name__)
 

@@ -7,13 +7,14 @@ from collections.abc import Callable
 
 from django.utils import timezone
 
-from checkpoints import connections, snapshot_room
+from checkpoints import connections
 from checkpoints.engines.base import Engine
 from checkpoints.engines.errors import EngineNotFound, EngineRefused
 from checkpoints.jobs.history import history_begin
 from checkpoints.jobs.run import JobRun, engine_of, runner
 from checkpoints.jobs.snapshot import refused, snapshot_and_record
 from checkpoints.models import Activity, Job, Version
+from checkpoints.rules import snapshot_room
 
 logger = logging.getLogger(__name__)
 

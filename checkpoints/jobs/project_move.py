@@ -25,7 +25,6 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from checkpoints import engine_connections
 from checkpoints.engines.base import Engine
 from checkpoints.engines.connect import connect_app
 from checkpoints.engines.errors import EngineError
@@ -42,6 +41,7 @@ from checkpoints.jobs.move_parts import (
 from checkpoints.jobs.run import JobRun, engine_of, runner
 from checkpoints.lifecycle import manifest as manifests
 from checkpoints.models import Activity, AgentProject, EngineConnection, Job, Version
+from checkpoints.servers import engine_connections
 
 LIVE_CHANGED = "The live database on the destination does not match the source's: {found}."
 NOT_MOVED_REASON = "not moved to {name}: {why}"

@@ -12,7 +12,6 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from checkpoints import snapshot_room, version_rules
 from checkpoints.engines.base import AsOf, Engine, SnapshotCreated
 from checkpoints.jobs.branches import reconcile_active_branch
 from checkpoints.jobs.failures import JobFailed
@@ -21,6 +20,7 @@ from checkpoints.jobs.run import JobRun, engine_of, runner
 from checkpoints.jobs.snapshot import room_for, while_locked
 from checkpoints.lifecycle import window
 from checkpoints.models import Job, StatementEvent, Version
+from checkpoints.rules import snapshot_room, version_rules
 
 EVENT_GONE = "The statement to go back before is no longer recorded for this project."
 NO_HISTORY = (

@@ -1,5 +1,5 @@
 """Room for one more snapshot, made before a version step applies anything (see
-`checkpoints.snapshot_room` for why and for the refusal messages)."""
+`checkpoints.rules.snapshot_room` for why and for the refusal messages)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from checkpoints.engines.base import Engine, SnapshotCapacity
 from checkpoints.engines.errors import EngineNotFound
 from checkpoints.jobs.run import JobRun
 from checkpoints.models import Activity, Version
-from checkpoints.snapshot_room import RoomFull
+from checkpoints.rules.snapshot_room import RoomFull
 
 
 def room_ensure(run: JobRun, engine: Engine, *, label: str) -> SnapshotCapacity:

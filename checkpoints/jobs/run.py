@@ -20,7 +20,6 @@ from checkpoints.activity import activity_record
 from checkpoints.engines.base import CANCELLED, SUCCEEDED_STATUSES, Engine, Operation
 from checkpoints.engines.errors import OperationFailed
 from checkpoints.engines.operations import wait_for_operations
-from checkpoints.job_state import job_transition
 from checkpoints.jobs import locked
 from checkpoints.jobs.failures import (
     JOB_CANCELLED,
@@ -35,6 +34,7 @@ from checkpoints.jobs.role_state import role_state_repair
 from checkpoints.jobs.webhook_delivery import webhook_job_finished
 from checkpoints.lifecycle import listing
 from checkpoints.models import Activity, AgentProject, Job, Version
+from checkpoints.queue.job_state import job_transition
 
 logger = logging.getLogger(__name__)
 

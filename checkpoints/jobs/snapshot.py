@@ -9,7 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from checkpoints import connections, snapshot_room
+from checkpoints import connections
 from checkpoints.demo import demo_step
 from checkpoints.engines.base import AsOf, Engine, SnapshotCapacity, SnapshotCreated
 from checkpoints.engines.errors import EngineError, EngineLocked, EngineRefused
@@ -21,7 +21,8 @@ from checkpoints.jobs.tier_move import tier_move_soon
 from checkpoints.lifecycle import manifest as manifests
 from checkpoints.lifecycle import window
 from checkpoints.models import Activity, AgentProject, Version
-from checkpoints.snapshot_room import RoomFull
+from checkpoints.rules import snapshot_room
+from checkpoints.rules.snapshot_room import RoomFull
 
 
 def repair_role(run: JobRun, engine: Engine, repaired: list[str] | tuple[str, ...]) -> None:

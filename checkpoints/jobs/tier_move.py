@@ -3,7 +3,7 @@ the policy (`lifecycle.tiers`) says; queued after a version is saved, by cleanup
 Pin/Unpin. Engines without tiers (Neon; a local engine on a reflink file system) keep
 everything as it is. Each move holds the engine's project lock, so it never races a
 rollback to that version. It is housekeeping: it gives way to what a person or agent asks
-for (`checkpoints.housekeeping`)."""
+for (`checkpoints.queue.housekeeping`)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from checkpoints import connections, snapshot_room
+from checkpoints import connections
 from checkpoints.engines.base import Engine
 from checkpoints.engines.errors import EngineError
 from checkpoints.jobs.branches import (
@@ -18,6 +18,7 @@ from checkpoints.jobs.failures import JobFailed, error_text
 from checkpoints.jobs.live_restore import remember_under, restore_into_live
 from checkpoints.jobs.run import JobRun
 from checkpoints.models import Version
+from checkpoints.rules import snapshot_room
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from checkpoints import connections, demo, snapshot_room, version_rules, version_sql
+from checkpoints import connections, demo
 from checkpoints.demo import DEMO_STEPS, demo_step
 from checkpoints.engines.base import AsOf
 from checkpoints.engines.connect import connect_app as connect
@@ -20,6 +20,7 @@ from checkpoints.jobs.snapshot import refused, room_for, snapshot_and_record, ve
 from checkpoints.jobs.sql import statements_apply
 from checkpoints.jobs.undo import undo_applied
 from checkpoints.models import Activity, Job, Version
+from checkpoints.rules import snapshot_room, version_rules, version_sql
 
 
 @runner(Job.Kind.CREATE_VERSION)

@@ -8,9 +8,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from checkpoints import selectors
 from checkpoints.lifecycle.window import versions_in_window
 from checkpoints.models import AgentProject, Job, Version
+from checkpoints.rules import selectors
 
 
 @dataclass

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import time
 
-from checkpoints import job_waits
 from checkpoints.jobs.run import job_execute
 from checkpoints.management.project_command import Refused
 from checkpoints.models import Job
+from checkpoints.queue import job_waits
 
 JOB_FAILED = "{kind} failed: {error}"
 JOB_UNFINISHED = "The job {job} did not finish within {seconds:g} s; it is {state}."

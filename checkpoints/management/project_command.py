@@ -11,7 +11,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from checkpoints import doorframe, permissions, selectors, services
+from checkpoints import doorframe, services
 from checkpoints.engines.errors import EngineError
 from checkpoints.models import AgentProject, Job, Preview, ShareLink, Version
 from checkpoints.paging import DEFAULT_PER_PAGE, MAX_PER_PAGE, Page, PageInvalid, page_request
@@ -25,6 +25,7 @@ from checkpoints.refusals import (
     share_not_found,
     version_not_found,
 )
+from checkpoints.rules import permissions, selectors
 
 USER_NOT_FOUND = "User {username!r} does not exist."
 NO_USER = "Project {project} has no creator: pass --user."

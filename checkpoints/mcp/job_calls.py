@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkpoints import doorframe, job_waits, services
+from checkpoints import doorframe, services
 from checkpoints.mcp.auth import current_token
 from checkpoints.mcp.failures import ToolFailure
 from checkpoints.mcp.lookups import job_for, project_for
 from checkpoints.models import Job
+from checkpoints.queue import job_waits
 
 
 def job_find(*, project_id: int, job_id: int) -> int:

@@ -10,11 +10,10 @@ from typing import Any
 
 from django.db import transaction
 
-from checkpoints import selectors
-from checkpoints.housekeeping import housekeeping_yield
 from checkpoints.mcp.auth import current_token
 from checkpoints.mcp.failures import ToolFailure
 from checkpoints.models import AgentProject, Job, Preview, ShareLink, Version
+from checkpoints.queue.housekeeping import housekeeping_yield
 from checkpoints.refusals import (
     MAX_ID,
     Refusal,
@@ -24,6 +23,7 @@ from checkpoints.refusals import (
     share_not_found,
     version_not_found,
 )
+from checkpoints.rules import selectors
 from checkpoints.tokens import token_projects
 
 VIA = "mcp"

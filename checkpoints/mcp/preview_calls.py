@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkpoints import doorframe, selectors, services
+from checkpoints import doorframe, services
 from checkpoints.mcp.auth import current_user
 from checkpoints.mcp.lookups import preview_for, project_for, share_for, started, version_for
 from checkpoints.paging import PageRequest, page_of
+from checkpoints.rules import selectors
 from checkpoints.serialize import preview_json, share_json
 from checkpoints.services import sharing
 

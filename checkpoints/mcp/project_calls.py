@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkpoints import doorframe, permissions, services
+from checkpoints import doorframe, services
 from checkpoints.mcp.auth import current_token, current_user
 from checkpoints.mcp.failures import ToolFailure
 from checkpoints.mcp.lookups import project_for, started
 from checkpoints.models import Membership, Team
 from checkpoints.paging import PageRequest, page_of
+from checkpoints.rules import permissions
 from checkpoints.serialize import project_json
 from checkpoints.tokens import token_projects, token_require_unscoped
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkpoints import permissions, selectors
 from checkpoints.mcp.auth import current_user
 from checkpoints.mcp.failures import ToolFailure
 from checkpoints.mcp.lookups import project_for, version_for
 from checkpoints.paging import MAX_PER_PAGE
+from checkpoints.rules import permissions, selectors
 from checkpoints.serialize import preview_json, project_json, version_json
 from checkpoints.services import lifecycle
 

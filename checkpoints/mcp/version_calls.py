@@ -8,13 +8,14 @@ from typing import Any
 
 import psycopg
 
-from checkpoints import doorframe, permissions, services
+from checkpoints import doorframe, services
 from checkpoints.engines.errors import EngineError
 from checkpoints.lifecycle.diff import project_live_manifest
 from checkpoints.mcp.auth import current_user
 from checkpoints.mcp.failures import ToolFailure
 from checkpoints.mcp.lookups import project_for, started, version_for
 from checkpoints.paging import PageRequest, page_of
+from checkpoints.rules import permissions
 from checkpoints.serialize import version_json
 from checkpoints.services import history, lifecycle
 from checkpoints.services.tables import tables_changes, tables_validate

@@ -43,15 +43,23 @@ from checkpoints.errors import (
     ServiceError,
     SnapshotLimitReached,
 )
-from checkpoints.job_reaper import (
+from checkpoints.models import AgentProject
+from checkpoints.queue.job_reaper import (
     JOB_NEVER_STARTED,
     JOB_STALE,
     QUEUED_TIMEOUT,
     STALE_AFTER,
     jobs_fail_stale,
 )
-from checkpoints.models import AgentProject
-from checkpoints.selectors import job_active, previews_expired
+from checkpoints.rules.selectors import job_active, previews_expired
+from checkpoints.rules.version_rules import (
+    preview_ttl,
+    snapshot_room_check,
+    sql_split,
+    version_default_name,
+    version_next_number,
+    version_number_after,
+)
 from checkpoints.services.jobs import job_cancel
 from checkpoints.services.previews import preview_discard, preview_open
 from checkpoints.services.projects import (
@@ -73,14 +81,6 @@ from checkpoints.services.versions import (
     version_rollback,
 )
 from checkpoints.signals import team_personal_for
-from checkpoints.version_rules import (
-    preview_ttl,
-    snapshot_room_check,
-    sql_split,
-    version_default_name,
-    version_next_number,
-    version_number_after,
-)
 
 __all__ = [
     "version_pin",

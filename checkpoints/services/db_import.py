@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import transaction
 
-from checkpoints import permissions, tasks
-from checkpoints.engine_connections import connection_engine_name, connection_unusable
+from checkpoints import tasks
 from checkpoints.engines import dump
 from checkpoints.engines.errors import EngineError
 from checkpoints.errors import NAME_REQUIRED, ServiceError
 from checkpoints.models import AgentProject, Job, Team
+from checkpoints.rules import permissions
+from checkpoints.servers.engine_connections import connection_engine_name, connection_unusable
 from checkpoints.services.team_connections import connection_for_new_project
 
 if TYPE_CHECKING:

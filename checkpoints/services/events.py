@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING
 from django.db.models import QuerySet
 from psycopg.conninfo import conninfo_to_dict
 
-from checkpoints import connections, permissions, tasks
+from checkpoints import connections, tasks
 from checkpoints.activity import activity_record
 from checkpoints.engines.errors import EngineError, EngineLocked, EngineNotSupported
 from checkpoints.engines.statement_events import ProtectedTable
 from checkpoints.errors import NOT_STARTED, PROJECT_BUSY, ProjectBusy, ServiceError
 from checkpoints.lifecycle.events import events_copy
 from checkpoints.models import Activity, AgentProject, Job, StatementEvent
+from checkpoints.rules import permissions
 from checkpoints.services.history import as_of_checked
 
 if TYPE_CHECKING:

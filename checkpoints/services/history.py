@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.utils import timezone
 
-from checkpoints import connections, permissions, tasks, teamservers, version_rules
+from checkpoints import connections, tasks
 from checkpoints.engines.base import AsOf
 from checkpoints.engines.local.history import retention, wal
 from checkpoints.errors import NAME_REQUIRED, NOT_STARTED, ServiceError
 from checkpoints.jobs.history import team_window
 from checkpoints.models import AgentProject, EngineConnection, Job
+from checkpoints.rules import permissions, version_rules
+from checkpoints.servers import teamservers
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

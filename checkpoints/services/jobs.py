@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
-from checkpoints import permissions
 from checkpoints.errors import JOB_CANCELLED, JOB_NOT_RUNNING, JobNotRunning
-from checkpoints.job_state import job_transition
 from checkpoints.models import Job
+from checkpoints.queue.job_state import job_transition
+from checkpoints.rules import permissions
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from django.db import transaction
 
-from checkpoints import connections, permissions, tasks
+from checkpoints import connections, tasks
 from checkpoints.activity import activity_record
 from checkpoints.errors import NOT_STARTED, ServiceError
 from checkpoints.jobs.cleanup import cleanup_now, projects_cleanup
@@ -27,6 +27,7 @@ from checkpoints.lifecycle.window import (
     window_describe,
 )
 from checkpoints.models import Activity, AgentProject, Job
+from checkpoints.rules import permissions
 from checkpoints.services import history
 from checkpoints.tasks import PERIODIC_TASK_PATH, cleanup_schedule_ensure
 

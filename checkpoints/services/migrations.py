@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 
 from django.db import transaction
 
-from checkpoints import connections, permissions, tasks, version_sql
+from checkpoints import connections, tasks
 from checkpoints.engines.errors import EngineLocked, EngineNotFound
 from checkpoints.errors import NOT_STARTED, ServiceError
 from checkpoints.models import AgentProject, Job, MigrationTrial
+from checkpoints.rules import permissions, version_sql
 from checkpoints.services.sql_tools import NotSupported
 
 if TYPE_CHECKING:

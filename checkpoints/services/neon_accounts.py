@@ -2,7 +2,7 @@
 read call), replaces or removes it, sets the snapshot limit; the installation's own
 NEON_API_KEY as a connection every team may use when NEON_KEY_FOR_TEAMS allows it.
 
-A key is sealed at once (checkpoints/secretbox.py) and never rendered, logged or answered:
+A key is sealed at once (checkpoints/security/secretbox.py) and never rendered, logged or answered:
 messages name the connection, never the key. Removing a key that projects still use keeps
 the connection (its projects say their key was removed) and forgets only the key.
 """
@@ -15,12 +15,12 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 
-from checkpoints import permissions
-from checkpoints.engine_connections import connection_unusable
 from checkpoints.engines.neon.account import key_check
 from checkpoints.errors import ServiceError
 from checkpoints.models import EngineConnection, Job, Team
-from checkpoints.secretbox import secret_seal
+from checkpoints.rules import permissions
+from checkpoints.security.secretbox import secret_seal
+from checkpoints.servers.engine_connections import connection_unusable
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

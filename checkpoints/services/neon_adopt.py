@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
-from checkpoints import engine_connections, permissions, tasks
+from checkpoints import tasks
 from checkpoints.engines.errors import EngineError, EngineNotFound
 from checkpoints.engines.neon.account import project_list
 from checkpoints.errors import NAME_REQUIRED, ServiceError
 from checkpoints.models import AgentProject, EngineConnection, Job, Version
-from checkpoints.version_rules import version_number_after
+from checkpoints.rules import permissions
+from checkpoints.rules.version_rules import version_number_after
+from checkpoints.servers import engine_connections
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

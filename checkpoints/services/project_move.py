@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from checkpoints import permissions, tasks
-from checkpoints.engine_connections import connection_unusable
+from checkpoints import tasks
 from checkpoints.errors import NOT_STARTED, ServiceError
 from checkpoints.models import AgentProject, EngineConnection, Job
+from checkpoints.rules import permissions
+from checkpoints.servers.engine_connections import connection_unusable
 from checkpoints.services.neon_accounts import snapshot_limit_of
 
 if TYPE_CHECKING:

@@ -8,14 +8,15 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.utils import timezone
 
-from checkpoints import connections, permissions, selectors, tasks
+from checkpoints import connections, tasks
 from checkpoints.activity import activity_record
-from checkpoints.engine_connections import connection_engine_name
 from checkpoints.engines.base import mask_password
 from checkpoints.engines.errors import EngineError, EngineNotFound
 from checkpoints.errors import NAME_REQUIRED, NOT_STARTED, ServiceError
-from checkpoints.housekeeping import housekeeping_yield
 from checkpoints.models import Activity, AgentProject, Job, Team
+from checkpoints.queue.housekeeping import housekeeping_yield
+from checkpoints.rules import permissions, selectors
+from checkpoints.servers.engine_connections import connection_engine_name
 from checkpoints.services.team_connections import connection_for_new_project
 from checkpoints.signals import team_personal_for
 

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING
 import psycopg
 from django.utils import timezone
 
-from checkpoints import connections, permissions
+from checkpoints import connections
 from checkpoints.activity import activity_record
 from checkpoints.engines.base import mask_password
 from checkpoints.engines.errors import EngineError
 from checkpoints.errors import NOT_STARTED, ServiceError
 from checkpoints.models import Activity, AgentProject
+from checkpoints.rules import permissions
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

@@ -27,11 +27,12 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 
-from checkpoints import connections, permissions, tasks, version_rules
+from checkpoints import connections, tasks
 from checkpoints.activity import activity_record
 from checkpoints.errors import NOT_STARTED, ServiceError
 from checkpoints.jobs.webhook_delivery import share_event
 from checkpoints.models import Activity, AgentProject, Job, Preview, ShareLink, Version
+from checkpoints.rules import permissions, version_rules
 from checkpoints.services.previews import preview_discard
 from checkpoints.services.share_view import (  # the public side, re-exported
     RETRY_AFTER,

@@ -1,6 +1,5 @@
 """Reading a project's database with SQL: `sql_run` (one statement, read-only, capped) and
-`schema_describe` (tables, columns, keys, indexes, row estimates), of the live database
-or of any version.
+`schema_describe` (tables, columns, keys, indexes, row estimates), live or as of a version.
 
 Every read runs as the project's reader (`Engine.sql_reader_uri`: a role that can only
 read) inside a read-only transaction it cannot lift (`engines/sql_read.py`). A read as of
@@ -20,12 +19,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from checkpoints import connections, permissions, version_rules, version_sql
+from checkpoints import connections
 from checkpoints.engines import sql_read
 from checkpoints.engines.base import Engine
 from checkpoints.engines.errors import EngineError, EngineLocked, EngineNotFound
 from checkpoints.errors import NOT_STARTED, ServiceError
 from checkpoints.models import AgentProject, SqlCopy, Version
+from checkpoints.rules import permissions, version_rules, version_sql
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from checkpoints import permissions, tasks, version_rules
+from checkpoints import tasks
 from checkpoints.errors import NOT_STARTED, ServiceError
 from checkpoints.lifecycle.diff import diff_summary, manifest_diff
 from checkpoints.lifecycle.manifest import table_label
 from checkpoints.models import Job, Version
+from checkpoints.rules import permissions, version_rules
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

@@ -17,8 +17,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 from psycopg.conninfo import conninfo_to_dict
 
-from checkpoints import permissions
-from checkpoints.engine_connections import (
+from checkpoints.engines.base import mask_password
+from checkpoints.errors import ServiceError
+from checkpoints.models import AgentProject, EngineConnection, Team
+from checkpoints.rules import permissions
+from checkpoints.security.secretbox import secret_seal
+from checkpoints.servers.engine_connections import (
     EXTERNAL,
     PER_TEAM,
     connection_unusable,
@@ -26,10 +30,6 @@ from checkpoints.engine_connections import (
     servers_mode,
     team_server_remove,
 )
-from checkpoints.engines.base import mask_password
-from checkpoints.errors import ServiceError
-from checkpoints.models import AgentProject, EngineConnection, Team
-from checkpoints.secretbox import secret_seal
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

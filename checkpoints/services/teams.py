@@ -1,7 +1,7 @@
 """Team use cases: the current team of a session, creating teams, managing members.
 
 Projects belong to teams; a user may belong to several and works in one at a time (the
-"current team", kept in the session). Role rules live in `checkpoints.permissions`.
+"current team", kept in the session). Role rules live in `checkpoints.rules.permissions`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from checkpoints import permissions
 from checkpoints.errors import ServiceError
 from checkpoints.models import Invitation, Membership, Team
+from checkpoints.rules import permissions
 from checkpoints.services.team_rotation import ROTATE_REASON, team_passwords_rotate
 from checkpoints.signals import team_personal_for
 

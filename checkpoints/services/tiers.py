@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from checkpoints import permissions, version_rules
 from checkpoints.activity import activity_record
 from checkpoints.jobs.tier_move import tier_move_soon
 from checkpoints.models import Activity, Version
+from checkpoints.rules import permissions, version_rules
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

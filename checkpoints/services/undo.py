@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from checkpoints import permissions, tasks, version_rules
+from checkpoints import tasks
 from checkpoints.errors import ServiceError
 from checkpoints.models import AgentProject, Job, Version
+from checkpoints.rules import permissions, version_rules
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

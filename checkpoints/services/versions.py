@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from checkpoints import connections, permissions, selectors, tasks, version_rules, version_sql
+from checkpoints import connections, tasks
 from checkpoints.demo import LAST_STEP
 from checkpoints.engines.errors import EngineInvalidRequest
 from checkpoints.errors import (
@@ -18,9 +18,10 @@ from checkpoints.errors import (
     NameTaken,
     ServiceError,
 )
-from checkpoints.housekeeping import housekeeping_yield
 from checkpoints.models import AgentProject, Job, Version
-from checkpoints.version_labels import LabelsInvalid, labels_clean
+from checkpoints.queue.housekeeping import housekeeping_yield
+from checkpoints.rules import permissions, selectors, version_rules, version_sql
+from checkpoints.rules.version_labels import LabelsInvalid, labels_clean
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

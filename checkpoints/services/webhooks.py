@@ -18,10 +18,10 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from checkpoints import permissions
 from checkpoints.errors import ServiceError
 from checkpoints.jobs.webhook_delivery import webhook_emit
 from checkpoints.models import Team, WebhookDelivery, WebhookEndpoint
+from checkpoints.rules import permissions
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

@@ -10,9 +10,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from checkpoints import selectors
-from checkpoints.input_guard import int_or_none
 from checkpoints.models import Activity, AgentProject
+from checkpoints.rules import selectors
+from checkpoints.security.input_guard import int_or_none
 from checkpoints.services import teams
 from checkpoints.views.pages import page_get, pager
 

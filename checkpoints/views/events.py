@@ -14,10 +14,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from checkpoints import permissions, selectors
 from checkpoints.engines.errors import EngineError
-from checkpoints.input_guard import MAX_ID
 from checkpoints.models import AgentProject, StatementEvent
+from checkpoints.rules import permissions, selectors
+from checkpoints.security.input_guard import MAX_ID
 from checkpoints.services import ServiceError, events
 from checkpoints.views.responses import confirmed_action, refused
 

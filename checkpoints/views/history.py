@@ -15,9 +15,10 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
-from checkpoints import services, snapshot_room
+from checkpoints import services
 from checkpoints.engines.errors import EngineError
 from checkpoints.models import AgentProject, Version
+from checkpoints.rules import snapshot_room
 from checkpoints.services import lifecycle
 from checkpoints.services.history import history_moments
 from checkpoints.views.pages import page_get, pager

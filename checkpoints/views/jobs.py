@@ -8,8 +8,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from checkpoints import job_waits, permissions, selectors, services
+from checkpoints import services
 from checkpoints.models import AgentProject, Job
+from checkpoints.queue import job_waits
+from checkpoints.rules import permissions, selectors
 from checkpoints.views.page import PROJECT_TEMPLATE
 from checkpoints.views.responses import refused
 

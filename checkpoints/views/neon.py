@@ -11,8 +11,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from checkpoints import permissions, selectors, services
+from checkpoints import services
 from checkpoints.models import EngineConnection, Team
+from checkpoints.rules import permissions, selectors
 from checkpoints.services import db_import, neon_accounts, neon_adopt, teams
 from checkpoints.views import teams as team_views
 from checkpoints.views.responses import forbidden

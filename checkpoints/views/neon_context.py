@@ -7,8 +7,8 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from checkpoints.engine_connections import connection_unusable
 from checkpoints.models import AgentProject, Team
+from checkpoints.servers.engine_connections import connection_unusable
 from checkpoints.services import neon_accounts, neon_adopt
 
 

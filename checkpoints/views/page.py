@@ -15,12 +15,14 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from checkpoints import job_waits, job_watchdog, permissions, selectors, services
+from checkpoints import services
 from checkpoints.demo import DEMO_STEPS, demo_step
 from checkpoints.engines.base import mask_password
 from checkpoints.engines.errors import EngineError
-from checkpoints.input_guard import int_or_none
 from checkpoints.models import AgentProject, Job
+from checkpoints.queue import job_waits, job_watchdog
+from checkpoints.rules import permissions, selectors
+from checkpoints.security.input_guard import int_or_none
 from checkpoints.services import sharing
 from checkpoints.services.project_move import move_destinations
 from checkpoints.views import neon_context

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.paginator import Page, Paginator
 from django.http import QueryDict
 
-from checkpoints.input_guard import int_or_none
+from checkpoints.security.input_guard import int_or_none
 
 
 def page_get(items: Any, *, query: QueryDict, param: str, per_page: int) -> Page:

@@ -9,7 +9,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from checkpoints import permissions, selectors, services
+from checkpoints import services
+from checkpoints.rules import permissions, selectors
 from checkpoints.views.app_panel import app_panel_context
 from checkpoints.views.responses import action_done, action_run, refused
 

@@ -7,8 +7,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from checkpoints import selectors
-from checkpoints.input_guard import int_or_none
+from checkpoints.rules import selectors
+from checkpoints.security.input_guard import int_or_none
 from checkpoints.services.project_move import move_destinations, project_move
 from checkpoints.views.responses import confirmed_action
 

@@ -9,7 +9,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from checkpoints import permissions, selectors, services
+from checkpoints import services
+from checkpoints.rules import permissions, selectors
 from checkpoints.services import teams
 from checkpoints.views.responses import confirmed_action
 

@@ -17,9 +17,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
-from checkpoints import job_waits, permissions, services
+from checkpoints import services
 from checkpoints.models import AgentProject, Job
+from checkpoints.queue import job_waits
 from checkpoints.refusals import RETRY_AFTER_BUSY
+from checkpoints.rules import permissions
 from checkpoints.views.page import project_render
 
 FORBIDDEN = "You are not allowed to do this."

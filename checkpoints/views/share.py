@@ -11,9 +11,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import retarget, trigger_client_event
 
-from checkpoints import job_waits, permissions, selectors, services
-from checkpoints.input_guard import int_or_none
+from checkpoints import services
 from checkpoints.models import AgentProject
+from checkpoints.queue import job_waits
+from checkpoints.rules import permissions, selectors
+from checkpoints.security.input_guard import int_or_none
 from checkpoints.services import sharing
 
 DIALOG = "share/_dialog.html"

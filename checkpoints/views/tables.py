@@ -11,9 +11,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from checkpoints import permissions, selectors, services, version_rules
+from checkpoints import services
 from checkpoints.engines.errors import EngineError
 from checkpoints.models import AgentProject, Version
+from checkpoints.rules import permissions, selectors, version_rules
 from checkpoints.services.tables import tables_changes, tables_validate, version_table_keys
 from checkpoints.views.lifecycle.rollback_note import READ_SECONDS, _live_manifest
 from checkpoints.views.responses import action_run, refused

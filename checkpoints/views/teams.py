@@ -15,9 +15,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from checkpoints import permissions, services
-from checkpoints.input_guard import int_or_none
+from checkpoints import services
 from checkpoints.models import Membership, Team
+from checkpoints.rules import permissions
+from checkpoints.security.input_guard import int_or_none
 from checkpoints.services import team_connections, teams, webhooks
 from checkpoints.views import neon_context
 from checkpoints.views.responses import forbidden

@@ -12,8 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from checkpoints import permissions, selectors, services
+from checkpoints import services
 from checkpoints.engines.errors import EngineError
+from checkpoints.rules import permissions, selectors
 from checkpoints.services import lifecycle
 from checkpoints.services.undo import NOTHING_TO_UNDO, NothingToUndo
 from checkpoints.views.lifecycle.rollback_note import rollback_sentence

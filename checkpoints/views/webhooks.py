@@ -8,7 +8,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from checkpoints import permissions, services
+from checkpoints import services
+from checkpoints.rules import permissions
 from checkpoints.services import teams, webhooks
 from checkpoints.views.responses import forbidden
 from checkpoints.views.teams import _team_render

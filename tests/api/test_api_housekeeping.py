@@ -12,11 +12,11 @@ import pytest
 from django.db import connection
 
 from checkpoints import services, tasks
-from checkpoints.housekeeping import SUPERSEDED
 from checkpoints.jobs.run import job_execute
 from checkpoints.mcp import version_calls
 from checkpoints.mcp.auth import acting_as
 from checkpoints.models import AgentProject, Job
+from checkpoints.queue.housekeeping import SUPERSEDED
 from tests.api_helpers import Api, token_for
 from tests.web_fixtures import engine_project_drop, jobs_run_queued, project_demo, user_make
 

@@ -358,7 +358,7 @@ def test_a_second_ctrl_c_stops_at_once(clone, browser, browser_state):
 def _nothing_left_behind(clone) -> Iterator[None]:
     """Even when a test fails half-way: stop the clone's server."""
     yield
-    from checkpoints.pgserver import EmbeddedPostgres
+    from checkpoints.servers.pgserver import EmbeddedPostgres
 
     for run in clone.started:
         if run.launcher.poll() is None:

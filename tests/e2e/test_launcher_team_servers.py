@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from checkpoints import teamservers
+from checkpoints.servers import teamservers
 from tests.e2e.test_launcher import (
     Clone,
     Run,
@@ -73,7 +73,7 @@ def test_ctrl_c_leaves_no_team_server_running(clone):  # noqa: F811
 @pytest.fixture(scope="module", autouse=True)
 def _no_team_server_left(clone) -> Iterator[None]:  # noqa: F811
     yield
-    from checkpoints.pgserver import EmbeddedPostgres
+    from checkpoints.servers.pgserver import EmbeddedPostgres
 
     for run in clone.started:
         if run.launcher.poll() is None:

@@ -16,8 +16,8 @@ import psutil
 import psycopg
 import pytest
 
-from checkpoints import teamservers
 from checkpoints.engines.local import cpu_groups
+from checkpoints.servers import teamservers
 
 
 def _available() -> bool:
@@ -79,7 +79,7 @@ def test_without_a_cgroup_controller_the_server_runs_uncontained_and_says_so(
         cpu_groups.contain("checkpoints-test", 1, root=tmp_path)
     monkeypatch.setattr(cpu_groups, "CGROUP_ROOT", tmp_path)
     server = teamservers.team_server(team_root, 7)
-    with caplog.at_level(logging.WARNING, logger="checkpoints.teamservers"):
+    with caplog.at_level(logging.WARNING, logger="checkpoints.servers.teamservers"):
         assert teamservers.cpu_contain(server) is None
     assert "runs without a CPU group: no cgroup cpu controller" in caplog.text
     with psycopg.connect(server_url, autocommit=True) as conn:  # still serving

@@ -24,7 +24,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from checkpoints import pgroles
 from checkpoints.engines.connect import connect_app, run_sql
 from checkpoints.engines.local import LocalEngine
 from checkpoints.engines.tables import tables_restore
@@ -32,6 +31,7 @@ from checkpoints.engines.uri_copy import database_copy
 from checkpoints.jobs.checks import schema_fingerprint
 from checkpoints.lifecycle.diff import manifest_diff
 from checkpoints.lifecycle.manifest import manifest_of_uri, manifest_verify
+from checkpoints.servers import pgroles
 from tests.postgres_plugin import engine_url
 
 MARK = f"trojan{uuid.uuid4().hex[:8]}"

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from checkpoints import connections, services, teamservers
+from checkpoints import connections, services
 from checkpoints.engines.connect import run_sql
 from checkpoints.engines.local import LocalEngine
 from checkpoints.engines.local.history import basebackup, wal
 from checkpoints.models import Job, Version
-from checkpoints.pgserver import pg_bin
+from checkpoints.servers import teamservers
+from checkpoints.servers.pgserver import pg_bin
 from checkpoints.services import events
 from tests.web_fixtures import jobs_run_queued, user_make
 

@@ -11,12 +11,13 @@ import psycopg
 import pytest
 from django.utils import timezone
 
-from checkpoints import job_waits, jobs_live, services
+from checkpoints import services
 from checkpoints.api.models import ApiToken
-from checkpoints.job_state import job_transition
 from checkpoints.jobs import heartbeat
 from checkpoints.jobs import run as run_mod
 from checkpoints.models import AgentProject, Job, Team
+from checkpoints.queue import job_waits, jobs_live
+from checkpoints.queue.job_state import job_transition
 from tests.api_helpers import Api, token_for
 from tests.web_fixtures import url, user_make
 

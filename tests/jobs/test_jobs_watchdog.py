@@ -12,10 +12,11 @@ import psycopg
 import pytest
 from django.db import OperationalError, connection
 
-from checkpoints import job_watchdog, services
+from checkpoints import services
 from checkpoints.engines import get_engine
 from checkpoints.engines.local import watchdog
 from checkpoints.models import Activity, Job
+from checkpoints.queue import job_watchdog
 from tests.conftest import worker_threads
 from tests.web_fixtures import engine_project_drop, jobs_run_queued, project_demo, user_make
 

@@ -15,10 +15,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from checkpoints import connections, job_reaper, services
+from checkpoints import connections, services
 from checkpoints.jobs import live_keep
 from checkpoints.jobs.run import job_execute
 from checkpoints.models import Job
+from checkpoints.queue import job_reaper
 from checkpoints.services import lifecycle
 from contacts import repository
 from tests.web_fixtures import jobs_run_queued

@@ -11,10 +11,11 @@ import time
 import psycopg
 import pytest
 
-from checkpoints import job_watchdog, services
+from checkpoints import services
 from checkpoints.engines.local import cpu_groups
 from checkpoints.engines.local.watchdog_cpu import LOWERED_GROUP, LOWEST, priority_of
 from checkpoints.models import Activity, Job
+from checkpoints.queue import job_watchdog
 from tests.web_fixtures import engine_project_drop, jobs_run_queued, project_demo, user_make
 
 pytestmark = pytest.mark.django_db(transaction=True)

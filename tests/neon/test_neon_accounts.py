@@ -14,7 +14,7 @@ from checkpoints.engines.errors import EngineNotFound
 from checkpoints.engines.neon import account
 from checkpoints.errors import ServiceError
 from checkpoints.models import AgentProject, EngineConnection, Job
-from checkpoints.secretbox import secret_open
+from checkpoints.security.secretbox import secret_open
 from checkpoints.services import neon_accounts, neon_adopt
 from checkpoints.signals import team_personal_for
 from tests.neon.conftest import KEY_A, KEY_B, neon_engine, raw_project

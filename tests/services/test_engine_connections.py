@@ -17,14 +17,16 @@ from cryptography.fernet import Fernet
 from django.test import Client
 from psycopg.conninfo import conninfo_to_dict
 
-from checkpoints import pgroles, secretbox, services
+from checkpoints import services
 from checkpoints.engines import reset_engines
 from checkpoints.errors import ServiceError
 from checkpoints.mcp import project_calls
 from checkpoints.mcp.auth import acting_as
 from checkpoints.models import AgentProject, EngineConnection, Job, Team
-from checkpoints.pgserver import EmbeddedPostgres
+from checkpoints.security import secretbox
 from checkpoints.serialize import connection_json, project_json
+from checkpoints.servers import pgroles
+from checkpoints.servers.pgserver import EmbeddedPostgres
 from checkpoints.services.team_connections import (
     connection_create_postgres,
     team_server_pin,
@@ -204,9 +206,9 @@ def test_an_admin_pins_a_team_from_the_command_line(external):
 
 
 def test_a_neon_connection_gets_an_engine_of_its_own_key_org_and_api_url(settings):
-    from checkpoints.engine_connections import connection_engine, connection_engine_name
     from checkpoints.engines.neon import NeonEngine
-    from checkpoints.secretbox import secret_seal
+    from checkpoints.security.secretbox import secret_seal
+    from checkpoints.servers.engine_connections import connection_engine, connection_engine_name
 
     ada = user_make("ada")
     team = Team.objects.get(personal_for=ada)

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from checkpoints.lifecycle import manifest as manifests
-from checkpoints.pgserver import EmbeddedPostgres
+from checkpoints.servers.pgserver import EmbeddedPostgres
 
 TABLES = 1_500
 

@@ -17,14 +17,16 @@ import pytest
 from django.utils import timezone
 from psycopg.conninfo import conninfo_to_dict
 
-from checkpoints import job_reaper, pgroles, services, teamservers
+from checkpoints import services
 from checkpoints.engines import reset_engines
 from checkpoints.engines.errors import EngineNotFound
 from checkpoints.jobs import project_move as move_job
 from checkpoints.jobs.checks import verify_version
 from checkpoints.jobs.run import job_execute
 from checkpoints.models import AgentProject, EngineConnection, Job, Team
-from checkpoints.pgserver import EmbeddedPostgres
+from checkpoints.queue import job_reaper
+from checkpoints.servers import pgroles, teamservers
+from checkpoints.servers.pgserver import EmbeddedPostgres
 from checkpoints.services.project_move import MOVE_SAME, MOVE_UNKNOWN, project_move
 from checkpoints.services.team_connections import connection_create_postgres
 from contacts import repository

@@ -18,10 +18,11 @@ from django.core.management.base import CommandError
 from django.test import Client
 from psycopg.conninfo import conninfo_to_dict
 
-from checkpoints import services, teamservers
+from checkpoints import services
 from checkpoints.mcp.auth import acting_as
 from checkpoints.mcp.move_tools import move_start
 from checkpoints.models import EngineConnection, Job, Team
+from checkpoints.servers import teamservers
 from checkpoints.services.team_connections import CONNECTION_UNDERPRIVILEGED
 from tests.api_helpers import Api, token_for
 from tests.services.test_project_move import places as places  # noqa: F401 (module fixture)
@@ -89,7 +90,7 @@ def test_every_door_moves_the_project_and_no_door_shows_the_secret(setup, caplog
 
 
 def _secret_of(server) -> str:
-    from checkpoints import pgroles
+    from checkpoints.servers import pgroles
 
     return conninfo_to_dict(pgroles.engine_url(server.data_dir))["password"]
 
@@ -100,7 +101,7 @@ def test_the_connections_card_lists_checks_and_removes(
     settings.CHECKPOINTS_SERVERS = "per-team"
     settings.CHECKPOINTS_TEAM_SERVERS_DIR = places[0]
     settings.CHECKPOINTS_TEAM_SERVERS_FAST = True
-    from checkpoints import pgroles
+    from checkpoints.servers import pgroles
 
     ada = user_make("ada")
     team = Team.objects.get(personal_for=ada)

@@ -18,9 +18,10 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from checkpoints import connections, permissions, services, tasks
+from checkpoints import connections, services, tasks
 from checkpoints.engines.errors import EngineNotFound
 from checkpoints.models import AgentProject, Job, Membership, Preview, Team
+from checkpoints.rules import permissions
 from contacts import repository
 from tests.api_helpers import Api, token_for
 from tests.web_fixtures import HX, engine_project_drop, jobs_run_queued, project_demo, user_make

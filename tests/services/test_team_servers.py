@@ -14,11 +14,12 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from checkpoints import services, teamservers
+from checkpoints import services
 from checkpoints.engines import reset_engines
 from checkpoints.engines.local.history import basebackup, wal
 from checkpoints.models import AgentProject, EngineConnection, Job, Team
-from checkpoints.pgserver import read_config
+from checkpoints.servers import teamservers
+from checkpoints.servers.pgserver import read_config
 from tests.web_fixtures import jobs_run_queued, project_demo, user_make
 
 pytestmark = pytest.mark.django_db

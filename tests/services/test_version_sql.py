@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from checkpoints import services, version_sql
+from checkpoints import services
 from checkpoints.engines.connect import run_sql
 from checkpoints.models import Job
+from checkpoints.rules import version_sql
 from tests.api_helpers import Api, project_via_api, token_for, version_via_api
 from tests.web_fixtures import engine_project_drop, jobs_run_queued, user_make
 

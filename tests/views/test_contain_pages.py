@@ -8,9 +8,10 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from checkpoints import job_watchdog, services
+from checkpoints import services
 from checkpoints.engines import get_engine
 from checkpoints.engines.local import watchdog
+from checkpoints.queue import job_watchdog
 from tests.web_fixtures import engine_project_drop, project_demo, url, user_make
 
 pytestmark = pytest.mark.django_db(transaction=True)

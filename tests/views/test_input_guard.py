@@ -8,8 +8,8 @@ import pytest
 
 from checkpoints import services
 from checkpoints.api.models import ApiToken
-from checkpoints.input_guard import int_or_none
 from checkpoints.models import Job, Team
+from checkpoints.security.input_guard import int_or_none
 from tests.api_helpers import Api, token_for
 from tests.web_fixtures import HX, engine_project_drop, project_demo, url, user_make
 

@@ -12,9 +12,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from checkpoints import job_waits
-from checkpoints.job_state import job_transition
 from checkpoints.models import AgentProject, Job, Team
+from checkpoints.queue import job_waits
+from checkpoints.queue.job_state import job_transition
 from tests.web_fixtures import url, user_make
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -18,8 +18,8 @@ from django.db import connection
 from django.utils import timezone
 
 from checkpoints.launcher import gunicorn_command
-from checkpoints.logredact import GunicornLogger, RedactFilter, redact
 from checkpoints.models import AgentProject, ShareLink, Team, Version
+from checkpoints.security.logredact import GunicornLogger, RedactFilter, redact
 from checkpoints.services import sharing
 
 ROOT = Path(__file__).resolve().parents[2]

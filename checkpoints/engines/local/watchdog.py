@@ -1,5 +1,5 @@
 """What one project may take of the PostgreSQL server every team shares, watched from the
-engine's side (the workers run `watch_round` every few seconds, `checkpoints.job_watchdog`).
+engine's side (the workers run `watch_round` every few seconds, `checkpoints.queue.job_watchdog`).
 
 - Advisory locks. A session advisory lock outlives its transaction, so no timeout ends
   it, and every lock takes a slot of the server's one lock table (about 64 per

@@ -26,7 +26,7 @@ from checkpoints.benchmark.team_bench import CONCURRENCY, bench_team_servers
 from checkpoints.benchmark.web_bench import WORKER_INTERVAL, bench_web
 from checkpoints.engines import local_server_url
 from checkpoints.engines.local import LocalEngine
-from checkpoints.pgserver import EmbeddedPostgres
+from checkpoints.servers.pgserver import EmbeddedPostgres
 
 BENCH_CONTROL_DB = "checkpoints_benchmark"
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from checkpoints import doorframe, permissions, selectors, services
+from checkpoints import doorframe, services
 from checkpoints.management.job_run import job_run
 from checkpoints.management.project_command import ProjectCommand, Refused
 from checkpoints.models import AgentProject, Membership, Team
 from checkpoints.paging import page_of
 from checkpoints.refusals import Refusal
+from checkpoints.rules import permissions, selectors
 from checkpoints.serialize import preview_json, project_json
 
 TEAM_NOT_FOUND = "Team {id} is not one of your teams."

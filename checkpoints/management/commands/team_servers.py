@@ -15,9 +15,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count
 
-from checkpoints import services, teamservers
-from checkpoints.engine_connections import servers_mode
+from checkpoints import services
 from checkpoints.models import EngineConnection, Team
+from checkpoints.servers import teamservers
+from checkpoints.servers.engine_connections import servers_mode
 from checkpoints.services.team_connections import team_server_pin, team_server_retire
 
 

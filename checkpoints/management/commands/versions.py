@@ -36,9 +36,9 @@ from checkpoints.management.project_command import ProjectCommand
 from checkpoints.management.version_actions import version_actions
 from checkpoints.models import AgentProject, Job, Version
 from checkpoints.paging import page_of
+from checkpoints.rules.version_labels import LabelsInvalid, labels_parse
 from checkpoints.serialize import version_json
 from checkpoints.services import history
-from checkpoints.version_labels import LabelsInvalid, labels_parse
 
 SQL_FILE_UNREADABLE = "Cannot read the SQL file {path}: {error}"
 

@@ -7,9 +7,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from checkpoints import permissions, selectors, services
+from checkpoints import services
 from checkpoints.lifecycle.plan import Holding
 from checkpoints.models import AgentProject, Job
+from checkpoints.rules import permissions, selectors
 from checkpoints.services import history, lifecycle
 from checkpoints.views.page import project_render
 from checkpoints.views.responses import action_run, refused

@@ -7,8 +7,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from checkpoints import selectors
-from checkpoints.input_guard import int_or_none
+from checkpoints.rules import selectors
+from checkpoints.security.input_guard import int_or_none
 from checkpoints.services import lifecycle
 
 PICK_TWO = "Pick two versions to compare."

@@ -9,7 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from checkpoints import selectors, services
+from checkpoints import services
+from checkpoints.rules import selectors
 from checkpoints.services import lifecycle
 from checkpoints.views.lifecycle.cleanup import _holdings
 from checkpoints.views.responses import refused

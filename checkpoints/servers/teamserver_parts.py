@@ -1,5 +1,5 @@
 """What a team server is given beside its settings: its CPU control group, the engine
-role's extra grants; and what it costs in memory (used by checkpoints/teamservers.py)."""
+role's extra grants; and what it costs in memory (used by checkpoints/servers/teamservers.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 import psutil
 import psycopg
 
-from checkpoints import pgroles
 from checkpoints.engines.local import cpu_groups
-from checkpoints.pgserver import EmbeddedPostgres
+from checkpoints.servers import pgroles
+from checkpoints.servers.pgserver import EmbeddedPostgres
 
 #: Data folders whose server this process has put in its CPU group.
 cpu_checked: set[Path] = set()
-logger = logging.getLogger("checkpoints.teamservers")
+logger = logging.getLogger("checkpoints.servers.teamservers")
 
 
 def cpu_group_name(server: EmbeddedPostgres) -> str:

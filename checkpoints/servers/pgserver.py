@@ -20,7 +20,7 @@ import subprocess
 import warnings
 from pathlib import Path
 
-from checkpoints.pgserver_config import (  # re-exported: callers import them from here
+from checkpoints.servers.pgserver_config import (  # re-exported: callers import them from here
     CONFIG_FILE,
     FIRST_PORT,
     SUPERUSER,

@@ -1,11 +1,11 @@
 """The engine of an engine connection, built once per process and per server it reaches.
 
-- embedded: the team's own server (checkpoints/teamservers.py), started if it is not;
+- embedded: the team's own server (checkpoints/servers/teamservers.py), started if it is not;
 - postgres: a local engine on the server of the stored URL (a role that may create
   databases and roles);
 - neon: the Neon engine of the stored API key, org id and API URL.
 
-The secret is opened (checkpoints/secretbox.py) only here, only to hand it to the engine.
+The secret is opened (checkpoints/security/secretbox.py) only here, only to hand it to the engine.
 Cache keys name what an engine reaches without the secret itself (its sha256), so two
 teams placed on one external server share one engine.
 """
@@ -17,13 +17,14 @@ import hashlib
 from django.conf import settings
 from psycopg.conninfo import conninfo_to_dict
 
-from checkpoints import engines, teamservers
+from checkpoints import engines
 from checkpoints.engines.base import Engine
 from checkpoints.engines.errors import EngineError
 from checkpoints.engines.local.history import wal as history_wal
 from checkpoints.models import EngineConnection
-from checkpoints.pgserver_config import read_config
-from checkpoints.secretbox import secret_open
+from checkpoints.security.secretbox import secret_open
+from checkpoints.servers import teamservers
+from checkpoints.servers.pgserver_config import read_config
 
 #: The installation's modes (settings.CHECKPOINTS_SERVERS).
 SHARED, PER_TEAM, EXTERNAL = "shared", "per-team", "external"

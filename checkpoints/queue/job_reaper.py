@@ -8,9 +8,9 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from checkpoints import jobs_live
-from checkpoints.job_state import job_transition
 from checkpoints.models import AgentProject, Job
+from checkpoints.queue import jobs_live
+from checkpoints.queue.job_state import job_transition
 
 JOB_STALE = (
     "The worker running this job stopped responding (it was probably restarted). "

@@ -15,8 +15,8 @@ from checkpoints.errors import (
     SHARE_NOT_FOUND,
     VERSION_NOT_FOUND,
 )
-from checkpoints.input_guard import MAX_ID
 from checkpoints.models import Activity, AgentProject, Job, Preview, ShareLink, Version
+from checkpoints.security.input_guard import MAX_ID
 
 #: Largest version number (an integer column).
 MAX_NUMBER = 2**31 - 1

@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from checkpoints.pgserver import (
+from checkpoints.servers.pgserver import (
     SERVER_DATABASES,
     SUPERUSER,
     EmbeddedPostgres,

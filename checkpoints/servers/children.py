@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
 #: Seconds gunicorn lets in-flight requests finish after SIGTERM (its default is 30).
 GRACEFUL_TIMEOUT = 3
 #: How long the children get to stop after their SIGTERM, before SIGKILL.

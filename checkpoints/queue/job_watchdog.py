@@ -14,13 +14,14 @@ import logging
 from django.conf import settings
 from django.db import DatabaseError
 
-from checkpoints import connections, teamservers
+from checkpoints import connections
 from checkpoints.activity import activity_record
-from checkpoints.engine_connections import connection_engine, team_servers_root
 from checkpoints.engines import get_engine
 from checkpoints.engines.base import Engine
 from checkpoints.engines.local import watchdog
 from checkpoints.models import Activity, AgentProject, EngineConnection
+from checkpoints.servers import teamservers
+from checkpoints.servers.engine_connections import connection_engine, team_servers_root
 
 logger = logging.getLogger(__name__)
 

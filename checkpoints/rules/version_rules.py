@@ -8,7 +8,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from checkpoints import version_sql
 from checkpoints.demo import demo_step
 from checkpoints.errors import (
     SNAPSHOT_LIMIT,
@@ -18,6 +17,7 @@ from checkpoints.errors import (
     SnapshotLimitReached,
 )
 from checkpoints.models import AgentProject, Version
+from checkpoints.rules import version_sql
 
 
 def sql_split(sql: str) -> list[str]:

@@ -4,7 +4,7 @@ Each team's embedded server lives under the team servers' folder (`<root>/<team 
 postgres`, root: CHECKPOINTS_TEAM_SERVERS_DIR, default `.data/teams`). It is created with
 the team's first project, started by `make run` (`start_all`) and on demand by whichever
 process needs its engine (`ensure_running`), and stopped with everything else
-(`stop_all`). The engine works on it as the least-privilege role of checkpoints.pgroles,
+(`stop_all`). The engine works on it as the least-privilege role of checkpoints.servers.pgroles,
 never as its superuser. One team's SQL then cannot reach or starve another team's: a lock
 table or connection slots filled on one server are another server's business, and each
 server runs in a CPU control group of its own (`engines/local/cpu_groups.py`), so 20
@@ -27,10 +27,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from checkpoints import pgroles
 from checkpoints.engines.local import cpu_groups
 from checkpoints.engines.local.history import wal as history_wal
-from checkpoints.pgserver import (
+from checkpoints.servers import pgroles
+from checkpoints.servers.pgserver import (
     CONFIG_FILE,
     FIRST_PORT,
     SUPERUSER,
@@ -40,15 +40,15 @@ from checkpoints.pgserver import (
     pg_bin,
     read_config,
 )
-from checkpoints.teamserver_parts import (
+from checkpoints.servers.teamserver_parts import (
     cpu_checked as _cpu_checked,
 )
-from checkpoints.teamserver_parts import (
+from checkpoints.servers.teamserver_parts import (
     cpu_contain,
     cpu_group_name,
     grant_engine_extras,
 )
-from checkpoints.teamserver_parts import memory_bytes as memory_bytes  # callers use this
+from checkpoints.servers.teamserver_parts import memory_bytes as memory_bytes  # callers use this
 
 #: Small on purpose: a team server idles in a few tens of MB (measured by `make bench`).
 #: `reserved_connections`: slots only the engine's role may take (pg_use_reserved_

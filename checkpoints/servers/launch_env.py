@@ -8,8 +8,8 @@ import os
 import secrets
 from pathlib import Path
 
-from checkpoints import pgroles
-from checkpoints.pgserver import EmbeddedPostgres
+from checkpoints.servers import pgroles
+from checkpoints.servers.pgserver import EmbeddedPostgres
 
 #: The metadata database on the embedded server (unless the operator gave DATABASE_URL).
 METADATA_DB = "checkpoints"
@@ -20,7 +20,7 @@ def child_env(server: EmbeddedPostgres, data_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("DJANGO_SECRET_KEY", secret_key(data_dir))
     # Least privilege: Django as the metadata database's owner, the engine as a
-    # CREATEDB/CREATEROLE role; neither is the superuser (checkpoints.pgroles).
+    # CREATEDB/CREATEROLE role; neither is the superuser (checkpoints.servers.pgroles).
     if not env.get("DATABASE_URL"):
         env["DATABASE_URL"] = pgroles.app_url(server.data_dir, METADATA_DB) or ""
     # A server per team unless the operator named one server for every team.

@@ -12,9 +12,9 @@ from __future__ import annotations
 from django.db import connection
 from django.utils import timezone
 
-from checkpoints import jobs_live
-from checkpoints.job_state import job_transition
 from checkpoints.models import AgentProject, Job
+from checkpoints.queue import jobs_live
+from checkpoints.queue.job_state import job_transition
 
 #: Job kinds that are housekeeping: no one asked for them, and they stop when asked.
 HOUSEKEEPING_KINDS = (Job.Kind.TIER_MOVE,)

@@ -9,8 +9,8 @@ import hashlib
 
 from django.conf import settings
 
-from checkpoints import jobs_live
 from checkpoints.models import Job
+from checkpoints.queue import jobs_live
 
 
 def _slots() -> int:
