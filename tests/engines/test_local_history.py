@@ -17,7 +17,7 @@ from checkpoints.engines.connect import run_sql
 from checkpoints.engines.errors import EngineInvalidRequest
 from checkpoints.engines.local import LocalEngine
 from checkpoints.engines.local.history import basebackup, reaping, wal
-from checkpoints.pgroles import ENGINE_ROLE
+from checkpoints.servers.pgroles import ENGINE_ROLE
 from tests.engines.test_local_crash import run_child
 from tests.engines.test_trojan_catalog import MARK, RECORDER
 from tests.history_server import History, history_server
