@@ -5,13 +5,17 @@ Each test module wraps what it needs in small fixtures of its own.
 
 from __future__ import annotations
 
+import time
+
 from django.contrib.auth import get_user_model
+from django.db import connection
 
 from checkpoints import services
 from checkpoints.engines import get_engine
 from checkpoints.engines.connect import run_sql
 from checkpoints.jobs.run import job_execute
 from checkpoints.models import AgentProject, Job
+from checkpoints.queue import jobs_live
 from contacts import repository
 
 
@@ -77,3 +81,21 @@ def project_with_notes(user, notes: tuple[str, ...]) -> AgentProject:
     for body in notes:
         run_sql(uri, "INSERT INTO notes (body) VALUES (%s)", (body,))
     return project
+
+
+def dead_workers_lock_gone(project) -> None:
+    """Until the dead job's project lock is released. Its connection was closed as the
+    job died, but the server ends that session (and drops the lock) a moment later: a
+    reaper looking sooner sees a live worker's lock and rightly reaps nothing."""
+    deadline = time.monotonic() + 60
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 "
+                "AND classid = %s::oid AND objid = %s::oid",
+                [jobs_live.PROJECT_LOCK, project.pk],
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the dead job's project lock was never released")

@@ -22,7 +22,7 @@ from checkpoints.models import Job
 from checkpoints.queue import job_reaper
 from checkpoints.services import lifecycle
 from contacts import repository
-from tests.web_fixtures import jobs_run_queued
+from tests.web_fixtures import dead_workers_lock_gone, jobs_run_queued
 
 pytestmark = pytest.mark.django_db
 
@@ -70,6 +70,7 @@ def test_rollback_dies_while_keeping_the_live_state(user, project, monkeypatch, 
         with pytest.raises(Died):
             job_execute(job.pk)
     Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    dead_workers_lock_gone(project)
     assert job_reaper.jobs_fail_stale(project=project) == 1
 
     project.refresh_from_db()
@@ -109,6 +110,7 @@ def test_rollback_dies_after_its_swap_before_recording_the_kept_state(user, proj
         with pytest.raises(Died):
             job_execute(job.pk)
     Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    dead_workers_lock_gone(project)
     assert job_reaper.jobs_fail_stale(project=project) == 1
     assert repository.schema_read(uri).variant == 1  # the swap had committed
 

@@ -30,7 +30,7 @@ from checkpoints.servers.pgserver import EmbeddedPostgres
 from checkpoints.services.project_move import MOVE_SAME, MOVE_UNKNOWN, project_move
 from checkpoints.services.team_connections import connection_create_postgres
 from contacts import repository
-from tests.web_fixtures import jobs_run_queued, project_demo, user_make
+from tests.web_fixtures import dead_workers_lock_gone, jobs_run_queued, project_demo, user_make
 
 pytestmark = pytest.mark.django_db
 
@@ -144,6 +144,7 @@ def test_a_move_killed_midway_leaves_the_project_whole_where_it_was(setup, monke
         with pytest.raises(Died):
             job_execute(job.pk)
     Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    dead_workers_lock_gone(project)
     assert job_reaper.jobs_fail_stale(project=project) == 1
 
     project.refresh_from_db()
