@@ -182,3 +182,15 @@ def test_a_killed_recovery_leaves_nothing_behind(engine, history, step):
         assert not (Path(tempfile.gettempdir()) / f"{reaping.SOCKET_PREFIX}{name}").exists()
     assert engine.snapshot_list(project_id) == []
     assert list((history.root / "cold" / engine.control_db / project_id).rglob("*")) == []
+
+
+def test_a_reap_leaves_the_staging_folder_of_a_backup_being_taken(tmp_path):
+    """Every engine start reaps half-made backups; another process's backup in progress
+    holds the history's backup lock, and its staging folder is not a leftover."""
+    staging = tmp_path / wal.BASE_DIR / ".tmp-20261207T000000000000Z-full"
+    staging.mkdir(parents=True)
+    with basebackup._taking(tmp_path, wait=True):  # as `take` holds it while it runs
+        basebackup.reap(tmp_path)
+        assert staging.is_dir()
+    basebackup.reap(tmp_path)  # nobody takes one now: a leftover, removed
+    assert not staging.exists()

@@ -7,11 +7,14 @@ the chain ending at the newest backup finished before its target (`pg_combinebac
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -80,12 +83,30 @@ def take(bin_dir: Path, server_url: str, history: Path, *, now: datetime | None 
         steps = chain(history, parent)
         if now - steps[0].started_at >= FULL_EVERY or len(steps) > MAX_CHAIN:
             parent = None
-    try:
-        return _take(bin_dir, server_url, history, parent, now)
-    except RuntimeError:
-        if parent is None:
-            raise
-        return _take(bin_dir, server_url, history, None, now)
+    with _taking(history, wait=True):
+        try:
+            return _take(bin_dir, server_url, history, parent, now)
+        except RuntimeError:
+            if parent is None:
+                raise
+            return _take(bin_dir, server_url, history, None, now)
+
+
+@contextmanager
+def _taking(history: Path, *, wait: bool) -> Iterator[bool]:
+    """The history's backup lock (a file lock: the kernel drops it when its process dies),
+    held while a backup is taken and while leftovers are reaped, so that one process's
+    reap never removes the staging folder another process is writing. Yields whether it
+    is held (always, with `wait`)."""
+    base = history / BASE_DIR
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(base / ".lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
 
 
 def _take(
@@ -162,11 +183,20 @@ def remove(history: Path, backup: Backup) -> None:
 
 
 def reap(history: Path) -> None:
-    """Half-made backups (staging folders, folders without a record) removed."""
+    """Half-made backups (staging folders, folders without a record) removed; nothing
+    while another process takes a backup (its staging folder is not a leftover)."""
     base = history / BASE_DIR
     if not base.is_dir():
         return
+    with _taking(history, wait=False) as held:
+        if held:
+            _reap_unlocked(base)
+
+
+def _reap_unlocked(base: Path) -> None:
     for path in base.iterdir():
+        if path.name == ".lock":
+            continue
         if path.name.startswith(".tmp-") or path.name.endswith(".json.part"):
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink()
         elif path.is_dir() and not (base / f"{path.name}.json").exists():
