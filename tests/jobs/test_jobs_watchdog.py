@@ -56,6 +56,13 @@ def test_a_role_filling_the_lock_table_is_ended_and_another_project_works(two_te
     settings.CHECKPOINTS_ROLE_ADVISORY_LOCKS = 500
     (_, hog), (bob, other) = two_teams
     agent = psycopg.connect(services.project_connection_uri(project=hog), autocommit=True)
+    try:
+        _fill_and_watch(agent, hog, other, bob)
+    finally:
+        agent.close()  # a failure here must not leave the server's lock table full
+
+
+def _fill_and_watch(agent, hog, other, bob) -> None:
     with worker_threads(1):  # its watchdog thread looks every 2 s
         # It has looked once since the project was made (it knows the role by its oid).
         _until(
