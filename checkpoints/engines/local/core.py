@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -61,6 +62,8 @@ class LocalCore(Engine):
     _server_conninfo: str
     _control_conninfo: str
     _parking: Parking
+    archive_dir: Path | None  # the cold tier's folder (`cold.py`)
+    pg_bin_dir: Path | None  # pg_dump and pg_restore
 
     def _connect(self, conninfo: str | None = None, *, options: str = CONTROL_OPTIONS) -> Conn:
         try:

@@ -10,9 +10,11 @@
   control database on the same server: a rollback renames the active database away, the
   new one onto the endpoint's name and moves the catalog rows in ONE transaction.
 - one mutation per project at a time (`core`); intent first (`rows`, `recover`); warm
-  copies of recent snapshots make a rollback only the rename swap (`warm`, `swap`).
+  copies of recent snapshots make a rollback only the rename swap (`warm`, `swap`);
+  older snapshots may go cold, into archives outside PostgreSQL (`cold`).
 
-`LocalEngine` composes one mixin per resource or mechanism; the work is synchronous:
+`LocalEngine` composes one mixin per resource or mechanism and holds its warm copies and
+its cold tier as objects (`_warm`, `_cold`); the work is synchronous:
 operations are returned already `finished`.
 """
 
@@ -31,6 +33,7 @@ from . import archive, contain, events, readonly
 from . import catalog as cat
 from . import names as ids
 from . import sql as db
+from .cold import ColdTier
 from .core import WARM_STEP_WAIT
 from .finalize import FinalizeMixin
 from .oplog import OperationsMixin
@@ -98,6 +101,7 @@ class LocalEngine(SqlReaderMixin, RestoreMixin, FinalizeMixin, RecoverMixin, Ope
         self._bootstrap()
         # Tried once at start-up: on a reflink file system every copy is almost free.
         self.reflink = self._probe_reflink() if reflink is None else reflink
+        self._cold = self._cold_tier()  # cold.py: older snapshots as archives
         if recover:
             self.recover()
 
@@ -128,6 +132,20 @@ class LocalEngine(SqlReaderMixin, RestoreMixin, FinalizeMixin, RecoverMixin, Ope
                 (str(cat.SCHEMA_VERSION),),
             )
 
+    def _cold_tier(self) -> ColdTier:
+        return ColdTier(
+            self,
+            server_url=self._server_url,
+            control_db=self.control_db,
+            archive_dir=self.archive_dir,
+            pg_bin_dir=self.pg_bin_dir,
+            reflink=self.reflink,
+            session_limits=self.session_limits,
+            role_limits=self.limits,
+            agent_db=self._agent_db,
+            fault=self._fault,
+        )
+
     def _probe_reflink(self) -> bool:
         """Whether PostgreSQL's data folder clones files (FICLONE), tried there once;
         False where the engine cannot write there (another machine, another user)."""
@@ -138,6 +156,22 @@ class LocalEngine(SqlReaderMixin, RestoreMixin, FinalizeMixin, RecoverMixin, Ope
             return False
         folder = Path(row[0]) if row else None
         return bool(folder and folder.is_dir() and archive.reflink_supported(folder))
+
+    @property
+    def storage_mode(self) -> str:
+        return self._cold.mode
+
+    def snapshot_freeze(self, project_id: str, snapshot_id: str) -> int:
+        """Move a hot snapshot to the cold tier; return the archive's bytes (local only)."""
+        return self._cold.freeze(project_id, snapshot_id)
+
+    def snapshot_thaw(self, project_id: str, snapshot_id: str) -> int:
+        """Move a cold snapshot back to the hot tier; return its database's bytes."""
+        return self._cold.thaw(project_id, snapshot_id)
+
+    def snapshot_tiers(self, project_id: str) -> dict[str, tuple[str, int | None]]:
+        """{snapshot id: (tier, bytes it takes there)} of the project's ready snapshots."""
+        return self._cold.tiers(project_id)
 
     def warm_up(self, project_id: str, *, background: bool = False) -> list[str]:
         return self._warm.up(project_id, background=background)

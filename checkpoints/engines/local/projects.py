@@ -9,11 +9,13 @@ from . import catalog as cat
 from . import contain, readonly
 from . import names as ids
 from . import sql as db
-from .cold_recover import ColdRecoverMixin
+from .cold import ColdTier
 from .events import EventsMixin
 
 
-class ProjectsMixin(EventsMixin, ColdRecoverMixin):
+class ProjectsMixin(EventsMixin):
+    _cold: ColdTier
+
     def project_create(self, *, name: str) -> ProjectCreated:
         project_id = ids.project_id()
         branch_id = ids.branch_id()
@@ -124,7 +126,7 @@ class ProjectsMixin(EventsMixin, ColdRecoverMixin):
             "SELECT dbname FROM warm_copies WHERE project_id = %s", (project_id,)
         ).fetchall():
             db.drop_database(conn, dbname)
-        self._project_archives_drop(project_id)
+        self._cold.archives.drop_project(project_id)
         readonly.drop_for_project(conn, project_id)
         role = conn.execute(
             "SELECT name FROM roles WHERE project_id = %s", (project_id,)

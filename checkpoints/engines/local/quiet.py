@@ -27,7 +27,8 @@ import psycopg
 
 from . import archive, contain
 from . import sql as db
-from .cold import ColdMixin
+from .cold import ColdTier
+from .rows import LocalRows
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,9 @@ log = logging.getLogger(__name__)
 SAVE_COMPRESSION = "none"
 
 
-class QuietCopyMixin(ColdMixin):
+class QuietCopyMixin(LocalRows):
+    _cold: ColdTier
+
     def _saving_dir(self) -> Path:
         if self.archive_dir is not None:
             return self.archive_dir / self.control_db / ".saving"
@@ -69,7 +72,7 @@ class QuietCopyMixin(ColdMixin):
                 timeout=self.session_limits.statement_seconds(),
             )
             self._fault("snapshot_dumped")
-            self._load_archive(conn, project_id, target_db, path, checksum)
+            self._cold.load(conn, project_id, target_db, path, checksum)
             contain.revoke_branch(conn, target_db, role)
         finally:
             archive.remove(path)

@@ -9,7 +9,8 @@ from ..base import BUSY_STATUSES
 from . import contain
 from . import sql as db
 from .branches import BranchesMixin
-from .cold_recover import COLD_CANDIDATES, ColdRecoverMixin
+from .cold import ColdTier
+from .cold_archives import COLD_CANDIDATES
 from .core import drop_key
 from .history.asof import AsOfMixin
 from .legacy import LegacyMixin
@@ -44,13 +45,13 @@ _CANDIDATES = (
 class RecoverMixin(
     ProjectsMixin,
     BranchesMixin,
-    ColdRecoverMixin,
     QuietCopyMixin,
     AsOfMixin,
     RolesMixin,
     LegacyMixin,
 ):
     _warm: WarmCopies
+    _cold: ColdTier
 
     def recover(self) -> dict[str, int]:
         """Repair what crashed engines left; safe while other processes work.
@@ -90,7 +91,7 @@ class RecoverMixin(
                 finally:
                     self._unlock(conn, project_id)
             summary["dropped_databases"] = self._drop_unknown(conn)
-            summary["dropped_archives"] = self._drop_unknown_archives(conn)
+            summary["dropped_archives"] = self._cold.archives.drop_unknown(conn)
             summary["dropped_archives"] += self._drop_saving_leftovers(conn)
             summary["roles_repaired"] = self._repair_roles(conn)
             self._contain_legacy(conn)
@@ -123,10 +124,10 @@ class RecoverMixin(
             (project_id,),
         ).fetchall():
             db.drop_database(conn, dbname)
-            self._archive_drop(conn, snapshot_id)
+            self._cold.archives.drop(conn, snapshot_id)
             with conn.transaction():
                 conn.execute("DELETE FROM snapshots WHERE id = %s", (snapshot_id,))
-        self._repair_cold(conn, project_id)
+        self._cold.archives.repair(conn, project_id)
         self._warm.repair(conn, project_id)
         for (dbname,) in conn.execute(
             "SELECT e.dbname FROM endpoints e JOIN pg_database d ON d.datname = e.dbname "
@@ -168,9 +169,9 @@ class RecoverMixin(
                 continue
             log.warning("rebuilding the missing live database %s of branch %s", live_db, branch_id)
             temp_db = self.names.branch_db()
-            cold = self._cold_source(conn, source)
+            cold = self._cold.archives.source(conn, source)
             if cold is not None:
-                self._load_archive(conn, project_id, temp_db, *cold)
+                self._cold.load(conn, project_id, temp_db, *cold)
             else:
                 (template,) = snap
                 db.copy_database(conn, temp_db, template=template)

@@ -168,9 +168,9 @@ class RestoreMixin(EventsMixin, SnapshotsMixin, RolesMixin, SwapMixin):
         swapped = False
         repaired: list[str] = []
         try:
-            cold = None if plan.warm else self._cold_source(conn, snap.id)
+            cold = None if plan.warm else self._cold.archives.source(conn, snap.id)
             if cold is not None:  # the archive loaded into the new branch
-                self._load_archive(conn, project_id, plan.temp_db, *cold)
+                self._cold.load(conn, project_id, plan.temp_db, *cold)
             elif not plan.warm:
                 db.copy_database(conn, plan.temp_db, template=snap.dbname)
             contain.grant_branch(conn, plan.temp_db, role)

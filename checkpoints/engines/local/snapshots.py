@@ -13,7 +13,7 @@ from ..base import AsOf, Operation, Snapshot, SnapshotCreated
 from . import catalog as cat
 from . import sql as db
 from .branches import BranchesMixin
-from .cold_recover import ColdRecoverMixin
+from .cold import ColdTier
 from .history.asof import AsOfMixin
 from .quiet import QuietCopyMixin
 from .records import SnapshotRow
@@ -22,7 +22,9 @@ from .util import check_name
 log = logging.getLogger(__name__)
 
 
-class SnapshotsMixin(BranchesMixin, ColdRecoverMixin, QuietCopyMixin, AsOfMixin):
+class SnapshotsMixin(BranchesMixin, QuietCopyMixin, AsOfMixin):
+    _cold: ColdTier
+
     def snapshot_create(
         self,
         project_id: str,
@@ -124,7 +126,7 @@ class SnapshotsMixin(BranchesMixin, ColdRecoverMixin, QuietCopyMixin, AsOfMixin)
         db.drop_database(conn, dbname)  # waits for a warm-up copying from it
         for (warm_db,) in warm:
             db.drop_database(conn, warm_db)
-        self._archive_drop(conn, snapshot_id)
+        self._cold.archives.drop(conn, snapshot_id)
         with conn.transaction():
             conn.execute("DELETE FROM snapshots WHERE id = %s", (snapshot_id,))
             self._ops_end(conn, op_ids)

@@ -23,8 +23,9 @@ from ...types import AsOf, SnapshotCreated
 from .. import archive
 from .. import catalog as cat
 from .. import sql as db
-from ..cold import ColdMixin
+from ..cold import ColdTier
 from ..records import BranchRow
+from ..rows import LocalRows
 from . import basebackup, reaping, recovery, wal
 
 NO_HISTORY = (
@@ -34,8 +35,9 @@ NO_HISTORY = (
 NO_DATABASE = "the project had no database at that moment"
 
 
-class AsOfMixin(ColdMixin):
+class AsOfMixin(LocalRows):
     history_dir: Path | None
+    _cold: ColdTier
 
     def history_ready(self) -> bool:
         """Whether this engine's server archives its WAL into a history it can read."""
@@ -142,7 +144,7 @@ class AsOfMixin(ColdMixin):
             snapshot_id, _, op_ids = self._snapshot_intent(
                 conn, project_id, branch, name, expires_at
             )
-            path = self._archive_path(project_id, snapshot_id)
+            path = self._cold.archives.path(project_id, snapshot_id)
             try:
                 conn.execute(
                     "UPDATE snapshots SET tier = 'cold', archive = %s, checksum = %s, "

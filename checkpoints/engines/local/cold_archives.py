@@ -1,5 +1,7 @@
-"""Repairing the cold tier after a crash (called by `recover()` under the project's lock),
-and archives removed with their snapshots."""
+"""The cold tier's archives and the catalog columns that track them (`tier`, `archive`,
+`checksum`): where an archive goes, which one a snapshot restores from, repairing a
+half-done tier move after a crash (`recover()`, under the project's lock), and archives
+removed with their snapshots or projects. Part of the cold tier (`cold.ColdTier.archives`)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from pathlib import Path
 
 from . import archive
 from . import sql as db
-from .cold import ColdMixin
+from .records import TierRow
+from .util import quietly
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +26,44 @@ COLD_CANDIDATES = (
 )
 
 
-class ColdRecoverMixin(ColdMixin):
-    def _repair_cold(self, conn: db.Conn, project_id: str) -> None:
+class ColdArchives:
+    """The archives under `root` (`<archive folder>/<control db>`; None: no cold tier)."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+
+    def path(self, project_id: str, snapshot_id: str) -> Path:
+        """Where the snapshot's archive goes: `<root>/<project id>/<snapshot id>.dump`."""
+        assert self.root is not None
+        return self.root / project_id / f"{snapshot_id}.dump"
+
+    def tier_row(self, conn: db.Conn, snapshot_id: str) -> TierRow:
+        row = conn.execute(
+            "SELECT tier, archive, checksum, stored_bytes FROM snapshots WHERE id = %s",
+            (snapshot_id,),
+        ).fetchone()
+        assert row is not None
+        return TierRow._make(row)
+
+    def source(self, conn: db.Conn, snapshot_id: str) -> tuple[Path, str] | None:
+        """(archive, sha256) of a cold snapshot; None for a hot one."""
+        tier, path, checksum, _ = self.tier_row(conn, snapshot_id)
+        if tier != "cold":
+            return None
+        assert path is not None and checksum is not None  # recorded when it went cold
+        return Path(path), checksum
+
+    def undo_freeze(self, conn: db.Conn, snapshot_id: str, dbname: str, path: Path) -> None:
+        """A freeze that failed before it was recorded cold: back to hot."""
+        archive.remove(path)
+        quietly(db.allow_connections, conn, dbname, False)
+        conn.execute(
+            "UPDATE snapshots SET tier = 'hot', archive = NULL, checksum = NULL WHERE id = %s",
+            (snapshot_id,),
+        )
+
+    def repair(self, conn: db.Conn, project_id: str) -> None:
+        """Undo a half-done tier move (`freezing`, `thawing`), finish a recorded one."""
         rows = conn.execute(
             "SELECT id, dbname, tier, archive, checksum FROM snapshots "
             "WHERE project_id = %s AND state = 'ready' AND archive IS NOT NULL",
@@ -67,17 +106,10 @@ class ColdRecoverMixin(ColdMixin):
             (tier, keep, keep, snapshot_id),
         )
 
-    def _archive_of(self, conn: db.Conn, snapshot_id: str) -> Path | None:
-        row = conn.execute("SELECT archive FROM snapshots WHERE id = %s", (snapshot_id,)).fetchone()
-        return Path(row[0]) if row and row[0] else None
-
-    def _drop_unknown_archives(self, conn: db.Conn) -> int:
+    def drop_unknown(self, conn: db.Conn) -> int:
         """Archives (and `.part` files) under this engine's folder that no snapshot row
         names: intent is recorded before a file is written, so these are leftovers."""
-        if self.archive_dir is None:
-            return 0
-        root = self.archive_dir / self.control_db
-        if not root.is_dir():
+        if self.root is None or not self.root.is_dir():
             return 0
         known = {
             archive
@@ -86,7 +118,7 @@ class ColdRecoverMixin(ColdMixin):
             ).fetchall()
         }
         dropped = 0
-        for path in root.glob("*/*.dump*"):
+        for path in self.root.glob("*/*.dump*"):
             name = str(path).removesuffix(".part")
             if name not in known:
                 log.warning("removing cold archive %s unknown to the catalog", path)
@@ -94,16 +126,17 @@ class ColdRecoverMixin(ColdMixin):
                 dropped += 1
         return dropped
 
-    def _archive_drop(self, conn: db.Conn, snapshot_id: str) -> None:
+    def drop(self, conn: db.Conn, snapshot_id: str) -> None:
         """A deleted snapshot's archive goes with it (before its row)."""
-        path = self._archive_of(conn, snapshot_id)
-        if path is not None:
-            archive.remove(path)
+        row = conn.execute("SELECT archive FROM snapshots WHERE id = %s", (snapshot_id,)).fetchone()
+        if row and row[0]:
+            archive.remove(Path(row[0]))
 
-    def _project_archives_drop(self, project_id: str) -> None:
-        if self.archive_dir is None:
+    def drop_project(self, project_id: str) -> None:
+        """A deleted project's archives."""
+        if self.root is None:
             return
-        folder = self.archive_dir / self.control_db / project_id
+        folder = self.root / project_id
         for path in folder.glob("*.dump*"):
             path.unlink(missing_ok=True)
         if folder.is_dir():
