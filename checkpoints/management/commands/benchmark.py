@@ -80,7 +80,7 @@ class Command(BaseCommand):
             storage = self._storage(admin_url, runs, json, storage_sizes, storage_versions)
             scale = self._manifest(engine, admin_url, json, opts.get("manifest_tables", 0))
             teams = self._teams(team_servers, json)
-            quiet = self._quiet(admin_url, json, opts)
+            quiet = self._quiet(json, opts)
             history = self._history(size_list, opts.get("history_seconds", 60.0), json)
             header = machine(admin_url)
             parts = {"storage": storage, "scale": scale, "teams": teams, "quiet": quiet}
@@ -159,7 +159,7 @@ class Command(BaseCommand):
             rows += fair_rows(figures)
         return rows
 
-    def _quiet(self, admin_url: str, quiet: bool, opts: dict) -> list:
+    def _quiet(self, quiet: bool, opts: dict) -> list:
         """Saves with an app busy on the live database, and a warm rollback, if asked."""
         sizes = opts.get("quiet_sizes", "")
         size_list = [float(s) for s in sizes.split(",") if s.strip()]
@@ -167,7 +167,7 @@ class Command(BaseCommand):
             return []
         if not quiet:
             self.stderr.write(f"measuring saves with a busy app ({sizes} MB) …")
-        return bench_quiet(admin_url, size_list, int(opts.get("quiet_saves", 20)))
+        return bench_quiet(size_list, int(opts.get("quiet_saves", 20)))
 
     def _history(self, sizes: list[float], seconds: float, quiet: bool):
         """The history window's figures (as-of times per size, storage per day), if asked."""

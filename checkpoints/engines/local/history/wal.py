@@ -32,12 +32,22 @@ def _quoted(folder: Path) -> str:
 def server_settings(history: Path) -> dict[str, str]:
     """The settings that archive `history`'s server: each finished segment gzipped (level
     1: a segment a switch closed early is mostly zeros) via a `.part` file renamed into
-    place, so a segment in the archive is always whole; WAL summaries for incrementals."""
+    place, so a segment in the archive is always whole; WAL summaries for incrementals.
+
+    `wal_init_zero=off`: a segment is recycled only once archived, so a big write (a
+    version loaded beside the app) creates new segments as it goes, and zero-filling
+    each 16 MB one under the WAL write lock held the app's commits (measured: the app's
+    rounds over 50 ms during saves of 100 MB went from about 170 to 40 in 6 saves)."""
     wal = _quoted(history / WAL_DIR)
     command = (
         f"gzip -1 -c %p > {wal}/%f{SUFFIX}.part && mv -f {wal}/%f{SUFFIX}.part {wal}/%f{SUFFIX}"
     )
-    return {"archive_mode": "on", "archive_command": command, "summarize_wal": "on"}
+    return {
+        "archive_mode": "on",
+        "archive_command": command,
+        "summarize_wal": "on",
+        "wal_init_zero": "off",
+    }
 
 
 def restore_command(history: Path) -> str:
