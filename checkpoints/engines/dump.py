@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -19,6 +20,7 @@ from checkpoints.servers.pgserver import pg_bin
 
 from .base import mask_password
 from .errors import EngineError
+from .local.events_sql import SCHEMA as EVENTS_SCHEMA
 
 SOURCE_UNREACHABLE = "Cannot reach the source database at {where}: {why}"
 SOURCE_REFUSED = "The source database at {where} refused the connection: {why}"
@@ -53,6 +55,8 @@ def dump(url: str, path: Path, *, timeout: float = 600) -> int:
     params.setdefault("connect_timeout", "10")
     command = [str(pg_bin("pg_dump")), "--format=custom", "--no-owner", "--no-privileges"]
     command += ["--no-subscriptions", "--no-publications", "--file", str(path)]
+    # A Checkpoints project's own recorder (its role cannot read it): the engine's, not data.
+    command += [f"--exclude-schema={EVENTS_SCHEMA}"]
     command += ["--dbname", make_conninfo(**params)]
     result = _run(command, password, timeout, "Reading the source database")
     if result.returncode != 0:
@@ -71,10 +75,26 @@ def restore(path: Path, url: str, *, timeout: float = 1800) -> None:
     password = params.pop("password", None)
     command = [str(pg_bin("pg_restore")), "--no-owner", "--no-privileges", "--no-comments"]
     command += ["--single-transaction", "--exit-on-error", "--dbname", make_conninfo(**params)]
-    command.append(str(path))
-    result = _run(command, password, timeout, "Loading the dump")
+    with tempfile.NamedTemporaryFile("w", suffix=".list") as listing:
+        listing.write(_without_event_triggers(path, timeout))
+        listing.flush()
+        command += ["--use-list", listing.name, str(path)]
+        result = _run(command, password, timeout, "Loading the dump")
     if result.returncode != 0:
         raise DumpFailed(LOAD_FAILED.format(why=_last_line(result.stderr)))
+
+
+def _without_event_triggers(path: Path, timeout: float) -> str:
+    """The dump's table of contents without event triggers: only a superuser makes one,
+    never a project's role (a source with one, or another Checkpoints project with its
+    recorder, would otherwise not load)."""
+    result = _run(
+        [str(pg_bin("pg_restore")), "--list", str(path)], None, timeout, "Reading the dump"
+    )
+    if result.returncode != 0:
+        raise DumpFailed(LOAD_FAILED.format(why=_last_line(result.stderr)))
+    kept = [line for line in result.stdout.splitlines() if " EVENT TRIGGER " not in line]
+    return "\n".join(kept) + "\n"
 
 
 def _params(url: str) -> dict[str, str]:

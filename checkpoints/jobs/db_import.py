@@ -11,6 +11,7 @@ from pathlib import Path
 from checkpoints.engines import dump
 from checkpoints.engines.errors import EngineError, EngineNotFound
 from checkpoints.jobs.failures import JobFailed
+from checkpoints.jobs.history import history_open
 from checkpoints.jobs.project import project_start
 from checkpoints.jobs.run import JobRun, engine_of, runner
 from checkpoints.models import Activity, Job
@@ -49,6 +50,7 @@ def run_import(run: JobRun) -> None:
         to_version=version,
         detail=f"Imported {where} into engine project {project.engine_project_id}; v0 saved.",
     )
+    history_open(project)
 
 
 def _undo(engine, project) -> None:

@@ -55,6 +55,16 @@ def history_begin(project: AgentProject) -> bool:
     return True
 
 
+def history_open(project: AgentProject) -> None:
+    """`history_begin` for a project a job just made (created, imported or moved onto a
+    team server). The project stands whatever happens: a failure is logged, and the
+    hourly upkeep tries again."""
+    try:
+        history_begin(project)
+    except Exception:
+        logger.exception("the first base backup of project %s's server failed", project.pk)
+
+
 @tasks.handles("history_maintain")
 def history_maintain() -> dict[int, retention.Storage]:
     """Each running team server's history kept up; a failure on one skips only it."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from django.utils import timezone
@@ -10,13 +9,11 @@ from django.utils import timezone
 from checkpoints import connections
 from checkpoints.engines.base import Engine
 from checkpoints.engines.errors import EngineNotFound, EngineRefused
-from checkpoints.jobs.history import history_begin
+from checkpoints.jobs.history import history_open
 from checkpoints.jobs.run import JobRun, engine_of, runner
 from checkpoints.jobs.snapshot import refused, snapshot_and_record
 from checkpoints.models import Activity, Job, Version
 from checkpoints.rules import snapshot_room
-
-logger = logging.getLogger(__name__)
 
 
 def project_start(
@@ -61,16 +58,7 @@ def run_start_demo(run: JobRun) -> None:
         to_version=version,
         detail=f"Engine project {run.project.engine_project_id} created; v0 saved.",
     )
-    _history_open(run)
-
-
-def _history_open(run: JobRun) -> None:
-    """The team server's first base backup, if it has none yet. The project is made
-    whatever happens: a failure is logged, and the hourly upkeep tries again."""
-    try:
-        history_begin(run.project)
-    except Exception:
-        logger.exception("the first base backup of project %s's server failed", run.project.pk)
+    history_open(run.project)
 
 
 @runner(Job.Kind.START_OVER)

@@ -32,6 +32,7 @@ from checkpoints.engines.operations import wait_for_operations
 from checkpoints.engines.uri_copy import database_copy
 from checkpoints.jobs.checks import verify_version, wait_connectable
 from checkpoints.jobs.failures import JobFailed
+from checkpoints.jobs.history import history_open
 from checkpoints.jobs.move_parts import (
     live_reset,
     move_leftovers_clean,
@@ -100,6 +101,7 @@ def run_project_move(run: JobRun) -> None:
     if left:
         detail += "; not moved: " + "; ".join(f"{k} ({v})" for k, v in left.items())
     run.record_activity(kind=Activity.Kind.MOVE, detail=detail + ". The connection string changed.")
+    history_open(AgentProject.objects.get(pk=project.pk))  # on its new connection
 
 
 def _destination_create(run: JobRun, dest: Destination) -> None:

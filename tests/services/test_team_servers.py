@@ -20,6 +20,7 @@ from checkpoints.engines.local.history import basebackup, wal
 from checkpoints.models import AgentProject, EngineConnection, Job, Team
 from checkpoints.servers import teamservers
 from checkpoints.servers.pgserver import read_config
+from checkpoints.services import db_import
 from tests.web_fixtures import jobs_run_queued, project_demo, user_make
 
 pytestmark = pytest.mark.django_db
@@ -190,3 +191,18 @@ def test_the_benchmark_measures_a_new_team_and_its_idle_server():
     assert 1 < figures["idle_mb"] < 500
     assert figures["first_project_s"] >= figures["server_s"] > 0
     assert "20 teams: about" in "\n".join(result.lines())
+
+
+def test_a_team_whose_first_project_is_imported_opens_its_history_window(team_root):
+    """An imported project opens the window too (not only a created one)."""
+    source = project_empty(user_make("dee"), "source")
+    eve = user_make("eve")
+    job = db_import.database_import(
+        user=eve, team=team_of(eve), name="imported", source_url=source.connection_uri
+    )
+    jobs_run_queued()
+    job.refresh_from_db()
+    assert job.state == Job.State.SUCCEEDED, job.error
+    history = wal.history_dir(teamservers.server_dir(team_root, team_of(eve).pk))
+    [first] = basebackup.backups(history)
+    assert first.full
