@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 
-from checkpoints.api.http import Invalid, api_view
-from checkpoints.api.inputs import json_body, text_field
+from checkpoints.api.http import api_view
+from checkpoints.api.inputs import body_as, json_body
 from checkpoints.api.jobs import job_answer, wait_seconds
 from checkpoints.api.lookups import project_of
 from checkpoints.models import StatementEvent
@@ -14,6 +14,7 @@ from checkpoints.paging import page_of, page_request
 from checkpoints.refusals import MAX_ID, not_found
 from checkpoints.serialize import event_json, protected_json
 from checkpoints.services import events
+from checkpoints.shapes.requests import TableName
 
 
 @api_view("GET")
@@ -74,10 +75,4 @@ def protected_tables_lift(request: HttpRequest, pk: int) -> JsonResponse:
 
 
 def _table(request: HttpRequest) -> str:
-    data = json_body(request, allowed={"table"})
-    errors: dict[str, str] = {}
-    table = text_field(data, "table", errors, required=True, max_length=130)
-    if errors:
-        raise Invalid(errors)
-    assert table is not None
-    return table
+    return body_as(request, TableName).table

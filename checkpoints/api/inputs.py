@@ -1,5 +1,6 @@
-"""The API's input: the JSON body (unknown fields refused) and its checked fields, and
-the `?wait=` query. Each error names its field in `details` (400 `invalid`)."""
+"""The API's input: the JSON body (unknown fields refused) validated by its request shape
+(`checkpoints.shapes.requests`), and the `?wait=` query. Each error names its field in
+`details` (400 `invalid`)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import math
 from typing import Any
 
 from django.http import HttpRequest
+from pydantic import ValidationError
 
 from checkpoints.api.http import Invalid
-from checkpoints.refusals import MAX_NUMBER
+from checkpoints.shapes.fields import Request, said
 
 
 def json_body(request: HttpRequest, *, allowed: set[str]) -> dict[str, Any]:
@@ -38,50 +40,18 @@ def json_body(request: HttpRequest, *, allowed: set[str]) -> dict[str, Any]:
     return data
 
 
-def text_field(
-    data: dict,
-    name: str,
-    errors: dict[str, str],
-    *,
-    required: bool,
-    max_length: int,
-    strip: bool = True,
-) -> str | None:
-    """A string field of 1..max_length characters (after strip), without NUL."""
-    if name not in data or data[name] is None:
-        if required:
-            errors[name] = "This field is required."
-        return None
-    value = data[name]
-    if not isinstance(value, str):
-        errors[name] = "Must be a string."
-        return None
-    if "\x00" in value:
-        errors[name] = "Must not contain NUL characters."
-        return None
-    if strip:
-        value = value.strip()
-    if not value:
-        errors[name] = "Must not be empty."
-        return None
-    if len(value) > max_length:
-        errors[name] = f"At most {max_length} characters."
-        return None
-    return value
+def body_as[R: Request](request: HttpRequest, model: type[R], **context: Any) -> R:
+    """The request's JSON body validated by `model` (`checkpoints.shapes.requests`): unknown
+    fields are named first; then every field's refusal, in the API's sentences."""
+    return data_as(model, json_body(request, allowed=set(model.model_fields)), **context)
 
 
-def int_field(
-    data: dict, name: str, errors: dict[str, str], *, required: bool, maximum: int = MAX_NUMBER
-) -> int | None:
-    if name not in data or data[name] is None:
-        if required:
-            errors[name] = "This field is required."
-        return None
-    value = data[name]
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
-        errors[name] = f"Must be an integer from 0 to {maximum}."
-        return None
-    return value
+def data_as[R: Request](model: type[R], data: dict[str, Any], **context: Any) -> R:
+    """`data` (a body's JSON object) validated by `model`, else 400 `invalid`."""
+    try:
+        return model.model_validate(data, context=context or None)
+    except ValidationError as error:
+        raise Invalid(said(model, error)) from None
 
 
 def query_wait(request: HttpRequest, *, maximum: float) -> float:

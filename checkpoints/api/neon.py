@@ -10,15 +10,15 @@ from typing import Any
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
 from checkpoints import services
-from checkpoints.api.http import Invalid, api_view
-from checkpoints.api.inputs import int_field, json_body, text_field
+from checkpoints.api.http import api_view
+from checkpoints.api.inputs import body_as
 from checkpoints.api.jobs import job_answer, wait_seconds
 from checkpoints.api.lookups import project_of
 from checkpoints.models import EngineConnection, Team
-from checkpoints.refusals import MAX_ID
 from checkpoints.rules import permissions
 from checkpoints.serialize import version_json
 from checkpoints.services import db_import, neon_accounts, neon_adopt, teams
+from checkpoints.shapes.requests import DatabaseImport, NeonAccountCreate, NeonAdopt
 from checkpoints.tokens import token_require_unscoped
 
 
@@ -61,17 +61,10 @@ def accounts(request: HttpRequest, team_id: int) -> JsonResponse:
     if request.method == "GET":
         rows = neon_accounts.neon_accounts_of(team=team)
         return JsonResponse({"results": [account_json(c) for c in rows]})
-    data = json_body(request, allowed={"name", "api_key", "org_id", "api_url", "snapshot_limit"})
-    errors: dict[str, str] = {}
-    fields = {
-        name: text_field(data, name, errors, required=name == "api_key", max_length=500) or ""
-        for name in ("name", "api_key", "org_id", "api_url")
-    }
-    limit = int_field(data, "snapshot_limit", errors, required=False, maximum=10000)
-    if errors:
-        raise Invalid(errors)
+    given = body_as(request, NeonAccountCreate)
+    fields = {name: getattr(given, name) or "" for name in ("name", "api_key", "org_id", "api_url")}
     made = neon_accounts.neon_account_add(
-        user=request.user, team=team, snapshot_limit=limit, **fields
+        user=request.user, team=team, snapshot_limit=given.snapshot_limit, **fields
     )
     return JsonResponse(account_json(made), status=201)
 
@@ -103,19 +96,13 @@ def adoptable(request: HttpRequest, team_id: int, account_id: int) -> JsonRespon
 def adopt(request: HttpRequest, team_id: int, account_id: int) -> JsonResponse:
     connection = _account(request, team_id, account_id)
     seconds = wait_seconds(request)
-    data = json_body(request, allowed={"project", "branch", "name"})
-    errors: dict[str, str] = {}
-    values = {k: text_field(data, k, errors, required=True, max_length=200) or "" for k in data}
-    for missing in {"project", "branch", "name"} - set(values):
-        errors[missing] = "This field is required."
-    if errors:
-        raise Invalid(errors)
+    given = body_as(request, NeonAdopt)
     job = neon_adopt.neon_project_adopt(
         user=request.user,
         connection=connection,
-        engine_project_id=values["project"],
-        branch_id=values["branch"],
-        name=values["name"],
+        engine_project_id=given.project,
+        branch_id=given.branch,
+        name=given.name,
     )
     return job_answer(request, job, seconds)
 
@@ -124,19 +111,13 @@ def adopt(request: HttpRequest, team_id: int, account_id: int) -> JsonResponse:
 def database_import(request: HttpRequest, team_id: int) -> JsonResponse:
     team = _team(request, team_id)
     seconds = wait_seconds(request)
-    data = json_body(request, allowed={"name", "source_url", "connection"})
-    errors: dict[str, str] = {}
-    name = text_field(data, "name", errors, required=True, max_length=200)
-    source = text_field(data, "source_url", errors, required=True, max_length=2000)
-    connection_id = int_field(data, "connection", errors, required=False, maximum=MAX_ID)
-    if errors:
-        raise Invalid(errors)
+    given = body_as(request, DatabaseImport)
     job = db_import.database_import(
         user=request.user,
         team=team,
-        name=name or "",
-        source_url=source or "",
-        connection_id=connection_id,
+        name=given.name,
+        source_url=given.source_url,
+        connection_id=given.connection,
     )
     return job_answer(request, job, seconds)
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 
 from checkpoints import doorframe, services
-from checkpoints.api.http import Invalid, api_view
-from checkpoints.api.inputs import int_field, json_body, query_bool
+from checkpoints.api.http import api_view
+from checkpoints.api.inputs import body_as, query_bool
 from checkpoints.api.jobs import job_answer, wait_seconds
 from checkpoints.api.listing import list_answer
 from checkpoints.api.lookups import preview_of, project_of, version_of
 from checkpoints.rules import selectors
 from checkpoints.serialize import preview_json
+from checkpoints.shapes.requests import PreviewOpen
 
 
 @api_view("GET", "POST")
@@ -19,13 +20,7 @@ def previews(request: HttpRequest, pk: int) -> JsonResponse:
     project = project_of(request, pk)
     if request.method == "POST":
         seconds = wait_seconds(request)
-        data = json_body(request, allowed={"version"})
-        errors: dict[str, str] = {}
-        number = int_field(data, "version", errors, required=True)
-        if errors:
-            raise Invalid(errors)
-        assert number is not None
-        version = version_of(project, number)
+        version = version_of(project, body_as(request, PreviewOpen).version)
         job = services.preview_open(project=project, version=version, user=request.user)
         return job_answer(request, job, seconds)
     live = selectors.previews_live(project=project).order_by("-created_at", "-pk")

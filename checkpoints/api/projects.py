@@ -5,15 +5,15 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from checkpoints import doorframe, services
-from checkpoints.api.http import Invalid, api_view
-from checkpoints.api.inputs import int_field, json_body, query_bool, text_field
+from checkpoints.api.http import api_view
+from checkpoints.api.inputs import body_as, json_body, query_bool
 from checkpoints.api.jobs import job_answer, wait_seconds
 from checkpoints.api.listing import list_answer
 from checkpoints.api.lookups import project_of, role_of
 from checkpoints.models import Membership, Team
-from checkpoints.refusals import MAX_ID
 from checkpoints.rules import permissions
 from checkpoints.serialize import project_json
+from checkpoints.shapes.requests import ProjectCreate
 from checkpoints.tokens import token_projects, token_require_unscoped
 
 
@@ -29,21 +29,16 @@ def projects(request: HttpRequest) -> JsonResponse:
 def _project_create(request: HttpRequest) -> JsonResponse:
     token_require_unscoped(request.api_token)
     seconds = wait_seconds(request)
-    data = json_body(request, allowed={"name", "team", "connection"})
-    errors: dict[str, str] = {}
-    name = text_field(data, "name", errors, required=True, max_length=200)
-    team_id = int_field(data, "team", errors, required=False, maximum=MAX_ID)
-    connection_id = int_field(data, "connection", errors, required=False, maximum=MAX_ID)
-    team = None
-    if team_id is not None:
-        team = Team.objects.filter(pk=team_id, memberships__user=request.user).first()
-        if team is None:
-            errors["team"] = "Not a team you belong to."
-    if errors:
-        raise Invalid(errors)
-    assert name is not None
+    found: dict[str, Team | None] = {}
+
+    def member_of(team_id: int) -> bool:
+        found["team"] = Team.objects.filter(pk=team_id, memberships__user=request.user).first()
+        return found["team"] is not None
+
+    given = body_as(request, ProjectCreate, member_of=member_of)
+    team = found.get("team")
     job = services.project_create(
-        user=request.user, name=name, team=team, connection_id=connection_id
+        user=request.user, name=given.name, team=team, connection_id=given.connection
     )
     return job_answer(request, job, seconds)
 

@@ -9,31 +9,24 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 
 from checkpoints import doorframe
-from checkpoints.api.http import Invalid, api_view
-from checkpoints.api.inputs import int_field, json_body
+from checkpoints.api.http import api_view
+from checkpoints.api.inputs import body_as
 from checkpoints.api.listing import list_answer
 from checkpoints.api.lookups import project_of, share_of, version_of
 from checkpoints.serialize import share_json
 from checkpoints.services import sharing
+from checkpoints.shapes.requests import ShareCreate
 
 
 @api_view("GET", "POST")
 def shares(request: HttpRequest, pk: int) -> JsonResponse:
     project = project_of(request, pk)
     if request.method == "POST":
-        data = json_body(request, allowed={"version", "hours"})
-        errors: dict[str, str] = {}
-        number = int_field(data, "version", errors, required=True)
-        hours = int_field(data, "hours", errors, required=False, maximum=sharing.MAX_HOURS)
-        if hours == 0:
-            errors["hours"] = sharing.HOURS_INVALID
-        if errors:
-            raise Invalid(errors)
-        assert number is not None
+        given = body_as(request, ShareCreate)
         created = sharing.share_create(
-            version=version_of(project, number),
+            version=version_of(project, given.version),
             user=request.user,
-            hours=hours or sharing.DEFAULT_HOURS,
+            hours=given.hours or sharing.DEFAULT_HOURS,
         )
         body = doorframe.share_created(created, link=request.build_absolute_uri(created.path))
         return JsonResponse(body, status=201)

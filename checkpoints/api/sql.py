@@ -8,13 +8,14 @@ import json
 from django.http import HttpRequest, JsonResponse
 
 from checkpoints.api.http import ApiError, Invalid, api_view
-from checkpoints.api.inputs import json_body, text_field
+from checkpoints.api.inputs import body_as
 from checkpoints.api.jobs import job_answer, wait_seconds
 from checkpoints.api.lookups import project_of, version_of
 from checkpoints.models import AgentProject, MigrationTrial, Version
 from checkpoints.refusals import MAX_ID, MAX_NUMBER, not_found
 from checkpoints.security.input_guard import int_or_none
 from checkpoints.services import migrations, sql_tools
+from checkpoints.shapes.requests import MigrationCreate, SqlRun
 
 VERSION_INVALID = "A version number (0 or more), or leave it out for the live database."
 
@@ -40,15 +41,10 @@ def _migration(project: AgentProject, pk: int) -> MigrationTrial:
 @api_view("POST")
 def sql_run(request: HttpRequest, pk: int) -> JsonResponse:
     project = project_of(request, pk)
-    data = json_body(request, allowed={"sql", "version"})
-    errors: dict[str, str] = {}
-    sql = text_field(data, "sql", errors, required=True, max_length=100_000, strip=False)
-    if errors:
-        raise Invalid(errors)
-    assert sql is not None
-    version = _version(project, data.get("version"))
+    given = body_as(request, SqlRun)
+    version = _version(project, given.version)
     return JsonResponse(
-        sql_tools.sql_run(project=project, user=request.user, sql=sql, version=version)
+        sql_tools.sql_run(project=project, user=request.user, sql=given.sql, version=version)
     )
 
 
@@ -65,15 +61,9 @@ def schema(request: HttpRequest, pk: int) -> JsonResponse:
 def migrations_create(request: HttpRequest, pk: int) -> JsonResponse:
     project = project_of(request, pk)
     seconds = wait_seconds(request)
-    data = json_body(request, allowed={"sql", "prompt"})
-    errors: dict[str, str] = {}
-    sql = text_field(data, "sql", errors, required=True, max_length=1_000_000, strip=False)
-    prompt = text_field(data, "prompt", errors, required=False, max_length=10000) or ""
-    if errors:
-        raise Invalid(errors)
-    assert sql is not None
+    given = body_as(request, MigrationCreate)
     trial, job = migrations.migration_prepare(
-        project=project, user=request.user, sql=sql, prompt=prompt
+        project=project, user=request.user, sql=given.sql, prompt=given.prompt or ""
     )
     try:
         response = job_answer(request, job, seconds)

@@ -9,18 +9,16 @@ from django.http import HttpRequest, JsonResponse
 
 from checkpoints import doorframe, services
 from checkpoints.api.http import Invalid, api_view
-from checkpoints.api.inputs import json_body, text_field
+from checkpoints.api.inputs import body_as, data_as, json_body
 from checkpoints.api.jobs import job_answer, wait_seconds
 from checkpoints.api.listing import list_answer
 from checkpoints.api.lookups import project_of, version_of
 from checkpoints.models import AgentProject, Job
 from checkpoints.refusals import MAX_NUMBER
-from checkpoints.rules.version_labels import LabelsInvalid, labels_clean
 from checkpoints.security.input_guard import int_or_none
 from checkpoints.serialize import version_json
 from checkpoints.services import history
-
-AS_OF = ("timestamp", "lsn")
+from checkpoints.shapes.requests import TablesRestore, VersionAsOf, VersionCreate, VersionRename
 
 
 @api_view("GET", "POST")
@@ -40,53 +38,32 @@ def versions(request: HttpRequest, pk: int) -> JsonResponse:
 
 def _version_create(request: HttpRequest, project: AgentProject) -> JsonResponse:
     seconds = wait_seconds(request)
-    data = json_body(request, allowed={"prompt", "sql", "name", "labels", "timestamp", "lsn"})
+    data = json_body(request, allowed=set(VersionCreate.model_fields))
     if "timestamp" in data or "lsn" in data:
-        return job_answer(request, _version_as_of(request, project, data), seconds)
-    errors: dict[str, str] = {}
-    prompt = text_field(data, "prompt", errors, required=True, max_length=10000)
-    sql = text_field(data, "sql", errors, required=False, max_length=1_000_000, strip=False)
-    name = text_field(data, "name", errors, required=False, max_length=200)
-    labels: dict[str, str] = {}
-    try:
-        labels = labels_clean(data.get("labels"))
-    except LabelsInvalid as error:
-        errors["labels"] = error.message
-    if errors:
-        raise Invalid(errors)
-    assert prompt is not None
+        job = _version_as_of(request, project, data_as(VersionAsOf, data))
+        return job_answer(request, job, seconds)
+    save = data_as(VersionCreate, data)
     job = services.version_create(
-        project=project, user=request.user, prompt=prompt, sql=sql, name=name, labels=labels
+        project=project,
+        user=request.user,
+        prompt=save.prompt,
+        sql=save.sql,
+        name=save.name,
+        labels=save.labels or {},
     )
     return job_answer(request, job, seconds)
 
 
-def _version_as_of(request: HttpRequest, project: AgentProject, data: dict) -> Job:
+def _version_as_of(request: HttpRequest, project: AgentProject, moment: VersionAsOf) -> Job:
     """POST versions with `timestamp` or `lsn` (as Neon's snapshot): the active branch as
     it was at that moment of the history window; no SQL is applied."""
-    errors: dict[str, str] = {}
-    prompt = text_field(data, "prompt", errors, required=False, max_length=10000)
-    name = text_field(data, "name", errors, required=False, max_length=200)
-    raw = {key: text_field(data, key, errors, required=False, max_length=64) for key in AS_OF}
-    if data.get("sql"):
-        errors["sql"] = "A version as of a past moment applies no SQL."
-    if data.get("labels"):
-        errors["labels"] = "A version as of a past moment takes no labels."
-    timestamp = None
-    if raw["timestamp"]:
-        try:
-            timestamp = datetime.fromisoformat(raw["timestamp"])
-        except ValueError:
-            errors["timestamp"] = "An ISO 8601 date and time, e.g. 2026-05-01T10:32:05Z."
-    if errors:
-        raise Invalid(errors)
     return history.version_create_as_of(
         project=project,
         user=request.user,
-        timestamp=timestamp,
-        lsn=raw["lsn"],
-        name=name or "",
-        prompt=prompt or "",
+        timestamp=datetime.fromisoformat(moment.timestamp) if moment.timestamp else None,
+        lsn=moment.lsn,
+        name=moment.name or "",
+        prompt=moment.prompt or "",
     )
 
 
@@ -95,12 +72,7 @@ def version_detail(request: HttpRequest, pk: int, number: int) -> JsonResponse:
     project = project_of(request, pk)
     version = version_of(project, number)
     if request.method == "PATCH":
-        data = json_body(request, allowed={"name"})
-        errors: dict[str, str] = {}
-        name = text_field(data, "name", errors, required=True, max_length=200)
-        if errors:
-            raise Invalid(errors)
-        assert name is not None
+        name = body_as(request, VersionRename).name
         version = services.version_rename(version=version, user=request.user, name=name)
     elif request.method == "DELETE":
         seconds = wait_seconds(request)
@@ -145,19 +117,12 @@ def version_restore_tables(request: HttpRequest, pk: int, number: int) -> JsonRe
     project = project_of(request, pk)
     version = version_of(project, number)
     seconds = wait_seconds(request)
-    data = json_body(request, allowed={"tables", "include_dependencies"})
-    tables, include = data.get("tables"), data.get("include_dependencies", False)
-    errors: dict[str, str] = {}
-    if not isinstance(tables, list) or not tables or len(tables) > 500:
-        errors["tables"] = "Give a list of 1 to 500 table names."
-    elif not all(isinstance(t, str) and 0 < len(t) <= 200 for t in tables):
-        errors["tables"] = "Each table name is a string of 1 to 200 characters."
-    if not isinstance(include, bool):
-        errors["include_dependencies"] = "Must be true or false."
-    if errors:
-        raise Invalid(errors)
+    asked = body_as(request, TablesRestore)
     job = services.version_tables_restore(
-        version=version, user=request.user, tables=tables, include_dependencies=include
+        version=version,
+        user=request.user,
+        tables=asked.tables,
+        include_dependencies=asked.include_dependencies,
     )
     return job_answer(request, job, seconds)
 

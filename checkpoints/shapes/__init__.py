@@ -7,6 +7,9 @@ answer against it), and the OpenAPI document's components of the same names are 
 from them (`api.openapi.components_write()` writes them into `api/openapi.json`;
 `tests/api/test_api_openapi.py` checks that the served document holds exactly these).
 To add a field: add it here and in `serialize`, then `make openapi`.
+
+The request bodies are declared the same way in `requests.py`: the API validates each body
+with its model, and the requestBody components of the same names are generated from them.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from checkpoints.shapes.records import (
     Team,
     Version,
 )
+from checkpoints.shapes.requests import REQUESTS
 
 __all__ = [
     "COMPONENTS", "Connection", "Diff", "EngineConnection", "Error", "Job", "JobError",
@@ -66,9 +70,11 @@ class _Plain(GenerateJsonSchema):
 
 
 def openapi_components() -> dict[str, Any]:
-    """The components/schemas of the shapes, as OpenAPI 3.1 refers to them."""
+    """The components/schemas of the shapes (answers) and of the request bodies
+    (`requests.REQUESTS`), as OpenAPI 3.1 refers to them."""
     _, top = models_json_schema(
-        [(model, "serialization") for model in COMPONENTS],
+        [(model, "serialization") for model in COMPONENTS]
+        + [(model, "validation") for model in REQUESTS],
         ref_template="#/components/schemas/{model}",
         schema_generator=_Plain,
     )
