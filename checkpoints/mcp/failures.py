@@ -15,6 +15,7 @@ from checkpoints.engines.errors import EngineError
 from checkpoints.mcp.auth import Unauthorized
 from checkpoints.paging import PageInvalid
 from checkpoints.refusals import Refusal, engine_refusal, service_refusal
+from checkpoints.shapes.fields import NUL
 
 
 class ToolFailure(Exception):
@@ -44,8 +45,8 @@ def _from_refusal(error: Refusal) -> ToolFailure:
     return ToolFailure(error.code, error.message, **extra)
 
 
-#: As the API says it (`api/inputs.text_field`): PostgreSQL cannot store a NUL character.
-NUL_REFUSED = "{name}: Must not contain NUL characters."
+#: As the API says it (`shapes.fields.NUL`): PostgreSQL cannot store a NUL character.
+NUL_REFUSED = "{name}: " + NUL
 
 
 def _nul_refused(kwargs: dict[str, Any]) -> None:
