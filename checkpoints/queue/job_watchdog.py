@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, close_old_connections
 
 from checkpoints import connections
 from checkpoints.activity import activity_record
@@ -137,9 +137,28 @@ def watchdog_run() -> list[watchdog.Overrun]:
             )
         except Exception:
             logger.exception("watchdog round on %s failed", getattr(engine, "port", "?"))
-    for overrun in done:  # recorded after: the metadata connection may need the room
-        _record(overrun)
+    overruns_record(done)  # recorded after: the metadata connection may need the room
     return done
+
+
+#: Overruns acted on whose Activity entry could not be written yet (the lock table was
+#: still full: a write takes a slot for its transaction id): written at the next round.
+_unrecorded: list[watchdog.Overrun] = []
+
+
+def overruns_record(found: list[watchdog.Overrun]) -> None:
+    """Write each overrun's Activity entry, those left from earlier rounds first; what
+    cannot be written now waits for the next round rather than being lost."""
+    global _unrecorded
+    waiting, _unrecorded = _unrecorded + found, []
+    for index, overrun in enumerate(waiting):
+        try:
+            _record(overrun)
+        except DatabaseError as error:
+            logger.warning("watchdog: entries wait for the next round: %s", error)
+            close_old_connections()  # one the failure left unusable is opened anew
+            _unrecorded = waiting[index:]
+            return
 
 
 def quota_failure(project: AgentProject) -> str | None:

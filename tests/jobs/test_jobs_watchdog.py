@@ -186,3 +186,43 @@ def test_a_role_has_its_own_connection_slots_and_another_project_still_connects(
     finally:
         for conn in held:
             conn.close()
+
+
+def _django_server_session() -> psycopg.Connection:
+    """A session of its own on the server the metadata database is on."""
+    params = connection.settings_dict
+    return psycopg.connect(
+        host=params["HOST"], port=params["PORT"], user=params["USER"],
+        password=params["PASSWORD"], dbname=params["NAME"], autocommit=True,
+    )  # fmt: skip
+
+
+def test_an_entry_that_cannot_be_written_while_the_lock_table_is_full_is_written_next_round(
+    two_teams,
+):
+    """The watchdog acted (ended the sessions), but the lock table was still full as it
+    wrote the Activity entry: the entry waits for the next round instead of being lost."""
+    (_, hog), _ = two_teams
+    overrun = watchdog.Overrun(hog.engine_project_id, "r", "advisory locks", 9999, 500, ended=1)
+    filler = _django_server_session()
+    try:
+        pid = filler.info.backend_pid
+        with pytest.raises(psycopg.errors.OutOfMemory):
+            filler.execute("SELECT pg_advisory_lock(g) FROM generate_series(1, 10000000) g")
+        job_watchdog.overruns_record([overrun])
+        assert job_watchdog._unrecorded == [overrun]
+    finally:
+        filler.close()
+    _until(lambda: _advisory_locks_of(pid) == 0)
+    job_watchdog.overruns_record([])
+    assert job_watchdog._unrecorded == []
+    [entry] = Activity.objects.filter(project=hog, kind=Activity.Kind.LIMIT)
+    assert "it held 9999 advisory locks" in entry.detail
+
+
+def _advisory_locks_of(pid: int) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = %s", [pid]
+        )
+        return cursor.fetchone()[0]
