@@ -15,7 +15,7 @@ from checkpoints.engines.errors import EngineError
 from checkpoints.mcp.auth import Unauthorized
 from checkpoints.paging import PageInvalid
 from checkpoints.refusals import Refusal, engine_refusal, service_refusal
-from checkpoints.shapes.fields import NUL
+from checkpoints.shapes.fields import NUL, Request, said
 
 
 class ToolFailure(Exception):
@@ -31,11 +31,9 @@ class ToolFailure(Exception):
 
 def arguments_invalid(error: ValidationError) -> ToolFailure:
     """A tool's arguments that do not fit its input schema, as the API's `invalid`: per
-    argument what is wrong (never the rejected values: they are the caller's data)."""
-    details: dict[str, str] = {}
-    for problem in error.errors():
-        field = ".".join(str(part) for part in problem["loc"]) or "arguments"
-        details.setdefault(field, problem["msg"])
+    argument the sentence the API gives for the same value (`shapes.fields.said`; never the
+    rejected values: they are the caller's data)."""
+    details = said(Request, error)
     text = "; ".join(f"{field}: {message}" for field, message in details.items())
     return ToolFailure("invalid", f"Invalid arguments: {text}.", details=details)
 
