@@ -29,12 +29,13 @@ from checkpoints.paging import DEFAULT_PER_PAGE, PageRequest, page_of
 from checkpoints.refusals import MAX_ID
 from checkpoints.serialize import event_json, protected_json
 from checkpoints.services import events
+from checkpoints.shapes.fields import Table
 
 EVENT_NOT_FOUND = "Project {project} has no event {event} (see list_events)."
 EventId = Annotated[int, Field(ge=0, description="The event's id, from list_events.")]
 TableName = Annotated[
-    str,
-    Field(min_length=1, max_length=130, description="`contacts` (schema public) or `app.items`."),
+    Table,
+    Field(description="`contacts` (schema public) or `app.items`."),
 ]
 
 

@@ -15,7 +15,7 @@ from checkpoints.engines.errors import EngineError
 from checkpoints.mcp.auth import Unauthorized
 from checkpoints.paging import PageInvalid
 from checkpoints.refusals import Refusal, engine_refusal, service_refusal
-from checkpoints.shapes.fields import NUL
+from checkpoints.shapes.fields import NUL, Request, said
 
 
 class ToolFailure(Exception):
@@ -31,12 +31,14 @@ class ToolFailure(Exception):
 
 def arguments_invalid(error: ValidationError) -> ToolFailure:
     """A tool's arguments that do not fit its input schema, as the API's `invalid`: per
-    argument what is wrong (never the rejected values: they are the caller's data)."""
-    details: dict[str, str] = {}
-    for problem in error.errors():
-        field = ".".join(str(part) for part in problem["loc"]) or "arguments"
-        details.setdefault(field, problem["msg"])
-    text = "; ".join(f"{field}: {message}" for field, message in details.items())
+    argument the sentence the API gives for the same value (`shapes.fields.said`; never the
+    rejected values: they are the caller's data)."""
+    return invalid(said(Request, error))
+
+
+def invalid(details: dict[str, str]) -> ToolFailure:
+    """`invalid` with per-argument sentences, also summed up in the message."""
+    text = "; ".join(f"{field}: {message.rstrip('.')}" for field, message in details.items())
     return ToolFailure("invalid", f"Invalid arguments: {text}.", details=details)
 
 
@@ -45,17 +47,14 @@ def _from_refusal(error: Refusal) -> ToolFailure:
     return ToolFailure(error.code, error.message, **extra)
 
 
-#: As the API says it (`shapes.fields.NUL`): PostgreSQL cannot store a NUL character.
-NUL_REFUSED = "{name}: " + NUL
-
-
 def _nul_refused(kwargs: dict[str, Any]) -> None:
     """A tool argument holding NUL (`\\u0000` in JSON) is the agent's to fix: a tool error
-    naming it, never an unhandled error deeper down."""
+    naming it, never an unhandled error deeper down. Most arguments refuse NUL as their
+    type (`shapes.fields`); this catches the rest, answering the same way."""
     for name, value in kwargs.items():
         values = value if isinstance(value, (list, tuple)) else [value]
         if any(isinstance(item, str) and "\x00" in item for item in values):
-            raise ToolFailure("invalid", NUL_REFUSED.format(name=name))
+            raise invalid({name: NUL})
 
 
 def guarded[T](call: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -12,6 +12,7 @@ from checkpoints.mcp.app import DESTRUCTIVE, ProjectId, call, job_outcome, tool
 from checkpoints.mcp.auth import current_user
 from checkpoints.mcp.lookups import project_for, started
 from checkpoints.services.project_move import project_move
+from checkpoints.shapes.fields import Id
 
 
 def move_start(*, project_id: int, connection_id: int) -> int:
@@ -27,9 +28,8 @@ async def move_project(
     ctx: Context,
     project_id: ProjectId,
     connection_id: Annotated[
-        int,
+        Id,
         Field(
-            ge=0,
             description="One of the team's connections (list_projects shows each "
             "project's), not the one it lives on.",
         ),

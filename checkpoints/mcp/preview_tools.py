@@ -27,6 +27,7 @@ from checkpoints.mcp.app import (
 from checkpoints.mcp.outputs import JobOutcome, ShareAnswer
 from checkpoints.paging import DEFAULT_PER_PAGE, PageRequest
 from checkpoints.shapes import PreviewList, ShareList
+from checkpoints.shapes.fields import Hours
 
 
 @tool(name="open_preview", title="Open a preview", annotations=CREATE)
@@ -69,7 +70,7 @@ async def discard_preview(
 async def share_version(
     project_id: ProjectId,
     version: VersionNumber,
-    hours: Annotated[int, Field(ge=1, le=168, description="Hours until it expires.")] = 24,
+    hours: Annotated[Hours, Field(description="Hours until it expires.")] = 24,
 ) -> Annotated[CallToolResult, ShareAnswer]:
     """Create a link that shows the version's app to anyone who has it, with no account
     and read-only (no forms, a database role that can only SELECT). Give people the path

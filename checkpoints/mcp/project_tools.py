@@ -26,6 +26,7 @@ from checkpoints.mcp.app import (
 from checkpoints.mcp.outputs import JobOutcome, ProjectAnswer, ProjectsPage
 from checkpoints.paging import DEFAULT_PER_PAGE, PageRequest
 from checkpoints.shapes import Connection, Project
+from checkpoints.shapes.fields import Id, Name
 
 
 @tool(name="list_projects", title="List projects", annotations=READ)
@@ -44,14 +45,13 @@ async def list_projects(
 @tool(name="create_project", title="Create a project", annotations=CREATE)
 async def create_project(
     ctx: Context,
-    name: Annotated[str, Field(min_length=1, max_length=200, description="The project's name.")],
+    name: Annotated[Name, Field(description="The project's name.")],
     team_id: Annotated[
-        int | None, Field(ge=0, description="A team of yours; default: your personal team.")
+        Id | None, Field(description="A team of yours; default: your personal team.")
     ] = None,
     connection_id: Annotated[
-        int | None,
+        Id | None,
         Field(
-            ge=0,
             description="One of the team's engine connections (list_projects shows each "
             "project's); default: the team's default.",
         ),

@@ -21,6 +21,7 @@ from checkpoints.mcp.app import (
     tool,
     version_line,
 )
+from checkpoints.shapes.fields import Script, Statement
 
 AsOf = Annotated[
     int | None,
@@ -32,10 +33,8 @@ AsOf = Annotated[
 ]
 MigrationId = Annotated[int, Field(ge=0, description="The id prepare_migration answered.")]
 MigrationSql = Annotated[
-    str,
+    Script,
     Field(
-        min_length=1,
-        max_length=1_000_000,
         description="The migration's SQL, one or more statements run in one transaction "
         "(no BEGIN/COMMIT).",
     ),
@@ -45,7 +44,7 @@ MigrationSql = Annotated[
 @tool(name="run_sql", title="Run a read-only SQL query", annotations=READ)
 async def run_sql(
     project_id: ProjectId,
-    sql: Annotated[str, Field(min_length=1, max_length=100_000, description="One SQL statement.")],
+    sql: Annotated[Statement, Field(description="One SQL statement.")],
     version: AsOf = None,
 ) -> CallToolResult:
     """Run ONE read-only SQL statement (SELECT, WITH, EXPLAIN, SHOW…) on the project's

@@ -21,13 +21,14 @@ from checkpoints.mcp.app import (
     version_line,
 )
 from checkpoints.mcp.outputs import JobOutcome, VersionAnswer
+from checkpoints.shapes.fields import Name
 
 
 @tool(name="rename_version", title="Rename a version", annotations=CREATE)
 async def rename_version(
     project_id: ProjectId,
     version: VersionNumber,
-    name: Annotated[str, Field(min_length=1, max_length=200, description="The new name.")],
+    name: Annotated[Name, Field(description="The new name.")],
 ) -> Annotated[CallToolResult, VersionAnswer]:
     """Rename a saved version (its snapshot too); names are unique within a project."""
     data = await call(

@@ -28,19 +28,19 @@ from checkpoints.mcp.app import (
 from checkpoints.mcp.outputs import JobOutcome
 from checkpoints.paging import DEFAULT_PER_PAGE, PageRequest
 from checkpoints.shapes import Diff, Plan, VersionList
+from checkpoints.shapes.fields import Labels, Moment, Name, Prompt, Script, Tables
 
 AsOfTimestamp = Annotated[
-    str | None,
+    Moment | None,
     Field(
-        max_length=64,
         description="Instead of applying SQL: save the database as it was at this moment "
         "of the project's history window (ISO 8601, e.g. 2026-05-01T10:32:05Z; UTC "
         "if no zone), e.g. just before a mistake. Takes no sql or labels.",
     ),
 ]
 AsOfLsn = Annotated[
-    str | None,
-    Field(max_length=64, description="Like timestamp, at a WAL position (e.g. 0/16B3748)."),
+    Moment | None,
+    Field(description="Like timestamp, at a WAL position (e.g. 0/16B3748)."),
 ]
 
 
@@ -48,24 +48,18 @@ AsOfLsn = Annotated[
 async def save_version(
     ctx: Context,
     project_id: ProjectId,
-    prompt: Annotated[
-        str,
-        Field(min_length=1, max_length=10000, description="What this step does, in words."),
-    ],
+    prompt: Annotated[Prompt, Field(description="What this step does, in words.")],
     sql: Annotated[
-        str | None,
+        Script | None,
         Field(
-            max_length=1_000_000,
             description="SQL to apply first, in one transaction (no BEGIN/COMMIT). If a "
             "statement fails nothing is applied, no version is saved, and the error names "
             "the statement. Omit to save the database as it is.",
         ),
     ] = None,
-    name: Annotated[
-        str | None, Field(max_length=200, description="Default: the prompt's first line.")
-    ] = None,
+    name: Annotated[Name | None, Field(description="Default: the prompt's first line.")] = None,
     labels: Annotated[
-        dict[str, str] | None,
+        Labels | None,
         Field(
             description="Your own key/value labels kept with the version, e.g. "
             '{"git_sha": "3f2a9c1", "agent_run": "42"} (at most 20; keys of letters, '
@@ -178,12 +172,7 @@ async def restore_tables(
     project_id: ProjectId,
     version: VersionNumber,
     tables: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=200)]],
-        Field(
-            min_length=1,
-            max_length=500,
-            description="Tables to restore, as the version lists them (e.g. contacts).",
-        ),
+        Tables, Field(description="Tables to restore, as the version lists them (e.g. contacts).")
     ],
     include_dependencies: Annotated[
         bool,

@@ -12,6 +12,7 @@ from mcp.shared.exceptions import MCPError
 from checkpoints.errors import PROJECT_NOT_FOUND
 from checkpoints.models import Activity, ShareLink
 from checkpoints.services import sharing
+from checkpoints.shapes.fields import NUL
 from tests.mcp.agent import TOOLS, Session, agent_loop, http, tables_restore_loop
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +85,9 @@ def test_a_viewer_lists_and_reads_but_cannot_act(http_world, loop_done):
             refusals = {
                 "rollback": await agent.refused("rollback_to_version", project_id=pid, version=2),
                 "undo": await agent.refused("undo_rollback", project_id=pid),
-                "save": await agent.refused("save_version", project_id=pid, prompt="x", sql=""),
+                "save": await agent.refused(
+                    "save_version", project_id=pid, prompt="x", sql="select 1"
+                ),
                 "preview": await agent.refused("open_preview", project_id=pid, version=1),
                 "uri": await agent.refused("get_connection_string", project_id=pid),
                 "delete": await agent.refused("delete_version", project_id=pid, version=1),
@@ -207,5 +210,8 @@ def test_a_nul_character_in_a_tool_argument_is_a_tool_error(http_world, loop_don
     seen = anyio.run(session)
     for key in ("prompt", "sql", "tables"):
         assert seen[key]["code"] == "invalid", seen[key]
-        assert seen[key]["message"] == f"{key}: Must not contain NUL characters."
+        # The API's sentence, per argument, whether the argument's type or a later guard
+        # refused it.
+        assert seen[key]["details"] == {key: NUL}, seen[key]
+        assert seen[key]["message"] == f"Invalid arguments: {key}: {NUL}"
     assert seen["after"]["items"]
