@@ -462,3 +462,37 @@ def test_a_background_job_ending_leaves_focus_where_the_person_put_it(
     page.keyboard.press("Escape")
     expect(page.locator("#job-status")).to_have_count(0, timeout=JOB_TIMEOUT)
     expect(rename).to_be_focused()
+
+
+#: Submits the rename form in the task right after htmx swaps it in: as soon as a person can,
+#: since the browser focuses an [autofocus] field at its next rendering, before any timer.
+SUBMIT_AT_ONCE = """() => {
+  document.addEventListener("htmx:afterSwap", function submit() {
+    const form = document.querySelector("form.rename-form");
+    if (!form) return;
+    document.removeEventListener("htmx:afterSwap", submit);
+    setTimeout(() => { form.elements.name.value = "Typed at once"; form.requestSubmit(); }, 0);
+  });
+}"""
+
+
+def test_a_form_submitted_the_instant_it_appears_is_sent_by_htmx(
+    live_server, engine_cleanup, task_worker, page: Page
+):
+    """htmx wires a swapped-in form as it swaps it in (no settle delay): a rename submitted
+    the instant its field appears is htmx's request, not a full-page post that reloads the
+    page and drops the person's focus (the keyboard test above met it now and then)."""
+    get_user_model().objects.create_user("quick", password=PASSWORD)
+    log_in(page, live_server.url, "quick")
+    page.get_by_role("button", name="Start demo").click()
+    expect(current_chip(page)).to_have_text("v0", timeout=JOB_TIMEOUT)
+    page.wait_for_load_state("networkidle")
+    page.evaluate("window.samePage = true")
+    page.evaluate(SUBMIT_AT_ONCE)
+
+    rename = page.locator("#version-name-0").get_by_role("button", name=re.compile("^Rename"))
+    rename.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#version-name-0")).to_contain_text("Typed at once")
+    assert page.evaluate("window.samePage === true")  # no page load in between
+    expect(rename).to_be_focused()
