@@ -61,7 +61,7 @@ def authenticate(request: HttpRequest) -> ApiToken:
     return token
 
 
-def _refusal_of(request: HttpRequest, error: Exception) -> Refusal:
+def refusal_of(request: HttpRequest, error: Exception) -> Refusal:
     """What an exception a view raised answers (an unexpected one is logged)."""
     if isinstance(error, Refusal):
         return error
@@ -91,7 +91,7 @@ def view_answer(view: Callable, request: HttpRequest, *args: Any, **kwargs: Any)
     try:
         return view(request, *args, **kwargs)
     except Exception as error:
-        return error_response(_refusal_of(request, error))
+        return error_response(refusal_of(request, error))
 
 
 def api_view(*methods: str, auth: bool = True) -> Callable:
@@ -104,7 +104,8 @@ def api_view(*methods: str, auth: bool = True) -> Callable:
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             try:
                 if auth:
-                    token = authenticate(request)
+                    # ninja's door (`api.door.token_auth`) has already read it
+                    token = getattr(request, "api_token", None) or authenticate(request)
                     request.api_token = token  # type: ignore[attr-defined]
                     request.user = token.user
                 _check_method(request, methods)
@@ -118,7 +119,7 @@ def api_view(*methods: str, auth: bool = True) -> Callable:
                 else:
                     response = view(request, *args, **kwargs)
             except Exception as error:
-                response = error_response(_refusal_of(request, error))
+                response = error_response(refusal_of(request, error))
             if response.status_code == 405:
                 response["Allow"] = ", ".join(methods)
             response["Cache-Control"] = "no-store"

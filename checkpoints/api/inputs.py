@@ -15,8 +15,9 @@ from checkpoints.api.http import Invalid
 from checkpoints.shapes.fields import Request, said
 
 
-def json_body(request: HttpRequest, *, allowed: set[str]) -> dict[str, Any]:
-    """The request's JSON object; unknown fields are refused (every field is checked)."""
+def json_body(request: HttpRequest, *, allowed: set[str] | None) -> dict[str, Any]:
+    """The request's JSON object; unknown fields are refused (every field is checked),
+    unless `allowed` is None (ninja's door, `api.door.JsonBody`: the view checks them)."""
     if not request.body:
         return {}
     try:
@@ -34,7 +35,7 @@ def json_body(request: HttpRequest, *, allowed: set[str]) -> dict[str, Any]:
         raise Invalid({"body": "The JSON is nested too deeply."}) from None
     if not isinstance(data, dict):
         raise Invalid({"body": "The body must be a JSON object."})
-    unknown = sorted(set(data) - allowed)
+    unknown = sorted(set(data) - allowed) if allowed is not None else []
     if unknown:
         raise Invalid({name[:100]: "Unknown field." for name in unknown[:20]})
     return data

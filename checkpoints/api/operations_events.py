@@ -1,0 +1,121 @@
+"""The API's operations on the timeline (events) and protected tables:
+each routed and documented by ninja (`api.operation`)."""
+
+from __future__ import annotations
+
+from checkpoints.api import events
+from checkpoints.api.operation import (
+    ACCEPTED,
+    ENGINE,
+    ENGINE_TIMEOUT,
+    FORBIDDEN,
+    METHOD,
+    NOT_FOUND,
+    UNAUTHORIZED,
+    Op,
+)
+from checkpoints.shapes import Job
+from checkpoints.shapes.requests import TableName
+
+OPERATIONS = [
+    Op(
+        "GET",
+        "/api/v1/projects/{int:project_id}/events",
+        "listEvents",
+        events.events_list,
+        "The destructive statements PostgreSQL recorded in the live database (DROP TABLE / SCHEMA, ALTER TABLE … DROP COLUMN, TRUNCATE…), newest first, each with its time, role and transaction; the agent cannot alter these records",
+        answers={200: ("EventList", "OK")},
+        refusals={
+            400: "`invalid`: see `details`, one message per field (also: a query value holds a NUL character).",
+            401: UNAUTHORIZED,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            502: ENGINE,
+            504: ENGINE_TIMEOUT,
+        },
+        query=("page", "per_page"),
+        name="api-events",
+    ),
+    Op(
+        "POST",
+        "/api/v1/projects/{int:project_id}/events/{int:event_id}/restore-before",
+        "restoreBeforeEvent",
+        events.event_restore_before,
+        "Go back to just before this statement: the live state is kept as an automatic version, the database becomes what it was just before that transaction (a version made as of then, from the history), and `rollback/undo` undoes it. Like every rollback it replaces the database and ends its sessions",
+        answers={200: (Job, "OK"), 202: (Job, ACCEPTED)},
+        refusals={
+            400: "`invalid`: see `details`, one message per field (also: a query value holds a NUL character).",
+            401: UNAUTHORIZED,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            405: METHOD,
+            422: "`not_supported`: this project's server does not record destructive statements (an external server, Neon), or cannot go back to a past transaction.",
+            502: ENGINE,
+            504: ENGINE_TIMEOUT,
+            409: "`busy` (another job runs on the project, or the engine is busy with it), `not_ready`. `idempotency_in_progress`: a request with this `Idempotency-Key` still runs.",
+        },
+        query=("wait", "wait_seconds", "Idempotency-Key"),
+        name="api-event-restore-before",
+    ),
+    Op(
+        "GET",
+        "/api/v1/projects/{int:project_id}/protected-tables",
+        "listProtectedTables",
+        events.protected_tables,
+        "The project's protected tables: PostgreSQL refuses DROP, TRUNCATE and DROP COLUMN on them, with a message telling the agent to save a version or ask a person",
+        answers={200: ("ProtectedTableList", "OK")},
+        refusals={
+            400: "`invalid`: see `details`, one message per field (also: a query value holds a NUL character).",
+            401: UNAUTHORIZED,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            422: "`not_supported`: this project's server does not record destructive statements (an external server, Neon), or cannot go back to a past transaction.",
+            502: ENGINE,
+            504: ENGINE_TIMEOUT,
+        },
+        name="api-protected-tables",
+    ),
+    Op(
+        "POST",
+        "/api/v1/projects/{int:project_id}/protected-tables",
+        "protectTable",
+        events.protected_tables,
+        "Protect a table of the live database (operators)",
+        answers={200: ("ProtectedTableList", "OK")},
+        refusals={
+            400: "`invalid`: see `details`, one message per field (also: a query value holds a NUL character).",
+            401: UNAUTHORIZED,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            405: METHOD,
+            422: "`not_supported`: this project's server does not record destructive statements (an external server, Neon), or cannot go back to a past transaction.",
+            502: ENGINE,
+            504: ENGINE_TIMEOUT,
+            409: "`busy` (another job runs on the project, or the engine is busy with it), `not_ready`. `idempotency_in_progress`: a request with this `Idempotency-Key` still runs.",
+        },
+        body=TableName,
+        query=("Idempotency-Key",),
+    ),
+    Op(
+        "POST",
+        "/api/v1/projects/{int:project_id}/protected-tables/lift",
+        "unprotectTable",
+        events.protected_tables_lift,
+        "Lift a table's protection (owners only: an agent's operator token cannot)",
+        answers={200: ("ProtectedTableList", "OK")},
+        refusals={
+            400: "`invalid`: see `details`, one message per field (also: a query value holds a NUL character).",
+            401: UNAUTHORIZED,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            405: METHOD,
+            422: "`not_supported`: this project's server does not record destructive statements (an external server, Neon), or cannot go back to a past transaction.",
+            502: ENGINE,
+            504: ENGINE_TIMEOUT,
+            409: "`busy` (another job runs on the project, or the engine is busy with it), `not_ready`. `idempotency_in_progress`: a request with this `Idempotency-Key` still runs.",
+        },
+        body=TableName,
+        query=("Idempotency-Key",),
+        name="api-protected-tables-lift",
+    ),
+]
