@@ -32,6 +32,18 @@ FORBIDDEN = (
 ENGINE = "`engine_error` / `job_failed` (the engine failed)."
 ENGINE_TIMEOUT = "`engine_timeout`."
 ACCEPTED = "Accepted: the job runs; poll `Location`."
+#: Refusals several operations give, said once.
+BUSY_ENGINE = "`busy` (another job runs on the project, or the engine is busy with it), `not_ready`. `idempotency_in_progress`: a request with this `Idempotency-Key` still runs."
+BUSY_REFUSED = "`busy` (another job runs on the project), `not_ready`, `not_running` (the job to cancel has ended), `name_taken` (another version has that name), `snapshot_limit` / `snapshot_quota` (the engine has no room for another snapshot: nothing was applied, the live database is as before) or (after `?wait=true`) `cancelled`. `idempotency_in_progress`: a request with this `Idempotency-Key` still runs."
+FORBIDDEN_SHORT = "`forbidden`."
+INVALID_OR_NUL = (
+    "`invalid`: see `details`, one message per field (also: a query value holds a NUL character)."
+)
+INVALID_SHORT = "`invalid`: see `details`."
+KEY_REUSED = "`idempotency_key_reused`: the `Idempotency-Key` was sent with another request."
+NOT_RECORDING = "`not_supported`: this project's server does not record destructive statements (an external server, Neon), or cannot go back to a past transaction."
+NOT_SUPPORTED = "`not_supported`: the project's engine cannot do this (the Neon engine has no SQL reader or copies here)."
+STATE_REFUSED = "`version_deleted`, `version_expired`, `preview_gone`, `diff_unavailable`, or (after `?wait=true`) `sql_failed`, `statement_timeout`, `snapshot_refused`. `idempotency_key_reused`: the `Idempotency-Key` was sent with another request."
 RETRY_AFTER = {
     "description": "With `busy`: seconds to wait before trying again.",
     "schema": {"type": "integer", "minimum": 1},

@@ -7,9 +7,11 @@ from checkpoints.api import sql
 from checkpoints.api.operation import (
     ACCEPTED,
     ENGINE_TIMEOUT,
+    FORBIDDEN_SHORT,
     INVALID_NUL,
     METHOD,
     NOT_FOUND,
+    NOT_SUPPORTED,
     UNAUTHORIZED,
     Op,
 )
@@ -26,7 +28,7 @@ OPERATIONS = [
         answers={200: ("SqlResult", "OK")},
         refusals={
             400: "`invalid`: see `details`; `sql_refused`: not one statement, or PostgreSQL refused or failed it (any write is refused: the read runs as a role that can only read, in a read-only transaction).",
-            403: "`forbidden`.",
+            403: FORBIDDEN_SHORT,
             408: "`statement_timeout`: the time cap (CHECKPOINTS_SQL_TIMEOUT_SECONDS) passed.",
             409: "`busy` (the version's copy cannot be opened while another operation runs), `not_ready`.",
             422: "`version_deleted`, `version_expired`.",
@@ -34,7 +36,7 @@ OPERATIONS = [
             401: UNAUTHORIZED,
             404: NOT_FOUND,
             405: METHOD,
-            501: "`not_supported`: the project's engine cannot do this (the Neon engine has no SQL reader or copies here).",
+            501: NOT_SUPPORTED,
         },
         body=SqlRun,
         description="Rows with column names and types, capped in rows, bytes and time (`truncated` names the cap hit). As of a version, the read runs on a read-only copy of it, opened on the first read and reused, never on the live database.",
@@ -49,7 +51,7 @@ OPERATIONS = [
         answers={200: ("Schema", "OK")},
         refusals={
             400: "`invalid`.",
-            403: "`forbidden`.",
+            403: FORBIDDEN_SHORT,
             408: "`statement_timeout`.",
             409: "`busy`, `not_ready`.",
             422: "`version_deleted`, `version_expired`.",
@@ -57,7 +59,7 @@ OPERATIONS = [
             401: UNAUTHORIZED,
             404: NOT_FOUND,
             405: METHOD,
-            501: "`not_supported`: the project's engine cannot do this (the Neon engine has no SQL reader or copies here).",
+            501: NOT_SUPPORTED,
         },
         query=("version",),
         name="api-schema",
@@ -74,7 +76,7 @@ OPERATIONS = [
         },
         refusals={
             400: "`invalid`, `sql_refused`.",
-            403: "`forbidden`.",
+            403: FORBIDDEN_SHORT,
             409: "`busy`, `not_ready`, or (after `?wait=true`) `cancelled`.",
             422: "(after `?wait=true`) `sql_failed`, `statement_timeout`: where it failed on the copy.",
             502: "`engine_error` / `job_failed`.",
@@ -82,7 +84,7 @@ OPERATIONS = [
             401: UNAUTHORIZED,
             404: NOT_FOUND,
             405: METHOD,
-            501: "`not_supported`: the project's engine cannot do this (the Neon engine has no SQL reader or copies here).",
+            501: NOT_SUPPORTED,
         },
         body=MigrationCreate,
         query=("wait", "wait_seconds"),
@@ -109,7 +111,7 @@ OPERATIONS = [
         refusals={
             400: INVALID_NUL,
             401: UNAUTHORIZED,
-            403: "`forbidden`.",
+            403: FORBIDDEN_SHORT,
             404: NOT_FOUND,
             405: METHOD,
             409: "`migration_not_prepared` (applied, or still preparing).",
@@ -125,7 +127,7 @@ OPERATIONS = [
         refusals={
             400: INVALID_NUL,
             401: UNAUTHORIZED,
-            403: "`forbidden`.",
+            403: FORBIDDEN_SHORT,
             404: NOT_FOUND,
             405: METHOD,
             409: "`live_changed`, `migration_not_prepared`, `busy`, `snapshot_limit`, or (after `?wait=true`) `cancelled`.",
