@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
+from functools import wraps
 
+import psycopg
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -17,6 +20,7 @@ from django_htmx.http import trigger_client_event
 
 from checkpoints import services
 from checkpoints.engines.base import mask_password
+from checkpoints.engines.errors import EngineError
 from checkpoints.models import AgentProject, Preview
 from checkpoints.rules import permissions, selectors
 from checkpoints.views.app_panel import locked_read_message
@@ -26,6 +30,10 @@ from contacts.forms import ContactForm
 logger = logging.getLogger(__name__)
 
 APP_UNAVAILABLE = "The app database is not reachable right now: {error}"
+NOT_SAVED = (
+    "Not done: the app database is not reachable right now ({error}). Nothing was changed; "
+    "try again in a moment."
+)
 APP_TEMPLATE = "contacts/_contacts_app.html"
 CONTACTS_PER_PAGE = 50
 
@@ -123,6 +131,25 @@ def _save(request: HttpRequest, project: AgentProject, contact_id: uuid.UUID | N
     return _render_app(request, project, form=form, editing=editing, status=422)
 
 
+def _unreachable_answered(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A contact write whose app database cannot be reached (a rollback swapping it, its
+    password just rotated) answers the app with why, as a conflict: never a 500."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, pk: int, *args: object, **kwargs: object) -> HttpResponse:
+        try:
+            return view(request, pk, *args, **kwargs)
+        except (psycopg.Error, EngineError) as exc:
+            project = _project_editable(request, pk)
+            logger.warning("contact change in project %s not done: %s", project.pk, exc)
+            context = {"project": project, **contacts_app_context(project=project)}
+            context["app"]["error"] = NOT_SAVED.format(error=mask_password(str(exc)))
+            template = APP_TEMPLATE if request.htmx else "contacts/contacts_page.html"
+            return render(request, template, context, status=409)
+
+    return wrapper
+
+
 def _project_editable(request: HttpRequest, pk: int) -> AgentProject:
     """The project, if the user's role may edit its contacts (else 403, through handler403)."""
     project = selectors.project_get(user=request.user, pk=pk)
@@ -131,12 +158,14 @@ def _project_editable(request: HttpRequest, pk: int) -> AgentProject:
 
 
 @require_POST
+@_unreachable_answered
 def contact_create(request: HttpRequest, pk: int) -> HttpResponse:
     project = _project_editable(request, pk)
     return _save(request, project, None)
 
 
 @require_http_methods(["GET", "POST"])
+@_unreachable_answered
 def contact_update(request: HttpRequest, pk: int, contact_id: uuid.UUID) -> HttpResponse:
     project = _project_editable(request, pk)
     if request.method == "POST":
@@ -151,6 +180,7 @@ def contact_update(request: HttpRequest, pk: int, contact_id: uuid.UUID) -> Http
 
 
 @require_POST
+@_unreachable_answered
 def contact_delete(request: HttpRequest, pk: int, contact_id: uuid.UUID) -> HttpResponse:
     project = _project_editable(request, pk)
     uri = services.project_connection_uri(project=project)

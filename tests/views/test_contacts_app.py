@@ -166,3 +166,37 @@ def test_checkpoints_never_imports_contacts():
                 names = [node.module or ""]
             found += [f"{path.name}:{node.lineno}" for n in names if n.split(".")[0] == "contacts"]
     assert found == []
+
+
+def test_a_contact_change_the_app_database_refuses_is_answered_not_a_500(client_in, project_v3):
+    """The stored connection string no longer opens (its password rotated on the server
+    meanwhile): adding, opening and deleting a contact answer the app with why, nothing
+    changed, and neither password is in the page."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    uri = services.project_connection_uri(project=project_v3)
+    parts = urlsplit(uri)
+    stale_password = "stale-password-0123456789"
+    stale = parts._replace(
+        netloc=f"{parts.username}:{stale_password}@{parts.hostname}:{parts.port}"
+    )
+    project_v3.connection_uri = urlunsplit(stale)
+    project_v3.save(update_fields=["connection_uri"])
+    _, before = repository.contacts_list(uri)
+
+    some_id = before[0].id
+    answers = [
+        client_in.post(
+            reverse("contact-create", args=[project_v3.pk]),
+            {"name": "Katherine Johnson", "email": "kj@example.com"},
+            headers=HX,
+        ),
+        client_in.get(reverse("contact-update", args=[project_v3.pk, some_id]), headers=HX),
+        client_in.post(reverse("contact-delete", args=[project_v3.pk, some_id]), headers=HX),
+    ]
+    for response in answers:
+        body = response.content.decode()
+        assert response.status_code == 409, body[:300]
+        assert "Not done: the app database is not reachable right now" in body
+        assert stale_password not in body and (parts.password or "") not in body
+    assert repository.contacts_list(uri)[1] == before  # nothing changed

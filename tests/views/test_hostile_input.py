@@ -21,6 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from checkpoints.connections import connections_refresh
 from checkpoints.models import Job, Membership
 from contacts.forms import ContactForm
 from tests.api_helpers import token_for
@@ -136,6 +137,15 @@ def world(django_db_setup, django_db_blocker):
         project.team.delete()
         ada.delete()
         bob.delete()
+
+
+@pytest.fixture(autouse=True)
+def uri_as_the_engine_has_it(world):
+    """The module's project is shared, its stored connection string is not: a test that
+    rotated its password kept the new one only until its transaction rolled back. Each
+    test starts from the engine's (in its own transaction)."""
+    world["project"].refresh_from_db()
+    connections_refresh(project=world["project"])
 
 
 def fill(template: str, ids: dict, huge: bool) -> str:
