@@ -30,10 +30,11 @@ from contacts.forms import ContactForm
 logger = logging.getLogger(__name__)
 
 APP_UNAVAILABLE = "The app database is not reachable right now: {error}"
-NOT_SAVED = (
+NOT_REACHED = (
     "Not done: the app database is not reachable right now ({error}). Nothing was changed; "
     "try again in a moment."
 )
+NOT_TAKEN = "Not done: the app database refused it ({error}). Nothing was changed."
 APP_TEMPLATE = "contacts/_contacts_app.html"
 CONTACTS_PER_PAGE = 50
 
@@ -133,7 +134,8 @@ def _save(request: HttpRequest, project: AgentProject, contact_id: uuid.UUID | N
 
 def _unreachable_answered(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """A contact write whose app database cannot be reached (a rollback swapping it, its
-    password just rotated) answers the app with why, as a conflict: never a 500."""
+    password just rotated) or refuses it (a constraint or trigger the agent made) answers
+    the app with why, as a conflict: never a 500."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, pk: int, *args: object, **kwargs: object) -> HttpResponse:
@@ -141,9 +143,12 @@ def _unreachable_answered(view: Callable[..., HttpResponse]) -> Callable[..., Ht
             return view(request, pk, *args, **kwargs)
         except (psycopg.Error, EngineError) as exc:
             project = _project_editable(request, pk)
-            logger.warning("contact change in project %s not done: %s", project.pk, exc)
+            error = mask_password(str(exc)).strip()
+            logger.warning("contact change in project %s not done: %s", project.pk, error)
+            reached = not isinstance(exc, (psycopg.OperationalError, EngineError))
+            said = NOT_TAKEN if reached else NOT_REACHED
             context = {"project": project, **contacts_app_context(project=project)}
-            context["app"]["error"] = NOT_SAVED.format(error=mask_password(str(exc)))
+            context["app"]["error"] = said.format(error=error)
             template = APP_TEMPLATE if request.htmx else "contacts/contacts_page.html"
             return render(request, template, context, status=409)
 

@@ -200,3 +200,23 @@ def test_a_contact_change_the_app_database_refuses_is_answered_not_a_500(client_
         assert "Not done: the app database is not reachable right now" in body
         assert stale_password not in body and (parts.password or "") not in body
     assert repository.contacts_list(uri)[1] == before  # nothing changed
+
+
+def test_a_contact_the_agents_constraint_refuses_is_answered_not_a_500(client_in, project_v3):
+    """A CHECK the agent put on the app's table refuses the new contact: the app says the
+    database refused it, with PostgreSQL's reason, and nothing was added."""
+    import psycopg
+
+    uri = services.project_connection_uri(project=project_v3)
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute("ALTER TABLE contacts ADD CONSTRAINT no_k CHECK (name NOT LIKE 'K%')")
+    _, before = repository.contacts_list(uri)
+    response = client_in.post(
+        reverse("contact-create", args=[project_v3.pk]),
+        {"name": "Katherine Johnson", "email": "kj@example.com"},
+        headers=HX,
+    )
+    body = response.content.decode()
+    assert response.status_code == 409, body[:300]
+    assert "Not done: the app database refused it" in body and "no_k" in body
+    assert repository.contacts_list(uri)[1] == before
