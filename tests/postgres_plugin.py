@@ -18,6 +18,7 @@ from checkpoints.servers.pgserver import EmbeddedPostgres
 
 _TMP = Path(tempfile.mkdtemp(prefix="checkpoints-tests-"))
 PG_SERVER = EmbeddedPostgres(_TMP / "postgres", fast=True)
+DATA_DIR = _TMP / "data"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -25,6 +26,13 @@ def pytest_load_initial_conftests(early_config, parser, args) -> None:
     os.environ.setdefault(
         "DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789"
     )
+    # A data folder of the run's own: `make run`'s (`.data`, or one exported for it) holds
+    # team servers and cold archives named by team and connection ids, which the tests'
+    # ids repeat; a test deleting its team 1 would delete that installation's team server.
+    DATA_DIR.mkdir()
+    os.environ["CHECKPOINTS_DATA_DIR"] = str(DATA_DIR)
+    for name in ("CHECKPOINTS_TEAM_SERVERS_DIR", "CHECKPOINTS_COLD_DIR"):
+        os.environ.pop(name, None)
     PG_SERVER.start()
     # Django keeps the superuser (pytest-django creates and drops its test database); the
     # engine runs as `make run` runs it (tests/test_least_privilege.py checks the roles).
