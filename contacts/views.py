@@ -126,6 +126,11 @@ def _save(request: HttpRequest, project: AgentProject, contact_id: uuid.UUID | N
                 said = f"Saved {form.cleaned_data['name']}."
         except repository.EmailTaken:
             form.add_email_taken()
+        except psycopg.DatabaseError as exc:
+            if isinstance(exc, psycopg.OperationalError):
+                raise  # not reached: `_unreachable_answered`
+            # A constraint or trigger of the agent's: the form again, with its reason.
+            form.add_error(None, NOT_TAKEN.format(error=mask_password(str(exc)).strip()))
         else:
             return _done(request, project, said)
     # Invalid: the form comes back with what was typed and the messages inline.

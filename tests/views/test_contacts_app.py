@@ -203,8 +203,8 @@ def test_a_contact_change_the_app_database_refuses_is_answered_not_a_500(client_
 
 
 def test_a_contact_the_agents_constraint_refuses_is_answered_not_a_500(client_in, project_v3):
-    """A CHECK the agent put on the app's table refuses the new contact: the app says the
-    database refused it, with PostgreSQL's reason, and nothing was added."""
+    """A CHECK the agent put on the app's table refuses the new contact: the form comes
+    back with what was typed and the database's reason, and nothing was added."""
     import psycopg
 
     uri = services.project_connection_uri(project=project_v3)
@@ -217,6 +217,7 @@ def test_a_contact_the_agents_constraint_refuses_is_answered_not_a_500(client_in
         headers=HX,
     )
     body = response.content.decode()
-    assert response.status_code == 409, body[:300]
+    assert response.status_code == 422, body[:300]
     assert "Not done: the app database refused it" in body and "no_k" in body
+    assert 'value="Katherine Johnson"' in body and 'value="kj@example.com"' in body
     assert repository.contacts_list(uri)[1] == before
