@@ -138,6 +138,18 @@ class ProjectLock:
             self.conn.close()
 
 
+def projects_locked() -> set[int]:
+    """The projects whose lock a live worker holds now (its job is really running)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND classid = %s AND objsubid = 2"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            [PROJECT_LOCK],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
 def project_lock_free(project_id: int) -> bool:
     """Whether no live worker holds project `project_id`'s lock (call in a transaction:
     the probe is a transaction lock, released at its end)."""

@@ -7,11 +7,14 @@ workers, while another team's trivial version runs to the end."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from checkpoints import services, tasks
 from checkpoints.models import AgentProject, Job
+from checkpoints.queue import jobs_live
 from checkpoints.worker import ListeningWorker
 from tests.conftest import worker_threads
 from tests.web_fixtures import engine_project_drop, project_demo, user_make
@@ -84,6 +87,40 @@ def test_tasks_of_no_team_are_never_held_back(settings):
     task = worker._claim()
     assert task is not None and task.task_path == "checkpoints.tasks.preview_expire"
     assert worker._claim() is None
+
+
+def _left_running(job: Job, *, beat_seconds_ago: float) -> None:
+    """The job as a worker leaves it when `make run` stops mid-job: still RUNNING."""
+    beat = timezone.now() - timedelta(seconds=beat_seconds_ago)
+    Job.objects.filter(pk=job.pk).update(
+        state=Job.State.RUNNING, started_at=beat, heartbeat_at=beat
+    )
+
+
+def test_a_job_a_stopped_worker_left_running_holds_no_worker(settings):
+    """Ctrl-C mid-job, `make run` again: the team's next job does not wait for the reaper."""
+    settings.CHECKPOINTS_WORKERS_PER_TEAM = 1
+    ada = user_make("ada")
+    interrupted, following = (_queue(_project(ada, f"a{n}"), ada) for n in range(2))
+    worker = _worker()
+    assert _claimed_job(worker) == interrupted
+    _left_running(interrupted, beat_seconds_ago=20)  # no lock: its worker is gone
+    assert _claimed_job(worker) == following
+
+
+def test_a_running_job_holds_its_worker_while_locked_or_beating(settings):
+    settings.CHECKPOINTS_WORKERS_PER_TEAM = 1
+    ada = user_make("ada")
+    running, waiting = (_queue(_project(ada, f"a{n}"), ada) for n in range(2))
+    worker = _worker()
+    assert _claimed_job(worker) == running
+    _left_running(running, beat_seconds_ago=0)  # just claimed, not locked yet
+    assert _claimed_job(worker) is None
+    _left_running(running, beat_seconds_ago=600)  # beats missed, but its worker lives
+    with jobs_live.ProjectLock(running.project_id) as lock:
+        assert lock.conn is not None
+        assert _claimed_job(worker) is None
+    assert _claimed_job(worker) == waiting
 
 
 @pytest.fixture
