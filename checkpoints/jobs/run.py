@@ -178,16 +178,21 @@ def engine_of(run: JobRun) -> Iterator[Engine]:
 @tasks.handles("job_run")
 def job_execute(job_id: int) -> None:
     """Claim the job (once), run its steps, record how it ended, then clean up previews."""
-    now = timezone.now()
-    claimed = job_transition(job_id, Job.State.RUNNING, started_at=now, heartbeat_at=now)
-    if not claimed:
-        logger.warning("job %s is not queued any more: not running it again", job_id)
+    project_id = Job.objects.filter(pk=job_id).values_list("project_id", flat=True).first()
+    if project_id is None:
+        logger.warning("job %s is gone: nothing to run", job_id)
         return
-    job = Job.objects.select_related("project", "target_version", "preview", "created_by").get(
-        pk=job_id
-    )
-    run = JobRun(job)
-    with Heartbeat(job_id, job.project_id):
+    # The project's lock before the claim: a running job whose lock nobody holds is one a
+    # stopped worker left (job_fair does not count it, the reaper fails it).
+    with Heartbeat(job_id, project_id):
+        now = timezone.now()
+        if not job_transition(job_id, Job.State.RUNNING, started_at=now, heartbeat_at=now):
+            logger.warning("job %s is not queued any more: not running it again", job_id)
+            return
+        job = Job.objects.select_related("project", "target_version", "preview", "created_by").get(
+            pk=job_id
+        )
+        run = JobRun(job)
         try:
             run.cancel_check()
             RUNNERS[job.kind](run)

@@ -12,13 +12,11 @@ two workers claiming at once cannot both take a team's last slot.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import Q
-from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from checkpoints.models import Job
@@ -29,9 +27,6 @@ JOB_TASK_PATH = "checkpoints.tasks.job_run"
 #: projects (one unfinished job each), so this reaches past it.
 CANDIDATES = 200
 _CLAIM_LOCK = "SELECT pg_advisory_xact_lock(hashtext('checkpoints-fair-claim'))"
-#: A running job whose project lock nobody holds still holds a worker while it beats
-#: (three heartbeats): it may be between its claim and its lock, or beating without one.
-BEATING = timedelta(seconds=15)
 
 
 def workers_per_team() -> int:
@@ -47,16 +42,15 @@ def _job_id(args_kwargs: Any) -> int | None:
 
 
 def teams_busy() -> Counter[int]:
-    """Team id -> how many workers its jobs hold: jobs a live worker runs, and jobs whose
-    task a worker claimed but has not started yet.
+    """Team id -> how many workers its jobs hold: jobs a live worker runs (it holds their
+    project's lock from before it marks them running), and jobs whose task a worker
+    claimed but has not started yet.
 
     A job a stopped `make run` left running holds none: its team's next job must not
-    wait for the reaper's minute (its lock went with its worker, its heartbeat stopped)."""
+    wait for the reaper's minute (its lock went with its worker)."""
     claimed = DBTaskResult.objects.filter(status="RUNNING", task_path=JOB_TASK_PATH)
     claimed_ids = [str(pk) for pk in claimed.values_list("id", flat=True)]
-    running = Q(state=Job.State.RUNNING) & (
-        Q(project_id__in=jobs_live.projects_locked()) | Q(heartbeat_at__gt=timezone.now() - BEATING)
-    )
+    running = Q(state=Job.State.RUNNING, project_id__in=jobs_live.projects_locked())
     jobs = Job.objects.filter(running | Q(state=Job.State.QUEUED, task_id__in=claimed_ids))
     return Counter(jobs.values_list("project__team_id", flat=True))
 

@@ -13,8 +13,10 @@ import pytest
 from django.utils import timezone
 
 from checkpoints import services, tasks
+from checkpoints.jobs import run as job_run
+from checkpoints.jobs.registry import RUNNERS
 from checkpoints.models import AgentProject, Job
-from checkpoints.queue import jobs_live
+from checkpoints.queue import job_state, jobs_live
 from checkpoints.worker import ListeningWorker
 from tests.conftest import worker_threads
 from tests.web_fixtures import engine_project_drop, project_demo, user_make
@@ -104,23 +106,40 @@ def test_a_job_a_stopped_worker_left_running_holds_no_worker(settings):
     interrupted, following = (_queue(_project(ada, f"a{n}"), ada) for n in range(2))
     worker = _worker()
     assert _claimed_job(worker) == interrupted
-    _left_running(interrupted, beat_seconds_ago=20)  # no lock: its worker is gone
+    _left_running(interrupted, beat_seconds_ago=0)  # no lock: its worker is gone
     assert _claimed_job(worker) == following
 
 
-def test_a_running_job_holds_its_worker_while_locked_or_beating(settings):
+def test_a_running_job_holds_its_worker_while_its_worker_holds_the_lock(settings):
     settings.CHECKPOINTS_WORKERS_PER_TEAM = 1
     ada = user_make("ada")
     running, waiting = (_queue(_project(ada, f"a{n}"), ada) for n in range(2))
     worker = _worker()
     assert _claimed_job(worker) == running
-    _left_running(running, beat_seconds_ago=0)  # just claimed, not locked yet
-    assert _claimed_job(worker) is None
     _left_running(running, beat_seconds_ago=600)  # beats missed, but its worker lives
     with jobs_live.ProjectLock(running.project_id) as lock:
         assert lock.conn is not None
         assert _claimed_job(worker) is None
     assert _claimed_job(worker) == waiting
+
+
+def test_a_job_is_marked_running_only_once_its_worker_holds_the_lock(monkeypatch):
+    """No moment in which a live worker's running job would read as a stopped one's."""
+    ada = user_make("ada")
+    job = _queue(_project(ada, "a"), ada)
+    locked_when_running: list[bool] = []
+
+    def transition(job_id, state, **fields):
+        if state == Job.State.RUNNING:
+            locked_when_running.append(job.project_id in jobs_live.projects_locked())
+        return job_state.job_transition(job_id, state, **fields)
+
+    monkeypatch.setattr(job_run, "job_transition", transition)
+    monkeypatch.setitem(RUNNERS, job.kind, lambda run: None)
+    job_run.job_execute(job.pk)
+    assert locked_when_running == [True]
+    assert Job.objects.get(pk=job.pk).state == Job.State.SUCCEEDED
+    assert job.project_id not in jobs_live.projects_locked()
 
 
 @pytest.fixture
