@@ -193,28 +193,39 @@ def job_execute(job_id: int) -> None:
             pk=job_id
         )
         run = JobRun(job)
-        try:
-            run.cancel_check()
-            RUNNERS[job.kind](run)
-        except JobCancelled as exc:
-            logger.info("job %s (%s) cancelled", job_id, job.kind)
-            run.result["error_code"] = exc.code
-            job_finish(run, state=Job.State.CANCELLED, error=str(exc))
-        except Exception as caught:
-            failure = locked.readable(caught, run.project)
-            logger.warning("job %s (%s) failed: %s", job_id, job.kind, error_text(failure))
-            run.result["error_code"] = error_code(failure)
-            job_finish(run, state=Job.State.FAILED, error=error_text(failure))
-        else:
-            job_finish(run, state=Job.State.SUCCEEDED)
-            for work in run.afterwards:
-                try:
-                    work()
-                except Exception:  # left for cleanup, which retries it
-                    logger.exception("housekeeping after job %s failed", job_id)
+        succeeded = _job_steps(run)
+    # After the lock is released: a job this queues (a tier move) is one a live worker
+    # takes with its lock, as any other.
+    if succeeded:
+        for work in run.afterwards:
+            try:
+                work()
+            except Exception:  # left for cleanup, which retries it
+                logger.exception("housekeeping after job %s failed", job_id)
     listing.listing_refresh_after_job(run.project)
     tasks.previews_cleanup_expired()
     tasks.cleanup_schedule_ensure()  # the periodic cleanup starts with the first job
+
+
+def _job_steps(run: JobRun) -> bool:
+    """Run the job's runner and record how it ended; whether it succeeded."""
+    job = run.job
+    try:
+        run.cancel_check()
+        RUNNERS[job.kind](run)
+    except JobCancelled as exc:
+        logger.info("job %s (%s) cancelled", job.pk, job.kind)
+        run.result["error_code"] = exc.code
+        job_finish(run, state=Job.State.CANCELLED, error=str(exc))
+    except Exception as caught:
+        failure = locked.readable(caught, run.project)
+        logger.warning("job %s (%s) failed: %s", job.pk, job.kind, error_text(failure))
+        run.result["error_code"] = error_code(failure)
+        job_finish(run, state=Job.State.FAILED, error=error_text(failure))
+    else:
+        job_finish(run, state=Job.State.SUCCEEDED)
+        return True
+    return False
 
 
 def job_finish(run: JobRun, *, state: str, error: str = "") -> None:

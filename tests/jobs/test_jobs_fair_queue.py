@@ -142,6 +142,23 @@ def test_a_job_is_marked_running_only_once_its_worker_holds_the_lock(monkeypatch
     assert job.project_id not in jobs_live.projects_locked()
 
 
+def test_housekeeping_after_a_job_runs_with_the_project_lock_released(monkeypatch):
+    """A tier move a save queues is taken by the other worker at once: it must get the
+    project's lock, or it would run uncounted by the fair queue."""
+    ada = user_make("ada")
+    job = _queue(_project(ada, "a"), ada)
+    locked_in_housekeeping: list[bool] = []
+
+    def runner(run):
+        run.after_success(
+            lambda: locked_in_housekeeping.append(job.project_id in jobs_live.projects_locked())
+        )
+
+    monkeypatch.setitem(RUNNERS, job.kind, runner)
+    job_run.job_execute(job.pk)
+    assert locked_in_housekeeping == [False]
+
+
 @pytest.fixture
 def teams():
     ada, bob = user_make("ada"), user_make("bob")
