@@ -65,13 +65,8 @@ class JobRun:
 
     @contextmanager
     def step(self, name: str, detail: str = "") -> Iterator[dict[str, Any]]:
-        entry: dict[str, Any] = {
-            "name": name,
-            "state": "running",
-            "started_at": _now_iso(),
-            "finished_at": None,
-            "detail": detail,
-        }
+        entry: dict[str, Any] = {"name": name, "state": "running", "started_at": _now_iso()}
+        entry.update(finished_at=None, detail=detail)
         self.steps.append(entry)
         self._save()
         try:
