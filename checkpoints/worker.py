@@ -20,7 +20,7 @@ import time
 import psycopg
 from django.conf import settings
 from django.db import close_old_connections, connection
-from django.db.utils import OperationalError
+from django.db.utils import DatabaseError, OperationalError
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
@@ -102,6 +102,18 @@ class ListeningWorker(Worker):
             close_old_connections()
             return None
 
+    def _run_or_go_on(self, task_result: DBTaskResult) -> None:
+        """`run_task`, and a worker that outlives it when the metadata database cannot
+        record the task's end (the lock table filled meanwhile, a restart): the task's
+        job keeps its own state, and the reaper (`jobs_fail_stale`) ends it if need be."""
+        try:
+            self.run_task(task_result)
+        except DatabaseError:
+            logger.warning(
+                "cannot record the end of task %s: going on", task_result.pk, exc_info=True
+            )
+            connection.close()
+
     def _reap(self) -> None:
         if time.monotonic() - self._reaped_at < REAP_SECONDS:
             return
@@ -141,7 +153,7 @@ class ListeningWorker(Worker):
                 self._reap()
                 task_result = self._claim_or_wait()
                 if task_result is not None:
-                    self.run_task(task_result)
+                    self._run_or_go_on(task_result)
                 close_old_connections()
                 if self.max_tasks is not None and self._run_tasks >= self.max_tasks:
                     return

@@ -11,6 +11,7 @@ import time
 import psycopg
 import pytest
 from django.db import OperationalError, connection
+from django.tasks import task
 
 from checkpoints import services
 from checkpoints.engines import get_engine
@@ -95,6 +96,48 @@ def _fill_and_watch(agent, hog, other, bob) -> None:
     assert held > 5000, entry.detail
     assert agent.closed or _ended(agent)
     assert not Activity.objects.filter(project=other, kind=Activity.Kind.LIMIT).exists()
+
+
+_agents: list[psycopg.Connection] = []
+
+
+@task()
+def lock_table_fill(uri: str) -> None:
+    """An agent's connection (kept open) fills the server's lock table while the worker runs
+    this task: the worker's own write of the task's end then fails, "out of shared memory"."""
+    agent = psycopg.connect(uri, autocommit=True)
+    _agents.append(agent)
+    try:
+        agent.execute("SELECT pg_advisory_lock(g) FROM generate_series(1, 200000) g")
+    except psycopg.errors.OutOfMemory:
+        pass
+
+
+def test_a_lock_table_filled_while_a_task_runs_leaves_the_worker_and_its_watchdog_going(
+    two_teams, settings
+):
+    settings.CHECKPOINTS_ROLE_ADVISORY_LOCKS = 500
+    (_, hog), (bob, other) = two_teams
+    try:
+        with worker_threads(1):
+            _until(
+                lambda: (
+                    hog.engine_project_id
+                    in {p for known in watchdog._known_roles.values() for p, _ in known.values()}
+                )
+            )
+            lock_table_fill.enqueue(services.project_connection_uri(project=hog))
+            _until(lambda: _agents)
+            _until(lambda: Activity.objects.filter(project=hog, kind=Activity.Kind.LIMIT).first())
+            saved = _job_done(
+                services.version_create(
+                    project=other, user=bob, prompt="t", sql="create table t ()"
+                )
+            )
+            assert saved.state == Job.State.SUCCEEDED, saved.error
+    finally:
+        while _agents:
+            _agents.pop().close()
 
 
 def _ended(conn: psycopg.Connection) -> bool:
