@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 
 class EngineError(Exception):
-    """Anything an engine could not do. `status`, `code`, `request_id` come from Neon."""
+    """Anything an engine could not do. `status`, `code`, `request_id` come from Neon, and
+    `reply`: what Neon's answer said, without the method and path `message` names."""
 
     def __init__(
         self,
@@ -22,12 +23,14 @@ class EngineError(Exception):
         status: int | None = None,
         code: str | None = None,
         request_id: str | None = None,
+        reply: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
         self.request_id = request_id
+        self.reply = reply
 
     def __str__(self) -> str:
         if self.request_id:

@@ -59,7 +59,7 @@ def refusal_text(engine: Engine, error: EngineRefused, capacity: SnapshotCapacit
         limit = capacity.limit if capacity and capacity.limit else "its"
         used = capacity.used if capacity else "all"
         return SNAPSHOT_LIMIT.format(engine=engine_label(engine), used=used, limit=limit)
-    detail = error.message.split(": ", 1)[-1]
+    detail = error.reply or error.message.split(": ", 1)[-1]
     template = SNAPSHOT_QUOTA if error.reason == "quota" else SNAPSHOT_REFUSED
     return template.format(engine=engine_label(engine), detail=detail)
 

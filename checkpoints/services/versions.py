@@ -93,7 +93,9 @@ def version_rename(*, version: Version, user: User, name: str) -> Version:
             project.engine_project_id, version.snapshot_id, name
         )
     except EngineInvalidRequest as exc:
-        if exc.status == 409 or "already exists" in exc.message:  # a snapshot no version names
+        if exc.status == 409 or "already exists" in (
+            exc.reply or exc.message
+        ):  # a snapshot no version names
             raise NameTaken(NAME_TAKEN.format(name=name)) from exc
         raise
     version.name = name

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from checkpoints import connections, services
 from checkpoints.engines.errors import EngineRefused
-from checkpoints.engines.local import LocalEngine
+from checkpoints.engines.local import LocalEngine, names
 from checkpoints.engines.neon import NeonEngine
 from checkpoints.models import AgentProject, Job, Version
 from checkpoints.services import lifecycle
@@ -195,6 +195,19 @@ def test_quota_and_other_refusals_leave_the_live_database_as_it_was(
     # Retried once Neon accepts snapshots again: the same SQL applies cleanly.
     assert version_add(project, user, 2).state == Job.State.SUCCEEDED
     assert tables(project) == {"t1", "t2"}
+
+
+def test_a_quota_refusal_is_a_quota_whatever_words_the_ids_hold(neon, emulator, user, monkeypatch):
+    """Neon's ids are made of words, and `limit` is one of them: only Neon's own message
+    says why a snapshot was refused, not the path the error also names."""
+    monkeypatch.setattr(names, "NOUNS", ("limit",))
+    project = project_with_versions(user, 1)
+    assert "limit" in project.engine_project_id and "limit" in project.active_branch_id
+    emulator.refuse_snapshots("quota")
+    job = version_add(project, user, 2)
+    assert job.state == Job.State.FAILED and job.result["error_code"] == "snapshot_quota", job.error
+    assert "Neon refused the snapshot: the project's quota is reached" in job.error
+    assert tables(project) == {"t1"}
 
 
 def test_local_engine_step_is_all_or_nothing_too(pg_server, monkeypatch, user):

@@ -62,7 +62,7 @@ def _why(error: EngineError, url: str) -> str:
         return KEY_REFUSED
     if status == 403:
         return KEY_FORBIDDEN
-    if status == 404 and "org" in error.message.lower():
+    if status == 404 and "org" in (error.reply or error.message).lower():
         return ORG_UNKNOWN
     if status == 429:
         return RATE_LIMITED

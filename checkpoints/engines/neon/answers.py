@@ -37,9 +37,10 @@ def error_from_response(
         body_request_id = body.get("request_id") or None
     if not message:
         message = response.reason_phrase or "error"
+    message = mask_password(message)
     text = mask_password(f"Neon API {status} on {method} {path}: {message}")
     rid = body_request_id or response_request_id(response) or request_id
-    return _error_class(status)(text, status=status, code=code, request_id=rid)
+    return _error_class(status)(text, status=status, code=code, request_id=rid, reply=message)
 
 
 def _error_class(status: int) -> type[EngineError]:
@@ -55,7 +56,8 @@ def _error_class(status: int) -> type[EngineError]:
 
 
 def refusal_reason(message: str) -> str:
-    """Neon's error `code` is empty in practice: its message says why (REFERENCE.md §2.1)."""
+    """Neon's error `code` is empty in practice: its message says why (REFERENCE.md §2.1).
+    `message` is Neon's own (`EngineError.reply`): ids in a path have words like `limit`."""
     text = message.lower()
     if "limit" in text:
         return "limit"

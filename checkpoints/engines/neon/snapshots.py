@@ -199,8 +199,9 @@ def _as_refusal(exc: EngineError) -> EngineError:
         return exc
     return EngineRefused(
         exc.message,
-        reason=refusal_reason(exc.message),
+        reason=refusal_reason(exc.reply or exc.message),
         status=exc.status,
         code=exc.code,
         request_id=exc.request_id,
+        reply=exc.reply,
     )
