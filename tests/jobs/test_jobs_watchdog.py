@@ -98,6 +98,28 @@ def _fill_and_watch(agent, hog, other, bob) -> None:
     assert not Activity.objects.filter(project=other, kind=Activity.Kind.LIMIT).exists()
 
 
+def test_the_watchdog_has_its_own_connection_when_the_engines_failed_on_a_full_lock_table(
+    two_teams, settings
+):
+    settings.CHECKPOINTS_ROLE_ADVISORY_LOCKS = 500
+    (_, hog), _ = two_teams
+    engine = get_engine("local")
+    assert job_watchdog.watchdog_run() == []  # a round before: it knows the roles
+    agent = psycopg.connect(services.project_connection_uri(project=hog), autocommit=True)
+    try:
+        with pytest.raises(psycopg.errors.OutOfMemory):
+            agent.execute("SELECT pg_advisory_lock(g) FROM generate_series(1, 200000) g")
+        # A job meanwhile: it takes the engine's connection, fails, and that one is closed.
+        version = hog.versions.get(number=1)
+        with pytest.raises(Exception, match="out of shared memory"):
+            engine.snapshot_rename(hog.engine_project_id, version.snapshot_id, "renamed")
+        done = job_watchdog.watchdog_run()
+        assert [(o.what, o.project_id) for o in done] == [("advisory locks", hog.engine_project_id)]
+        assert _ended(agent)
+    finally:
+        agent.close()
+
+
 _agents: list[psycopg.Connection] = []
 
 

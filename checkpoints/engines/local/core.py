@@ -62,6 +62,7 @@ class LocalCore(Engine):
     _server_conninfo: str
     _control_conninfo: str
     _parking: Parking
+    _watch_parking: Parking
     archive_dir: Path | None  # the cold tier's folder (`cold.py`)
     pg_bin_dir: Path | None  # pg_dump and pg_restore
 
@@ -98,6 +99,17 @@ class LocalCore(Engine):
             conn.close()
             raise
         self._parking.park(conn)
+
+    @contextmanager
+    def _watching(self) -> Iterator[Conn]:
+        """The watchdog's control connection, kept between its rounds apart from
+        `_reading`'s: jobs and pages take that one, and when an agent fills the lock
+        table, one of them failing closes it while no new connection can start."""
+        conn = self._watch_parking.take() or self._connect()
+        try:
+            yield conn
+        finally:
+            self._watch_parking.park(conn)  # closed instead if the round left it unclean
 
     def _fault(self, step: str) -> None:
         if self.fault_hook is not None:

@@ -91,7 +91,9 @@ class LocalEngine(SqlReaderMixin, RestoreMixin, FinalizeMixin, RecoverMixin, Ope
         self._server_conninfo = make_conninfo(server_url)
         self._control_conninfo = make_conninfo(server_url, dbname=control_db)
         self._parking = Parking()
-        weakref.finalize(self, self._parking.close)
+        self._watch_parking = Parking(keep_locks=True)  # the watchdog's (`_watching`)
+        for parking in (self._parking, self._watch_parking):
+            weakref.finalize(self, parking.close)
         self.archive_dir = Path(archive_dir) if archive_dir else None
         bin_dir = Path(pg_bin_dir) if pg_bin_dir else archive.default_bin_dir()
         self.pg_bin_dir = bin_dir if bin_dir and (bin_dir / "pg_dump").is_file() else None
@@ -187,6 +189,7 @@ class LocalEngine(SqlReaderMixin, RestoreMixin, FinalizeMixin, RecoverMixin, Ope
         self._warm.wait(timeout=WARM_STEP_WAIT)
         super().close()
         self._parking.close()
+        self._watch_parking.close()
 
     def destroy(self) -> None:
         """Drop every project, database and role of this engine, and its control database
@@ -209,4 +212,5 @@ class LocalEngine(SqlReaderMixin, RestoreMixin, FinalizeMixin, RecoverMixin, Ope
             ).fetchall():
                 quietly(db.drop_role, conn, role)
             self._parking.close()
+            self._watch_parking.close()
             db.drop_database(conn, self.control_db)

@@ -25,7 +25,8 @@ _inherited: list[Conn] = []
 class Parking:
     """At most one idle connection, handed to one caller at a time (thread-safe)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_locks: bool = False) -> None:
+        self._keep_locks = keep_locks  # its advisory locks stay (the watchdog's reserve)
         self._lock = threading.Lock()
         self._conn: Conn | None = None
         self._pid = os.getpid()
@@ -62,10 +63,11 @@ class Parking:
         if conn is not None and self._pid == os.getpid():
             conn.close()
 
-    @staticmethod
-    def _clean(conn: Conn) -> bool:
+    def _clean(self, conn: Conn) -> bool:
         if conn.closed or conn.info.transaction_status != TransactionStatus.IDLE:
             return False
+        if self._keep_locks:
+            return True
         try:
             conn.execute("SELECT pg_advisory_unlock_all()")
         except Exception:

@@ -21,8 +21,8 @@ engine's side (the workers run `watch_round` every few seconds, `checkpoints.que
   is put back at once (`watchdog_roles.py`).
 
 The advisory query reads `pg_lock_status()` and `pg_stat_get_activity()` only (no table,
-so no lock-table slot), from the engine's control connection, parked between rounds so
-it exists when the lock table is full and no new connection can start.
+so no lock-table slot), from the watchdog's own control connection (`_watching`), kept
+between rounds so it exists when the lock table is full and no new connection can start.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from psycopg import sql
 
 from . import contain, watchdog_cpu, watchdog_roles
 from . import sql as db
+from .watchdog_reserve import reserve_release, reserve_take
 
 log = logging.getLogger(__name__)
 _ELECTION = "checkpoints-engine-watchdog"
@@ -108,14 +109,20 @@ def watch_round(
     of the engine's elects it; the others return at once): what it did. With the lock
     table full, only the advisory locks are looked at, by whoever gets there."""
     key = f"{engine.host}:{engine.port}"  # type: ignore[attr-defined]
-    with engine._reading() as conn:  # type: ignore[attr-defined]
+    with engine._watching() as conn:  # type: ignore[attr-defined]
         try:
             known = {oid: (p, n) for oid, p, n in conn.execute(_ROLES).fetchall()}
             _known_roles[key] = known
             row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (_ELECTION,))
         except psycopg.errors.OutOfMemory:
-            return advisory_overruns(conn, advisory_cap, _known_roles.get(key, {}))
+            reserve_release(conn)  # the room ending the sessions takes (`watchdog_reserve`)
+            try:
+                return advisory_overruns(conn, advisory_cap, _known_roles.get(key, {}))
+            except psycopg.errors.OutOfMemory:  # another watcher's check took the room first
+                log.warning("watchdog round on %s: the lock table is still full", key)
+                return []
         if not row.fetchone()[0]:
+            reserve_take(conn)
             return []
         try:
             found = advisory_overruns(conn, advisory_cap, known)
@@ -131,7 +138,7 @@ def watch_round(
                     log.warning("watchdog round on %s: a step failed: %s", key, error)
             return found
         finally:
-            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_ELECTION,))
+            reserve_take(conn)  # the election's lock let go with the rest
 
 
 def advisory_overruns(conn: db.Conn, cap: int, known: dict[int, tuple[str, str]]) -> list[Overrun]:
