@@ -117,7 +117,12 @@ def locked_failure(exc: BaseException, uri: str) -> LiveLocked:
 
 def readable(exc: Exception, project: AgentProject) -> Exception:
     """`exc` as the job's failure: a lock wait as "`contacts` is locked by …", a write
-    refused by a project past its disk quota as the quota's message."""
+    refused by a project past its disk quota as the quota's message, a full lock table
+    (PostgreSQL's "out of shared memory", with its hint to raise a setting) as what fills it."""
+    if "out of shared memory" in str(exc):
+        failure = JobFailed(job_watchdog.LOCK_TABLE_FULL.format(cap=job_watchdog.advisory_cap()))
+        failure.__cause__ = exc
+        return failure
     if "read-only transaction" in str(exc) and (said := job_watchdog.quota_failure(project)):
         failure = JobFailed(said, code="disk_quota")
         failure.__cause__ = exc

@@ -30,6 +30,11 @@ LOCKS_ENDED = (
     "Ended {ended} session(s) of {role}: it held {amount} advisory locks, past the cap of "
     "{limit} (setting CHECKPOINTS_ROLE_ADVISORY_LOCKS); the locks are released."
 )
+LOCK_TABLE_FULL = (
+    "The database server's lock table was full: a session held more advisory locks than a "
+    "project may (CHECKPOINTS_ROLE_ADVISORY_LOCKS = {cap}). The watchdog ends such sessions "
+    "within seconds (the Activity tab says whose): try again then."
+)
 QUOTA_SAID = {
     "read-only": "The live database ({size}) is past the project's disk quota of {limit} "
     "(setting CHECKPOINTS_PROJECT_DISK_QUOTA_MB): it is read-only now and its sessions "

@@ -16,6 +16,7 @@ from django.tasks import task
 from checkpoints import services
 from checkpoints.engines import get_engine
 from checkpoints.engines.local import watchdog
+from checkpoints.jobs import locked
 from checkpoints.models import Activity, Job
 from checkpoints.queue import job_watchdog
 from tests.conftest import worker_threads
@@ -113,6 +114,11 @@ def test_the_watchdog_has_its_own_connection_when_the_engines_failed_on_a_full_l
         version = hog.versions.get(number=1)
         with pytest.raises(Exception, match="out of shared memory"):
             engine.snapshot_rename(hog.engine_project_id, version.snapshot_id, "renamed")
+        try:  # what such a job fails with, as its user reads it
+            agent.execute("SELECT pg_advisory_lock(0)")
+        except psycopg.errors.OutOfMemory as full:
+            said = str(locked.readable(full, hog))
+        assert "lock table was full" in said and "= 500" in said and "HINT" not in said
         done = job_watchdog.watchdog_run()
         assert [(o.what, o.project_id) for o in done] == [("advisory locks", hog.engine_project_id)]
         assert _ended(agent)
