@@ -93,9 +93,8 @@ def version_rename(*, version: Version, user: User, name: str) -> Version:
             project.engine_project_id, version.snapshot_id, name
         )
     except EngineInvalidRequest as exc:
-        if exc.status == 409 or "already exists" in (
-            exc.reply or exc.message
-        ):  # a snapshot no version names
+        said = exc.reply or exc.message  # Neon's words, not the path's ids
+        if exc.status == 409 or "already exists" in said:  # a snapshot no version names
             raise NameTaken(NAME_TAKEN.format(name=name)) from exc
         raise
     version.name = name
