@@ -39,6 +39,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator:
+    """A browser test that fails says what its page showed then (CI keeps only the output)."""
+    report = yield
+    page = getattr(item, "funcargs", {}).get("page")
+    if report.when == "call" and report.failed and page is not None:
+        try:
+            shown = f"{page.url}\n{page.locator('body').inner_text(timeout=2_000)[:4_000]}"
+        except Exception as error:  # the page itself may be what broke
+            shown = f"the page could not be read: {error}"
+        report.sections.append(("the page when the test failed", shown))
+    return report
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
     if not _chromium_available():
