@@ -50,9 +50,15 @@ def teams_busy() -> Counter[int]:
     wait for the reaper's minute (its lock went with its worker)."""
     claimed = DBTaskResult.objects.filter(status="RUNNING", task_path=JOB_TASK_PATH)
     claimed_ids = [str(pk) for pk in claimed.values_list("id", flat=True)]
-    running = Q(state=Job.State.RUNNING, project_id__in=jobs_live.projects_locked())
-    jobs = Job.objects.filter(running | Q(state=Job.State.QUEUED, task_id__in=claimed_ids))
-    return Counter(jobs.values_list("project__team_id", flat=True))
+    jobs = Job.objects.filter(
+        Q(state=Job.State.RUNNING) | Q(state=Job.State.QUEUED, task_id__in=claimed_ids)
+    ).values_list("state", "project_id", "project__team_id")
+    rows = list(jobs)
+    # Read after the states: a job marked running meanwhile already held its lock then.
+    locked = jobs_live.projects_locked()
+    return Counter(
+        team for state, project, team in rows if state == Job.State.QUEUED or project in locked
+    )
 
 
 def claim_order(tasks: Any) -> list[Any]:
