@@ -229,6 +229,19 @@
     });
   }
   document.addEventListener("htmx:afterSettle", markScrollBoxes);
+  // A box also starts or stops overflowing without a resize of the window: a card opened
+  // on a phone, a font loaded, a row added. Its own size change says so.
+  var scrollBoxSizes = window.ResizeObserver ? new ResizeObserver(markScrollBoxes) : null;
+  function watchScrollBoxes() {
+    if (!scrollBoxSizes) return;
+    document.querySelectorAll(".table-scroll[data-scroll-label]:not([data-watched])").forEach(function (box) {
+      box.setAttribute("data-watched", "");
+      scrollBoxSizes.observe(box);
+      var table = box.querySelector("table");
+      if (table) scrollBoxSizes.observe(table);
+    });
+  }
+  document.addEventListener("htmx:afterSettle", watchScrollBoxes);
 
   // Operator cards (details[data-phone-closed]) start closed on a phone: the page stays short.
   var phone = window.matchMedia("(max-width: 540px)");
@@ -341,6 +354,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     syncToggles();
     markScrollBoxes();
+    watchScrollBoxes();
     announceNew(document, true);
     var flash = document.querySelector("#flash .flash");
     if (flash) announce(flash.getAttribute("data-announce"));

@@ -100,6 +100,11 @@ class Auditor:
         self.report.write_text(json.dumps({**summary, "violations": self.found}, indent=1))
 
     def run(self, options: dict) -> dict:
+        # The page reacts to a new viewport in its next rendering steps (resize events,
+        # resize observers): axe looks at the page after two frames, as a person would.
+        self.page.evaluate(
+            "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+        )
         # axe.min.js once per document (Axe.run would inject its 500 kB at every call).
         if not self.page.evaluate("typeof window.axe !== 'undefined'"):
             self.page.evaluate(self.axe.axe_script)
