@@ -38,6 +38,7 @@ def served_app(
     settings of its own, e.g. per-team servers)."""
     meta_db = f"bench_web_{uuid.uuid4().hex[:8]}"
     static_root = Path(tempfile.mkdtemp(prefix="bench-static-"))
+    logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
     env = env_of(admin_url, meta_db, static_root) | (extra_env or {})
     children: list[subprocess.Popen[bytes]] = []
     client: httpx.Client | None = None
@@ -46,13 +47,17 @@ def served_app(
     try:
         password = _prepare(env)
         port = free_port(FIRST_PORT + 2000)
-        children.append(start(gunicorn_command(port, access_log=False), env))
-        for _ in range(worker_count()):
-            children.append(start(worker_command(interval=worker_interval, verbosity=0), env))
+        children.append(start(gunicorn_command(port, access_log=False), env, logs / "web.log"))
+        for n in range(worker_count()):
+            command = worker_command(interval=worker_interval, verbosity=0)
+            children.append(start(command, env, logs / f"worker-{n}.log"))
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
         wait_for_server(client, children)
         login(client, password)
         yield client, meta_db
+    except BaseException as exc:
+        exc.add_note(_tails(logs))  # what the app's processes said, for a failed run
+        raise
     finally:
         if client is not None:
             client.close()
@@ -63,6 +68,15 @@ def served_app(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(meta_db))
             )
         shutil.rmtree(static_root, ignore_errors=True)
+        shutil.rmtree(logs, ignore_errors=True)
+
+
+def _tails(logs: Path, lines: int = 40) -> str:
+    said = []
+    for log in sorted(logs.glob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        said.append(f"--- the last lines of {log.name}:\n" + "\n".join(tail))
+    return "\n".join(said)
 
 
 def _prepare(env: dict[str, str]) -> str:
@@ -105,15 +119,19 @@ def run(argv: list[str], env: dict[str, str]) -> None:
         raise RuntimeError(f"{' '.join(argv[1:3])} failed: {done.stderr[-1500:]}")
 
 
-def start(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        argv,
-        env=env,
-        cwd=BASE_DIR,
-        stdout=None if os.environ.get("CHECKPOINTS_BENCH_DEBUG") else subprocess.DEVNULL,
-        stderr=None if os.environ.get("CHECKPOINTS_BENCH_DEBUG") else subprocess.DEVNULL,
-        start_new_session=True,
-    )
+def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`argv` in its own session; its output goes to `log` (and to the terminal too with
+    CHECKPOINTS_BENCH_DEBUG)."""
+    shown = os.environ.get("CHECKPOINTS_BENCH_DEBUG")
+    with log.open("ab") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            argv,
+            env=env,
+            cwd=BASE_DIR,
+            stdout=None if shown else out,
+            stderr=None if shown else subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def stop(children: list[subprocess.Popen[bytes]]) -> None:

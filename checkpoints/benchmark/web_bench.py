@@ -22,7 +22,14 @@ import httpx
 
 from checkpoints.benchmark.web_app import served_app
 from checkpoints.benchmark.web_browser import browser_rollbacks, chromium_path
-from checkpoints.benchmark.web_client import click_rollback, post, settle, start_demo
+from checkpoints.benchmark.web_client import (
+    click_rollback,
+    current_label,
+    post,
+    settle,
+    start_demo,
+    text_of,
+)
 from checkpoints.benchmark.web_data import (
     add_contacts,
     engine_project_id,
@@ -47,8 +54,10 @@ def bench_web(
     and steps, and contacts page p50/p95."""
     with served_app(admin_url, worker_interval) as (client, meta_db):
         pk = start_demo(client)
-        for _ in range(3):  # v1, v2, v3 through "Create next version"
-            settle(client, pk, post(client, f"/projects/{pk}/versions/next"))
+        for number in (1, 2, 3):  # through "Create next version"
+            page = settle(client, pk, post(client, f"/projects/{pk}/versions/next"))
+            if current_label(page) != f"v{number}":
+                raise RuntimeError(f"v{number} was not made: {text_of(page)}")
         engine_project = engine_project_id(admin_url, meta_db, pk)
         figures = _rollbacks(client, admin_url, meta_db, pk, engine_project, runs)
         if chromium_path():  # as a person sees it; ends on v3 as `_rollbacks` does

@@ -31,8 +31,14 @@ def post(client: httpx.Client, path: str) -> httpx.Response:
         path, headers={**HTMX, "X-CSRFToken": client.cookies["csrftoken"]}, data={"tab": "app"}
     )
     if response.status_code >= 400:
-        raise RuntimeError(f"POST {path} answered {response.status_code}")
+        raise RuntimeError(f"POST {path} answered {response.status_code}: {text_of(response)}")
     return response
+
+
+def text_of(response: httpx.Response, limit: int = 600) -> str:
+    """What a person reads on the answer (its text without the markup), shortened."""
+    page = re.sub(r"<(script|style)\b.*?</\1>", " ", response.text, flags=re.S)
+    return " ".join(re.sub(r"<[^>]+>", " ", page).split())[:limit]
 
 
 def start_demo(client: httpx.Client) -> int:
@@ -41,8 +47,16 @@ def start_demo(client: httpx.Client) -> int:
     if response.status_code != 302 or not match:
         raise RuntimeError(f"starting the demo answered {response.status_code}")
     pk = int(match.group(1))
-    settle(client, pk, client.get(f"/projects/{pk}/"))
+    page = settle(client, pk, client.get(f"/projects/{pk}/"))
+    if not current_label(page):  # e.g. the start job failed: its banner says why
+        raise RuntimeError(f"the demo did not start: {text_of(page)}")
     return pk
+
+
+def current_label(page: httpx.Response) -> str | None:
+    """The label of the version the project page shows as current (v0, v1, …)."""
+    current = re.search(r'chip-current"[^>]*aria-current="true"[^>]*>(v\d+)<', page.text)
+    return current.group(1) if current else None
 
 
 def job_of(response: httpx.Response) -> int | None:
@@ -57,6 +71,10 @@ def settle(client: httpx.Client, pk: int, response: httpx.Response) -> httpx.Res
     the result, else the page fetched after following the status panel, as htmx does."""
     job = job_of(response)
     if job is None:
+        if response.status_code != 200:
+            raise RuntimeError(
+                f"the project page answered {response.status_code}: {text_of(response)}"
+            )
         return response
     wait_job(client, pk, job, first=response.text)
     return client.get(f"/projects/{pk}/")
@@ -93,7 +111,6 @@ def click_rollback(client: httpx.Client, pk: int, number: int) -> float:
     started = time.perf_counter()
     page = settle(client, pk, post(client, f"/projects/{pk}/versions/{number}/rollback"))
     elapsed = time.perf_counter() - started
-    current = re.search(r'chip-current"[^>]*aria-current="true"[^>]*>(v\d+)<', page.text)
-    if not current or current.group(1) != f"v{number}":
+    if current_label(page) != f"v{number}":
         raise RuntimeError(f"the project page does not show v{number} as current")
     return elapsed

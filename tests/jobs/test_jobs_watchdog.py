@@ -114,10 +114,9 @@ def test_the_watchdog_has_its_own_connection_when_the_engines_failed_on_a_full_l
         version = hog.versions.get(number=1)
         with pytest.raises(Exception, match="out of shared memory"):
             engine.snapshot_rename(hog.engine_project_id, version.snapshot_id, "renamed")
-        try:  # what such a job fails with, as its user reads it
+        with pytest.raises(psycopg.errors.OutOfMemory) as full:
             agent.execute("SELECT pg_advisory_lock(0)")
-        except psycopg.errors.OutOfMemory as full:
-            said = str(locked.readable(full, hog))
+        said = str(locked.readable(full.value, hog))  # what such a job fails with, as read
         assert "lock table was full" in said and "= 500" in said and "HINT" not in said
         done = job_watchdog.watchdog_run()
         assert [(o.what, o.project_id) for o in done] == [("advisory locks", hog.engine_project_id)]
