@@ -22,6 +22,7 @@ from checkpoints import services
 from checkpoints.engines.base import mask_password
 from checkpoints.engines.errors import EngineError
 from checkpoints.models import AgentProject, Preview
+from checkpoints.queue import job_watchdog
 from checkpoints.rules import permissions, selectors
 from checkpoints.views.app_panel import locked_read_message
 from contacts import compare, repository
@@ -153,7 +154,7 @@ def _unreachable_answered(view: Callable[..., HttpResponse]) -> Callable[..., Ht
             reached = not isinstance(exc, (psycopg.OperationalError, EngineError))
             said = NOT_TAKEN if reached else NOT_REACHED
             context = {"project": project, **contacts_app_context(project=project)}
-            context["app"]["error"] = said.format(error=error)
+            context["app"]["error"] = job_watchdog.lock_table_full(exc) or said.format(error=error)
             template = APP_TEMPLATE if request.htmx else "contacts/contacts_page.html"
             return render(request, template, context, status=409)
 

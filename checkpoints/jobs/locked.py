@@ -119,8 +119,8 @@ def readable(exc: Exception, project: AgentProject) -> Exception:
     """`exc` as the job's failure: a lock wait as "`contacts` is locked by …", a write
     refused by a project past its disk quota as the quota's message, a full lock table
     (PostgreSQL's "out of shared memory", with its hint to raise a setting) as what fills it."""
-    if "out of shared memory" in str(exc):
-        failure = JobFailed(job_watchdog.LOCK_TABLE_FULL.format(cap=job_watchdog.advisory_cap()))
+    if said := job_watchdog.lock_table_full(exc):
+        failure = JobFailed(said)
         failure.__cause__ = exc
         return failure
     if "read-only transaction" in str(exc) and (said := job_watchdog.quota_failure(project)):

@@ -24,6 +24,7 @@ from checkpoints.engines.connect import connect
 from checkpoints.engines.errors import EngineError
 from checkpoints.lifecycle.manifest import manifest_read, table_label
 from checkpoints.models import AgentProject, Version
+from checkpoints.queue import job_watchdog
 
 logger = logging.getLogger(__name__)
 
@@ -189,6 +190,8 @@ def live_manifest(uri: str) -> dict[str, Any]:
 
 def live_unreadable(error: Exception) -> str:
     """Why the live database could not be read, in one sentence (password masked)."""
+    if full := job_watchdog.lock_table_full(error):
+        return full
     text = str(error).strip()
     reason = mask_password(text.splitlines()[0]) if text else ""
     timed_out = (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable)

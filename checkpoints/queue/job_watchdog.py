@@ -66,6 +66,14 @@ def advisory_cap() -> int:
     return int(settings.CHECKPOINTS_ROLE_ADVISORY_LOCKS)
 
 
+def lock_table_full(error: BaseException) -> str | None:
+    """PostgreSQL's "out of shared memory" (with its hint to raise a setting) as what
+    fills the lock table and what to do; None for any other error."""
+    if "out of shared memory" not in str(error):
+        return None
+    return LOCK_TABLE_FULL.format(cap=advisory_cap())
+
+
 def cpu_seconds() -> float:
     return float(settings.CHECKPOINTS_ROLE_CPU_SECONDS)
 

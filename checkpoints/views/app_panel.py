@@ -25,6 +25,7 @@ from django.utils.module_loading import import_string
 
 from checkpoints.engines.connect import bounded_reads
 from checkpoints.jobs.locked import is_lock_wait, lock_holders
+from checkpoints.queue import job_watchdog
 
 SETTING = "CHECKPOINTS_APP_PANEL"
 #: What a page's read of the app database may wait for (a lock) and take in all.
@@ -52,7 +53,10 @@ def app_panel_context(**kwargs: Any) -> dict[str, Any]:
 
 def locked_read_message(exc: BaseException, uri: str) -> str | None:
     """For the plug-in: what to show when its read gave up behind a lock ("`contacts` is
-    locked by a session of this project since 10:32:05 …"); None for any other error."""
+    locked by a session of this project since 10:32:05 …") or met a full lock table;
+    None for any other error."""
+    if full := job_watchdog.lock_table_full(exc):
+        return full
     if not is_lock_wait(exc):
         return None
     try:

@@ -47,7 +47,7 @@ def _connection_string(project: AgentProject) -> tuple[str, str]:
     except (EngineError, services.ServiceError, RuntimeError, ValueError) as exc:
         # The page still renders when the engine is unreachable, and says so.
         logger.warning("connection string of project %s: %s", project.pk, exc)
-        return "", mask_password(str(exc))
+        return "", job_watchdog.lock_table_full(exc) or mask_password(str(exc))
 
 
 def _result_job(project: AgentProject) -> Job | None:

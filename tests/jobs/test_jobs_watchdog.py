@@ -17,8 +17,10 @@ from checkpoints import services
 from checkpoints.engines import get_engine
 from checkpoints.engines.local import watchdog
 from checkpoints.jobs import locked
+from checkpoints.lifecycle.diff import live_unreadable
 from checkpoints.models import Activity, Job
 from checkpoints.queue import job_watchdog
+from checkpoints.views.app_panel import locked_read_message
 from tests.conftest import worker_threads
 from tests.web_fixtures import engine_project_drop, jobs_run_queued, project_demo, user_make
 
@@ -118,6 +120,9 @@ def test_the_watchdog_has_its_own_connection_when_the_engines_failed_on_a_full_l
             agent.execute("SELECT pg_advisory_lock(0)")
         said = str(locked.readable(full.value, hog))  # what such a job fails with, as read
         assert "lock table was full" in said and "= 500" in said and "HINT" not in said
+        # The page's own reads say the same: the App tab, a rollback's comparison.
+        assert locked_read_message(full.value, uri="") == said
+        assert live_unreadable(full.value) == said
         done = job_watchdog.watchdog_run()
         assert [(o.what, o.project_id) for o in done] == [("advisory locks", hog.engine_project_id)]
         assert _ended(agent)
