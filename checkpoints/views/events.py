@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from checkpoints.engines.errors import EngineError
 from checkpoints.models import AgentProject, StatementEvent
+from checkpoints.queue import job_watchdog
 from checkpoints.rules import permissions, selectors
 from checkpoints.security.input_guard import MAX_ID
 from checkpoints.services import ServiceError, events
@@ -54,7 +55,8 @@ def events_context(request: HttpRequest, project: AgentProject) -> dict[str, Any
         logger.warning("events card of project %s: %s", project.pk, error)
         context.setdefault("events", [])
         context["protected"] = []
-        context["events_note"] = ENGINE_UNREADABLE.format(error=getattr(error, "message", error))
+        said = job_watchdog.lock_table_full(error) or getattr(error, "message", error)
+        context["events_note"] = ENGINE_UNREADABLE.format(error=said)
     return context
 
 
@@ -116,7 +118,8 @@ def _protect(request: HttpRequest, pk: int, *, protect: bool) -> HttpResponse:
     except ServiceError as error:
         return refused(request, project, error)
     except EngineError as error:
-        return refused(request, project, ServiceError(ENGINE_UNREADABLE.format(error=error)))
+        said = job_watchdog.lock_table_full(error) or error
+        return refused(request, project, ServiceError(ENGINE_UNREADABLE.format(error=said)))
     if request.htmx:
         return _card(request, project)
     messages.success(request, f"{'Protected' if protect else 'Lifted the protection of'} {table}.")

@@ -114,7 +114,7 @@ def test_the_watchdog_has_its_own_connection_when_the_engines_failed_on_a_full_l
             agent.execute("SELECT pg_advisory_lock(g) FROM generate_series(1, 200000) g")
         # A job meanwhile: it takes the engine's connection, fails, and that one is closed.
         version = hog.versions.get(number=1)
-        with pytest.raises(Exception, match="out of shared memory"):
+        with pytest.raises(Exception, match="out of shared memory") as engine_failed:
             engine.snapshot_rename(hog.engine_project_id, version.snapshot_id, "renamed")
         with pytest.raises(psycopg.errors.OutOfMemory) as full:
             agent.execute("SELECT pg_advisory_lock(0)")
@@ -123,6 +123,7 @@ def test_the_watchdog_has_its_own_connection_when_the_engines_failed_on_a_full_l
         # The page's own reads say the same: the App tab, a rollback's comparison.
         assert locked_read_message(full.value, uri="") == said
         assert live_unreadable(full.value) == said
+        assert job_watchdog.lock_table_full(engine_failed.value) == said  # the engine's cards
         done = job_watchdog.watchdog_run()
         assert [(o.what, o.project_id) for o in done] == [("advisory locks", hog.engine_project_id)]
         assert _ended(agent)
