@@ -42,7 +42,9 @@ def test_the_page_updates_when_the_job_ends_and_cancel_stops_it(
         job = Job.objects.filter(project=project).order_by("-pk").first()
         lag = (seen_at - job.finished_at).total_seconds()
         assert job.state == Job.State.SUCCEEDED
-        assert lag < 1.5, f"the page showed the finished job {lag:.2f} s after it ended"
+        # Well under the 30 s fallback poll: the job's notification did it, however loaded
+        # the machine is (a bound to tell the two apart, not a speed goal).
+        assert lag < 15, f"the page showed the finished job {lag:.2f} s after it ended"
 
         long = services.version_create(
             project=project, user=user, prompt="sleep", sql="select pg_sleep(40)"
@@ -64,7 +66,7 @@ def test_the_page_updates_when_the_job_ends_and_cancel_stops_it(
         took = time.monotonic() - started
         page.screenshot(path=str(artifacts_dir / "job-cancel-after.png"))
     long.refresh_from_db()
-    assert long.state == Job.State.CANCELLED and took < 5
+    assert long.state == Job.State.CANCELLED and took < 30  # the statement sleeps 40 s
     project.refresh_from_db()
     assert project.current_version.number == 1
 
@@ -88,3 +90,23 @@ def test_a_quick_rollback_shows_its_result_from_the_buttons_own_answer(
     assert not [u for u in asked if "/status" in u], asked  # no progress panel, no status poll
     project.refresh_from_db()
     assert project.current_version.number == 1
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_cards_loaded_after_a_refresh_never_move_the_next_step_button(
+    live_server, engine_cleanup, page: Page, width
+):
+    """The Destructive statements card loads on its own after each refresh of the project
+    region (a job ended): it comes after "Create next version", so its arrival never moves
+    the button under a pointer about to click it."""
+    user = user_make("ada", PASSWORD)
+    project = project_demo(user)
+    page.set_viewport_size({"width": width, "height": 900})
+    _log_in(page, live_server.url, "ada")
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    button = page.get_by_role("button", name="Create next version")
+    before = button.bounding_box()
+    events = page.locator("#events.events-card")
+    expect(events).to_be_visible()
+    assert button.bounding_box() == before
+    assert before is not None and before["y"] + before["height"] <= events.bounding_box()["y"]
