@@ -155,4 +155,4 @@ def test_polling_still_finds_a_job_whose_notification_was_lost(one_project):
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE " + trigger.format("ENABLE"))
     assert job.state == Job.State.SUCCEEDED
-    assert (job.started_at - job.created_at).total_seconds() < 5
+    assert (job.started_at - job.created_at).total_seconds() < 15  # the 1 s poll found it
