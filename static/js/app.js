@@ -228,11 +228,11 @@
       }
     });
   }
-  document.addEventListener("htmx:afterSettle", markScrollBoxes);
   // A box also starts or stops overflowing without a resize of the window: a card opened
   // on a phone, a font loaded, a row added. Its own size change says so.
   var scrollBoxSizes = window.ResizeObserver ? new ResizeObserver(markScrollBoxes) : null;
   function watchScrollBoxes() {
+    markScrollBoxes();
     if (!scrollBoxSizes) return;
     document.querySelectorAll(".table-scroll[data-scroll-label]:not([data-watched])").forEach(function (box) {
       box.setAttribute("data-watched", "");
@@ -353,7 +353,6 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     syncToggles();
-    markScrollBoxes();
     watchScrollBoxes();
     announceNew(document, true);
     var flash = document.querySelector("#flash .flash");
