@@ -38,6 +38,7 @@ def test_benchmark_prints_every_figure_and_cleans_up(pg_server):
     (quiet,) = report["quiet_saves"]
     assert quiet["saves"] == 2 and quiet["save_rounds"] > 0 and quiet["save_median_s"] > 0
     assert quiet["rollback_writing_kept"] and quiet["rollback_idle_ms"] > 0
+    assert quiet["disk_floor_pause_ms"] > 0
     scale = report["manifest_at_scale"]
     assert scale["tables"] == 120 and scale["problems"] == 0 and scale["read_s"] > 0
     history = report["history"]

@@ -1,36 +1,32 @@
 """`make bench`'s quiet-save figures (issue 31): an app keeping a pool of connections
 busy on the live database while versions are saved, its errors and its longest pause;
-then a warm rollback with that app writing (the live state kept by renaming it), next
-to the same rollback idle.
+its pause while the same bytes are written once to the server's disk (the disk's own
+share); then a warm rollback with that app writing (the live state kept by renaming it),
+next to the same rollback idle.
 
-The app is a process of its own with four threads, each with its own connection,
-inserting a row and reading a contact in a loop (the first thread reconnects every round,
-as a pool replacing its connections does). A pause is the longest time one round took while a save ran.
+The app is `app_load.AppLoad`. A pause is the longest time one round took while a save
+ran.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import queue
+import os
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 from argparse import ArgumentParser
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from checkpoints.benchmark.app_load import SLOW_SECONDS, AppLoad
 from checkpoints.benchmark.dataset import build_app_database
 from checkpoints.engines.base import KeepLive
 from checkpoints.engines.local import LocalEngine
 from checkpoints.servers import teamservers
 
-POOL = 4
-SLOW_SECONDS = 0.05  # a round longer than this counts as slow (the pause target)
 CONTROL_DB = "checkpoints_bench_quiet"
 
 
@@ -46,95 +42,6 @@ def add_quiet_options(parser: ArgumentParser) -> None:
     )
 
 
-@dataclass
-class Window:
-    errors: list[str] = field(default_factory=list)
-    longest: float = 0.0
-    rounds: int = 0
-    slow: int = 0
-
-
-class AppLoad:
-    """The app: `POOL` connections reading and writing in a loop, in a process of its own
-    (as an app is: in the engine's process its threads would share the engine's
-    interpreter lock and slow the very rollback they measure), measured in windows."""
-
-    def __init__(self, uri: str) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.rounds: multiprocessing.Queue = context.Queue()
-        self.stop = context.Event()
-        self.window: Window | None = None
-        self.since = 0.0
-        self.process = context.Process(target=_app, args=(uri, self.rounds, self.stop))
-        self.process.start()
-        self.rounds.get(timeout=120)  # the app runs (a fresh interpreter takes a moment)
-
-    def measure(self) -> Window:
-        """A window that gets every round ending from now until `end()`."""
-        self.since = time.monotonic()
-        self._drain(None, self.since)  # rounds before the window: dropped
-        self.window = Window()
-        return self.window
-
-    def end(self) -> None:
-        until = time.monotonic()
-        window, self.window = self.window, None
-        self._drain(window, until)
-
-    def _drain(self, window: Window | None, until: float) -> None:
-        """Take the rounds that ended by `until` off the queue (into `window`, if any)."""
-        while True:
-            try:
-                ended, took, error = self.rounds.get(timeout=0.2 if window else 0.01)
-            except queue.Empty:
-                return
-            if ended > until:
-                return
-            if window is not None and ended >= self.since:
-                window.rounds += 1
-                window.longest = max(window.longest, took)
-                window.slow += took > SLOW_SECONDS
-                if error:
-                    window.errors.append(error)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.process.join(timeout=60)
-        if self.process.is_alive():
-            self.process.kill()
-
-
-def _app(uri: str, rounds: multiprocessing.Queue, stop) -> None:
-    """The app's process: `POOL` threads, each round reported as (ended, took, error)."""
-    threads = [
-        threading.Thread(target=_app_thread, args=(uri, i, rounds, stop)) for i in range(POOL)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-
-def _app_thread(uri: str, index: int, rounds: multiprocessing.Queue, stop) -> None:
-    conn: psycopg.Connection | None = None
-    while not stop.is_set():
-        started = time.monotonic()
-        error = None
-        try:
-            if conn is None or index == 0:  # the first reconnects every round, as a pool does
-                if conn is not None:
-                    conn.close()
-                conn = psycopg.connect(uri, autocommit=True, connect_timeout=30)
-            conn.execute("INSERT INTO bench_hits (worker) VALUES (%s)", (index,))
-            conn.execute("SELECT name FROM contacts LIMIT 1").fetchone()
-        except psycopg.Error as exc:
-            error, conn = str(exc).strip().splitlines()[0], None
-        ended = time.monotonic()
-        rounds.put((ended, ended - started, error))
-    if conn is not None:
-        conn.close()
-
-
 def bench_quiet(sizes_mb: list[float], saves: int) -> list[dict[str, Any]]:
     """Per size: the app's errors and longest pause through `saves` saves, the saves'
     times, and a warm rollback with the app writing and idle. On a team server, as
@@ -143,7 +50,8 @@ def bench_quiet(sizes_mb: list[float], saves: int) -> list[dict[str, Any]]:
     try:
         engine = LocalEngine(teamservers.ensure_running(root, 1), control_db=CONTROL_DB)
         try:
-            return [_bench_one(engine, size, saves) for size in sizes_mb]
+            disk = teamservers.server_dir(root, 1)  # the disk the team server writes to
+            return [_bench_one(engine, disk, size, saves) for size in sizes_mb]
         finally:
             engine.destroy()
     finally:
@@ -151,7 +59,7 @@ def bench_quiet(sizes_mb: list[float], saves: int) -> list[dict[str, Any]]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _bench_one(engine: LocalEngine, size_mb: float, saves: int) -> dict[str, Any]:
+def _bench_one(engine: LocalEngine, disk: Path, size_mb: float, saves: int) -> dict[str, Any]:
     made = engine.project_create(name=f"quiet {size_mb:g} MB")
     pid, branch = made.project.id, made.branch.id
     uri = engine.connection_uri(pid)
@@ -161,11 +69,32 @@ def _bench_one(engine: LocalEngine, size_mb: float, saves: int) -> dict[str, Any
     app = AppLoad(uri)
     try:
         save = _saves(engine, app, pid, branch, saves)
+        floor = _disk_floor(app, disk, size)
         rollback = _rollbacks(engine, app, pid)
     finally:
         app.close()
         engine.project_delete(pid)
-    return {"size_mb": size_mb, "bytes": size, **save, **rollback}
+    return {"size_mb": size_mb, "bytes": size, **save, **floor, **rollback}
+
+
+def _disk_floor(app: AppLoad, folder: Path, size: int) -> dict[str, Any]:
+    """The disk's own share: the app's longest pause while the database's size in zeros
+    is written once to a file on the disk the server writes to, no PostgreSQL involved,
+    then flushed (as a version must be), and for a second after (the rounds the flush
+    held up end then). A save writes at least this much there: the copy."""
+    path = folder / f"checkpoints-disk-floor-{os.getpid()}.bin"
+    block = bytes(1 << 20)
+    window = app.measure()
+    try:
+        with path.open("wb") as handle:
+            for _ in range(max(1, size >> 20)):
+                handle.write(block)
+            os.fsync(handle.fileno())
+        time.sleep(1)
+    finally:
+        app.end()
+        path.unlink(missing_ok=True)
+    return {"disk_floor_pause_ms": round(window.longest * 1000, 1)}
 
 
 def _saves(engine: LocalEngine, app: AppLoad, pid: str, branch: str, saves: int) -> dict[str, Any]:
@@ -241,6 +170,11 @@ def quiet_lines(rows: list[dict[str, Any]]) -> list[str]:
             f"{row['save_rounds']}, "
             f"save median {row['save_median_s']} s (max {row['save_max_s']} s); "
             f"longest pause with no save {row['no_save_longest_pause_ms']} ms"
+        )
+        lines.append(
+            f"    the disk's own share: {row['disk_floor_pause_ms']} ms longest pause while "
+            f"{row['bytes'] / 1048576:.0f} MB of zeros are written to a file there and "
+            "flushed, no PostgreSQL involved"
         )
         lines.append(
             f"    warm rollback, live kept by renaming: {row['rollback_writing_ms']} ms with "

@@ -4,7 +4,8 @@
 by template blocks the live database and ends the app's sessions. A served branch is
 saved instead from an MVCC snapshot of it: `pg_dump` (as the project's role, `--role`;
 it runs none of the database's code and takes ACCESS SHARE locks, which conflict with
-no read or write of the app) into a temporary archive, loaded into the snapshot's new
+no read or write of the app) into a temporary archive (not flushed to the disk: it is
+read back at once, and a crash discards it), loaded into the snapshot's new
 database by the project's own role, exactly as a cold snapshot is thawed (`cold.py`).
 The app keeps reading and writing the whole time; the save takes longer than a template
 copy. With nobody connected the save is a template copy after all (the fastest; an app
@@ -70,6 +71,7 @@ class QuietCopyMixin(LocalRows):
                 compression=SAVE_COMPRESSION,
                 lock_wait=self.session_limits.lock_timeout,
                 timeout=self.session_limits.statement_seconds(),
+                durable=False,
             )
             self._fault("snapshot_dumped")
             self._cold.load(conn, project_id, target_db, path, checksum)
