@@ -97,10 +97,11 @@ def dump(
     timeout: float | None = None,
     durable: bool = True,
 ) -> tuple[str, int]:
-    """Write `dbname` to `path` (via `<path>.part`, fsynced unless not `durable`, then
-    renamed); return its sha256 and size. A save's temporary archive is not `durable`: it
-    is read back at once from the page cache and a crash discards it anyway, so flushing
-    its gigabyte to the disk would only make the app's commits wait behind it. pg_dump runs none of the database's code (its catalog reads are
+    """Write `dbname` to `path` (via `<path>.part`, flushed once by the engine unless not
+    `durable`, then renamed); return its sha256 and size. A save's temporary archive is
+    not `durable`: it is read back at once from the page cache and a crash discards it
+    anyway, so flushing its gigabyte would only make the app's commits wait behind it.
+    pg_dump runs none of the database's code (its catalog reads are
     qualified, it never reads a view, `row_security` is off: a policy fails the dump
     rather than run), and reads the tables as the project's `role` (`--role`: the
     engine holds no privileges of its own on them). pg_dump turns the session's lock and
@@ -116,8 +117,7 @@ def dump(
         argv.append(f"--lock-wait-timeout={lock_wait}")
     # The statement recorder is the superuser's (events_sql.py): installed again after a load.
     argv.append(f"--exclude-schema={events_sql.SCHEMA}")
-    if not durable:
-        argv.append("--no-sync")
+    argv.append("--no-sync")  # flushed below when `durable`: once, not also by pg_dump
     _run([*argv, "-f", str(part)], _env(server_url, dbname, options=options), timeout=timeout)
     if durable:
         with part.open("rb") as handle:
