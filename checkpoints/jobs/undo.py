@@ -23,9 +23,10 @@ from checkpoints.rules import snapshot_room
 logger = logging.getLogger(__name__)
 
 
-def undo_applied(run: JobRun, engine: Engine, version: Version | None) -> str:
+def undo_applied(run: JobRun, engine: Engine, version: Version | None, then: str = "") -> str:
     """Restore `version` (the current one) into the active branch after the version step
-    committed SQL it could not snapshot; return the sentence the job's error ends with.
+    committed SQL it could not snapshot; return the sentence the job's error ends with
+    (followed by `then`, what to do next, once the undo is done).
 
     Like a rollback: the endpoint moves to the restored branch (the connection string does
     not change), the result is verified, the previous branch is deleted."""
@@ -61,4 +62,4 @@ def undo_applied(run: JobRun, engine: Engine, version: Version | None) -> str:
         orphan_delete(run, engine, orphan)
     except Exception:  # a leftover branch: cleanup removes it
         logger.exception("could not delete branch %s after the undo", orphan)
-    return snapshot_room.UNDONE.format(label=version.label)
+    return snapshot_room.UNDONE.format(label=version.label) + then

@@ -95,7 +95,8 @@ def _version_save(
                 raise
             # All or nothing: the SQL is committed but no version holds it. Put the live
             # database back at the current version before reporting the failure.
-            note = undo_applied(run, engine, from_version) if applied else ""
+            room = snapshot_room.RETRY_WITH_ROOM if isinstance(exc, EngineRefused) else ""
+            note = undo_applied(run, engine, from_version, room) if applied else ""
             if isinstance(exc, EngineRefused):
                 raise refused(run, engine, exc, note or snapshot_room.NOTHING_APPLIED) from exc
             if note:

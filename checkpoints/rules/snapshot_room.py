@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 SNAPSHOT_QUOTA = "{engine} refused the snapshot: the project's quota is reached ({detail})."
 SNAPSHOT_REFUSED = "{engine} refused the snapshot: {detail}."
 NOTHING_APPLIED = " Nothing was applied and no version was saved; try again once there is room."
-UNDONE = " The live database is back at {label}: nothing was saved. Try again once there is room."
+UNDONE = " The live database is back at {label}: nothing was saved."
+RETRY_WITH_ROOM = " Try again once there is room."
 NOT_UNDONE = (
     " The live database could not be put back to {label} ({error}): it holds the applied "
     "SQL. Roll back to {label} before trying again."

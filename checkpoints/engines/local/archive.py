@@ -73,7 +73,14 @@ def _run(argv: list[str], env: dict[str, str], *, timeout: float | None = None) 
         if "LOCK TABLE" in said and "timeout" in said:
             # pg_dump's --lock-wait-timeout is a statement timeout around its LOCK TABLE.
             raise EngineError(f"{Path(argv[0]).name} failed: lock timeout: {said[-400:]}")
-        raise EngineError(f"{Path(argv[0]).name} failed: {said[-500:]}")
+        raise EngineError(f"{Path(argv[0]).name} failed: {_errors_of(said)}")
+
+
+def _errors_of(said: str) -> str:
+    """The tool's error lines (a failed COPY's query, context and row follow its error and
+    would push it out of a tail); the end of what it said when it names none."""
+    errors = [line.split(" error: ", 1)[1] for line in said.splitlines() if " error: " in line]
+    return " · ".join(errors)[:500] if errors else said[-500:]
 
 
 def sha256(path: Path) -> str:
